@@ -1,0 +1,164 @@
+//! `gallery list|remove|rename`, `models` and `check-config`: jobs that inspect state without running a model.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use serde::Serialize;
+
+use super::photos::open_gallery;
+use super::{emit, GlobalArgs, EXIT_CONFIG, EXIT_OK};
+use crate::config::{resolve_path, Config};
+use crate::gallery::PersonSummary;
+use crate::model::{checked_model_path, Manifest, ModelError};
+
+/// `facewatch gallery …`.
+#[derive(Debug, Subcommand)]
+pub enum GalleryCommand {
+    /// List enrolled people and how many photos each has.
+    List,
+    /// Remove a person and all their embeddings.
+    Remove {
+        /// The person's name.
+        name: String,
+    },
+    /// Rename a person.
+    Rename {
+        /// Current name.
+        old: String,
+        /// New name.
+        new: String,
+    },
+}
+
+#[derive(Serialize)]
+struct ListOut {
+    gallery: PathBuf,
+    recognizer: String,
+    embeddings: usize,
+    search: &'static str,
+    persons: Vec<PersonSummary>,
+}
+
+/// Runs a gallery subcommand.
+pub(super) fn gallery(g: &GlobalArgs, cfg: &Config, cmd: GalleryCommand) -> anyhow::Result<u8> {
+    let manifest = Manifest::load(&resolve_path(&cfg.models.manifest))?;
+    let dim = manifest.recognizer(&cfg.models.recognizer)?.dim;
+    let mut gallery = open_gallery(cfg, dim)?;
+    match cmd {
+        GalleryCommand::List => {
+            let out = ListOut {
+                gallery: gallery.path().into(),
+                recognizer: gallery.model().into(),
+                embeddings: gallery.len(),
+                search: gallery.search_kind(),
+                persons: gallery.persons()?,
+            };
+            emit(g, &out, |o| {
+                println!("{} ({}, {} embeddings, {} search)", o.gallery.display(), o.recognizer, o.embeddings, o.search);
+                for p in &o.persons {
+                    println!("  {:<24} {} photo(s)", p.name, p.embeddings);
+                }
+            })?;
+        }
+        GalleryCommand::Remove { name } => {
+            let removed = gallery.remove(&name)?;
+            let out = serde_json::json!({ "removed": name, "embeddings": removed });
+            emit(g, &out, |_| println!("removed {name} ({removed} embedding(s))"))?;
+        }
+        GalleryCommand::Rename { old, new } => {
+            gallery.rename(&old, &new)?;
+            let out = serde_json::json!({ "renamed": old, "to": new });
+            emit(g, &out, |_| println!("renamed {old} to {new}"))?;
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+#[derive(Serialize)]
+struct ModelOut {
+    kind: &'static str,
+    name: String,
+    file: String,
+    selected: bool,
+    installed: bool,
+    status: String,
+    licence: String,
+    what: String,
+}
+
+/// `models`: every manifest entry, whether it is selected, and whether its file is there and intact.
+pub(super) fn models(g: &GlobalArgs) -> anyhow::Result<u8> {
+    let cfg = g.load_config()?;
+    let manifest = Manifest::load(&resolve_path(&cfg.models.manifest))?;
+    let dir = resolve_path(&cfg.models.dir);
+    let status = |file: &str, sha: &str| match checked_model_path(&dir, file, sha) {
+        Ok(_) => (true, "ok (sha256 verified)".to_string()),
+        Err(e @ ModelError::Missing { .. }) => (false, format!("missing: {e}")),
+        Err(e) => (false, e.to_string()),
+    };
+    let mut out = Vec::new();
+    for (name, d) in &manifest.detector {
+        let (installed, status) = status(&d.file, &d.sha256);
+        let selected = *name == cfg.models.detector;
+        out.push(ModelOut { kind: "detector", name: name.clone(), file: d.file.clone(), selected, installed, status, licence: d.licence.clone(), what: d.what.clone() });
+    }
+    for (name, r) in &manifest.recognizer {
+        let (installed, status) = status(&r.file, &r.sha256);
+        let selected = *name == cfg.models.recognizer;
+        out.push(ModelOut { kind: "recognizer", name: name.clone(), file: r.file.clone(), selected, installed, status, licence: r.licence.clone(), what: r.what.clone() });
+    }
+    emit(g, &out, |models| {
+        for m in models {
+            let mark = if m.selected { "*" } else { " " };
+            let state = if m.installed { "installed" } else { "not installed" };
+            println!("{mark} {:<10} {:<11} {:<38} {state}; {}", m.kind, m.name, m.file, m.licence);
+        }
+        println!("(* = selected by the configuration; install more with scripts/fetch_models.py --model NAME)");
+    })?;
+    Ok(EXIT_OK)
+}
+
+/// `check-config`: every problem at once — configuration values, manifest names, model files, runtime library.
+pub(super) fn check_config(g: &GlobalArgs) -> anyhow::Result<u8> {
+    let mut problems = Vec::new();
+    let cfg = match Config::load(&g.sources()) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            problems.push(e.to_string());
+            None
+        }
+    };
+    if let Some(cfg) = &cfg {
+        problems.extend(cfg.problems());
+        match Manifest::load(&resolve_path(&cfg.models.manifest)) {
+            Err(e) => problems.push(e.to_string()),
+            Ok(m) => {
+                let dir = resolve_path(&cfg.models.dir);
+                match m.detector(&cfg.models.detector) {
+                    Ok(d) => problems.extend(checked_model_path(&dir, &d.file, &d.sha256).err().map(|e| format!("models.detector: {e}"))),
+                    Err(e) => problems.push(format!("models.detector: {e}")),
+                }
+                match m.recognizer(&cfg.models.recognizer) {
+                    Ok(r) => problems.extend(checked_model_path(&dir, &r.file, &r.sha256).err().map(|e| format!("models.recognizer: {e}"))),
+                    Err(e) => problems.push(format!("models.recognizer: {e}")),
+                }
+            }
+        }
+        let lib = std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from).unwrap_or_else(|| resolve_path(&cfg.runtime.ort_library));
+        if !lib.is_file() {
+            problems.push(format!("runtime.ort_library: {} does not exist; run scripts/setup.sh", lib.display()));
+        }
+    }
+    let out = serde_json::json!({ "ok": problems.is_empty(), "problems": problems, "config": cfg });
+    emit(g, &out, |_| {
+        if problems.is_empty() {
+            println!("configuration OK");
+        } else {
+            println!("{} problem(s):", problems.len());
+            for p in &problems {
+                println!("  - {p}");
+            }
+        }
+    })?;
+    Ok(if problems.is_empty() { EXIT_OK } else { EXIT_CONFIG })
+}

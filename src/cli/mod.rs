@@ -1,0 +1,191 @@
+//! Command-line jobs behind the `facewatch` binary: argument parsing, the jobs themselves, and the mapping from
+//! errors to documented exit codes. Jobs return `anyhow::Result` (the only place besides the binary that does).
+//!
+//! Exit codes: 0 success (`verify`: same person); 1 `verify`: different person; 2 usage or configuration
+//! error; 3 input error (unreadable image, no face, several faces, bad folder); 4 model or runtime error;
+//! 5 gallery error; 70 internal error.
+
+mod enroll;
+mod gallery;
+mod photos;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+
+use crate::config::{Config, ConfigError, Sources};
+use crate::engine::EngineError;
+use crate::gallery::GalleryError;
+use crate::image::ImageError;
+use crate::model::ModelError;
+
+/// Exit code: success, or `verify` found the same person.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: `verify` found different persons.
+pub const EXIT_DIFFERENT: u8 = 1;
+/// Exit code: bad usage or configuration.
+pub const EXIT_CONFIG: u8 = 2;
+/// Exit code: bad input (image, face count, folder).
+pub const EXIT_INPUT: u8 = 3;
+/// Exit code: model file or inference runtime problem.
+pub const EXIT_MODEL: u8 = 4;
+/// Exit code: gallery problem.
+pub const EXIT_GALLERY: u8 = 5;
+/// Exit code: a bug.
+pub const EXIT_INTERNAL: u8 = 70;
+
+/// facewatch — face recognition beside a camera: detect, align, embed, match.
+#[derive(Debug, Parser)]
+#[command(name = "facewatch", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Options shared by every command.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options shared by every command.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Configuration file layered over the defaults and /etc/facewatch/config.toml.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Set any configuration key, e.g. `--set detect.score_threshold=0.7` (repeatable).
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub set: Vec<(String, String)>,
+    /// Gallery file (gallery.path).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub gallery: Option<String>,
+    /// Detector by manifest name (models.detector): yunet, scrfd_500m.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub detector: Option<String>,
+    /// Recognizer by manifest name (models.recognizer): faceplugin, sface.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub recognizer: Option<String>,
+    /// Similarity threshold for "same person" (matcher.threshold); default: the recognizer's own.
+    #[arg(long, global = true, value_name = "COSINE")]
+    pub threshold: Option<f32>,
+    /// Print machine-readable JSON on stdout instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// More log output on stderr (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Find faces in photos: boxes, 5 landmarks, scores; optionally write aligned 112×112 crops.
+    Detect(photos::DetectArgs),
+    /// Enroll people from a folder holding one sub-folder of photos per person.
+    Enroll(enroll::EnrollArgs),
+    /// Are two photos the same person? Or: does INPUT match the person in several --anchor photos?
+    Verify(photos::VerifyArgs),
+    /// Who is in a photo? Every face against the gallery, top-k candidates with scores.
+    Identify(photos::IdentifyArgs),
+    /// List, remove or rename enrolled people.
+    #[command(subcommand)]
+    Gallery(gallery::GalleryCommand),
+    /// List the models of the manifest and whether each is installed with the right sha256.
+    Models,
+    /// Load the configuration, check it and the files it names, and print every problem at once.
+    CheckConfig,
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s.split_once('=').ok_or_else(|| format!("`{s}` is not KEY=VALUE"))?;
+    Ok((k.trim().to_string(), v.trim().to_string()))
+}
+
+impl GlobalArgs {
+    /// The configuration sources these flags describe, over this process's environment.
+    pub fn sources(&self) -> Sources {
+        let mut overrides = self.set.clone();
+        let mut flag = |key: &str, v: Option<String>| {
+            if let Some(v) = v {
+                overrides.push((key.to_string(), v));
+            }
+        };
+        flag("gallery.path", self.gallery.clone());
+        flag("models.detector", self.detector.clone());
+        flag("models.recognizer", self.recognizer.clone());
+        flag("matcher.threshold", self.threshold.map(|t| t.to_string()));
+        Sources::from_process(self.config.clone(), overrides)
+    }
+
+    /// Loads and validates the configuration.
+    pub fn load_config(&self) -> Result<Config, ConfigError> {
+        let cfg = Config::load(&self.sources())?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+/// Runs a parsed command line; returns the process exit code.
+pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    let g = &cli.global;
+    match cli.command {
+        Command::CheckConfig => gallery::check_config(g),
+        Command::Models => gallery::models(g),
+        command => {
+            let cfg = g.load_config()?;
+            match command {
+                Command::Detect(a) => photos::detect(g, &cfg, a),
+                Command::Enroll(a) => enroll::enroll(g, &cfg, a),
+                Command::Verify(a) => photos::verify(g, &cfg, a),
+                Command::Identify(a) => photos::identify(g, &cfg, a),
+                Command::Gallery(c) => gallery::gallery(g, &cfg, c),
+                Command::CheckConfig | Command::Models => unreachable!("handled above"),
+            }
+        }
+    }
+}
+
+/// Prints `report` as pretty JSON when `--json`, else calls `text`.
+fn emit<T: Serialize>(g: &GlobalArgs, report: &T, text: impl FnOnce(&T)) -> anyhow::Result<()> {
+    if g.json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        text(report);
+    }
+    Ok(())
+}
+
+/// The exit code for an error, by the first library error found in its chain.
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<EngineError>() {
+            return match e {
+                EngineError::Model(_) => EXIT_MODEL,
+                EngineError::Detect(crate::detect::DetectError::Model(_)) => EXIT_MODEL,
+                EngineError::Embed(crate::embed::EmbedError::Model(_)) => EXIT_MODEL,
+                _ => EXIT_INPUT,
+            };
+        }
+        if cause.is::<ImageError>() {
+            return EXIT_INPUT;
+        }
+        if cause.is::<ModelError>() {
+            return EXIT_MODEL;
+        }
+        if cause.is::<GalleryError>() {
+            return EXIT_GALLERY;
+        }
+        if cause.is::<ConfigError>() {
+            return EXIT_CONFIG;
+        }
+        if cause.is::<InputError>() {
+            return EXIT_INPUT;
+        }
+    }
+    EXIT_INTERNAL
+}
+
+/// A user-input problem found by a job itself (not by a library stage).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InputError(pub String);

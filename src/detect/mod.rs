@@ -1,0 +1,228 @@
+//! Detect: find faces in a [`Frame`] — a box, five landmarks (eyes, nose tip, mouth corners) and a score each.
+//!
+//! In: a BGR frame of any size. The image is letterboxed (aspect kept, padded bottom/right) into the model's
+//! input, the raw outputs are decoded per model format ([`decode`]), mapped back to frame pixels, filtered by
+//! score and minimum size, and merged by non-maximum suppression. Out: [`Detection`]s, best score first.
+
+mod decode;
+
+use std::path::Path;
+
+use opencv::core::{Mat, MatTraitConst, MatTraitConstManual, Size};
+use opencv::imgproc;
+use ort::value::TensorRef;
+use serde::Serialize;
+
+use crate::config::DetectConfig;
+use crate::model::{DetectorSpec, ModelError, Runtime};
+
+/// Errors while detecting.
+#[derive(Debug, thiserror::Error)]
+pub enum DetectError {
+    /// Loading or running the model failed.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// OpenCV failed on the frame (empty or wrong pixel type).
+    #[error("failed to prepare the frame for detection: {0}")]
+    Image(#[from] opencv::Error),
+}
+
+/// An axis-aligned box in pixels: top-left corner and size.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct BBox {
+    /// Left edge.
+    pub x: f32,
+    /// Top edge.
+    pub y: f32,
+    /// Width.
+    pub w: f32,
+    /// Height.
+    pub h: f32,
+}
+
+impl BBox {
+    /// Area in square pixels.
+    pub fn area(&self) -> f32 {
+        self.w.max(0.0) * self.h.max(0.0)
+    }
+
+    /// Intersection over union with `other`.
+    pub fn iou(&self, other: &BBox) -> f32 {
+        let ix = (self.x + self.w).min(other.x + other.w) - self.x.max(other.x);
+        let iy = (self.y + self.h).min(other.y + other.h) - self.y.max(other.y);
+        let inter = ix.max(0.0) * iy.max(0.0);
+        let union = self.area() + other.area() - inter;
+        if union <= 0.0 {
+            0.0
+        } else {
+            inter / union
+        }
+    }
+}
+
+/// One detected face.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Detection {
+    /// Face box.
+    pub bbox: BBox,
+    /// Right eye, left eye (as seen in the image: the subject's right eye is on the image's left), nose tip,
+    /// right and left mouth corners — the ArcFace landmark order.
+    pub landmarks: [[f32; 2]; 5],
+    /// Detector confidence, 0..1.
+    pub score: f32,
+}
+
+impl Detection {
+    /// Applies `f` to every coordinate (box and landmarks): used to map between pixel spaces.
+    pub fn map_coords(&self, f: impl Fn(f32) -> f32) -> Detection {
+        Detection {
+            bbox: BBox { x: f(self.bbox.x), y: f(self.bbox.y), w: f(self.bbox.w), h: f(self.bbox.h) },
+            landmarks: self.landmarks.map(|[x, y]| [f(x), f(y)]),
+            score: self.score,
+        }
+    }
+}
+
+/// A face detector; faked in tests, real ones are [`OnnxDetector`]s.
+pub trait Detector: Send {
+    /// Faces in `bgr` (8-bit, 3 channels), best score first, in `bgr`'s pixel coordinates.
+    fn detect(&mut self, bgr: &Mat) -> Result<Vec<Detection>, DetectError>;
+}
+
+/// A detector running an ONNX model (YuNet or SCRFD) with buffers allocated once.
+pub struct OnnxDetector {
+    session: ort::session::Session,
+    spec: DetectorSpec,
+    model: std::path::PathBuf,
+    score_threshold: f32,
+    nms_threshold: f32,
+    min_face_px: f32,
+    tensor: Vec<f32>,
+    resized: Mat,
+}
+
+impl OnnxDetector {
+    /// Loads the checked model file and checks its outputs against the manifest's format.
+    pub fn build(runtime: &Runtime, spec: &DetectorSpec, model: &Path, cfg: &DetectConfig) -> Result<Self, DetectError> {
+        let loaded = runtime.session(model)?;
+        decode::check_outputs(spec.format, loaded.session.outputs().len()).map_err(|message| ModelError::Layout {
+            model: model.to_path_buf(),
+            message,
+        })?;
+        Ok(Self {
+            session: loaded.session,
+            tensor: vec![spec.input.pad_value(); spec.input.tensor_len()],
+            spec: spec.clone(),
+            model: model.to_path_buf(),
+            score_threshold: cfg.score_threshold.get(),
+            nms_threshold: cfg.nms_threshold.get(),
+            min_face_px: cfg.min_face_px as f32,
+            resized: Mat::default(),
+        })
+    }
+
+    /// Letterboxes `bgr` into the input tensor; returns the scale from frame pixels to input pixels.
+    fn prepare(&mut self, bgr: &Mat) -> Result<f32, DetectError> {
+        let (iw, ih) = (self.spec.input.width as f32, self.spec.input.height as f32);
+        let (fw, fh) = (bgr.cols() as f32, bgr.rows() as f32);
+        let scale = (iw / fw).min(ih / fh);
+        let size = Size::new(((fw * scale).round() as i32).max(1), ((fh * scale).round() as i32).max(1));
+        let interpolation = if scale < 1.0 { imgproc::INTER_AREA } else { imgproc::INTER_LINEAR };
+        imgproc::resize(bgr, &mut self.resized, size, 0.0, 0.0, interpolation)?;
+        self.tensor.fill(self.spec.input.pad_value());
+        let bytes = self.resized.data_bytes()?;
+        self.spec.input.write_nchw(bytes, size.width as usize, size.height as usize, &mut self.tensor);
+        Ok(scale)
+    }
+
+    /// Raw decoded candidates in input-tensor pixels, above the score threshold.
+    fn infer(&mut self) -> Result<Vec<Detection>, ModelError> {
+        let model = &self.model;
+        let err = |e: ort::Error| ModelError::Inference { model: model.clone(), message: e.to_string() };
+        let shape = [1usize, 3, self.spec.input.height as usize, self.spec.input.width as usize];
+        let input = TensorRef::from_array_view((shape, &*self.tensor)).map_err(err)?;
+        let outputs = self.session.run(ort::inputs![input]).map_err(err)?;
+        let mut views = Vec::with_capacity(outputs.len());
+        for i in 0..outputs.len() {
+            let (_, data) = outputs[i].try_extract_tensor::<f32>().map_err(err)?;
+            views.push(data);
+        }
+        let geometry = decode::Geometry { width: self.spec.input.width, height: self.spec.input.height };
+        decode::decode(self.spec.format, &views, geometry, self.score_threshold)
+            .map_err(|message| ModelError::Layout { model: self.model.clone(), message })
+    }
+}
+
+impl Detector for OnnxDetector {
+    fn detect(&mut self, bgr: &Mat) -> Result<Vec<Detection>, DetectError> {
+        if bgr.empty() || bgr.typ() != opencv::core::CV_8UC3 {
+            return Err(DetectError::Image(opencv::Error::new(
+                opencv::core::StsBadArg,
+                format!("expected a non-empty 8-bit BGR image, got type {} of {}x{}", bgr.typ(), bgr.cols(), bgr.rows()),
+            )));
+        }
+        let scale = self.prepare(bgr)?;
+        let (fw, fh) = (bgr.cols() as f32, bgr.rows() as f32);
+        let candidates: Vec<Detection> = self
+            .infer()?
+            .into_iter()
+            .map(|d| clip(d.map_coords(|v| v / scale), fw, fh))
+            .filter(|d| d.bbox.w.min(d.bbox.h) >= self.min_face_px)
+            .collect();
+        Ok(nms(candidates, self.nms_threshold))
+    }
+}
+
+/// Clips a box to the frame (landmarks are left as predicted: they may lie just outside).
+fn clip(mut d: Detection, w: f32, h: f32) -> Detection {
+    let x2 = (d.bbox.x + d.bbox.w).min(w);
+    let y2 = (d.bbox.y + d.bbox.h).min(h);
+    d.bbox.x = d.bbox.x.max(0.0);
+    d.bbox.y = d.bbox.y.max(0.0);
+    d.bbox.w = (x2 - d.bbox.x).max(0.0);
+    d.bbox.h = (y2 - d.bbox.y).max(0.0);
+    d
+}
+
+/// Greedy non-maximum suppression: keeps the best-scoring box of every group overlapping above `iou`.
+pub fn nms(mut dets: Vec<Detection>, iou: f32) -> Vec<Detection> {
+    dets.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut keep: Vec<Detection> = Vec::with_capacity(dets.len());
+    for d in dets {
+        if keep.iter().all(|k| k.bbox.iou(&d.bbox) <= iou) {
+            keep.push(d);
+        }
+    }
+    keep
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn det(x: f32, y: f32, s: f32, score: f32) -> Detection {
+        Detection { bbox: BBox { x, y, w: s, h: s }, landmarks: [[0.0; 2]; 5], score }
+    }
+
+    #[test]
+    fn iou_of_identical_disjoint_and_half_overlapping_boxes() {
+        let a = det(0.0, 0.0, 10.0, 1.0).bbox;
+        assert!((a.iou(&a) - 1.0).abs() < 1e-6);
+        assert_eq!(a.iou(&det(20.0, 20.0, 10.0, 1.0).bbox), 0.0);
+        let half = BBox { x: 5.0, y: 0.0, w: 10.0, h: 10.0 };
+        assert!((a.iou(&half) - 50.0 / 150.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn nms_keeps_best_of_overlapping_and_all_disjoint() {
+        let out = nms(vec![det(0.0, 0.0, 10.0, 0.7), det(1.0, 1.0, 10.0, 0.9), det(50.0, 50.0, 10.0, 0.8)], 0.3);
+        let scores: Vec<f32> = out.iter().map(|d| d.score).collect();
+        assert_eq!(scores, vec![0.9, 0.8]);
+    }
+
+    #[test]
+    fn clip_keeps_box_inside_frame() {
+        let d = clip(det(-5.0, 90.0, 20.0, 1.0), 100.0, 100.0);
+        assert_eq!(d.bbox, BBox { x: 0.0, y: 90.0, w: 15.0, h: 10.0 });
+    }
+}

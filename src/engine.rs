@@ -1,0 +1,172 @@
+//! The still-image engine: detect → align → embed on one [`Frame`], built once from the configuration.
+//!
+//! `Engine::build` checks and loads everything (manifest, model files by sha256, ONNX Runtime, sessions) before
+//! any image is touched, so a wrong model path fails at start-up with the path in the message.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::align::{self, AlignError, AlignedFace};
+use crate::config::{resolve_path, Config};
+use crate::detect::{DetectError, Detection, Detector, OnnxDetector};
+use crate::embed::{EmbedError, Embedder, Embedding};
+use crate::frame::Frame;
+use crate::image::{self, ImageError};
+use crate::model::{checked_model_path, Manifest, ModelError, Runtime};
+
+/// Errors of the still-image path.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The image could not be read.
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    /// A model, the manifest or the runtime failed.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// Detection failed.
+    #[error(transparent)]
+    Detect(#[from] DetectError),
+    /// Alignment failed.
+    #[error(transparent)]
+    Align(#[from] AlignError),
+    /// Embedding failed.
+    #[error(transparent)]
+    Embed(#[from] EmbedError),
+    /// The photo has no face.
+    #[error("no face found in {0}")]
+    NoFace(PathBuf),
+    /// The photo has several faces where one was expected.
+    #[error("{n} faces found in {path}, expected one")]
+    SeveralFaces {
+        /// The photo.
+        path: PathBuf,
+        /// How many faces.
+        n: usize,
+    },
+}
+
+/// One face: where it is (original image coordinates), its aligned crop and its embedding.
+#[derive(Debug)]
+pub struct Face {
+    /// Box, landmarks and score in the original image's pixels.
+    pub detection: Detection,
+    /// The 112×112 aligned crop.
+    pub aligned: AlignedFace,
+    /// The unit-length embedding.
+    pub embedding: Embedding,
+}
+
+/// Names and thresholds of the models in use, for reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelInfo {
+    /// Detector manifest name.
+    pub detector: String,
+    /// Recognizer manifest name.
+    pub recognizer: String,
+    /// Embedding length.
+    pub dim: usize,
+    /// Cosine threshold in force.
+    pub threshold: f32,
+    /// Where that threshold comes from.
+    pub threshold_source: String,
+}
+
+/// Detector + recognizer, ready to run.
+pub struct Engine {
+    detector: Box<dyn Detector>,
+    embedder: Embedder,
+    max_image_pixels: usize,
+    info: ModelInfo,
+}
+
+impl Engine {
+    /// Loads the configured models; fails before any image is read if one is missing or wrong.
+    pub fn build(cfg: &Config) -> Result<Self, EngineError> {
+        let manifest = Manifest::load(&resolve_path(&cfg.models.manifest))?;
+        let det_spec = manifest.detector(&cfg.models.detector)?;
+        let rec_spec = manifest.recognizer(&cfg.models.recognizer)?;
+        let dir = resolve_path(&cfg.models.dir);
+        let det_path = checked_model_path(&dir, &det_spec.file, &det_spec.sha256)?;
+        let rec_path = checked_model_path(&dir, &rec_spec.file, &rec_spec.sha256)?;
+        let runtime = Runtime::new(&cfg.runtime)?;
+        let detector = OnnxDetector::build(&runtime, det_spec, &det_path, &cfg.detect)?;
+        let embedder = Embedder::build(&runtime, rec_spec, &rec_path)?;
+        let (threshold, threshold_source) = match cfg.matcher.threshold {
+            Some(t) => (t.get(), "configuration (matcher.threshold)".to_string()),
+            None => (rec_spec.threshold, format!("manifest: {}", rec_spec.threshold_source)),
+        };
+        Ok(Self {
+            detector: Box::new(detector),
+            embedder,
+            max_image_pixels: cfg.detect.max_image_pixels.get(),
+            info: ModelInfo {
+                detector: cfg.models.detector.clone(),
+                recognizer: cfg.models.recognizer.clone(),
+                dim: rec_spec.dim,
+                threshold,
+                threshold_source,
+            },
+        })
+    }
+
+    /// The models and threshold in use.
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// Reads a photo within the configured pixel bound.
+    pub fn load(&self, path: &Path) -> Result<Frame, ImageError> {
+        image::load(path, self.max_image_pixels)
+    }
+
+    /// Faces in the frame (frame pixels), best score first.
+    pub fn detect(&mut self, frame: &Frame) -> Result<Vec<Detection>, EngineError> {
+        Ok(self.detector.detect(&frame.bgr)?)
+    }
+
+    /// Aligns and embeds one detection (frame pixels); the returned face is in original-image pixels.
+    pub fn face(&mut self, frame: &Frame, det: &Detection) -> Result<Face, EngineError> {
+        let aligned = align::align(&frame.bgr, &det.landmarks)?;
+        let embedding = self.embedder.embed(&aligned.bgr)?;
+        Ok(Face { detection: det.map_coords(|v| frame.to_original(v)), aligned, embedding })
+    }
+
+    /// Every face in the frame, detected, aligned and embedded.
+    pub fn faces(&mut self, frame: &Frame) -> Result<Vec<Face>, EngineError> {
+        let dets = self.detect(frame)?;
+        dets.iter().map(|d| self.face(frame, d)).collect()
+    }
+
+    /// Decodes photo bytes read elsewhere (e.g. to hash them) within the configured pixel bound.
+    pub fn decode(&self, bytes: &[u8], path: &Path) -> Result<Frame, ImageError> {
+        image::decode(bytes, path, self.max_image_pixels)
+    }
+
+    /// The one face of a photo: an error when there is none or more than one.
+    pub fn single_face(&mut self, path: &Path) -> Result<Face, EngineError> {
+        let frame = self.load(path)?;
+        self.one_face(&frame, path)
+    }
+
+    /// The one face of a decoded photo (`path` names it in errors).
+    pub fn one_face(&mut self, frame: &Frame, path: &Path) -> Result<Face, EngineError> {
+        let dets = self.detect(frame)?;
+        match dets.len() {
+            0 => Err(EngineError::NoFace(path.into())),
+            1 => self.face(frame, &dets[0]),
+            n => Err(EngineError::SeveralFaces { path: path.into(), n }),
+        }
+    }
+
+    /// The largest face of a photo and how many faces it has; an error when there is none.
+    pub fn largest_face(&mut self, path: &Path) -> Result<(Face, usize), EngineError> {
+        let frame = self.load(path)?;
+        let dets = self.detect(&frame)?;
+        let largest = dets
+            .iter()
+            .max_by(|a, b| a.bbox.area().total_cmp(&b.bbox.area()))
+            .ok_or_else(|| EngineError::NoFace(path.into()))?;
+        Ok((self.face(&frame, largest)?, dets.len()))
+    }
+}

@@ -1,0 +1,509 @@
+//! Gallery: the enrolled people — a SQLite file of persons and their face embeddings, and an in-memory search
+//! index over it ([`index`]).
+//!
+//! The file is created 0600 inside a 0700 directory (biometric data), runs in WAL mode, and every enrolment of a
+//! person is one transaction: a crash mid-enrol loses nothing committed and leaves nothing half-written. The
+//! gallery remembers the recognizer that made its embeddings; opening it with another one is refused, because
+//! embeddings of different models are not comparable.
+
+pub mod index;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+use crate::embed::Embedding;
+use index::{Index, Neighbour};
+
+const SCHEMA_VERSION: &str = "1";
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS persons (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS embeddings (
+    id INTEGER PRIMARY KEY,
+    person_id INTEGER NOT NULL REFERENCES persons(id) ON DELETE CASCADE,
+    model TEXT NOT NULL,
+    dim INTEGER NOT NULL,
+    vector BLOB NOT NULL,
+    source_path TEXT NOT NULL,
+    file_sha256 TEXT NOT NULL,
+    det_score REAL NOT NULL,
+    created_at INTEGER NOT NULL,
+    UNIQUE (person_id, file_sha256)
+);
+";
+
+/// Errors of the gallery store.
+#[derive(Debug, thiserror::Error)]
+pub enum GalleryError {
+    /// SQLite failed.
+    #[error("gallery {path}: {source}")]
+    Sqlite {
+        /// The gallery file.
+        path: PathBuf,
+        /// SQLite's error.
+        source: rusqlite::Error,
+    },
+    /// Creating the file or directory, or setting its permissions, failed.
+    #[error("failed to create gallery {path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The gallery holds embeddings of another recognizer.
+    #[error("gallery {path} was enrolled with recognizer `{gallery}` ({gallery_dim}-d), but `{configured}` is configured: embeddings of different models cannot be compared; re-enroll into a new gallery (--gallery NEW.db) or set models.recognizer = \"{gallery}\"")]
+    ModelMismatch {
+        /// The gallery file.
+        path: PathBuf,
+        /// Recognizer recorded in the gallery.
+        gallery: String,
+        /// Its embedding length.
+        gallery_dim: usize,
+        /// Recognizer in the configuration.
+        configured: String,
+    },
+    /// No person has that name.
+    #[error("no person named `{0}` in the gallery")]
+    UnknownPerson(String),
+    /// The new name is taken.
+    #[error("a person named `{0}` is already in the gallery")]
+    NameTaken(String),
+    /// A person name that cannot be used.
+    #[error("invalid person name `{0}`: names must be non-empty, without control characters, at most 200 bytes")]
+    BadName(String),
+    /// A stored vector has the wrong length (the file was edited or is damaged).
+    #[error("gallery {path}: embedding {id} has {got} values, expected {want}")]
+    Damaged {
+        /// The gallery file.
+        path: PathBuf,
+        /// Row id.
+        id: i64,
+        /// Values found.
+        got: usize,
+        /// Values expected.
+        want: usize,
+    },
+}
+
+/// One embedding to add for a person.
+#[derive(Debug, Clone)]
+pub struct NewEmbedding {
+    /// The vector.
+    pub embedding: Embedding,
+    /// Photo it came from.
+    pub source_path: String,
+    /// sha256 of that photo's bytes (re-enrolling the same photo is a no-op).
+    pub file_sha256: String,
+    /// Detector score of the face.
+    pub det_score: f32,
+}
+
+/// A person and how many embeddings they have.
+#[derive(Debug, Clone, Serialize)]
+pub struct PersonSummary {
+    /// Name.
+    pub name: String,
+    /// Number of embeddings.
+    pub embeddings: usize,
+    /// Enrolment time, seconds since the Unix epoch.
+    pub created_at: i64,
+}
+
+/// A gallery candidate for a query face: a person and their best similarity.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Candidate {
+    /// Person name.
+    pub name: String,
+    /// Highest cosine similarity over that person's embeddings.
+    pub score: f32,
+}
+
+/// An enrolled embedding held in memory.
+#[derive(Debug, Clone)]
+struct Entry {
+    person: usize,
+    embedding: Embedding,
+}
+
+/// The gallery: the SQLite store plus an in-memory index of every embedding.
+pub struct Gallery {
+    conn: Connection,
+    path: PathBuf,
+    model: String,
+    dim: usize,
+    persons: Vec<String>,
+    entries: Vec<Entry>,
+    index: Index,
+    exact_search_max: usize,
+}
+
+fn now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+fn blob_from_embedding(e: &Embedding) -> Vec<u8> {
+    e.as_slice().iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn embedding_from_blob(b: &[u8]) -> Vec<f32> {
+    b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+/// Creates `path`'s directory 0700 and the file 0600 when they do not exist yet.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    }
+    if !path.exists() {
+        std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    }
+    Ok(())
+}
+
+/// Checks a person name.
+pub fn check_name(name: &str) -> Result<(), GalleryError> {
+    if name.trim().is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
+        Err(GalleryError::BadName(name.into()))
+    } else {
+        Ok(())
+    }
+}
+
+impl Gallery {
+    /// Opens (creating when absent) the gallery for recognizer `model` producing `dim`-d embeddings.
+    ///
+    /// `exact_search_max`: galleries up to this many embeddings are searched exactly, larger ones by HNSW.
+    pub fn open(path: &Path, model: &str, dim: usize, exact_search_max: usize) -> Result<Self, GalleryError> {
+        let io = |source| GalleryError::Io { path: path.to_path_buf(), source };
+        create_private(path).map_err(io)?;
+        let conn = Connection::open(path).map_err(|source| GalleryError::Sqlite { path: path.into(), source })?;
+        let mut g = Self {
+            conn,
+            path: path.to_path_buf(),
+            model: model.into(),
+            dim,
+            persons: Vec::new(),
+            entries: Vec::new(),
+            index: Index::default(),
+            exact_search_max,
+        };
+        g.init()?;
+        g.reload()?;
+        Ok(g)
+    }
+
+    fn sql(&self, source: rusqlite::Error) -> GalleryError {
+        GalleryError::Sqlite { path: self.path.clone(), source }
+    }
+
+    fn init(&mut self) -> Result<(), GalleryError> {
+        self.conn
+            .pragma_update(None, "journal_mode", "WAL")
+            .and_then(|()| self.conn.pragma_update(None, "synchronous", "FULL"))
+            .and_then(|()| self.conn.pragma_update(None, "foreign_keys", "ON"))
+            .and_then(|()| self.conn.execute_batch(SCHEMA))
+            .map_err(|e| self.sql(e))?;
+        let meta = |k: &str| -> Result<Option<String>, rusqlite::Error> {
+            self.conn.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get(0)).optional()
+        };
+        let stored_model = meta("model").map_err(|e| self.sql(e))?;
+        let stored_dim = meta("dim").map_err(|e| self.sql(e))?;
+        match stored_model {
+            Some(m) if m != self.model => {
+                return Err(GalleryError::ModelMismatch {
+                    path: self.path.clone(),
+                    gallery_dim: stored_dim.and_then(|d| d.parse().ok()).unwrap_or(0),
+                    gallery: m,
+                    configured: self.model.clone(),
+                })
+            }
+            Some(_) => {}
+            None => {
+                let tx = self.conn.transaction().map_err(|e| GalleryError::Sqlite { path: self.path.clone(), source: e })?;
+                for (k, v) in [("model", self.model.clone()), ("dim", self.dim.to_string()), ("schema_version", SCHEMA_VERSION.into())] {
+                    tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", params![k, v])
+                        .map_err(|e| GalleryError::Sqlite { path: self.path.clone(), source: e })?;
+                }
+                tx.commit().map_err(|e| GalleryError::Sqlite { path: self.path.clone(), source: e })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Re-reads every embedding and rebuilds the index.
+    fn reload(&mut self) -> Result<(), GalleryError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT e.id, p.name, e.vector FROM embeddings e JOIN persons p ON p.id = e.person_id ORDER BY p.name, e.id")
+            .map_err(|e| GalleryError::Sqlite { path: self.path.clone(), source: e })?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?)))
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| GalleryError::Sqlite { path: self.path.clone(), source: e })?;
+        drop(stmt);
+        let mut persons: Vec<String> = Vec::new();
+        let mut by_name: HashMap<String, usize> = HashMap::new();
+        let mut entries = Vec::with_capacity(rows.len());
+        for (id, name, blob) in rows {
+            let v = embedding_from_blob(&blob);
+            if v.len() != self.dim {
+                return Err(GalleryError::Damaged { path: self.path.clone(), id, got: v.len(), want: self.dim });
+            }
+            let person = *by_name.entry(name.clone()).or_insert_with(|| {
+                persons.push(name);
+                persons.len() - 1
+            });
+            entries.push(Entry { person, embedding: Embedding::from_unit(v) });
+        }
+        let vectors: Vec<&[f32]> = entries.iter().map(|e| e.embedding.as_slice()).collect();
+        self.index = Index::build(&vectors, self.exact_search_max);
+        self.persons = persons;
+        self.entries = entries;
+        Ok(())
+    }
+
+    /// The gallery file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Recognizer that made the embeddings.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// Number of embeddings.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when nobody is enrolled.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// "exact" or "hnsw": how searches run at this size.
+    pub fn search_kind(&self) -> &'static str {
+        self.index.kind()
+    }
+
+    /// Adds embeddings for `name` (creating the person) in one transaction; photos already enrolled for this
+    /// person (same file hash) are skipped. Returns how many were added.
+    pub fn enroll(&mut self, name: &str, items: &[NewEmbedding]) -> Result<usize, GalleryError> {
+        check_name(name)?;
+        let path = self.path.clone();
+        let sql = |source| GalleryError::Sqlite { path: path.clone(), source };
+        let tx = self.conn.transaction().map_err(sql)?;
+        tx.execute("INSERT OR IGNORE INTO persons (name, created_at) VALUES (?1, ?2)", params![name, now()]).map_err(sql)?;
+        let person_id: i64 = tx.query_row("SELECT id FROM persons WHERE name = ?1", [name], |r| r.get(0)).map_err(sql)?;
+        let mut added = 0;
+        for item in items {
+            if item.embedding.dim() != self.dim {
+                return Err(GalleryError::Damaged { path: self.path.clone(), id: -1, got: item.embedding.dim(), want: self.dim });
+            }
+            added += tx
+                .execute(
+                    "INSERT OR IGNORE INTO embeddings (person_id, model, dim, vector, source_path, file_sha256, det_score, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![
+                        person_id,
+                        self.model,
+                        self.dim as i64,
+                        blob_from_embedding(&item.embedding),
+                        item.source_path,
+                        item.file_sha256,
+                        f64::from(item.det_score),
+                        now()
+                    ],
+                )
+                .map_err(sql)?;
+        }
+        tx.commit().map_err(sql)?;
+        self.reload()?;
+        Ok(added)
+    }
+
+    /// Every person, by name.
+    pub fn persons(&self) -> Result<Vec<PersonSummary>, GalleryError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT p.name, COUNT(e.id), p.created_at FROM persons p LEFT JOIN embeddings e ON e.person_id = p.id
+                 GROUP BY p.id ORDER BY p.name",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok(PersonSummary { name: r.get(0)?, embeddings: r.get::<_, i64>(1)? as usize, created_at: r.get(2)? }))
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| self.sql(e));
+        rows
+    }
+
+    /// Removes a person and their embeddings.
+    pub fn remove(&mut self, name: &str) -> Result<usize, GalleryError> {
+        let n = self.embeddings_of(name)?;
+        self.conn.execute("DELETE FROM persons WHERE name = ?1", [name]).map_err(|e| self.sql(e))?;
+        self.reload()?;
+        Ok(n)
+    }
+
+    /// Renames a person.
+    pub fn rename(&mut self, old: &str, new: &str) -> Result<(), GalleryError> {
+        check_name(new)?;
+        self.embeddings_of(old)?;
+        if self.embeddings_of(new).is_ok() {
+            return Err(GalleryError::NameTaken(new.into()));
+        }
+        self.conn.execute("UPDATE persons SET name = ?2 WHERE name = ?1", [old, new]).map_err(|e| self.sql(e))?;
+        self.reload()
+    }
+
+    fn embeddings_of(&self, name: &str) -> Result<usize, GalleryError> {
+        let n: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT COUNT(e.id) FROM persons p LEFT JOIN embeddings e ON e.person_id = p.id WHERE p.name = ?1 GROUP BY p.id",
+                [name],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.sql(e))?;
+        n.map(|n| n as usize).ok_or_else(|| GalleryError::UnknownPerson(name.into()))
+    }
+
+    /// The `k` most similar persons to `query`, best first (each scored by their closest embedding).
+    pub fn search(&self, query: &Embedding, k: usize) -> Vec<Candidate> {
+        if k == 0 || self.entries.is_empty() {
+            return Vec::new();
+        }
+        // Several embeddings may belong to one person: ask for more neighbours than persons wanted.
+        let per_person = self.entries.len() / self.persons.len().max(1);
+        let neighbours: Vec<Neighbour> = self.index.search(query.as_slice(), (k * per_person.clamp(1, 8)).max(k * 2));
+        let mut best: Vec<Candidate> = Vec::with_capacity(k);
+        for n in neighbours {
+            let name = &self.persons[self.entries[n.id].person];
+            match best.iter_mut().find(|c| &c.name == name) {
+                Some(c) => c.score = c.score.max(n.score),
+                None => best.push(Candidate { name: name.clone(), score: n.score }),
+            }
+        }
+        best.sort_by(|a, b| b.score.total_cmp(&a.score));
+        best.truncate(k);
+        best
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn unit(seed: u32, dim: usize) -> Embedding {
+        // Deterministic pseudo-random vectors (xorshift) are close to orthogonal in high dimensions.
+        let mut s = seed.wrapping_mul(2_654_435_761).max(1);
+        let v = (0..dim)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                (s as f32 / u32::MAX as f32) - 0.5
+            })
+            .collect();
+        Embedding::from_raw(v).expect("non-zero")
+    }
+
+    fn item(e: Embedding, file: &str) -> NewEmbedding {
+        NewEmbedding { embedding: e, source_path: file.into(), file_sha256: file.into(), det_score: 0.9 }
+    }
+
+    #[test]
+    fn enroll_search_rename_remove_round_trip() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sub/g.db");
+        let mut g = Gallery::open(&path, "m", 64, 1000).expect("open");
+        assert_eq!(g.enroll("alice", &[item(unit(1, 64), "a1"), item(unit(2, 64), "a2")]).expect("enroll"), 2);
+        assert_eq!(g.enroll("bob", &[item(unit(3, 64), "b1")]).expect("enroll"), 1);
+        // The same photo again adds nothing.
+        assert_eq!(g.enroll("bob", &[item(unit(3, 64), "b1")]).expect("enroll"), 0);
+        let hits = g.search(&unit(2, 64), 2);
+        assert_eq!(hits[0].name, "alice");
+        assert!((hits[0].score - 1.0).abs() < 1e-5);
+        assert_eq!(hits.len(), 2);
+        g.rename("bob", "robert").expect("rename");
+        assert!(matches!(g.rename("alice", "robert"), Err(GalleryError::NameTaken(_))));
+        assert_eq!(g.remove("alice").expect("remove"), 2);
+        assert!(matches!(g.remove("alice"), Err(GalleryError::UnknownPerson(_))));
+        drop(g);
+        // Reopened, the state persisted.
+        let g = Gallery::open(&path, "m", 64, 1000).expect("reopen");
+        let names: Vec<String> = g.persons().expect("persons").into_iter().map(|p| p.name).collect();
+        assert_eq!(names, vec!["robert"]);
+        assert_eq!(g.len(), 1);
+    }
+
+    #[test]
+    fn files_are_private() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("private/g.db");
+        let mut g = Gallery::open(&path, "m", 8, 10).expect("open");
+        g.enroll("x", &[item(unit(1, 8), "f")]).expect("enroll");
+        let mode = |p: &Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(path.parent().expect("dir")), 0o700);
+        let wal = path.with_extension("db-wal");
+        if wal.exists() {
+            assert_eq!(mode(&wal) & 0o077, 0, "WAL file readable by others");
+        }
+    }
+
+    #[test]
+    fn another_model_is_refused_with_advice() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("g.db");
+        Gallery::open(&path, "faceplugin", 512, 10).expect("open");
+        let err = Gallery::open(&path, "sface", 128, 10).err().expect("mismatch");
+        let msg = err.to_string();
+        assert!(msg.contains("faceplugin") && msg.contains("sface") && msg.contains("re-enroll"), "{msg}");
+    }
+
+    #[test]
+    fn failed_enrolment_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("g.db");
+        let mut g = Gallery::open(&path, "m", 8, 10).expect("open");
+        // The second vector has the wrong length: the whole person's transaction must roll back.
+        let err = g.enroll("carol", &[item(unit(1, 8), "c1"), item(unit(2, 4), "c2")]);
+        assert!(err.is_err());
+        assert!(g.persons().expect("persons").is_empty());
+        assert_eq!(g.len(), 0);
+    }
+
+    #[test]
+    fn hnsw_and_exact_agree_on_the_nearest_person() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let items: Vec<NewEmbedding> = (0..300).map(|i| item(unit(i + 10, 32), &format!("f{i}"))).collect();
+        let mut exact = Gallery::open(&dir.path().join("e.db"), "m", 32, 10_000).expect("open");
+        let mut hnsw = Gallery::open(&dir.path().join("h.db"), "m", 32, 10).expect("open");
+        for (i, chunk) in items.chunks(3).enumerate() {
+            exact.enroll(&format!("p{i}"), chunk).expect("enroll");
+            hnsw.enroll(&format!("p{i}"), chunk).expect("enroll");
+        }
+        assert_eq!(exact.search_kind(), "exact");
+        assert_eq!(hnsw.search_kind(), "hnsw");
+        for probe in [15u32, 120, 301] {
+            let q = unit(probe, 32);
+            assert_eq!(exact.search(&q, 1)[0].name, hnsw.search(&q, 1)[0].name, "probe {probe}");
+        }
+    }
+}

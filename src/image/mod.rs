@@ -1,0 +1,249 @@
+//! Still-image input and output: decode any photo a user has into a BGR [`Frame`], refusing bad files with a
+//! message that names them, and write PNG crops.
+//!
+//! Checks before decoding: the file exists and is not empty, its header is a known image format, a JPEG or PNG
+//! is complete (libjpeg would otherwise return a grey-filled image for a truncated file), and the pixel count
+//! is bounded — a huge JPEG is decoded at 1/2, 1/4 or 1/8 scale by libjpeg's DCT scaling, other huge images are
+//! refused. Grey, 16-bit and alpha images are converted to 8-bit BGR; EXIF orientation is applied.
+
+use std::path::{Path, PathBuf};
+
+use opencv::core::{Mat, MatTraitConst, Vector};
+use opencv::imgcodecs;
+
+use crate::frame::Frame;
+
+/// Errors reading or writing images.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    /// The file does not exist.
+    #[error("no such file: {0}")]
+    NotFound(PathBuf),
+    /// The file could not be read.
+    #[error("failed to read {path}: {source}")]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is empty.
+    #[error("{0} is empty (0 bytes)")]
+    Empty(PathBuf),
+    /// The file's header is no image format.
+    #[error("{0} is not an image (unknown file header)")]
+    NotAnImage(PathBuf),
+    /// The file ends before the image does.
+    #[error("{0} is truncated: the {1} data ends before the image does")]
+    Truncated(PathBuf, &'static str),
+    /// Too many pixels to decode within the memory bound.
+    #[error("{path} is {width}x{height} pixels, more than detect.max_image_pixels ({max}) allows for this format")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Width from the header.
+        width: usize,
+        /// Height from the header.
+        height: usize,
+        /// The configured bound.
+        max: usize,
+    },
+    /// The decoder failed.
+    #[error("failed to decode {path}: {message}")]
+    Decode {
+        /// The file.
+        path: PathBuf,
+        /// The decoder's message.
+        message: String,
+    },
+    /// An image could not be written.
+    #[error("failed to write {path}: {message}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+}
+
+/// Reads and decodes an image file into a BGR frame, bounded by `max_pixels`.
+pub fn load(path: &Path, max_pixels: usize) -> Result<Frame, ImageError> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ImageError::NotFound(path.into())),
+        Err(source) => return Err(ImageError::Unreadable { path: path.into(), source }),
+    };
+    decode(&bytes, path, max_pixels)
+}
+
+/// Decodes image bytes; `path` names them in errors and becomes the frame's source.
+pub fn decode(bytes: &[u8], path: &Path, max_pixels: usize) -> Result<Frame, ImageError> {
+    if bytes.is_empty() {
+        return Err(ImageError::Empty(path.into()));
+    }
+    let kind = imagesize::image_type(bytes).map_err(|_| ImageError::NotAnImage(path.into()))?;
+    let size = imagesize::blob_size(bytes).map_err(|_| ImageError::NotAnImage(path.into()))?;
+    let (width, height) = (size.width, size.height);
+    let mut flags = imgcodecs::IMREAD_COLOR;
+    match kind {
+        imagesize::ImageType::Jpeg => {
+            let info = jpeg_structure(bytes);
+            if !info.complete {
+                return Err(ImageError::Truncated(path.into(), "JPEG"));
+            }
+            let pixels = width.saturating_mul(height);
+            if pixels > max_pixels {
+                // libjpeg decodes a progressive JPEG through a whole-image coefficient buffer, so DCT scaling
+                // would not bound memory there.
+                let reduce = [(2, imgcodecs::IMREAD_REDUCED_COLOR_2), (4, imgcodecs::IMREAD_REDUCED_COLOR_4), (8, imgcodecs::IMREAD_REDUCED_COLOR_8)]
+                    .into_iter()
+                    .find(|(f, _)| pixels / (f * f) <= max_pixels)
+                    .filter(|_| !info.progressive);
+                match reduce {
+                    Some((_, f)) => flags = f,
+                    None => return Err(ImageError::TooLarge { path: path.into(), width, height, max: max_pixels }),
+                }
+            }
+        }
+        _ => {
+            if kind == imagesize::ImageType::Png && !png_complete(bytes) {
+                return Err(ImageError::Truncated(path.into(), "PNG"));
+            }
+            if width.saturating_mul(height) > max_pixels {
+                return Err(ImageError::TooLarge { path: path.into(), width, height, max: max_pixels });
+            }
+        }
+    }
+    let buf = Vector::<u8>::from_slice(bytes);
+    let decode_err = |message: String| ImageError::Decode { path: path.into(), message };
+    let mat: Mat = imgcodecs::imdecode(&buf, flags).map_err(|e| decode_err(e.to_string()))?;
+    if mat.empty() {
+        return Err(decode_err("unsupported or corrupt image data".into()));
+    }
+    let mut frame = Frame::from_bgr(mat, path.to_string_lossy().as_ref(), 0);
+    // EXIF orientation may swap the axes relative to the header: compare like with like.
+    let (ow, oh) = if (frame.width() > frame.height()) == (width > height) { (width, height) } else { (height, width) };
+    frame.original_width = ow as u32;
+    frame.original_height = oh as u32;
+    frame.scale = frame.width() as f32 / ow.max(1) as f32;
+    Ok(frame)
+}
+
+/// Writes `mat` as a PNG file.
+pub fn write_png(path: &Path, mat: &Mat) -> Result<(), ImageError> {
+    let write_err = |message: String| ImageError::Write { path: path.into(), message };
+    match imgcodecs::imwrite(path.as_os_str(), mat, &Vector::new()) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(write_err("the encoder refused the image".into())),
+        Err(e) => Err(write_err(e.to_string())),
+    }
+}
+
+/// What the marker walk found in a JPEG.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct JpegInfo {
+    /// An EOI marker ends the last scan.
+    complete: bool,
+    /// A progressive frame header (SOF2/SOF6/SOF10/SOF14) was seen.
+    progressive: bool,
+}
+
+/// Walks JPEG markers from SOI to EOI. Entropy-coded data cannot contain a bare `FF xx` other than stuffing
+/// (`FF 00`), fill (`FF FF`) and restarts (`FF D0`–`D7`), so the walk finds EOI or runs off the end of a
+/// truncated file; bytes after EOI (camera trailers, motion-photo video) are ignored.
+fn jpeg_structure(b: &[u8]) -> JpegInfo {
+    let mut info = JpegInfo { complete: false, progressive: false };
+    if b.len() < 4 || b[0] != 0xFF || b[1] != 0xD8 {
+        return info;
+    }
+    let mut i = 2;
+    while i < b.len() {
+        if b[i] != 0xFF {
+            return info;
+        }
+        while i < b.len() && b[i] == 0xFF {
+            i += 1;
+        }
+        let Some(&marker) = b.get(i) else { return info };
+        i += 1;
+        match marker {
+            0xD9 => {
+                info.complete = true;
+                return info;
+            }
+            0xD0..=0xD7 | 0x01 => continue,
+            _ => {}
+        }
+        let Some(len) = b.get(i..i + 2).map(|s| usize::from(u16::from_be_bytes([s[0], s[1]]))) else { return info };
+        if len < 2 || i + len > b.len() {
+            return info;
+        }
+        if matches!(marker, 0xC2 | 0xC6 | 0xCA | 0xCE) {
+            info.progressive = true;
+        }
+        i += len;
+        if marker == 0xDA {
+            // Skip entropy-coded data up to the next real marker.
+            loop {
+                let Some(&byte) = b.get(i) else { return info };
+                if byte != 0xFF {
+                    i += 1;
+                    continue;
+                }
+                match b.get(i + 1) {
+                    None => return info,
+                    Some(0x00) | Some(0xD0..=0xD7) => i += 2,
+                    Some(0xFF) => i += 1,
+                    Some(_) => break,
+                }
+            }
+        }
+    }
+    info
+}
+
+/// A PNG is complete when its IEND chunk is present at the end.
+fn png_complete(b: &[u8]) -> bool {
+    b.len() >= 12 && b[b.len() - 12..].windows(4).any(|w| w == b"IEND")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A minimal marker skeleton: SOI, one segment, SOS with stuffed and restart bytes, EOI.
+    fn skeleton() -> Vec<u8> {
+        let mut v = vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x04, 0x11, 0x22];
+        v.extend_from_slice(&[0xFF, 0xDA, 0x00, 0x03, 0x01]);
+        v.extend_from_slice(&[0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD3, 0x56]);
+        v.extend_from_slice(&[0xFF, 0xD9]);
+        v
+    }
+
+    #[test]
+    fn complete_jpeg_skeleton_is_complete() {
+        assert_eq!(jpeg_structure(&skeleton()), JpegInfo { complete: true, progressive: false });
+    }
+
+    #[test]
+    fn every_truncation_is_detected() {
+        let full = skeleton();
+        for cut in 0..full.len() - 1 {
+            assert!(!jpeg_structure(&full[..cut]).complete, "cut at {cut} seen as complete");
+        }
+    }
+
+    #[test]
+    fn trailer_after_eoi_is_ignored() {
+        let mut v = skeleton();
+        v.extend_from_slice(b"ftypmp42 trailing video");
+        assert!(jpeg_structure(&v).complete);
+    }
+
+    #[test]
+    fn progressive_frame_is_flagged() {
+        let mut v = vec![0xFF, 0xD8, 0xFF, 0xC2, 0x00, 0x03, 0x08];
+        v.extend_from_slice(&[0xFF, 0xD9]);
+        assert!(jpeg_structure(&v).progressive);
+    }
+}

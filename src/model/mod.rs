@@ -1,0 +1,320 @@
+//! Models: the manifest that pins every model file, the check that a file on disk is the pinned one, and the
+//! ONNX Runtime environment that turns a checked file into an inference session ([`runtime`]).
+//!
+//! In: `models/manifest.toml` and the `[models]`/`[runtime]` configuration. Out: [`DetectorSpec`],
+//! [`RecognizerSpec`] and checked paths; sessions come from [`runtime::Runtime`].
+
+pub mod runtime;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+pub use runtime::Runtime;
+
+/// How to install models, quoted by every "missing model" message.
+pub const INSTALL_HINT: &str = "run `scripts/setup.sh` (or `scripts/fetch_models.py`) to install it";
+
+/// Errors about model files, the manifest and the inference runtime.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// The manifest could not be read or parsed.
+    #[error("failed to read the model manifest {path}: {message}")]
+    Manifest {
+        /// Manifest path.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// The configuration names a model the manifest does not list.
+    #[error("unknown {kind} `{name}`: the manifest lists {known}")]
+    Unknown {
+        /// `detector` or `recognizer`.
+        kind: &'static str,
+        /// The name asked for.
+        name: String,
+        /// The names available.
+        known: String,
+    },
+    /// The model file does not exist.
+    #[error("model file {path} is missing (expected sha256 {sha256}); {hint}", hint = INSTALL_HINT)]
+    Missing {
+        /// Where it was looked for.
+        path: PathBuf,
+        /// The pinned hash.
+        sha256: String,
+    },
+    /// The model file exists but is not the pinned one (truncated, corrupt or another model).
+    #[error("model file {path} is not the expected model: sha256 {actual}, expected {expected}; {hint}", hint = INSTALL_HINT)]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// The pinned hash.
+        expected: String,
+        /// What the file hashes to.
+        actual: String,
+    },
+    /// The file could not be read.
+    #[error("failed to read model file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The ONNX Runtime library could not be loaded.
+    #[error("failed to load the ONNX Runtime library {path}: {message}; {hint}", hint = INSTALL_HINT)]
+    RuntimeLibrary {
+        /// The library path.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// No configured execution provider could be registered.
+    #[error("no configured execution provider is available for {model} (tried {tried})")]
+    NoProvider {
+        /// The model file.
+        model: PathBuf,
+        /// The providers tried, with their errors.
+        tried: String,
+    },
+    /// ONNX Runtime refused the model or failed while running it.
+    #[error("onnx runtime failed on {model}: {message}")]
+    Inference {
+        /// The model file.
+        model: PathBuf,
+        /// ONNX Runtime's message.
+        message: String,
+    },
+    /// The model's inputs or outputs are not what its manifest entry says.
+    #[error("model {model} does not match its manifest entry: {message}")]
+    Layout {
+        /// The model file.
+        model: PathBuf,
+        /// The mismatch.
+        message: String,
+    },
+}
+
+/// Channel order a network expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColorOrder {
+    /// Red, green, blue.
+    Rgb,
+    /// Blue, green, red (OpenCV's order).
+    Bgr,
+}
+
+/// A network input: NCHW float32, pixels mapped to `(x − mean) / std`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct InputSpec {
+    /// Input tensor name.
+    pub name: String,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Channel order.
+    pub color: ColorOrder,
+    /// Subtracted from each pixel value.
+    pub mean: f32,
+    /// Divides each pixel value after the mean.
+    pub std: f32,
+}
+
+/// Output decoding of a detector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DetectorFormat {
+    /// YuNet: cls/obj/bbox/kps per stride 8, 16, 32.
+    Yunet,
+    /// SCRFD with keypoints: score/bbox/kps per stride, 2 anchors per cell.
+    Scrfd,
+}
+
+/// A detector in the manifest.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DetectorSpec {
+    /// File name inside the models directory.
+    pub file: String,
+    /// Pinned sha256 (hex).
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Licence, as stated by its source.
+    pub licence: String,
+    /// One line on what it is.
+    pub what: String,
+    /// Output decoding.
+    pub format: DetectorFormat,
+    /// Input layout.
+    pub input: InputSpec,
+}
+
+/// A recognizer in the manifest.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RecognizerSpec {
+    /// File name inside the models directory.
+    pub file: String,
+    /// Pinned sha256 (hex).
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Licence, as stated by its source.
+    pub licence: String,
+    /// One line on what it is.
+    pub what: String,
+    /// Embedding length.
+    pub dim: usize,
+    /// Input layout.
+    pub input: InputSpec,
+    /// Default cosine threshold for "same person".
+    pub threshold: f32,
+    /// Where that threshold comes from.
+    pub threshold_source: String,
+}
+
+/// The parsed manifest.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Manifest {
+    /// Detectors by name.
+    pub detector: BTreeMap<String, DetectorSpec>,
+    /// Recognizers by name.
+    pub recognizer: BTreeMap<String, RecognizerSpec>,
+}
+
+impl Manifest {
+    /// Reads and parses a manifest file.
+    pub fn load(path: &Path) -> Result<Self, ModelError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ModelError::Manifest {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        toml::from_str(&text).map_err(|e| ModelError::Manifest {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    /// The detector called `name`.
+    pub fn detector(&self, name: &str) -> Result<&DetectorSpec, ModelError> {
+        self.detector.get(name).ok_or_else(|| ModelError::Unknown {
+            kind: "detector",
+            name: name.into(),
+            known: self.detector.keys().cloned().collect::<Vec<_>>().join(", "),
+        })
+    }
+
+    /// The recognizer called `name`.
+    pub fn recognizer(&self, name: &str) -> Result<&RecognizerSpec, ModelError> {
+        self.recognizer.get(name).ok_or_else(|| ModelError::Unknown {
+            kind: "recognizer",
+            name: name.into(),
+            known: self.recognizer.keys().cloned().collect::<Vec<_>>().join(", "),
+        })
+    }
+}
+
+impl InputSpec {
+    /// Number of floats in one NCHW input tensor.
+    pub fn tensor_len(&self) -> usize {
+        3 * self.width as usize * self.height as usize
+    }
+
+    /// The value a black (zero) pixel becomes: what letterbox padding must hold.
+    pub fn pad_value(&self) -> f32 {
+        -self.mean / self.std
+    }
+
+    /// Writes 8-bit BGR pixels (`cols`×`rows`, tightly packed) into the top-left corner of an NCHW tensor of
+    /// this input's size, in this input's channel order and normalisation. The rest of the tensor is untouched.
+    pub fn write_nchw(&self, bgr: &[u8], cols: usize, rows: usize, tensor: &mut [f32]) {
+        let (w, h) = (self.width as usize, self.height as usize);
+        let plane = w * h;
+        let inv = 1.0 / self.std;
+        // Source channel for each destination plane.
+        let order = match self.color {
+            ColorOrder::Bgr => [0, 1, 2],
+            ColorOrder::Rgb => [2, 1, 0],
+        };
+        for y in 0..rows.min(h) {
+            let src = &bgr[y * cols * 3..(y * cols + cols.min(w)) * 3];
+            for (c, &sc) in order.iter().enumerate() {
+                let dst = &mut tensor[c * plane + y * w..c * plane + y * w + cols.min(w)];
+                for (d, px) in dst.iter_mut().zip(src.chunks_exact(3)) {
+                    *d = (f32::from(px[sc]) - self.mean) * inv;
+                }
+            }
+        }
+    }
+}
+
+/// Hex sha256 of a file, streamed.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex(&h.finalize()))
+}
+
+/// Lower-case hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// Checks that `dir/file` exists and hashes to `sha256`; returns its path.
+pub fn checked_model_path(dir: &Path, file: &str, sha256: &str) -> Result<PathBuf, ModelError> {
+    let path = dir.join(file);
+    if !path.is_file() {
+        return Err(ModelError::Missing { path, sha256: sha256.into() });
+    }
+    let actual = sha256_file(&path).map_err(|source| ModelError::Io { path: path.clone(), source })?;
+    if actual != sha256 {
+        return Err(ModelError::Corrupt { path, expected: sha256.into(), actual });
+    }
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MANIFEST: &str = include_str!("../../models/manifest.toml");
+
+    #[test]
+    fn committed_manifest_parses_with_defaults_present() {
+        let m: Manifest = toml::from_str(MANIFEST).expect("manifest parses");
+        assert_eq!(m.detector("yunet").expect("yunet").format, DetectorFormat::Yunet);
+        assert_eq!(m.recognizer("faceplugin").expect("faceplugin").dim, 512);
+        let err = m.detector("nope").expect_err("unknown");
+        assert!(err.to_string().contains("yunet"), "{err}");
+    }
+
+    #[test]
+    fn corrupt_and_missing_files_name_path_and_hash() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let want = "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4";
+        let err = checked_model_path(dir.path(), "m.onnx", want).expect_err("missing");
+        assert!(matches!(err, ModelError::Missing { .. }));
+        assert!(err.to_string().contains("m.onnx") && err.to_string().contains(want), "{err}");
+        std::fs::write(dir.path().join("m.onnx"), b"not a model").expect("write");
+        let err = checked_model_path(dir.path(), "m.onnx", want).expect_err("corrupt");
+        let msg = err.to_string();
+        assert!(msg.contains(want) && msg.contains(&hex(&Sha256::digest(b"not a model"))), "{msg}");
+    }
+}

@@ -1,0 +1,127 @@
+//! The ONNX Runtime environment: loads `libonnxruntime.so` once (`ort` load-dynamic) and creates sessions on the
+//! first configured execution provider that registers, logging which one runs.
+
+use std::path::{Path, PathBuf};
+
+use ort::session::Session;
+use tracing::{info, warn};
+
+use super::ModelError;
+use crate::config::{ExecutionProvider, RuntimeConfig};
+
+/// A loaded ONNX Runtime and the provider preference for the sessions it creates.
+#[derive(Clone)]
+pub struct Runtime {
+    env: ort::environment::Environment,
+    providers: Vec<ExecutionProvider>,
+    intra_threads: usize,
+    library: PathBuf,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("library", &self.library)
+            .field("providers", &self.providers)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An inference session and the provider it runs on.
+pub struct LoadedSession {
+    /// The session.
+    pub session: Session,
+    /// The provider that registered.
+    pub provider: ExecutionProvider,
+}
+
+impl Runtime {
+    /// Loads the ONNX Runtime library named by `ORT_DYLIB_PATH` or the configuration.
+    ///
+    /// The library is process-wide inside `ort`: a second call with another path keeps the first library.
+    pub fn new(cfg: &RuntimeConfig) -> Result<Self, ModelError> {
+        let library = std::env::var_os("ORT_DYLIB_PATH")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| crate::config::resolve_path(&cfg.ort_library));
+        if !library.is_file() {
+            return Err(ModelError::RuntimeLibrary {
+                path: library,
+                message: "no such file".into(),
+            });
+        }
+        let builder = ort::init_from(&library).map_err(|e| ModelError::RuntimeLibrary {
+            path: library.clone(),
+            message: e.to_string(),
+        })?;
+        let env = builder.with_name("facewatch").build().map_err(|e| ModelError::RuntimeLibrary {
+            path: library.clone(),
+            message: e.to_string(),
+        })?;
+        Ok(Self {
+            env,
+            providers: cfg.execution_providers.clone(),
+            intra_threads: cfg.intra_threads,
+            library,
+        })
+    }
+
+    /// Path of the loaded library.
+    pub fn library(&self) -> &Path {
+        &self.library
+    }
+
+    /// Creates a session for a checked model file on the first provider that registers.
+    pub fn session(&self, model: &Path) -> Result<LoadedSession, ModelError> {
+        let inference = |e: ort::Error| ModelError::Inference {
+            model: model.to_path_buf(),
+            message: e.to_string(),
+        };
+        let mut builder = Session::builder(&self.env).map_err(inference)?;
+        if self.intra_threads > 0 {
+            builder = builder.with_intra_threads(self.intra_threads).map_err(|e| inference(e.into()))?;
+        }
+        let mut tried = Vec::new();
+        let mut chosen = None;
+        for &provider in &self.providers {
+            let dispatch = match provider {
+                ExecutionProvider::Cpu => {
+                    chosen = Some(provider);
+                    break;
+                }
+                ExecutionProvider::Cuda => ort::ep::CUDA::default().build().error_on_failure(),
+                ExecutionProvider::Tensorrt => ort::ep::TensorRT::default()
+                    .with_engine_cache(true)
+                    .with_engine_cache_path(engine_cache_dir(model).display())
+                    .with_fp16(true)
+                    .build()
+                    .error_on_failure(),
+            };
+            match builder.with_execution_providers([dispatch]) {
+                Ok(b) => {
+                    builder = b;
+                    chosen = Some(provider);
+                    break;
+                }
+                Err(e) => {
+                    warn!(%provider, model = %model.display(), error = %e, "Execution provider unavailable, trying the next one.");
+                    tried.push(format!("{provider}: {e}"));
+                    builder = e.recover();
+                }
+            }
+        }
+        let Some(provider) = chosen else {
+            return Err(ModelError::NoProvider {
+                model: model.to_path_buf(),
+                tried: tried.join("; "),
+            });
+        };
+        let session = builder.commit_from_file(model).map_err(inference)?;
+        info!(%provider, model = %model.display(), "Inference session ready.");
+        Ok(LoadedSession { session, provider })
+    }
+}
+
+/// TensorRT engines are cached beside the model, so the minutes-long build happens once per machine.
+fn engine_cache_dir(model: &Path) -> PathBuf {
+    model.parent().unwrap_or(Path::new(".")).join("trt-cache")
+}
