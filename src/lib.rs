@@ -13,6 +13,8 @@ pub mod config;
 pub mod detect;
 pub mod embed;
 pub mod engine;
+pub mod eval;
+pub mod folders;
 pub mod frame;
 pub mod gallery;
 pub mod image;

@@ -17,11 +17,9 @@ use sha2::{Digest, Sha256};
 use super::photos::{engine, open_gallery};
 use super::{emit, GlobalArgs, InputError, EXIT_INPUT, EXIT_OK};
 use crate::config::Config;
+use crate::folders::{person_dirs, photos_in};
 use crate::gallery::NewEmbedding;
 use crate::model::hex;
-
-/// File extensions read as photos (case-insensitive).
-pub const PHOTO_EXTENSIONS: [&str; 9] = ["jpg", "jpeg", "png", "bmp", "webp", "tif", "tiff", "pgm", "ppm"];
 
 /// `facewatch enroll`.
 #[derive(Debug, Args)]
@@ -54,29 +52,6 @@ struct EnrollOut {
     added: usize,
     skipped: usize,
     gallery_embeddings: usize,
-}
-
-/// Sorted photo files directly inside `dir`.
-pub fn photos_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.is_file())
-        .filter(|p| {
-            p.extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| PHOTO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-        })
-        .collect();
-    out.sort();
-    Ok(out)
-}
-
-/// Sorted person folders inside `dir`.
-pub fn person_dirs(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)?.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_dir()).collect();
-    out.sort();
-    Ok(out)
 }
 
 fn progress(g: &GlobalArgs, total: usize) -> ProgressBar {

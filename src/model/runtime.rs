@@ -2,17 +2,41 @@
 //! first configured execution provider that registers, logging which one runs.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
+use ort::environment::Environment;
 use ort::session::Session;
 use tracing::{info, warn};
 
 use super::ModelError;
 use crate::config::{ExecutionProvider, RuntimeConfig};
 
+/// The process's ONNX Runtime environment and the library it came from.
+///
+/// `ort` allows one environment per process, ever (a second `build` fails even after the first is dropped), and
+/// loads one library per process: this is the only process-wide state in facewatch, and it mirrors `ort`'s own.
+static ENVIRONMENT: Mutex<Option<(PathBuf, Environment)>> = Mutex::new(None);
+
+/// The shared environment, created on first use from `library`.
+fn shared_environment(library: &Path) -> Result<Environment, ModelError> {
+    let mut slot = ENVIRONMENT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((loaded, env)) = slot.as_ref() {
+        if loaded != library {
+            warn!(loaded = %loaded.display(), requested = %library.display(), "ONNX Runtime is already loaded from another library; keeping it.");
+        }
+        return Ok(env.clone());
+    }
+    let runtime_err = |message: String| ModelError::RuntimeLibrary { path: library.to_path_buf(), message };
+    let builder = ort::init_from(library).map_err(|e| runtime_err(e.to_string()))?;
+    let env = builder.with_name("facewatch").build().map_err(|e| runtime_err(e.to_string()))?;
+    *slot = Some((library.to_path_buf(), env.clone()));
+    Ok(env)
+}
+
 /// A loaded ONNX Runtime and the provider preference for the sessions it creates.
 #[derive(Clone)]
 pub struct Runtime {
-    env: ort::environment::Environment,
+    env: Environment,
     providers: Vec<ExecutionProvider>,
     intra_threads: usize,
     library: PathBuf,
@@ -38,7 +62,7 @@ pub struct LoadedSession {
 impl Runtime {
     /// Loads the ONNX Runtime library named by `ORT_DYLIB_PATH` or the configuration.
     ///
-    /// The library is process-wide inside `ort`: a second call with another path keeps the first library.
+    /// The environment is shared by every `Runtime` of the process (see [`ENVIRONMENT`]).
     pub fn new(cfg: &RuntimeConfig) -> Result<Self, ModelError> {
         let library = std::env::var_os("ORT_DYLIB_PATH")
             .map(PathBuf::from)
@@ -49,14 +73,7 @@ impl Runtime {
                 message: "no such file".into(),
             });
         }
-        let builder = ort::init_from(&library).map_err(|e| ModelError::RuntimeLibrary {
-            path: library.clone(),
-            message: e.to_string(),
-        })?;
-        let env = builder.with_name("facewatch").build().map_err(|e| ModelError::RuntimeLibrary {
-            path: library.clone(),
-            message: e.to_string(),
-        })?;
+        let env = shared_environment(&library)?;
         Ok(Self {
             env,
             providers: cfg.execution_providers.clone(),

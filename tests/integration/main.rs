@@ -1,1 +1,6 @@
+//! Integration tests on real models and real photos (one test binary, so it links once).
 
+mod bad_input;
+mod cli;
+mod common;
+mod recognition;

@@ -1,0 +1,163 @@
+//! The `facewatch` binary end to end: every subcommand with `--json`, and the documented exit codes.
+
+use std::path::Path;
+use std::process::Output;
+
+use serde_json::Value;
+
+use crate::common::{face, faces, root};
+
+fn run(gallery: &Path, args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_facewatch"))
+        .current_dir(root())
+        .arg("--json")
+        .arg("--gallery")
+        .arg(gallery)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run facewatch")
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    })
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().expect("exit code")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+#[test]
+fn enroll_identify_list_rename_remove_through_the_binary() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let g = dir.path().join("gallery/faces.db");
+    let people = faces().join("people");
+
+    let out = run(&g, &["enroll", s(&people)]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let report = json(&out);
+    let persons = report["persons"].as_array().expect("persons");
+    assert_eq!(persons.len(), 15);
+    // Photos with several faces are skipped, each with its reason.
+    let skipped: Vec<&Value> = persons.iter().flat_map(|p| p["skipped"].as_array().expect("skipped")).collect();
+    assert!(!skipped.is_empty() && skipped.iter().all(|s| s["reason"].as_str().is_some_and(|r| r.contains("faces found"))), "{skipped:?}");
+    let added = report["added"].as_u64().expect("added");
+    assert!(added >= 50, "added {added}");
+
+    // Enrolling again adds nothing: photos are recognised by content hash.
+    let again = json(&run(&g, &["enroll", s(&people)]));
+    assert_eq!(again["added"], 0);
+    assert_eq!(again["gallery_embeddings"].as_u64(), Some(added));
+
+    let out = run(&g, &["identify", s(&face("groups/two_people_2.jpg")), s(&face("video/lin-manuel-miranda.png"))]);
+    assert_eq!(code(&out), 0);
+    let report = json(&out);
+    let mut names: Vec<&str> = report[0]["faces"].as_array().expect("faces").iter().map(|f| f["name"].as_str().expect("name")).collect();
+    names.sort_unstable();
+    assert_eq!(names, vec!["biden", "obama"]);
+    let stranger = &report[1]["faces"][0];
+    assert_eq!(stranger["name"], "unknown");
+    assert_eq!(stranger["known"], false);
+    assert!(stranger["reason"].as_str().is_some_and(|r| r.contains("below the threshold")), "{stranger}");
+    assert!(stranger["margin"].is_number() && stranger["candidates"].as_array().is_some_and(|c| c.len() == 3));
+
+    let list = json(&run(&g, &["gallery", "list"]));
+    assert_eq!(list["persons"].as_array().map(Vec::len), Some(15));
+    assert_eq!(list["recognizer"], "faceplugin");
+
+    assert_eq!(code(&run(&g, &["gallery", "rename", "obama", "Barack Obama"])), 0);
+    let out = run(&g, &["identify", s(&face("people/obama/obama2.jpg"))]);
+    assert_eq!(json(&out)[0]["faces"][0]["name"], "Barack Obama");
+    let out = run(&g, &["gallery", "remove", "Barack Obama"]);
+    assert_eq!(json(&out)["embeddings"], 3);
+    let out = run(&g, &["gallery", "remove", "Barack Obama"]);
+    assert_eq!(code(&out), 5, "unknown person is a gallery error");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no person named"));
+
+    // The gallery is private.
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&g).expect("meta").permissions().mode() & 0o777, 0o600);
+}
+
+#[test]
+fn verify_exit_codes_and_anchor_votes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let g = dir.path().join("g.db");
+    let same = run(&g, &["verify", s(&face("people/obama/obama.jpg")), s(&face("people/obama/obama3.jpg"))]);
+    assert_eq!(code(&same), 0);
+    let r = json(&same);
+    assert_eq!(r["same"], true);
+    assert!(r["score"].as_f64().expect("score") >= r["threshold"].as_f64().expect("threshold"));
+
+    let diff = run(&g, &["verify", s(&face("people/obama/obama.jpg")), s(&face("people/biden/biden.jpg"))]);
+    assert_eq!(code(&diff), 1, "different persons exit 1");
+    assert_eq!(json(&diff)["same"], false);
+
+    let id00 = faces().join("people/id00");
+    let votes = run(
+        &g,
+        &["verify", "--anchor", s(&id00.join("img1.jpg")), "--anchor", s(&id00.join("img2.jpg")), "--anchor", s(&id00.join("img4.jpg")), s(&id00.join("img5.jpg"))],
+    );
+    assert_eq!(code(&votes), 0, "{}", String::from_utf8_lossy(&votes.stdout));
+    let r = json(&votes);
+    assert_eq!(r["anchors"].as_array().map(Vec::len), Some(3));
+    assert_eq!(r["decision"], "majority of anchors");
+
+    let stranger = run(&g, &["verify", "--anchor", s(&id00.join("img1.jpg")), "--anchor", s(&id00.join("img2.jpg")), s(&face("people/biden/biden.jpg"))]);
+    assert_eq!(code(&stranger), 1);
+
+    let no_face = run(&g, &["verify", s(&face("noface/pilatus800.jpg")), s(&face("people/obama/obama.jpg"))]);
+    assert_eq!(code(&no_face), 3, "no face is an input error");
+    assert!(String::from_utf8_lossy(&no_face.stderr).contains("no face found in"));
+}
+
+#[test]
+fn detect_reports_faces_writes_aligned_crops_and_flags_bad_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let crops = dir.path().join("crops");
+    let junk = dir.path().join("junk.jpg");
+    std::fs::write(&junk, b"").expect("write");
+    let out = run(&dir.path().join("g.db"), &["detect", "--crop", s(&crops), s(&face("groups/compreface_012_4.jpg")), s(&junk)]);
+    assert_eq!(code(&out), 3, "a bad file among the inputs is an input error");
+    let r = json(&out);
+    let faces = r[0]["faces"].as_array().expect("faces");
+    assert_eq!(faces.len(), 4);
+    for f in faces {
+        assert_eq!(f["landmarks"].as_array().map(Vec::len), Some(5));
+        let crop = f["crop"].as_str().expect("crop path");
+        let img = opencv::imgcodecs::imread(crop, opencv::imgcodecs::IMREAD_UNCHANGED).expect("read crop");
+        use opencv::core::MatTraitConst;
+        assert_eq!((img.cols(), img.rows(), img.channels()), (112, 112, 3), "{crop}");
+    }
+    assert!(r[1]["error"].as_str().is_some_and(|e| e.contains("0 bytes")), "{}", r[1]);
+}
+
+#[test]
+fn bad_configuration_is_reported_with_its_key_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let g = dir.path().join("g.db");
+    let out = run(&g, &["--set", "detect.score_threshold=2", "detect", s(&face("people/obama/obama.jpg"))]);
+    assert_eq!(code(&out), 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("detect.score_threshold"), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(&cfg, "[models]\ndetector = \"nope\"\n[detect]\nscore_treshold = 0.5\n").expect("write");
+    let out = run(&g, &["--config", s(&cfg), "check-config"]);
+    assert_eq!(code(&out), 2);
+    let r = json(&out);
+    assert_eq!(r["ok"], false);
+    assert!(r["problems"][0].as_str().is_some_and(|p| p.contains("score_treshold")), "{r}");
+
+    let good = run(&g, &["check-config"]);
+    assert_eq!(code(&good), 0, "{}", String::from_utf8_lossy(&good.stdout));
+    let models = json(&run(&g, &["models"]));
+    let yunet = models.as_array().expect("models").iter().find(|m| m["name"] == "yunet").expect("yunet listed");
+    assert_eq!(yunet["installed"], true);
+    assert_eq!(yunet["selected"], true);
+}

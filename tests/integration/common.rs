@@ -1,0 +1,78 @@
+//! Shared helpers: the real models, the real faces, a temporary gallery. Missing data fails loudly with the
+//! command that installs it; nothing here skips.
+
+use std::path::{Path, PathBuf};
+
+use facewatch::config::{Config, Sources};
+use facewatch::Engine;
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The real test photos: `$FACEWATCH_FACES`, else `../shared/faces` beside the checkout.
+pub fn faces() -> PathBuf {
+    let dir = std::env::var_os("FACEWATCH_FACES").map(PathBuf::from).unwrap_or_else(|| root().join("../shared/faces"));
+    assert!(
+        dir.join("people").is_dir(),
+        "test faces not found at {}: put the project's shared/ folder beside the checkout or set FACEWATCH_FACES",
+        dir.display()
+    );
+    dir
+}
+
+/// A photo under the faces folder.
+pub fn face(rel: &str) -> PathBuf {
+    faces().join(rel)
+}
+
+/// Configuration pointing at this checkout's installed models, with extra `key=value` overrides.
+pub fn config_with(overrides: &[(&str, &str)]) -> Config {
+    let r = root();
+    let mut o: Vec<(String, String)> = vec![
+        ("models.dir".into(), r.join("models").display().to_string()),
+        ("models.manifest".into(), r.join("models/manifest.toml").display().to_string()),
+        ("runtime.ort_library".into(), r.join("lib/libonnxruntime.so.1.32.0").display().to_string()),
+        ("runtime.intra_threads".into(), "2".into()),
+    ];
+    o.extend(overrides.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())));
+    Config::load(&Sources { overrides: o, ..Sources::default() }).expect("test configuration loads")
+}
+
+/// The default configuration for tests.
+pub fn config() -> Config {
+    config_with(&[])
+}
+
+/// Builds the engine or fails with how to install the models.
+pub fn engine_for(cfg: &Config) -> Engine {
+    Engine::build(cfg).unwrap_or_else(|e| panic!("{e}\n(models or ONNX Runtime missing: run scripts/setup.sh)"))
+}
+
+/// The engine with the default models.
+pub fn engine() -> Engine {
+    engine_for(&config())
+}
+
+/// Number of faces the engine finds in a photo.
+pub fn count_faces(engine: &mut Engine, path: &Path) -> usize {
+    let frame = engine.load(path).unwrap_or_else(|e| panic!("{e}"));
+    engine.detect(&frame).unwrap_or_else(|e| panic!("{e}")).len()
+}
+
+/// `groups/*_N.jpg` with their annotated face counts N.
+pub fn annotated_groups() -> Vec<(PathBuf, usize)> {
+    let mut out: Vec<(PathBuf, usize)> = std::fs::read_dir(faces().join("groups"))
+        .expect("groups folder")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter_map(|p| {
+            let n = p.file_stem()?.to_str()?.rsplit('_').next()?.parse().ok()?;
+            Some((p, n))
+        })
+        .collect();
+    out.sort();
+    assert!(out.len() >= 8, "expected the annotated group photos, found {}", out.len());
+    out
+}
