@@ -21,7 +21,7 @@ pub struct Neighbour {
 /// HNSW graph parameters (hnsw_rs naming).
 const MAX_NB_CONNECTION: usize = 24;
 const MAX_LAYER: usize = 16;
-const EF_CONSTRUCTION: usize = 200;
+const EF_CONSTRUCTION: usize = 100;
 /// Search breadth: at least this, or the number of neighbours asked for.
 const EF_SEARCH: usize = 96;
 

