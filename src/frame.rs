@@ -31,15 +31,7 @@ impl Frame {
     /// Wraps decoded pixels at full scale.
     pub fn from_bgr(bgr: Mat, source: impl Into<Arc<str>>, seq: u64) -> Self {
         let (w, h) = (bgr.cols().max(0) as u32, bgr.rows().max(0) as u32);
-        Self {
-            bgr,
-            original_width: w,
-            original_height: h,
-            scale: 1.0,
-            source: source.into(),
-            seq,
-            captured_at: SystemTime::now(),
-        }
+        Self { bgr, original_width: w, original_height: h, scale: 1.0, source: source.into(), seq, captured_at: SystemTime::now() }
     }
 
     /// Decoded width in pixels.

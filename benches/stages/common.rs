@@ -2,11 +2,14 @@
 
 use std::path::PathBuf;
 
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, BenchmarkId};
 use facewatch::config::{resolve_path, Config, Sources};
-use facewatch::model::{checked_model_path, Manifest, Runtime};
+use facewatch::model::{checked_model_path, InputSpec, Manifest, Runtime};
 use facewatch::Frame;
-use opencv::core::{Mat, Size};
+use opencv::core::{Mat, MatTraitConst, MatTraitConstManual, Size};
 use opencv::imgproc;
+use ort::value::TensorRef;
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -43,4 +46,27 @@ pub fn frame_640x480() -> Frame {
     let mut small = Mat::default();
     imgproc::resize(&photo.bgr, &mut small, Size::new(640, 480), 0.0, 0.0, imgproc::INTER_AREA).expect("resize");
     Frame::from_bgr(small, "two_people_2@640x480", 0)
+}
+
+/// Benchmarks the bare model run on `pixels` (tightly packed BGR, `cols`×`rows`) laid out exactly as facewatch
+/// lays it out, so the facewatch-vs-bare gap is facewatch's own code, not different data.
+pub fn bench_bare_model(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    rt: &Runtime,
+    model: &std::path::Path,
+    input: &InputSpec,
+    pixels: &Mat,
+    name: &str,
+) {
+    let mut bare = rt.session(model).expect("session").session;
+    let mut tensor = vec![input.pad_value(); input.tensor_len()];
+    let (cols, rows) = (pixels.cols() as usize, pixels.rows() as usize);
+    input.write_nchw(pixels.data_bytes().expect("continuous pixels"), cols, rows, &mut tensor);
+    let shape = [1usize, 3, input.height as usize, input.width as usize];
+    group.bench_function(BenchmarkId::new("bare_onnxruntime", name), |b| {
+        b.iter(|| {
+            let t = TensorRef::from_array_view((shape, &*tensor)).expect("tensor");
+            bare.run(ort::inputs![t]).expect("run").len()
+        })
+    });
 }

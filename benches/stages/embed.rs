@@ -4,10 +4,9 @@ use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use facewatch::align::align_into;
 use facewatch::detect::{Detector, OnnxDetector};
 use facewatch::embed::Embedder;
-use opencv::core::{Mat, MatTraitConstManual};
-use ort::value::TensorRef;
+use opencv::core::Mat;
 
-use crate::common::{config, frame_640x480, manifest, model_path, runtime};
+use crate::common::{bench_bare_model, config, frame_640x480, manifest, model_path, runtime};
 
 fn align_and_embed(c: &mut Criterion) {
     let cfg = config();
@@ -27,22 +26,14 @@ fn align_and_embed(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("embed");
     group.throughput(Throughput::Elements(1));
-    for name in ["faceplugin"] {
+    {
+        let name = "faceplugin";
         let spec = manifest.recognizer(name).expect("recognizer");
         let path = model_path(&cfg, &spec.file, &spec.sha256);
         let mut emb = Embedder::build(&rt, spec, &path).expect("embedder");
         group.bench_function(BenchmarkId::new("facewatch_per_face", name), |b| b.iter(|| emb.embed(&crop).expect("embed")));
-        let mut bare = rt.session(&path).expect("session").session;
         // The same real face, laid out as the embedder lays it out: only the model runs in the loop.
-        let mut input = vec![0.0f32; spec.input.tensor_len()];
-        spec.input.write_nchw(crop.data_bytes().expect("crop bytes"), 112, 112, &mut input);
-        let shape = [1usize, 3, spec.input.height as usize, spec.input.width as usize];
-        group.bench_function(BenchmarkId::new("bare_onnxruntime", name), |b| {
-            b.iter(|| {
-                let t = TensorRef::from_array_view((shape, &*input)).expect("tensor");
-                bare.run(ort::inputs![t]).expect("run").len()
-            })
-        });
+        bench_bare_model(&mut group, &rt, &path, &spec.input, &crop, name);
     }
     group.finish();
 }

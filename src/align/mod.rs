@@ -110,15 +110,7 @@ pub fn align(bgr: &Mat, landmarks: &[[f32; 2]; 5]) -> Result<AlignedFace, AlignE
 pub fn align_into(bgr: &Mat, landmarks: &[[f32; 2]; 5], out: &mut Mat) -> Result<Similarity, AlignError> {
     let t = similarity_from_points(landmarks, &ARCFACE_TEMPLATE).ok_or(AlignError::Degenerate)?;
     let m = Mat::from_slice_2d(&t.rows())?;
-    imgproc::warp_affine(
-        bgr,
-        out,
-        &m,
-        Size::new(ALIGNED_SIZE, ALIGNED_SIZE),
-        imgproc::INTER_LINEAR,
-        BORDER_CONSTANT,
-        Scalar::all(0.0),
-    )?;
+    imgproc::warp_affine(bgr, out, &m, Size::new(ALIGNED_SIZE, ALIGNED_SIZE), imgproc::INTER_LINEAR, BORDER_CONSTANT, Scalar::all(0.0))?;
     Ok(t)
 }
 
@@ -196,8 +188,16 @@ mod tests {
         let lm = transformed(&truth, &ARCFACE_TEMPLATE);
         let mut img = Mat::new_rows_cols_with_default(300, 300, opencv::core::CV_8UC3, Scalar::all(0.0)).expect("mat");
         for p in &lm {
-            imgproc::circle(&mut img, opencv::core::Point::new(p[0].round() as i32, p[1].round() as i32), 3, Scalar::all(255.0), -1, imgproc::LINE_8, 0)
-                .expect("circle");
+            imgproc::circle(
+                &mut img,
+                opencv::core::Point::new(p[0].round() as i32, p[1].round() as i32),
+                3,
+                Scalar::all(255.0),
+                -1,
+                imgproc::LINE_8,
+                0,
+            )
+            .expect("circle");
         }
         let face = align(&img, &lm).expect("align");
         for t in ARCFACE_TEMPLATE {

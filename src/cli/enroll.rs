@@ -69,7 +69,11 @@ fn progress(g: &GlobalArgs, total: usize) -> ProgressBar {
 pub(super) fn enroll(g: &GlobalArgs, cfg: &Config, args: EnrollArgs) -> anyhow::Result<u8> {
     let people = person_dirs(&args.dir).with_context(|| format!("failed to read folder {}", args.dir.display()))?;
     if people.is_empty() {
-        return Err(InputError(format!("{} has no sub-folders: put each person's photos in a folder named after them", args.dir.display())).into());
+        return Err(InputError(format!(
+            "{} has no sub-folders: put each person's photos in a folder named after them",
+            args.dir.display()
+        ))
+        .into());
     }
     let mut engine = engine(cfg)?;
     let mut gallery = open_gallery(cfg, engine.info().dim)?;
@@ -105,7 +109,14 @@ pub(super) fn enroll(g: &GlobalArgs, cfg: &Config, args: EnrollArgs) -> anyhow::
     };
     emit(g, &out, |o| {
         for p in &o.persons {
-            println!("{}: {} photo(s), {} added, {} already enrolled, {} skipped", p.name, p.photos, p.added, p.already_enrolled, p.skipped.len());
+            println!(
+                "{}: {} photo(s), {} added, {} already enrolled, {} skipped",
+                p.name,
+                p.photos,
+                p.added,
+                p.already_enrolled,
+                p.skipped.len()
+            );
             for s in &p.skipped {
                 println!("  skipped {}: {}", s.file.display(), s.reason);
             }

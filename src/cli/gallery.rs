@@ -100,12 +100,30 @@ pub(super) fn models(g: &GlobalArgs) -> anyhow::Result<u8> {
     for (name, d) in &manifest.detector {
         let (installed, status) = status(&d.file, &d.sha256);
         let selected = *name == cfg.models.detector;
-        out.push(ModelOut { kind: "detector", name: name.clone(), file: d.file.clone(), selected, installed, status, licence: d.licence.clone(), what: d.what.clone() });
+        out.push(ModelOut {
+            kind: "detector",
+            name: name.clone(),
+            file: d.file.clone(),
+            selected,
+            installed,
+            status,
+            licence: d.licence.clone(),
+            what: d.what.clone(),
+        });
     }
     for (name, r) in &manifest.recognizer {
         let (installed, status) = status(&r.file, &r.sha256);
         let selected = *name == cfg.models.recognizer;
-        out.push(ModelOut { kind: "recognizer", name: name.clone(), file: r.file.clone(), selected, installed, status, licence: r.licence.clone(), what: r.what.clone() });
+        out.push(ModelOut {
+            kind: "recognizer",
+            name: name.clone(),
+            file: r.file.clone(),
+            selected,
+            installed,
+            status,
+            licence: r.licence.clone(),
+            what: r.what.clone(),
+        });
     }
     emit(g, &out, |models| {
         for m in models {

@@ -242,7 +242,9 @@ fn decide(face: &Face, candidates: Vec<Candidate>, threshold: f32, gallery_empty
     };
     let (name, known, reason) = match &best {
         Some(c) if c.score >= threshold => (c.name.clone(), true, None),
-        Some(c) => ("unknown".into(), false, Some(format!("best match {} scored {:.3}, below the threshold {threshold:.3}", c.name, c.score))),
+        Some(c) => {
+            ("unknown".into(), false, Some(format!("best match {} scored {:.3}, below the threshold {threshold:.3}", c.name, c.score)))
+        }
         None if gallery_empty => ("unknown".into(), false, Some("the gallery is empty: enroll people first".into())),
         None => ("unknown".into(), false, Some("no candidates".into())),
     };

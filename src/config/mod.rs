@@ -213,12 +213,7 @@ pub struct Sources {
 impl Sources {
     /// The CLI's sources: system file, `--config`, this process's environment, and flag overrides.
     pub fn from_process(file: Option<PathBuf>, overrides: Vec<(String, String)>) -> Self {
-        Self {
-            system_file: Some(PathBuf::from(SYSTEM_FILE)),
-            file,
-            env: std::env::vars().collect(),
-            overrides,
-        }
+        Self { system_file: Some(PathBuf::from(SYSTEM_FILE)), file, env: std::env::vars().collect(), overrides }
     }
 }
 
@@ -258,10 +253,8 @@ impl Config {
             b = b.set_override(key.as_str(), parse_scalar(value))?;
         }
         let merged = b.build()?;
-        serde_path_to_error::deserialize(merged).map_err(|e| ConfigError::Invalid {
-            path: e.path().to_string(),
-            message: e.inner().to_string(),
-        })
+        serde_path_to_error::deserialize(merged)
+            .map_err(|e| ConfigError::Invalid { path: e.path().to_string(), message: e.inner().to_string() })
     }
 
     /// Every problem that types cannot catch, all at once (empty when the configuration is usable).
@@ -317,10 +310,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Sources {
-        Sources {
-            env: pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(),
-            ..Sources::default()
-        }
+        Sources { env: pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(), ..Sources::default() }
     }
 
     #[test]

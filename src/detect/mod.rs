@@ -105,10 +105,8 @@ impl OnnxDetector {
     /// Loads the checked model file and checks its outputs against the manifest's format.
     pub fn build(runtime: &Runtime, spec: &DetectorSpec, model: &Path, cfg: &DetectConfig) -> Result<Self, DetectError> {
         let loaded = runtime.session(model)?;
-        decode::check_outputs(spec.format, loaded.session.outputs().len()).map_err(|message| ModelError::Layout {
-            model: model.to_path_buf(),
-            message,
-        })?;
+        decode::check_outputs(spec.format, loaded.session.outputs().len())
+            .map_err(|message| ModelError::Layout { model: model.to_path_buf(), message })?;
         Ok(Self {
             session: loaded.session,
             tensor: vec![spec.input.pad_value(); spec.input.tensor_len()],

@@ -104,12 +104,7 @@ impl Embedder {
     /// Loads the checked model file.
     pub fn build(runtime: &Runtime, spec: &RecognizerSpec, model: &Path) -> Result<Self, EmbedError> {
         let loaded = runtime.session(model)?;
-        Ok(Self {
-            session: loaded.session,
-            tensor: vec![0.0; spec.input.tensor_len()],
-            spec: spec.clone(),
-            model: model.to_path_buf(),
-        })
+        Ok(Self { session: loaded.session, tensor: vec![0.0; spec.input.tensor_len()], spec: spec.clone(), model: model.to_path_buf() })
     }
 
     /// Embedding length.

@@ -79,11 +79,9 @@ impl Index {
                 all.sort_by(|a, b| b.score.total_cmp(&a.score));
                 all
             }
-            Self::Hnsw(h) => h
-                .search(query, k, EF_SEARCH.max(k))
-                .into_iter()
-                .map(|n| Neighbour { id: n.d_id, score: 1.0 - n.distance })
-                .collect(),
+            Self::Hnsw(h) => {
+                h.search(query, k, EF_SEARCH.max(k)).into_iter().map(|n| Neighbour { id: n.d_id, score: 1.0 - n.distance }).collect()
+            }
         }
     }
 }

@@ -81,6 +81,16 @@ pub enum GalleryError {
     /// A person name that cannot be used.
     #[error("invalid person name `{0}`: names must be non-empty, without control characters, at most 200 bytes")]
     BadName(String),
+    /// An embedding to enroll has another length than the gallery's recognizer produces.
+    #[error("cannot enroll a {got}-d embedding into gallery {path}, which holds {want}-d embeddings")]
+    WrongDimension {
+        /// The gallery file.
+        path: PathBuf,
+        /// Length offered.
+        got: usize,
+        /// Length of the gallery's embeddings.
+        want: usize,
+    },
     /// A stored vector has the wrong length (the file was edited or is damaged).
     #[error("gallery {path}: embedding {id} has {got} values, expected {want}")]
     Damaged {
@@ -310,7 +320,7 @@ impl Gallery {
         let mut added = 0;
         for item in items {
             if item.embedding.dim() != self.dim {
-                return Err(GalleryError::Damaged { path: self.path.clone(), id: -1, got: item.embedding.dim(), want: self.dim });
+                return Err(GalleryError::WrongDimension { path: self.path.clone(), got: item.embedding.dim(), want: self.dim });
             }
             added += tx
                 .execute(
@@ -484,7 +494,7 @@ mod tests {
         let mut g = Gallery::open(&path, "m", 8, 10).expect("open");
         // The second vector has the wrong length: the whole person's transaction must roll back.
         let err = g.enroll("carol", &[item(unit(1, 8), "c1"), item(unit(2, 4), "c2")]);
-        assert!(err.is_err());
+        assert!(matches!(err, Err(GalleryError::WrongDimension { got: 4, want: 8, .. })), "{err:?}");
         assert!(g.persons().expect("persons").is_empty());
         assert_eq!(g.len(), 0);
     }

@@ -95,10 +95,14 @@ pub fn decode(bytes: &[u8], path: &Path, max_pixels: usize) -> Result<Frame, Ima
             if pixels > max_pixels {
                 // libjpeg decodes a progressive JPEG through a whole-image coefficient buffer, so DCT scaling
                 // would not bound memory there.
-                let reduce = [(2, imgcodecs::IMREAD_REDUCED_COLOR_2), (4, imgcodecs::IMREAD_REDUCED_COLOR_4), (8, imgcodecs::IMREAD_REDUCED_COLOR_8)]
-                    .into_iter()
-                    .find(|(f, _)| pixels / (f * f) <= max_pixels)
-                    .filter(|_| !info.progressive);
+                let reduce = [
+                    (2, imgcodecs::IMREAD_REDUCED_COLOR_2),
+                    (4, imgcodecs::IMREAD_REDUCED_COLOR_4),
+                    (8, imgcodecs::IMREAD_REDUCED_COLOR_8),
+                ]
+                .into_iter()
+                .find(|(f, _)| pixels / (f * f) <= max_pixels)
+                .filter(|_| !info.progressive);
                 match reduce {
                     Some((_, f)) => flags = f,
                     None => return Err(ImageError::TooLarge { path: path.into(), width, height, max: max_pixels }),

@@ -190,14 +190,8 @@ pub struct Manifest {
 impl Manifest {
     /// Reads and parses a manifest file.
     pub fn load(path: &Path) -> Result<Self, ModelError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ModelError::Manifest {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
-        toml::from_str(&text).map_err(|e| ModelError::Manifest {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })
+        let text = std::fs::read_to_string(path).map_err(|e| ModelError::Manifest { path: path.to_path_buf(), message: e.to_string() })?;
+        toml::from_str(&text).map_err(|e| ModelError::Manifest { path: path.to_path_buf(), message: e.to_string() })
     }
 
     /// The detector called `name`.

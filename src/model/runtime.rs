@@ -44,10 +44,7 @@ pub struct Runtime {
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime")
-            .field("library", &self.library)
-            .field("providers", &self.providers)
-            .finish_non_exhaustive()
+        f.debug_struct("Runtime").field("library", &self.library).field("providers", &self.providers).finish_non_exhaustive()
     }
 }
 
@@ -64,22 +61,13 @@ impl Runtime {
     ///
     /// The environment is shared by every `Runtime` of the process (see [`ENVIRONMENT`]).
     pub fn new(cfg: &RuntimeConfig) -> Result<Self, ModelError> {
-        let library = std::env::var_os("ORT_DYLIB_PATH")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| crate::config::resolve_path(&cfg.ort_library));
+        let library =
+            std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from).unwrap_or_else(|| crate::config::resolve_path(&cfg.ort_library));
         if !library.is_file() {
-            return Err(ModelError::RuntimeLibrary {
-                path: library,
-                message: "no such file".into(),
-            });
+            return Err(ModelError::RuntimeLibrary { path: library, message: "no such file".into() });
         }
         let env = shared_environment(&library)?;
-        Ok(Self {
-            env,
-            providers: cfg.execution_providers.clone(),
-            intra_threads: cfg.intra_threads,
-            library,
-        })
+        Ok(Self { env, providers: cfg.execution_providers.clone(), intra_threads: cfg.intra_threads, library })
     }
 
     /// Path of the loaded library.
@@ -89,10 +77,7 @@ impl Runtime {
 
     /// Creates a session for a checked model file on the first provider that registers.
     pub fn session(&self, model: &Path) -> Result<LoadedSession, ModelError> {
-        let inference = |e: ort::Error| ModelError::Inference {
-            model: model.to_path_buf(),
-            message: e.to_string(),
-        };
+        let inference = |e: ort::Error| ModelError::Inference { model: model.to_path_buf(), message: e.to_string() };
         let mut builder = Session::builder(&self.env).map_err(inference)?;
         if self.intra_threads > 0 {
             builder = builder.with_intra_threads(self.intra_threads).map_err(|e| inference(e.into()))?;
@@ -127,10 +112,7 @@ impl Runtime {
             }
         }
         let Some(provider) = chosen else {
-            return Err(ModelError::NoProvider {
-                model: model.to_path_buf(),
-                tried: tried.join("; "),
-            });
+            return Err(ModelError::NoProvider { model: model.to_path_buf(), tried: tried.join("; ") });
         };
         let session = builder.commit_from_file(model).map_err(inference)?;
         info!(%provider, model = %model.display(), "Inference session ready.");

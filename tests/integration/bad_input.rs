@@ -104,8 +104,7 @@ fn output_with_peak_rss(mut cmd: std::process::Command) -> (std::process::Output
     let mut peak = 0u64;
     // The child is not reaped until wait below, so its status file exists until then; it loses its VmHWM line
     // when it exits (zombie), which ends the loop.
-    loop {
-        let Ok(status) = std::fs::read_to_string(&status_path) else { break };
+    while let Ok(status) = std::fs::read_to_string(&status_path) {
         let hwm = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok());
         match hwm {
             Some(kib) => peak = peak.max(kib),
@@ -170,7 +169,7 @@ fn face_count_errors_say_what_was_found() {
     // Where one face is enough (verify), the largest is used and the count reported.
     let (largest, n) = engine.largest_face(&group).expect("largest");
     assert_eq!(n, 3);
-    let others = engine.load(&group).and_then(|f| Ok(engine.detect(&f).expect("detect"))).expect("load");
+    let others = engine.load(&group).map(|f| engine.detect(&f).expect("detect")).expect("load");
     assert!(others.iter().all(|d| d.bbox.area() <= largest.detection.bbox.area() + 1.0));
 }
 

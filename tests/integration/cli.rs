@@ -102,14 +102,26 @@ fn verify_exit_codes_and_anchor_votes() {
     let id00 = faces().join("people/id00");
     let votes = run(
         &g,
-        &["verify", "--anchor", s(&id00.join("img1.jpg")), "--anchor", s(&id00.join("img2.jpg")), "--anchor", s(&id00.join("img4.jpg")), s(&id00.join("img5.jpg"))],
+        &[
+            "verify",
+            "--anchor",
+            s(&id00.join("img1.jpg")),
+            "--anchor",
+            s(&id00.join("img2.jpg")),
+            "--anchor",
+            s(&id00.join("img4.jpg")),
+            s(&id00.join("img5.jpg")),
+        ],
     );
     assert_eq!(code(&votes), 0, "{}", String::from_utf8_lossy(&votes.stdout));
     let r = json(&votes);
     assert_eq!(r["anchors"].as_array().map(Vec::len), Some(3));
     assert_eq!(r["decision"], "majority of anchors");
 
-    let stranger = run(&g, &["verify", "--anchor", s(&id00.join("img1.jpg")), "--anchor", s(&id00.join("img2.jpg")), s(&face("people/biden/biden.jpg"))]);
+    let stranger = run(
+        &g,
+        &["verify", "--anchor", s(&id00.join("img1.jpg")), "--anchor", s(&id00.join("img2.jpg")), s(&face("people/biden/biden.jpg"))],
+    );
     assert_eq!(code(&stranger), 1);
 
     let no_face = run(&g, &["verify", s(&face("noface/pilatus800.jpg")), s(&face("people/obama/obama.jpg"))]);

@@ -47,9 +47,9 @@ fn embeddings_of(paths: impl IntoIterator<Item = PathBuf>) -> HashMap<PathBuf, E
     let mut engine = engine();
     let mut out = HashMap::new();
     for p in paths {
-        if !out.contains_key(&p) {
-            let (face, _) = engine.largest_face(&p).unwrap_or_else(|e| panic!("{e}"));
-            out.insert(p, face.embedding);
+        if let std::collections::hash_map::Entry::Vacant(slot) = out.entry(p) {
+            let (face, _) = engine.largest_face(slot.key()).unwrap_or_else(|e| panic!("{e}"));
+            slot.insert(face.embedding);
         }
     }
     out
@@ -132,7 +132,12 @@ fn a_stranger_is_not_recognised() {
             .expect("photos")
             .into_iter()
             .filter_map(|p| engine.single_face(&p).ok().map(|f| (p, f)))
-            .map(|(p, f)| NewEmbedding { embedding: f.embedding, source_path: p.display().to_string(), file_sha256: p.display().to_string(), det_score: 0.9 })
+            .map(|(p, f)| NewEmbedding {
+                embedding: f.embedding,
+                source_path: p.display().to_string(),
+                file_sha256: p.display().to_string(),
+                det_score: 0.9,
+            })
             .collect();
         gallery.enroll(&person.file_name().expect("name").to_string_lossy(), &items).expect("enroll");
     }
