@@ -6,6 +6,7 @@
 //! 5 gallery error; 70 internal error.
 
 mod enroll;
+mod evaluate;
 mod gallery;
 mod photos;
 
@@ -90,6 +91,12 @@ pub enum Command {
     /// List, remove or rename enrolled people.
     #[command(subcommand)]
     Gallery(gallery::GalleryCommand),
+    /// Balanced same/different pair lists from a folder per person (seeded; LFW pairs.txt and CSV).
+    Pairs(evaluate::PairsArgs),
+    /// Accuracy on a pair list: at the threshold, 10-fold (LFW protocol), ROC/AUC, EER, TAR at FAR.
+    Evaluate(evaluate::EvaluateArgs),
+    /// Choose the threshold for a target false-accept rate from your own pairs or gallery.
+    Calibrate(evaluate::CalibrateArgs),
     /// List the models of the manifest and whether each is installed with the right sha256.
     Models,
     /// Load the configuration, check it and the files it names, and print every problem at once.
@@ -131,6 +138,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::CheckConfig => gallery::check_config(g),
         Command::Models => gallery::models(g),
+        Command::Pairs(a) => evaluate::pairs(g, a),
         command => {
             let cfg = g.load_config()?;
             match command {
@@ -139,7 +147,9 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
                 Command::Verify(a) => photos::verify(g, &cfg, a),
                 Command::Identify(a) => photos::identify(g, &cfg, a),
                 Command::Gallery(c) => gallery::gallery(g, &cfg, c),
-                Command::CheckConfig | Command::Models => unreachable!("handled above"),
+                Command::Evaluate(a) => evaluate::evaluate(g, &cfg, a),
+                Command::Calibrate(a) => evaluate::calibrate(g, &cfg, a),
+                Command::CheckConfig | Command::Models | Command::Pairs(_) => unreachable!("handled above"),
             }
         }
     }
@@ -177,6 +187,9 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         }
         if cause.is::<ConfigError>() {
             return EXIT_CONFIG;
+        }
+        if cause.is::<crate::eval::EvalError>() {
+            return EXIT_INPUT;
         }
         if cause.is::<InputError>() {
             return EXIT_INPUT;

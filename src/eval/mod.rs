@@ -2,10 +2,11 @@
 //! threshold that maximises accuracy, and the equal-error point. Used to justify each recognizer's default
 //! threshold and by the tests; the `evaluate`/`calibrate` commands build on it.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+pub mod pairs;
 
 use serde::Serialize;
+
+pub use pairs::{read_pairs, EvalError, LabelledPair};
 
 /// A scored pair and whether it is truly the same person.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -14,90 +15,6 @@ pub struct ScoredPair {
     pub score: f32,
     /// Ground truth.
     pub same: bool,
-}
-
-/// Errors reading pair lists.
-#[derive(Debug, thiserror::Error)]
-pub enum EvalError {
-    /// The pair file could not be read.
-    #[error("failed to read pairs {path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// A line is not `file_a,file_b,Yes|No`.
-    #[error("{path}:{line}: expected `file_a,file_b,Yes|No`, got `{text}`")]
-    Format {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line number.
-        line: usize,
-        /// The line.
-        text: String,
-    },
-    /// A pair names a photo that is not under the photo folder.
-    #[error("{path}:{line}: photo `{name}` not found under {root}")]
-    MissingPhoto {
-        /// The pair file.
-        path: PathBuf,
-        /// 1-based line number.
-        line: usize,
-        /// The photo's name.
-        name: String,
-        /// Where it was looked for.
-        root: PathBuf,
-    },
-}
-
-/// A labelled pair of photo paths.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LabelledPair {
-    /// First photo.
-    pub a: PathBuf,
-    /// Second photo.
-    pub b: PathBuf,
-    /// Same person?
-    pub same: bool,
-}
-
-/// Reads a deepface-style CSV (`file_x,file_y,Decision` with Yes/No); photo names are looked up by file name
-/// anywhere under `photos` (one folder per person).
-pub fn read_csv_pairs(path: &Path, photos: &Path) -> Result<Vec<LabelledPair>, EvalError> {
-    let io = |source| EvalError::Io { path: path.into(), source };
-    let text = std::fs::read_to_string(path).map_err(io)?;
-    let mut by_name: HashMap<String, PathBuf> = HashMap::new();
-    for dir in std::fs::read_dir(photos).map_err(io)?.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_dir()) {
-        for f in std::fs::read_dir(&dir).map_err(io)?.filter_map(Result::ok).map(|e| e.path()) {
-            if let Some(name) = f.file_name().and_then(|n| n.to_str()) {
-                by_name.insert(name.to_string(), f.clone());
-            }
-        }
-    }
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate().skip(1) {
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
-        }
-        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-        let same = match fields.as_slice() {
-            [_, _, d] if d.eq_ignore_ascii_case("yes") => true,
-            [_, _, d] if d.eq_ignore_ascii_case("no") => false,
-            _ => return Err(EvalError::Format { path: path.into(), line: i + 1, text: line.into() }),
-        };
-        let find = |name: &str| {
-            by_name.get(name).cloned().ok_or_else(|| EvalError::MissingPhoto {
-                path: path.into(),
-                line: i + 1,
-                name: name.into(),
-                root: photos.into(),
-            })
-        };
-        out.push(LabelledPair { a: find(fields[0])?, b: find(fields[1])?, same });
-    }
-    Ok(out)
 }
 
 /// Fraction of pairs classified right when "same" means `score >= threshold`.
@@ -156,6 +73,69 @@ pub fn equal_error(pairs: &[ScoredPair]) -> (f32, f32) {
         .map_or((0.0, 0.0), |(t, _, eer)| (t, eer))
 }
 
+/// One point of a ROC curve: at `threshold`, the share of different pairs accepted (FAR) and of same pairs
+/// accepted (TAR = 1 − FRR).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RocPoint {
+    /// Accept when score ≥ this.
+    pub threshold: f32,
+    /// False-accept rate.
+    pub far: f32,
+    /// True-accept rate.
+    pub tar: f32,
+}
+
+/// The ROC curve from the strictest threshold (nothing accepted) to the most lenient (everything accepted).
+pub fn roc(pairs: &[ScoredPair]) -> Vec<RocPoint> {
+    let mut c = candidates(pairs);
+    c.reverse();
+    c.into_iter()
+        .map(|threshold| {
+            let (far, frr) = error_rates(pairs, threshold);
+            RocPoint { threshold, far, tar: 1.0 - frr }
+        })
+        .collect()
+}
+
+/// Area under the ROC curve (trapezoids): the chance that a random same pair outscores a random different one.
+pub fn auc(curve: &[RocPoint]) -> f32 {
+    curve.windows(2).map(|w| (w[1].far - w[0].far) * (w[0].tar + w[1].tar) / 2.0).sum()
+}
+
+/// The most lenient threshold whose false-accept rate is at most `far` (computed on the different pairs), and
+/// the true-accept rate there. `None` when there are no different pairs to measure a rate on.
+pub fn threshold_at_far(pairs: &[ScoredPair], far: f32) -> Option<(f32, f32)> {
+    if !pairs.iter().any(|p| !p.same) {
+        return None;
+    }
+    roc(pairs).into_iter().take_while(|p| p.far <= far).last().map(|p| (p.threshold, p.tar))
+}
+
+/// Accuracy under k-fold cross-validation (the LFW protocol): for each fold, the threshold that maximises
+/// accuracy on the other folds is applied to it. Folds are contiguous blocks of the list, as in LFW's
+/// `pairs.txt` (ten sets, each its same pairs then its different pairs). Returns the mean and standard
+/// deviation over folds and each fold's threshold.
+pub fn kfold_accuracy(pairs: &[ScoredPair], k: usize) -> (f32, f32, Vec<f32>) {
+    let k = k.clamp(2, pairs.len().max(2));
+    let mut accs = Vec::with_capacity(k);
+    let mut thresholds = Vec::with_capacity(k);
+    for fold in 0..k {
+        let in_fold = |i: usize| i * k / pairs.len() == fold;
+        let test: Vec<ScoredPair> = pairs.iter().enumerate().filter(|(i, _)| in_fold(*i)).map(|(_, p)| *p).collect();
+        let train: Vec<ScoredPair> = pairs.iter().enumerate().filter(|(i, _)| !in_fold(*i)).map(|(_, p)| *p).collect();
+        if test.is_empty() || train.is_empty() {
+            continue;
+        }
+        let (t, _) = best_threshold(&train);
+        accs.push(accuracy_at(&test, t));
+        thresholds.push(t);
+    }
+    let n = accs.len().max(1) as f32;
+    let mean = accs.iter().sum::<f32>() / n;
+    let var = accs.iter().map(|a| (a - mean).powi(2)).sum::<f32>() / n;
+    (mean, var.sqrt(), thresholds)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,19 +163,27 @@ mod tests {
     }
 
     #[test]
-    fn csv_pairs_resolve_names_and_reject_bad_lines() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir_all(dir.path().join("p1")).expect("dir");
-        std::fs::write(dir.path().join("p1/a.jpg"), b"x").expect("write");
-        std::fs::write(dir.path().join("p1/b.jpg"), b"x").expect("write");
-        let csv = dir.path().join("pairs.csv");
-        std::fs::write(&csv, "file_x,file_y,Decision\na.jpg,b.jpg,Yes\r\nb.jpg,a.jpg,No \n").expect("write");
-        let pairs = read_csv_pairs(&csv, dir.path()).expect("pairs");
-        assert_eq!(pairs.len(), 2);
-        assert!(pairs[0].same && !pairs[1].same);
-        std::fs::write(&csv, "h\na.jpg,zz.jpg,Yes\n").expect("write");
-        assert!(matches!(read_csv_pairs(&csv, dir.path()), Err(EvalError::MissingPhoto { .. })));
-        std::fs::write(&csv, "h\na.jpg,b.jpg,Maybe\n").expect("write");
-        assert!(matches!(read_csv_pairs(&csv, dir.path()), Err(EvalError::Format { line: 2, .. })));
+    fn roc_auc_and_far_operating_points() {
+        let pairs = [p(0.9, true), p(0.8, true), p(0.6, false), p(0.4, true), p(0.2, false), p(0.1, false)];
+        let curve = roc(&pairs);
+        assert_eq!((curve[0].far, curve[0].tar), (0.0, 0.0));
+        let last = curve.last().expect("points");
+        assert_eq!((last.far, last.tar), (1.0, 1.0));
+        // Of the 3 × 3 same/different orderings, one is wrong (0.6 different above 0.4 same): AUC = 8/9.
+        assert!((auc(&curve) - 8.0 / 9.0).abs() < 1e-6, "{}", auc(&curve));
+        let (t, tar) = threshold_at_far(&pairs, 0.0).expect("different pairs exist");
+        assert!(t > 0.6 && t <= 0.8, "{t}");
+        assert!((tar - 2.0 / 3.0).abs() < 1e-6);
+        assert!(threshold_at_far(&[p(0.5, true)], 0.01).is_none());
+    }
+
+    #[test]
+    fn kfold_uses_held_out_thresholds() {
+        // Ten blocks of two same then two different pairs, LFW style.
+        let pairs: Vec<ScoredPair> = (0..40).map(|i| if i % 4 < 2 { p(0.7, true) } else { p(0.2, false) }).collect();
+        let (mean, std, ts) = kfold_accuracy(&pairs, 10);
+        assert_eq!((mean, std), (1.0, 0.0));
+        assert_eq!(ts.len(), 10);
+        assert!(ts.iter().all(|t| *t > 0.2 && *t < 0.7));
     }
 }

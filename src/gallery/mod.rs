@@ -392,6 +392,19 @@ impl Gallery {
         n.map(|n| n as usize).ok_or_else(|| GalleryError::UnknownPerson(name.into()))
     }
 
+    /// Every pair of enrolled embeddings with its cosine score and whether both belong to one person: the
+    /// genuine and impostor scores of this gallery, for calibration. Quadratic: galleries of a few thousand
+    /// embeddings give millions of pairs, which is fine for a one-off job.
+    pub fn scored_pairs(&self) -> Vec<crate::eval::ScoredPair> {
+        let mut out = Vec::with_capacity(self.entries.len() * self.entries.len().saturating_sub(1) / 2);
+        for (i, a) in self.entries.iter().enumerate() {
+            for b in &self.entries[i + 1..] {
+                out.push(crate::eval::ScoredPair { score: a.embedding.cosine(&b.embedding), same: a.person == b.person });
+            }
+        }
+        out
+    }
+
     /// The `k` most similar persons to `query`, best first (each scored by their closest embedding).
     pub fn search(&self, query: &Embedding, k: usize) -> Vec<Candidate> {
         if k == 0 || self.entries.is_empty() {

@@ -5,18 +5,12 @@ use std::process::Output;
 
 use serde_json::Value;
 
-use crate::common::{face, faces, root};
+use crate::common::{arg, face, faces, run_json};
 
 fn run(gallery: &Path, args: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_facewatch"))
-        .current_dir(root())
-        .arg("--json")
-        .arg("--gallery")
-        .arg(gallery)
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run facewatch")
+    let mut all = vec!["--gallery", arg(gallery)];
+    all.extend_from_slice(args);
+    run_json(&all)
 }
 
 fn json(out: &Output) -> Value {
@@ -29,17 +23,13 @@ fn code(out: &Output) -> i32 {
     out.status.code().expect("exit code")
 }
 
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
 #[test]
 fn enroll_identify_list_rename_remove_through_the_binary() {
     let dir = tempfile::tempdir().expect("tempdir");
     let g = dir.path().join("gallery/faces.db");
     let people = faces().join("people");
 
-    let out = run(&g, &["enroll", s(&people)]);
+    let out = run(&g, &["enroll", arg(&people)]);
     assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
     let report = json(&out);
     let persons = report["persons"].as_array().expect("persons");
@@ -51,11 +41,11 @@ fn enroll_identify_list_rename_remove_through_the_binary() {
     assert!(added >= 50, "added {added}");
 
     // Enrolling again adds nothing: photos are recognised by content hash.
-    let again = json(&run(&g, &["enroll", s(&people)]));
+    let again = json(&run(&g, &["enroll", arg(&people)]));
     assert_eq!(again["added"], 0);
     assert_eq!(again["gallery_embeddings"].as_u64(), Some(added));
 
-    let out = run(&g, &["identify", s(&face("groups/two_people_2.jpg")), s(&face("video/lin-manuel-miranda.png"))]);
+    let out = run(&g, &["identify", arg(&face("groups/two_people_2.jpg")), arg(&face("video/lin-manuel-miranda.png"))]);
     assert_eq!(code(&out), 0);
     let report = json(&out);
     let mut names: Vec<&str> = report[0]["faces"].as_array().expect("faces").iter().map(|f| f["name"].as_str().expect("name")).collect();
@@ -72,7 +62,7 @@ fn enroll_identify_list_rename_remove_through_the_binary() {
     assert_eq!(list["recognizer"], "faceplugin");
 
     assert_eq!(code(&run(&g, &["gallery", "rename", "obama", "Barack Obama"])), 0);
-    let out = run(&g, &["identify", s(&face("people/obama/obama2.jpg"))]);
+    let out = run(&g, &["identify", arg(&face("people/obama/obama2.jpg"))]);
     assert_eq!(json(&out)[0]["faces"][0]["name"], "Barack Obama");
     let out = run(&g, &["gallery", "remove", "Barack Obama"]);
     assert_eq!(json(&out)["embeddings"], 3);
@@ -89,13 +79,13 @@ fn enroll_identify_list_rename_remove_through_the_binary() {
 fn verify_exit_codes_and_anchor_votes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let g = dir.path().join("g.db");
-    let same = run(&g, &["verify", s(&face("people/obama/obama.jpg")), s(&face("people/obama/obama3.jpg"))]);
+    let same = run(&g, &["verify", arg(&face("people/obama/obama.jpg")), arg(&face("people/obama/obama3.jpg"))]);
     assert_eq!(code(&same), 0);
     let r = json(&same);
     assert_eq!(r["same"], true);
     assert!(r["score"].as_f64().expect("score") >= r["threshold"].as_f64().expect("threshold"));
 
-    let diff = run(&g, &["verify", s(&face("people/obama/obama.jpg")), s(&face("people/biden/biden.jpg"))]);
+    let diff = run(&g, &["verify", arg(&face("people/obama/obama.jpg")), arg(&face("people/biden/biden.jpg"))]);
     assert_eq!(code(&diff), 1, "different persons exit 1");
     assert_eq!(json(&diff)["same"], false);
 
@@ -105,12 +95,12 @@ fn verify_exit_codes_and_anchor_votes() {
         &[
             "verify",
             "--anchor",
-            s(&id00.join("img1.jpg")),
+            arg(&id00.join("img1.jpg")),
             "--anchor",
-            s(&id00.join("img2.jpg")),
+            arg(&id00.join("img2.jpg")),
             "--anchor",
-            s(&id00.join("img4.jpg")),
-            s(&id00.join("img5.jpg")),
+            arg(&id00.join("img4.jpg")),
+            arg(&id00.join("img5.jpg")),
         ],
     );
     assert_eq!(code(&votes), 0, "{}", String::from_utf8_lossy(&votes.stdout));
@@ -120,11 +110,11 @@ fn verify_exit_codes_and_anchor_votes() {
 
     let stranger = run(
         &g,
-        &["verify", "--anchor", s(&id00.join("img1.jpg")), "--anchor", s(&id00.join("img2.jpg")), s(&face("people/biden/biden.jpg"))],
+        &["verify", "--anchor", arg(&id00.join("img1.jpg")), "--anchor", arg(&id00.join("img2.jpg")), arg(&face("people/biden/biden.jpg"))],
     );
     assert_eq!(code(&stranger), 1);
 
-    let no_face = run(&g, &["verify", s(&face("noface/pilatus800.jpg")), s(&face("people/obama/obama.jpg"))]);
+    let no_face = run(&g, &["verify", arg(&face("noface/pilatus800.jpg")), arg(&face("people/obama/obama.jpg"))]);
     assert_eq!(code(&no_face), 3, "no face is an input error");
     assert!(String::from_utf8_lossy(&no_face.stderr).contains("no face found in"));
 }
@@ -135,7 +125,7 @@ fn detect_reports_faces_writes_aligned_crops_and_flags_bad_files() {
     let crops = dir.path().join("crops");
     let junk = dir.path().join("junk.jpg");
     std::fs::write(&junk, b"").expect("write");
-    let out = run(&dir.path().join("g.db"), &["detect", "--crop", s(&crops), s(&face("groups/compreface_012_4.jpg")), s(&junk)]);
+    let out = run(&dir.path().join("g.db"), &["detect", "--crop", arg(&crops), arg(&face("groups/compreface_012_4.jpg")), arg(&junk)]);
     assert_eq!(code(&out), 3, "a bad file among the inputs is an input error");
     let r = json(&out);
     let faces = r[0]["faces"].as_array().expect("faces");
@@ -154,13 +144,13 @@ fn detect_reports_faces_writes_aligned_crops_and_flags_bad_files() {
 fn bad_configuration_is_reported_with_its_key_path() {
     let dir = tempfile::tempdir().expect("tempdir");
     let g = dir.path().join("g.db");
-    let out = run(&g, &["--set", "detect.score_threshold=2", "detect", s(&face("people/obama/obama.jpg"))]);
+    let out = run(&g, &["--set", "detect.score_threshold=2", "detect", arg(&face("people/obama/obama.jpg"))]);
     assert_eq!(code(&out), 2);
     assert!(String::from_utf8_lossy(&out.stderr).contains("detect.score_threshold"), "{}", String::from_utf8_lossy(&out.stderr));
 
     let cfg = dir.path().join("bad.toml");
     std::fs::write(&cfg, "[models]\ndetector = \"nope\"\n[detect]\nscore_treshold = 0.5\n").expect("write");
-    let out = run(&g, &["--config", s(&cfg), "check-config"]);
+    let out = run(&g, &["--config", arg(&cfg), "check-config"]);
     assert_eq!(code(&out), 2);
     let r = json(&out);
     assert_eq!(r["ok"], false);

@@ -76,3 +76,19 @@ pub fn annotated_groups() -> Vec<(PathBuf, usize)> {
     assert!(out.len() >= 8, "expected the annotated group photos, found {}", out.len());
     out
 }
+
+/// Runs the `facewatch` binary from the repository root with `--json` and `args`.
+pub fn run_json(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_facewatch"))
+        .current_dir(root())
+        .arg("--json")
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run facewatch")
+}
+
+/// A path as `&str` for command lines.
+pub fn arg(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use facewatch::embed::Embedding;
-use facewatch::eval::{accuracy_at, best_threshold, equal_error, error_rates, read_csv_pairs, ScoredPair};
+use facewatch::eval::{accuracy_at, best_threshold, equal_error, error_rates, read_pairs, ScoredPair};
 use facewatch::gallery::{Gallery, NewEmbedding};
 
 use crate::common::{annotated_groups, config, config_with, count_faces, engine, engine_for, face, faces};
@@ -57,7 +57,7 @@ fn embeddings_of(paths: impl IntoIterator<Item = PathBuf>) -> HashMap<PathBuf, E
 
 #[test]
 fn deepface_pairs_are_separated_at_the_manifest_threshold() {
-    let pairs = read_csv_pairs(&face("people/deepface_master.csv"), &faces().join("people")).expect("pairs");
+    let pairs = read_pairs(&face("people/deepface_master.csv"), &faces().join("people")).expect("pairs");
     assert_eq!(pairs.len(), 300, "pairs in deepface_master.csv");
     let emb = embeddings_of(pairs.iter().flat_map(|p| [p.a.clone(), p.b.clone()]));
     let scored: Vec<ScoredPair> = pairs.iter().map(|p| ScoredPair { score: emb[&p.a].cosine(&emb[&p.b]), same: p.same }).collect();

@@ -1,0 +1,388 @@
+//! `pairs`, `evaluate` and `calibrate`: how good is recognition on the user's own photos, and which threshold
+//! to use.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+use serde::Serialize;
+
+use super::photos::{engine, open_gallery};
+use super::{emit, GlobalArgs, InputError, EXIT_OK};
+use crate::config::Config;
+use crate::embed::Embedding;
+use crate::eval::{self, pairs, LabelledPair, RocPoint, ScoredPair};
+
+/// `facewatch pairs`.
+#[derive(Debug, Args)]
+pub struct PairsArgs {
+    /// Folder with one sub-folder of photos per person.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Number of sets (folds); LFW uses 10.
+    #[arg(long, default_value_t = 10)]
+    pub sets: usize,
+    /// Same-person pairs per set (and as many different-person pairs).
+    #[arg(long, default_value_t = 3)]
+    pub per_set: usize,
+    /// Random seed: the same seed gives the same pairs.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Write LFW `pairs.txt` format here.
+    #[arg(long, value_name = "FILE")]
+    pub lfw: Option<PathBuf>,
+    /// Write CSV (`photo_a,photo_b,same`, paths relative to DIR) here.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+}
+
+/// Where scored pairs come from: a pair file, or (calibrate) the gallery itself.
+#[derive(Debug, Args)]
+pub struct PairSource {
+    /// Pair list, LFW `pairs.txt` or CSV (`file_a,file_b,yes|no`).
+    #[arg(long, value_name = "FILE")]
+    pub pairs: Option<PathBuf>,
+    /// Folder the pair list's photos are in (default: the pair file's folder).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// `facewatch evaluate`.
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// The pairs to evaluate.
+    #[command(flatten)]
+    pub source: PairSource,
+    /// Folds for cross-validated accuracy (LFW: 10).
+    #[arg(long, default_value_t = 10)]
+    pub folds: usize,
+    /// Write the ROC curve (threshold, far, tar) as CSV here.
+    #[arg(long, value_name = "FILE")]
+    pub roc_csv: Option<PathBuf>,
+}
+
+/// `facewatch calibrate`.
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// The pairs to calibrate on.
+    #[command(flatten)]
+    pub source: PairSource,
+    /// Calibrate on the enrolled gallery instead: photos of one person are genuine pairs, of two persons impostor.
+    #[arg(long, conflicts_with = "pairs")]
+    pub from_gallery: bool,
+    /// Target false-accept rate: the share of strangers you can live with being accepted.
+    #[arg(long, default_value_t = 0.001)]
+    pub far: f32,
+    /// Write `[matcher] threshold` into this TOML configuration file (other keys kept; comments are not).
+    #[arg(long, value_name = "FILE")]
+    pub write: Option<PathBuf>,
+}
+
+#[derive(Serialize)]
+struct PairsOut {
+    dir: PathBuf,
+    sets: usize,
+    per_set: usize,
+    seed: u64,
+    same: usize,
+    different: usize,
+    written: Vec<PathBuf>,
+}
+
+/// `pairs DIR`: balanced, seeded pair lists.
+pub(super) fn pairs(g: &GlobalArgs, args: PairsArgs) -> anyhow::Result<u8> {
+    let generated = pairs::generate(&args.dir, args.sets, args.per_set, args.seed)?;
+    let mut written = Vec::new();
+    if let Some(f) = &args.lfw {
+        std::fs::write(f, generated.to_lfw()).with_context(|| format!("failed to write {}", f.display()))?;
+        written.push(f.clone());
+    }
+    if let Some(f) = &args.csv {
+        std::fs::write(f, generated.to_csv(&args.dir)).with_context(|| format!("failed to write {}", f.display()))?;
+        written.push(f.clone());
+    }
+    if written.is_empty() && !g.json {
+        print!("{}", generated.to_lfw());
+        return Ok(EXIT_OK);
+    }
+    let n = generated.pairs.len();
+    let out = PairsOut { dir: args.dir, sets: args.sets, per_set: args.per_set, seed: args.seed, same: n / 2, different: n / 2, written };
+    emit(g, &out, |o| println!("{} same and {} different pairs (seed {}) written to {:?}", o.same, o.different, o.seed, o.written))?;
+    Ok(EXIT_OK)
+}
+
+#[derive(Serialize)]
+struct Failure {
+    photo: PathBuf,
+    reason: String,
+}
+
+/// Scores every pair by the cosine of each photo's largest face; photos that fail are reported, and their
+/// pairs left out.
+fn score_pairs(cfg: &Config, list: &[LabelledPair]) -> anyhow::Result<(Vec<ScoredPair>, Vec<Failure>, String)> {
+    let mut engine = engine(cfg)?;
+    let mut cache: HashMap<&Path, Option<Embedding>> = HashMap::new();
+    let mut failures = Vec::new();
+    for p in list {
+        for photo in [&p.a, &p.b] {
+            if !cache.contains_key(photo.as_path()) {
+                let e = match engine.largest_face(photo) {
+                    Ok((face, _)) => Some(face.embedding),
+                    Err(e) => {
+                        failures.push(Failure { photo: photo.clone(), reason: e.to_string() });
+                        None
+                    }
+                };
+                cache.insert(photo, e);
+            }
+        }
+    }
+    let scored = list
+        .iter()
+        .filter_map(|p| match (&cache[p.a.as_path()], &cache[p.b.as_path()]) {
+            (Some(a), Some(b)) => Some(ScoredPair { score: a.cosine(b), same: p.same }),
+            _ => None,
+        })
+        .collect();
+    Ok((scored, failures, engine.info().recognizer.clone()))
+}
+
+fn load_pairs(source: &PairSource) -> anyhow::Result<Vec<LabelledPair>> {
+    let file = source.pairs.as_ref().ok_or_else(|| InputError("give --pairs FILE".into()))?;
+    let dir = source.dir.clone().unwrap_or_else(|| file.parent().map(Path::to_path_buf).unwrap_or_default());
+    Ok(eval::read_pairs(file, &dir)?)
+}
+
+#[derive(Serialize)]
+struct OperatingPoint {
+    far_target: f32,
+    threshold: Option<f32>,
+    tar: Option<f32>,
+    /// False when there are fewer than 1/far_target different pairs: the rate cannot be told from zero.
+    measurable: bool,
+}
+
+#[derive(Serialize)]
+struct EvaluateOut {
+    recognizer: String,
+    pairs: usize,
+    same: usize,
+    different: usize,
+    failed_photos: Vec<Failure>,
+    threshold: f32,
+    accuracy_at_threshold: f32,
+    far_at_threshold: f32,
+    frr_at_threshold: f32,
+    folds: usize,
+    kfold_accuracy_mean: f32,
+    kfold_accuracy_std: f32,
+    kfold_thresholds: Vec<f32>,
+    auc: f32,
+    eer: f32,
+    eer_threshold: f32,
+    tar_at_far: Vec<OperatingPoint>,
+}
+
+/// `evaluate --pairs FILE`: accuracy (at the threshold and 10-fold), ROC/AUC, EER, TAR at FAR 1e-2 and 1e-3.
+pub(super) fn evaluate(g: &GlobalArgs, cfg: &Config, args: EvaluateArgs) -> anyhow::Result<u8> {
+    let list = load_pairs(&args.source)?;
+    let (scored, failed_photos, recognizer) = score_pairs(cfg, &list)?;
+    if !scored.iter().any(|p| p.same) || !scored.iter().any(|p| !p.same) {
+        return Err(InputError("evaluation needs both same-person and different-person pairs with faces".into()).into());
+    }
+    let threshold = engine_threshold(cfg)?;
+    let (far, frr) = eval::error_rates(&scored, threshold);
+    let (mean, std, kfold_thresholds) = eval::kfold_accuracy(&scored, args.folds);
+    let curve: Vec<RocPoint> = eval::roc(&scored);
+    let (eer_threshold, eer) = eval::equal_error(&scored);
+    if let Some(f) = &args.roc_csv {
+        let mut csv = String::from("threshold,far,tar\n");
+        for p in &curve {
+            csv.push_str(&format!("{:.6},{:.6},{:.6}\n", p.threshold, p.far, p.tar));
+        }
+        std::fs::write(f, csv).with_context(|| format!("failed to write {}", f.display()))?;
+    }
+    let different = scored.iter().filter(|p| !p.same).count();
+    let tar_at_far = [1e-2f32, 1e-3]
+        .into_iter()
+        .map(|t| {
+            let point = eval::threshold_at_far(&scored, t);
+            let measurable = different as f32 * t >= 1.0;
+            OperatingPoint { far_target: t, threshold: point.map(|p| p.0), tar: point.map(|p| p.1), measurable }
+        })
+        .collect();
+    let out = EvaluateOut {
+        recognizer,
+        pairs: scored.len(),
+        same: scored.iter().filter(|p| p.same).count(),
+        different,
+        failed_photos,
+        threshold,
+        accuracy_at_threshold: eval::accuracy_at(&scored, threshold),
+        far_at_threshold: far,
+        frr_at_threshold: frr,
+        folds: kfold_thresholds.len(),
+        kfold_accuracy_mean: mean,
+        kfold_accuracy_std: std,
+        kfold_thresholds,
+        auc: eval::auc(&curve),
+        eer,
+        eer_threshold,
+        tar_at_far,
+    };
+    emit(g, &out, |o| {
+        println!("{} pairs ({} same, {} different), recognizer {}", o.pairs, o.same, o.different, o.recognizer);
+        for f in &o.failed_photos {
+            println!("  left out {}: {}", f.photo.display(), f.reason);
+        }
+        println!(
+            "accuracy at threshold {:.3}: {:.2} % (FAR {:.4}, FRR {:.4})",
+            o.threshold,
+            100.0 * o.accuracy_at_threshold,
+            o.far_at_threshold,
+            o.frr_at_threshold
+        );
+        println!("{}-fold accuracy: {:.2} % ± {:.2}", o.folds, 100.0 * o.kfold_accuracy_mean, 100.0 * o.kfold_accuracy_std);
+        println!("AUC {:.4}, EER {:.2} % at threshold {:.3}", o.auc, 100.0 * o.eer, o.eer_threshold);
+        for p in &o.tar_at_far {
+            match (p.threshold, p.tar, p.measurable) {
+                (Some(t), Some(tar), true) => println!("TAR at FAR {}: {:.2} % (threshold {t:.3})", p.far_target, 100.0 * tar),
+                (Some(t), Some(tar), false) => println!(
+                    "TAR at FAR {}: {:.2} % at threshold {t:.3}, but {} different pairs cannot measure a rate that small",
+                    p.far_target,
+                    100.0 * tar,
+                    o.different
+                ),
+                _ => println!("TAR at FAR {}: not measurable", p.far_target),
+            }
+        }
+    })?;
+    Ok(EXIT_OK)
+}
+
+fn engine_threshold(cfg: &Config) -> anyhow::Result<f32> {
+    Ok(match cfg.matcher.threshold {
+        Some(t) => t.get(),
+        None => {
+            let manifest = crate::model::Manifest::load(&crate::config::resolve_path(&cfg.models.manifest))?;
+            manifest.recognizer(&cfg.models.recognizer)?.threshold
+        }
+    })
+}
+
+#[derive(Serialize)]
+struct CalibrateOut {
+    source: String,
+    recognizer: String,
+    far_target: f32,
+    threshold: f32,
+    far_measured: f32,
+    frr_measured: f32,
+    genuine_pairs: usize,
+    impostor_pairs: usize,
+    smallest_measurable_far: f32,
+    in_words: String,
+    written: Option<PathBuf>,
+}
+
+/// "1 in 1,000"-style wording of a rate.
+fn one_in(rate: f32) -> String {
+    if rate <= 0.0 {
+        return "none".into();
+    }
+    let n = (1.0 / rate).round() as u64;
+    let grouped = n.to_string().as_bytes().rchunks(3).rev().map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join(",");
+    format!("1 in {grouped}")
+}
+
+/// `calibrate`: the most lenient threshold whose measured false-accept rate is within the target.
+pub(super) fn calibrate(g: &GlobalArgs, cfg: &Config, args: CalibrateArgs) -> anyhow::Result<u8> {
+    if !(0.0..1.0).contains(&args.far) {
+        return Err(InputError(format!("--far {} must be in 0..1", args.far)).into());
+    }
+    let (scored, source, recognizer) = if args.from_gallery {
+        let manifest = crate::model::Manifest::load(&crate::config::resolve_path(&cfg.models.manifest))?;
+        let gallery = open_gallery(cfg, manifest.recognizer(&cfg.models.recognizer)?.dim)?;
+        (gallery.scored_pairs(), format!("gallery {}", gallery.path().display()), gallery.model().to_string())
+    } else {
+        let list = load_pairs(&args.source)?;
+        let (scored, failures, rec) = score_pairs(cfg, &list)?;
+        for f in failures {
+            tracing::warn!(photo = %f.photo.display(), reason = %f.reason, "Photo left out of calibration.");
+        }
+        let file = args.source.pairs.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+        (scored, format!("pairs {file}"), rec)
+    };
+    let impostors = scored.iter().filter(|p| !p.same).count();
+    let genuine = scored.len() - impostors;
+    if impostors == 0 || genuine == 0 {
+        return Err(InputError(format!("calibration needs genuine and impostor pairs; {source} has {genuine} and {impostors}")).into());
+    }
+    let (threshold, _) = eval::threshold_at_far(&scored, args.far).ok_or_else(|| InputError("no impostor pairs".into()))?;
+    let (far, frr) = eval::error_rates(&scored, threshold);
+    let smallest = 1.0 / impostors as f32;
+    let accepted = (far * impostors as f32).round() as u64;
+    let strangers = if accepted == 0 {
+        format!("no stranger accepted of {impostors} impostor pairs")
+    } else {
+        format!("{} strangers accepted ({accepted} of {impostors} impostor pairs)", one_in(far))
+    };
+    let mut in_words = format!(
+        "At threshold {threshold:.3}: {strangers}, target at most {}; {:.1} % of your own photos rejected ({} of {genuine} genuine pairs).",
+        one_in(args.far),
+        100.0 * frr,
+        (frr * genuine as f32).round() as u64,
+    );
+    if args.far < smallest {
+        in_words.push_str(&format!(
+            " With {impostors} impostor pairs the smallest measurable rate is {}: the target is below what these photos can show, so the threshold is only as strict as the data.",
+            one_in(smallest)
+        ));
+    }
+    let written = match &args.write {
+        Some(path) => {
+            write_threshold(path, threshold)?;
+            Some(path.clone())
+        }
+        None => None,
+    };
+    let out = CalibrateOut {
+        source,
+        recognizer,
+        far_target: args.far,
+        threshold,
+        far_measured: far,
+        frr_measured: frr,
+        genuine_pairs: genuine,
+        impostor_pairs: impostors,
+        smallest_measurable_far: smallest,
+        in_words,
+        written,
+    };
+    emit(g, &out, |o| {
+        println!("{}", o.in_words);
+        match &o.written {
+            Some(p) => println!("written: [matcher] threshold = {:.3} in {}", o.threshold, p.display()),
+            None => println!("to use it: --threshold {:.3}, or calibrate again with --write /etc/facewatch/config.toml", o.threshold),
+        }
+    })?;
+    Ok(EXIT_OK)
+}
+
+/// Sets `[matcher] threshold` in a TOML file, keeping its other keys; written atomically.
+fn write_threshold(path: &Path, threshold: f32) -> anyhow::Result<()> {
+    let mut doc: toml::Table = match std::fs::read_to_string(path) {
+        Ok(text) => toml::from_str(&text).with_context(|| format!("failed to parse {}", path.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => toml::Table::new(),
+        Err(e) => return Err(e).with_context(|| format!("failed to read {}", path.display())),
+    };
+    let matcher = doc.entry("matcher").or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    let table = matcher.as_table_mut().ok_or_else(|| InputError(format!("{}: `matcher` is not a table", path.display())))?;
+    // Round to 4 decimals so the file reads as written, not as an f32 expansion.
+    table.insert("threshold".into(), toml::Value::Float((f64::from(threshold) * 1e4).round() / 1e4));
+    let tmp = path.with_extension("toml.partial");
+    std::fs::write(&tmp, toml::to_string(&doc)?).with_context(|| format!("failed to write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("failed to replace {}", path.display()))?;
+    Ok(())
+}

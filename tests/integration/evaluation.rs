@@ -1,0 +1,78 @@
+//! `pairs`, `evaluate` and `calibrate` through the binary, on the real photos.
+
+use std::process::Output;
+
+use serde_json::Value;
+
+use crate::common::{arg, face, faces, run_json};
+
+fn ok_json(out: &Output) -> Value {
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+#[test]
+fn deepface_pairs_evaluate_above_the_floor_with_cross_validation_and_roc() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let roc = dir.path().join("roc.csv");
+    let r = ok_json(&run_json(&["evaluate", "--pairs", arg(&face("people/deepface_master.csv")), "--roc-csv", arg(&roc)]));
+    assert_eq!(r["pairs"], 300);
+    assert_eq!((r["same"].as_u64(), r["different"].as_u64()), (Some(38), Some(262)));
+    // Floors, measured 100 % / 99.67 % / AUC 1.0 (BENCHMARKS.md).
+    assert!(r["accuracy_at_threshold"].as_f64().expect("acc") >= 0.97, "{r}");
+    assert!(r["kfold_accuracy_mean"].as_f64().expect("kfold") >= 0.97, "{r}");
+    assert_eq!(r["folds"], 10);
+    assert!(r["auc"].as_f64().expect("auc") >= 0.99, "{r}");
+    assert!(r["eer"].as_f64().expect("eer") <= 0.03, "{r}");
+    // 262 different pairs can measure 1e-2 but not 1e-3.
+    assert_eq!(r["tar_at_far"][0]["measurable"], true);
+    assert_eq!(r["tar_at_far"][1]["measurable"], false);
+    let curve = std::fs::read_to_string(&roc).expect("roc csv");
+    assert!(curve.starts_with("threshold,far,tar\n") && curve.lines().count() > 100);
+}
+
+#[test]
+fn generated_pairs_are_reproducible_and_evaluate_from_both_formats() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let people = faces().join("people");
+    let (lfw, csv, lfw2) = (dir.path().join("pairs.txt"), dir.path().join("pairs.csv"), dir.path().join("again.txt"));
+    let r = ok_json(&run_json(&[
+        "pairs",
+        arg(&people),
+        "--sets",
+        "10",
+        "--per-set",
+        "5",
+        "--seed",
+        "3",
+        "--lfw",
+        arg(&lfw),
+        "--csv",
+        arg(&csv),
+    ]));
+    assert_eq!((r["same"].as_u64(), r["different"].as_u64()), (Some(50), Some(50)));
+    ok_json(&run_json(&["pairs", arg(&people), "--sets", "10", "--per-set", "5", "--seed", "3", "--lfw", arg(&lfw2)]));
+    assert_eq!(std::fs::read(&lfw).expect("lfw"), std::fs::read(&lfw2).expect("lfw again"), "same seed, same file");
+    let a = ok_json(&run_json(&["evaluate", "--pairs", arg(&lfw), "--dir", arg(&people)]));
+    let b = ok_json(&run_json(&["evaluate", "--pairs", arg(&csv), "--dir", arg(&people)]));
+    assert_eq!(a["pairs"], 100);
+    assert_eq!(a["auc"], b["auc"], "the two formats hold the same pairs");
+    assert!(a["kfold_accuracy_mean"].as_f64().expect("kfold") >= 0.95, "{a}");
+}
+
+#[test]
+fn calibrate_meets_the_target_and_writes_the_threshold() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("calibrated.toml");
+    std::fs::write(&cfg, "[detect]\nscore_threshold = 0.7\n").expect("write");
+    let r = ok_json(&run_json(&["calibrate", "--pairs", arg(&face("people/deepface_master.csv")), "--far", "0.01", "--write", arg(&cfg)]));
+    assert!(r["far_measured"].as_f64().expect("far") <= 0.01, "{r}");
+    assert!(r["in_words"].as_str().is_some_and(|w| w.contains("impostor pairs")), "{r}");
+    let t = r["threshold"].as_f64().expect("threshold");
+    let written: toml::Table = toml::from_str(&std::fs::read_to_string(&cfg).expect("read")).expect("toml");
+    assert!((written["matcher"]["threshold"].as_float().expect("float") - t).abs() < 1e-3);
+    assert_eq!(written["detect"]["score_threshold"].as_float(), Some(0.7), "other keys kept");
+    // The written file is a valid configuration layer.
+    let check = run_json(&["--config", arg(&cfg), "check-config"]);
+    assert_eq!(check.status.code(), Some(0), "{}", String::from_utf8_lossy(&check.stdout));
+}
