@@ -8,10 +8,11 @@ use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
 
-use super::photos::{engine, open_gallery};
+use super::photos::{engine, open_configured_gallery};
 use super::{emit, GlobalArgs, InputError, EXIT_OK};
 use crate::config::Config;
 use crate::embed::Embedding;
+use crate::engine::ModelInfo;
 use crate::eval::{self, pairs, LabelledPair, RocPoint, ScoredPair};
 
 /// `facewatch pairs`.
@@ -119,8 +120,8 @@ struct Failure {
 }
 
 /// Scores every pair by the cosine of each photo's largest face; photos that fail are reported, and their
-/// pairs left out.
-fn score_pairs(cfg: &Config, list: &[LabelledPair]) -> anyhow::Result<(Vec<ScoredPair>, Vec<Failure>, String)> {
+/// pairs left out. Also returns the models and threshold that scored them.
+fn score_pairs(cfg: &Config, list: &[LabelledPair]) -> anyhow::Result<(Vec<ScoredPair>, Vec<Failure>, ModelInfo)> {
     let mut engine = engine(cfg)?;
     let mut cache: HashMap<&Path, Option<Embedding>> = HashMap::new();
     let mut failures = Vec::new();
@@ -145,7 +146,7 @@ fn score_pairs(cfg: &Config, list: &[LabelledPair]) -> anyhow::Result<(Vec<Score
             _ => None,
         })
         .collect();
-    Ok((scored, failures, engine.info().recognizer.clone()))
+    Ok((scored, failures, engine.info().clone()))
 }
 
 fn load_pairs(source: &PairSource) -> anyhow::Result<Vec<LabelledPair>> {
@@ -187,11 +188,11 @@ struct EvaluateOut {
 /// `evaluate --pairs FILE`: accuracy (at the threshold and 10-fold), ROC/AUC, EER, TAR at FAR 1e-2 and 1e-3.
 pub(super) fn evaluate(g: &GlobalArgs, cfg: &Config, args: EvaluateArgs) -> anyhow::Result<u8> {
     let list = load_pairs(&args.source)?;
-    let (scored, failed_photos, recognizer) = score_pairs(cfg, &list)?;
+    let (scored, failed_photos, models) = score_pairs(cfg, &list)?;
     if !scored.iter().any(|p| p.same) || !scored.iter().any(|p| !p.same) {
         return Err(InputError("evaluation needs both same-person and different-person pairs with faces".into()).into());
     }
-    let threshold = engine_threshold(cfg)?;
+    let threshold = models.threshold;
     let (far, frr) = eval::error_rates(&scored, threshold);
     let (mean, std, kfold_thresholds) = eval::kfold_accuracy(&scored, args.folds);
     let curve: Vec<RocPoint> = eval::roc(&scored);
@@ -213,7 +214,7 @@ pub(super) fn evaluate(g: &GlobalArgs, cfg: &Config, args: EvaluateArgs) -> anyh
         })
         .collect();
     let out = EvaluateOut {
-        recognizer,
+        recognizer: models.recognizer,
         pairs: scored.len(),
         same: scored.iter().filter(|p| p.same).count(),
         different,
@@ -261,16 +262,6 @@ pub(super) fn evaluate(g: &GlobalArgs, cfg: &Config, args: EvaluateArgs) -> anyh
     Ok(EXIT_OK)
 }
 
-fn engine_threshold(cfg: &Config) -> anyhow::Result<f32> {
-    Ok(match cfg.matcher.threshold {
-        Some(t) => t.get(),
-        None => {
-            let manifest = crate::model::Manifest::load(&crate::config::resolve_path(&cfg.models.manifest))?;
-            manifest.recognizer(&cfg.models.recognizer)?.threshold
-        }
-    })
-}
-
 #[derive(Serialize)]
 struct CalibrateOut {
     source: String,
@@ -302,17 +293,16 @@ pub(super) fn calibrate(g: &GlobalArgs, cfg: &Config, args: CalibrateArgs) -> an
         return Err(InputError(format!("--far {} must be in 0..1", args.far)).into());
     }
     let (scored, source, recognizer) = if args.from_gallery {
-        let manifest = crate::model::Manifest::load(&crate::config::resolve_path(&cfg.models.manifest))?;
-        let gallery = open_gallery(cfg, manifest.recognizer(&cfg.models.recognizer)?.dim)?;
+        let gallery = open_configured_gallery(cfg)?;
         (gallery.scored_pairs(), format!("gallery {}", gallery.path().display()), gallery.model().to_string())
     } else {
         let list = load_pairs(&args.source)?;
-        let (scored, failures, rec) = score_pairs(cfg, &list)?;
+        let (scored, failures, models) = score_pairs(cfg, &list)?;
         for f in failures {
             tracing::warn!(photo = %f.photo.display(), reason = %f.reason, "Photo left out of calibration.");
         }
         let file = args.source.pairs.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
-        (scored, format!("pairs {file}"), rec)
+        (scored, format!("pairs {file}"), models.recognizer)
     };
     let impostors = scored.iter().filter(|p| !p.same).count();
     let genuine = scored.len() - impostors;

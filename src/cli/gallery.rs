@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use serde::Serialize;
 
-use super::photos::open_gallery;
+use super::photos::open_configured_gallery;
 use super::{emit, GlobalArgs, EXIT_CONFIG, EXIT_OK};
 use crate::config::{resolve_path, Config};
 use crate::gallery::PersonSummary;
@@ -41,9 +41,7 @@ struct ListOut {
 
 /// Runs a gallery subcommand.
 pub(super) fn gallery(g: &GlobalArgs, cfg: &Config, cmd: GalleryCommand) -> anyhow::Result<u8> {
-    let manifest = Manifest::load(&resolve_path(&cfg.models.manifest))?;
-    let dim = manifest.recognizer(&cfg.models.recognizer)?.dim;
-    let mut gallery = open_gallery(cfg, dim)?;
+    let mut gallery = open_configured_gallery(cfg)?;
     match cmd {
         GalleryCommand::List => {
             let out = ListOut {

@@ -50,7 +50,14 @@ pub(super) fn engine(cfg: &Config) -> anyhow::Result<Engine> {
     Engine::build(cfg).context("failed to load the models")
 }
 
-/// Opens the configured gallery for the configured recognizer.
+/// Opens the configured gallery for the configured recognizer, reading its dimension from the manifest (for jobs
+/// that run no model).
+pub(super) fn open_configured_gallery(cfg: &Config) -> anyhow::Result<Gallery> {
+    let manifest = crate::model::Manifest::load(&resolve_path(&cfg.models.manifest))?;
+    open_gallery(cfg, manifest.recognizer(&cfg.models.recognizer)?.dim)
+}
+
+/// Opens the configured gallery for the configured recognizer producing `dim`-d embeddings.
 pub(super) fn open_gallery(cfg: &Config, dim: usize) -> anyhow::Result<Gallery> {
     let path = resolve_path(&cfg.gallery.path);
     Ok(Gallery::open(&path, &cfg.models.recognizer, dim, cfg.matcher.exact_search_max)?)
