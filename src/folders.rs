@@ -23,3 +23,15 @@ pub fn person_dirs(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     out.sort();
     Ok(out)
 }
+
+/// Every photo under `dir`, recursively, sorted; links are not followed.
+pub fn photos_under(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = photos_in(dir)?;
+    for entry in std::fs::read_dir(dir)?.filter_map(Result::ok) {
+        if entry.file_type()?.is_dir() {
+            out.extend(photos_under(&entry.path())?);
+        }
+    }
+    out.sort();
+    Ok(out)
+}

@@ -10,6 +10,7 @@
 pub mod align;
 pub mod cli;
 pub mod config;
+pub mod dedupe;
 pub mod detect;
 pub mod embed;
 pub mod engine;

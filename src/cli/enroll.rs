@@ -5,12 +5,10 @@
 //! an interrupted run leaves every person either fully enrolled or untouched; re-running skips photos already
 //! enrolled (by content hash).
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -54,17 +52,6 @@ struct EnrollOut {
     gallery_embeddings: usize,
 }
 
-fn progress(g: &GlobalArgs, total: usize) -> ProgressBar {
-    let bar = ProgressBar::new(total as u64);
-    if g.json || !std::io::stderr().is_terminal() {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-    }
-    if let Ok(style) = ProgressStyle::with_template("{spinner} enrolling {bar:30} {pos}/{len} {msg}") {
-        bar.set_style(style);
-    }
-    bar
-}
-
 /// Runs `enroll`; exit 3 when the folder holds no person folders or nothing at all could be enrolled.
 pub(super) fn enroll(g: &GlobalArgs, cfg: &Config, args: EnrollArgs) -> anyhow::Result<u8> {
     let people = person_dirs(&args.dir).with_context(|| format!("failed to read folder {}", args.dir.display()))?;
@@ -82,7 +69,7 @@ pub(super) fn enroll(g: &GlobalArgs, cfg: &Config, args: EnrollArgs) -> anyhow::
         .map(|d| Ok((d.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), photos_in(d)?)))
         .collect::<std::io::Result<_>>()
         .with_context(|| format!("failed to list photos in {}", args.dir.display()))?;
-    let bar = progress(g, listed.iter().map(|(_, p)| p.len()).sum());
+    let bar = super::progress(g, "enrolling", listed.iter().map(|(_, p)| p.len()).sum());
     let mut persons = Vec::new();
     for (name, photos) in listed {
         bar.set_message(name.clone());

@@ -5,6 +5,7 @@
 //! error; 3 input error (unreadable image, no face, several faces, bad folder); 4 model or runtime error;
 //! 5 gallery error; 70 internal error.
 
+mod dedupe;
 mod enroll;
 mod evaluate;
 mod gallery;
@@ -91,6 +92,9 @@ pub enum Command {
     /// List, remove or rename enrolled people.
     #[command(subcommand)]
     Gallery(gallery::GalleryCommand),
+    /// Find copies of the same photo (identical bytes, resized or re-encoded, or with --faces the same face
+    /// crop); dry run unless --move.
+    Dedupe(dedupe::DedupeArgs),
     /// Balanced same/different pair lists from a folder per person (seeded; LFW pairs.txt and CSV).
     Pairs(evaluate::PairsArgs),
     /// Accuracy on a pair list: at the threshold, 10-fold (LFW protocol), ROC/AUC, EER, TAR at FAR.
@@ -139,6 +143,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::CheckConfig => gallery::check_config(g),
         Command::Models => gallery::models(g),
         Command::Pairs(a) => evaluate::pairs(g, a),
+        Command::Dedupe(a) if !a.faces => dedupe::dedupe(g, None, a),
         command => {
             let cfg = g.load_config()?;
             match command {
@@ -148,11 +153,25 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
                 Command::Identify(a) => photos::identify(g, &cfg, a),
                 Command::Gallery(c) => gallery::gallery(g, &cfg, c),
                 Command::Evaluate(a) => evaluate::evaluate(g, &cfg, a),
+                Command::Dedupe(a) => dedupe::dedupe(g, Some(&cfg), a),
                 Command::Calibrate(a) => evaluate::calibrate(g, &cfg, a),
                 Command::CheckConfig | Command::Models | Command::Pairs(_) => unreachable!("handled above"),
             }
         }
     }
+}
+
+/// A progress bar on stderr, drawn only on a terminal and never with `--json`.
+fn progress(g: &GlobalArgs, what: &str, total: usize) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    let bar = indicatif::ProgressBar::new(total as u64);
+    if g.json || !std::io::stderr().is_terminal() {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    if let Ok(style) = indicatif::ProgressStyle::with_template(&format!("{{spinner}} {what} {{bar:30}} {{pos}}/{{len}} {{msg}}")) {
+        bar.set_style(style);
+    }
+    bar
 }
 
 /// Prints `report` as pretty JSON when `--json`, else calls `text`.

@@ -76,3 +76,73 @@ fn calibrate_meets_the_target_and_writes_the_threshold() {
     let check = run_json(&["--config", arg(&cfg), "check-config"]);
     assert_eq!(check.status.code(), Some(0), "{}", String::from_utf8_lossy(&check.stdout));
 }
+
+/// A writable folder holding `dedupe/*` and `people/obama/*` side by side.
+fn obama_copies() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let into = dir.path().join("photos/obama");
+    std::fs::create_dir_all(&into).expect("dir");
+    for src in ["dedupe", "people/obama"] {
+        for f in std::fs::read_dir(faces().join(src)).expect("folder") {
+            let f = f.expect("entry").path();
+            std::fs::copy(&f, into.join(f.file_name().expect("name"))).expect("copy");
+        }
+    }
+    dir
+}
+
+fn copy_names(report: &Value) -> Vec<String> {
+    let mut names: Vec<String> = report["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .flat_map(|g| {
+            g["copies"]
+                .as_array()
+                .expect("copies")
+                .iter()
+                .map(|c| c[0].as_str().expect("path").rsplit('/').next().expect("name").to_string())
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn dedupe_finds_the_resized_obama_copies_and_with_faces_the_reframed_ones() {
+    let dir = obama_copies();
+    let photos = dir.path().join("photos");
+    let r = ok_json(&run_json(&["dedupe", arg(&photos)]));
+    assert_eq!(r["groups"].as_array().map(Vec::len), Some(1));
+    assert!(r["groups"][0]["keep"].as_str().is_some_and(|k| k.ends_with("obama-1080p.jpg")), "largest resolution kept: {r}");
+    assert_eq!(copy_names(&r), ["obama-240p.jpg", "obama-480p.jpg", "obama-720p.jpg"]);
+
+    let r = ok_json(&run_json(&["dedupe", "--faces", arg(&photos)]));
+    assert_eq!(copy_names(&r), ["obama-240p.jpg", "obama-480p.jpg", "obama-720p.jpg", "obama.jpg", "obama_small.jpg"]);
+    // obama2 and obama3 are other photos of the same man: not copies.
+    assert_eq!(r["photos"], 8);
+}
+
+#[test]
+fn dedupe_finds_no_false_groups_among_different_photos() {
+    let r = ok_json(&run_json(&["dedupe", "--faces", arg(&faces().join("people"))]));
+    assert_eq!(r["photos"], 65);
+    assert_eq!(r["groups"].as_array().map(Vec::len), Some(0), "{r}");
+}
+
+#[test]
+fn dedupe_move_moves_copies_out_and_deletes_nothing() {
+    let dir = obama_copies();
+    let (photos, out) = (dir.path().join("photos"), dir.path().join("copies"));
+    let before = facewatch::folders::photos_under(&photos).expect("list").len();
+    let r = ok_json(&run_json(&["dedupe", "--move", arg(&out), arg(&photos)]));
+    assert_eq!(r["moved"].as_array().map(Vec::len), Some(3));
+    assert!(out.join("obama/obama-240p.jpg").is_file(), "relative path kept");
+    assert!(photos.join("obama/obama-1080p.jpg").is_file(), "best copy stays");
+    let left = facewatch::folders::photos_under(&photos).expect("list").len();
+    let moved = facewatch::folders::photos_under(&out).expect("list").len();
+    assert_eq!((left, moved), (before - 3, 3));
+    // Running again finds nothing left to move.
+    let again = ok_json(&run_json(&["dedupe", "--move", arg(&out), arg(&photos)]));
+    assert_eq!(again["copies"], 0);
+}
