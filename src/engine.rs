@@ -72,6 +72,14 @@ pub struct ModelInfo {
     pub threshold_source: String,
 }
 
+/// The threshold in force without loading any model: `matcher.threshold`, else the recognizer's manifest value.
+pub fn configured_threshold(cfg: &Config) -> Result<f32, ModelError> {
+    Ok(match cfg.matcher.threshold {
+        Some(t) => t.get(),
+        None => Manifest::load(&resolve_path(&cfg.models.manifest))?.recognizer(&cfg.models.recognizer)?.threshold,
+    })
+}
+
 /// Detector + recognizer, ready to run.
 pub struct Engine {
     detector: Box<dyn Detector>,

@@ -21,6 +21,12 @@ pub enum GalleryCommand {
         /// The person's name.
         name: String,
     },
+    /// Find likely mislabels, outliers within a person, and people the model may confuse.
+    Check {
+        /// Report person pairs whose centroids reach this cosine (default: the matching threshold).
+        #[arg(long, value_name = "COSINE")]
+        close: Option<f32>,
+    },
     /// Rename a person.
     Rename {
         /// Current name.
@@ -55,6 +61,32 @@ pub(super) fn gallery(g: &GlobalArgs, cfg: &Config, cmd: GalleryCommand) -> anyh
                 println!("{} ({}, {} embeddings, {} search)", o.gallery.display(), o.recognizer, o.embeddings, o.search);
                 for p in &o.persons {
                     println!("  {:<24} {} photo(s)", p.name, p.embeddings);
+                }
+            })?;
+        }
+        GalleryCommand::Check { close } => {
+            let threshold = crate::engine::configured_threshold(cfg)?;
+            let report = gallery.check(threshold, close.unwrap_or(threshold));
+            emit(g, &report, |r| {
+                println!(
+                    "threshold {:.3}: {} likely mislabel(s), {} outlier(s), {} close pair(s)",
+                    r.threshold,
+                    r.mislabels.len(),
+                    r.outliers.len(),
+                    r.close_pairs.len()
+                );
+                for m in &r.mislabels {
+                    let own = m.own_score.map_or("no other photos".into(), |s| format!("{s:.3}"));
+                    println!(
+                        "  mislabel? {} is enrolled as {} (own {own}) but looks like {} ({:.3})",
+                        m.photo, m.enrolled_as, m.looks_like, m.score
+                    );
+                }
+                for o in &r.outliers {
+                    println!("  outlier: {} scores {:.3} against {}'s other photos", o.photo, o.own_score, o.person);
+                }
+                for c in &r.close_pairs {
+                    println!("  close: {} and {} (centroids {:.3})", c.a, c.b, c.score);
                 }
             })?;
         }

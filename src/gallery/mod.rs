@@ -6,6 +6,7 @@
 //! gallery remembers the recognizer that made its embeddings; opening it with another one is refused, because
 //! embeddings of different models are not comparable.
 
+pub mod check;
 pub mod index;
 
 use std::collections::HashMap;
@@ -143,6 +144,7 @@ pub struct Candidate {
 struct Entry {
     person: usize,
     embedding: Embedding,
+    source_path: String,
 }
 
 /// The gallery: the SQLite store plus an in-memory index of every embedding.
@@ -255,17 +257,19 @@ impl Gallery {
     fn reload(&mut self) -> Result<(), GalleryError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT e.id, p.name, e.vector FROM embeddings e JOIN persons p ON p.id = e.person_id ORDER BY p.name, e.id")
+            .prepare(
+                "SELECT e.id, p.name, e.vector, e.source_path FROM embeddings e JOIN persons p ON p.id = e.person_id ORDER BY p.name, e.id",
+            )
             .map_err(|e| GalleryError::Sqlite { path: self.path.clone(), source: e })?;
         let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?)))
+            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?, r.get::<_, String>(3)?)))
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
             .map_err(|e| GalleryError::Sqlite { path: self.path.clone(), source: e })?;
         drop(stmt);
         let mut persons: Vec<String> = Vec::new();
         let mut by_name: HashMap<String, usize> = HashMap::new();
         let mut entries = Vec::with_capacity(rows.len());
-        for (id, name, blob) in rows {
+        for (id, name, blob, source_path) in rows {
             let v = embedding_from_blob(&blob);
             if v.len() != self.dim {
                 return Err(GalleryError::Damaged { path: self.path.clone(), id, got: v.len(), want: self.dim });
@@ -274,7 +278,7 @@ impl Gallery {
                 persons.push(name);
                 persons.len() - 1
             });
-            entries.push(Entry { person, embedding: Embedding::from_unit(v) });
+            entries.push(Entry { person, embedding: Embedding::from_unit(v), source_path });
         }
         let vectors: Vec<&[f32]> = entries.iter().map(|e| e.embedding.as_slice()).collect();
         self.index = Index::build(&vectors, self.exact_search_max);

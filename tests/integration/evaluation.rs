@@ -146,3 +146,27 @@ fn dedupe_move_moves_copies_out_and_deletes_nothing() {
     let again = ok_json(&run_json(&["dedupe", "--move", arg(&out), arg(&photos)]));
     assert_eq!(again["copies"], 0);
 }
+
+#[test]
+fn gallery_check_flags_a_photo_filed_under_the_wrong_person() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let people = dir.path().join("people");
+    for person in facewatch::folders::person_dirs(&faces().join("people")).expect("people") {
+        let to = people.join(person.file_name().expect("name"));
+        std::fs::create_dir_all(&to).expect("dir");
+        for p in facewatch::folders::photos_in(&person).expect("photos") {
+            std::fs::copy(&p, to.join(p.file_name().expect("name"))).expect("copy");
+        }
+    }
+    // Obama's second photo, filed by mistake under id05 as well.
+    std::fs::copy(face("people/obama/obama2.jpg"), people.join("id05/misfiled.jpg")).expect("copy");
+    let g = dir.path().join("g.db");
+    ok_json(&run_json(&["--gallery", arg(&g), "enroll", arg(&people)]));
+    let r = ok_json(&run_json(&["--gallery", arg(&g), "gallery", "check"]));
+    let mislabels = r["mislabels"].as_array().expect("mislabels");
+    assert_eq!(mislabels.len(), 1, "{r}");
+    let m = &mislabels[0];
+    assert!(m["photo"].as_str().is_some_and(|p| p.ends_with("id05/misfiled.jpg")), "{m}");
+    assert_eq!((m["enrolled_as"].as_str(), m["looks_like"].as_str()), (Some("id05"), Some("obama")));
+    assert!(m["score"].as_f64().expect("score") > m["own_score"].as_f64().expect("own"), "{m}");
+}
