@@ -55,6 +55,17 @@ pub struct EvaluateArgs {
     /// The pairs to evaluate.
     #[command(flatten)]
     pub source: PairSource,
+    /// Identification instead: a folder per person; each person's last --holdout photos are identified
+    /// against a gallery of the others (top-1, top-5, confusion matrix).
+    #[arg(long, value_name = "DIR", conflicts_with = "pairs")]
+    pub people: Option<PathBuf>,
+    /// Photos held out per person (persons need at least one more).
+    #[arg(long, default_value_t = 1)]
+    pub holdout: usize,
+    /// With --people: every face in these photos is a stranger; reports the open-set false-accept rate against
+    /// a gallery of all --people photos.
+    #[arg(long, value_name = "DIR", requires = "people")]
+    pub strangers: Option<PathBuf>,
     /// Folds for cross-validated accuracy (LFW: 10).
     #[arg(long, default_value_t = 10)]
     pub folds: usize,
@@ -185,8 +196,16 @@ struct EvaluateOut {
     tar_at_far: Vec<OperatingPoint>,
 }
 
-/// `evaluate --pairs FILE`: accuracy (at the threshold and 10-fold), ROC/AUC, EER, TAR at FAR 1e-2 and 1e-3.
+/// `evaluate`: pair metrics, or identification with `--people`.
 pub(super) fn evaluate(g: &GlobalArgs, cfg: &Config, args: EvaluateArgs) -> anyhow::Result<u8> {
+    match &args.people {
+        Some(people) => super::identification::evaluate(g, cfg, people, args.holdout, args.strangers.as_deref()),
+        None => evaluate_pairs(g, cfg, args),
+    }
+}
+
+/// `evaluate --pairs FILE`: accuracy (at the threshold and 10-fold), ROC/AUC, EER, TAR at FAR 1e-2 and 1e-3.
+fn evaluate_pairs(g: &GlobalArgs, cfg: &Config, args: EvaluateArgs) -> anyhow::Result<u8> {
     let list = load_pairs(&args.source)?;
     let (scored, failed_photos, models) = score_pairs(cfg, &list)?;
     if !scored.iter().any(|p| p.same) || !scored.iter().any(|p| !p.same) {

@@ -9,6 +9,7 @@ mod dedupe;
 mod enroll;
 mod evaluate;
 mod gallery;
+mod identification;
 mod photos;
 
 use std::path::PathBuf;

@@ -200,9 +200,23 @@ impl Gallery {
         let io = |source| GalleryError::Io { path: path.to_path_buf(), source };
         create_private(path).map_err(io)?;
         let conn = Connection::open(path).map_err(|source| GalleryError::Sqlite { path: path.into(), source })?;
+        let mut g = Self::from_connection(conn, path.to_path_buf(), model, dim, exact_search_max)?;
+        g.reload()?;
+        Ok(g)
+    }
+
+    /// A gallery that lives in memory only (evaluation runs): nothing touches the disk.
+    pub fn in_memory(model: &str, dim: usize, exact_search_max: usize) -> Result<Self, GalleryError> {
+        let path = PathBuf::from(":memory:");
+        let conn = Connection::open_in_memory().map_err(|source| GalleryError::Sqlite { path: path.clone(), source })?;
+        Self::from_connection(conn, path, model, dim, exact_search_max)
+    }
+
+    /// Wraps an open connection: applies the schema and checks (or records) the recognizer.
+    fn from_connection(conn: Connection, path: PathBuf, model: &str, dim: usize, exact_search_max: usize) -> Result<Self, GalleryError> {
         let mut g = Self {
             conn,
-            path: path.to_path_buf(),
+            path,
             model: model.into(),
             dim,
             persons: Vec::new(),
@@ -211,7 +225,6 @@ impl Gallery {
             exact_search_max,
         };
         g.init()?;
-        g.reload()?;
         Ok(g)
     }
 

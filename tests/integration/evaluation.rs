@@ -170,3 +170,29 @@ fn gallery_check_flags_a_photo_filed_under_the_wrong_person() {
     assert_eq!((m["enrolled_as"].as_str(), m["looks_like"].as_str()), (Some("id05"), Some("obama")));
     assert!(m["score"].as_f64().expect("score") > m["own_score"].as_f64().expect("own"), "{m}");
 }
+
+#[test]
+fn identification_on_held_out_photos_and_open_set_false_accepts() {
+    let strangers = tempfile::tempdir().expect("tempdir");
+    // The CompreFace group photos: 37 faces of people who are not in people/.
+    for f in std::fs::read_dir(faces().join("groups")).expect("groups") {
+        let f = f.expect("entry").path();
+        if f.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("compreface_")) {
+            std::fs::copy(&f, strangers.path().join(f.file_name().expect("name"))).expect("copy");
+        }
+    }
+    let r = ok_json(&run_json(&["evaluate", "--people", arg(&faces().join("people")), "--strangers", arg(strangers.path())]));
+    assert_eq!(r["probes"], 14, "one held-out photo per person with two usable photos");
+    // Floors; measured 100 % top-1 and top-5, 0 of 37 strangers accepted.
+    assert!(r["top1"].as_f64().expect("top1") >= 0.92, "{r}");
+    assert_eq!(r["top5"].as_f64(), Some(1.0), "{r}");
+    let labels = r["labels"].as_array().expect("labels");
+    assert_eq!(labels.last().and_then(Value::as_str), Some("unknown"));
+    let confusion = r["confusion"].as_array().expect("confusion");
+    assert_eq!(confusion.len(), labels.len() - 1);
+    let diagonal: u64 = confusion.iter().enumerate().map(|(i, row)| row[i].as_u64().expect("count")).sum();
+    assert_eq!(diagonal as f64 / 14.0, r["identified_at_threshold"].as_f64().expect("rate"));
+    let open = &r["open_set"];
+    assert_eq!(open["faces"], 37);
+    assert!(open["false_accept_rate"].as_f64().expect("far") <= 0.03, "{open}");
+}
