@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Libraries are checked by package; tools by command, since they may come from elsewhere (pyenv, nodesource).
-packages=(libopencv-dev clang libclang-dev pkg-config)
+# fonts-dejavu-core: the font of `facewatch evaluate --plots`.
+packages=(libopencv-dev clang libclang-dev pkg-config fonts-dejavu-core)
 tools=(python3:python3 npm:npm)
 missing=()
 for p in "${packages[@]}"; do

@@ -72,6 +72,9 @@ pub struct EvaluateArgs {
     /// Write the ROC curve (threshold, far, tar) as CSV here.
     #[arg(long, value_name = "FILE")]
     pub roc_csv: Option<PathBuf>,
+    /// Write plots as PNG into this folder: roc.png and scores.png for pairs, confusion.png for --people.
+    #[arg(long, value_name = "DIR")]
+    pub plots: Option<PathBuf>,
 }
 
 /// `facewatch calibrate`.
@@ -199,7 +202,7 @@ struct EvaluateOut {
 /// `evaluate`: pair metrics, or identification with `--people`.
 pub(super) fn evaluate(g: &GlobalArgs, cfg: &Config, args: EvaluateArgs) -> anyhow::Result<u8> {
     match &args.people {
-        Some(people) => super::identification::evaluate(g, cfg, people, args.holdout, args.strangers.as_deref()),
+        Some(people) => super::identification::evaluate(g, cfg, people, args.holdout, args.strangers.as_deref(), args.plots.as_deref()),
         None => evaluate_pairs(g, cfg, args),
     }
 }
@@ -224,6 +227,12 @@ fn evaluate_pairs(g: &GlobalArgs, cfg: &Config, args: EvaluateArgs) -> anyhow::R
         std::fs::write(f, csv).with_context(|| format!("failed to write {}", f.display()))?;
     }
     let different = scored.iter().filter(|p| !p.same).count();
+    let auc = eval::auc(&curve);
+    if let Some(dir) = &args.plots {
+        std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
+        eval::plot::roc_png(&dir.join("roc.png"), &curve, auc, threshold, (far, 1.0 - frr))?;
+        eval::plot::scores_png(&dir.join("scores.png"), &scored, threshold)?;
+    }
     let tar_at_far = [1e-2f32, 1e-3]
         .into_iter()
         .map(|t| {
@@ -246,7 +255,7 @@ fn evaluate_pairs(g: &GlobalArgs, cfg: &Config, args: EvaluateArgs) -> anyhow::R
         kfold_accuracy_mean: mean,
         kfold_accuracy_std: std,
         kfold_thresholds,
-        auc: eval::auc(&curve),
+        auc,
         eer,
         eer_threshold,
         tar_at_far,

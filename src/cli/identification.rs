@@ -74,7 +74,14 @@ impl Sample {
 }
 
 /// Runs identification (and the open set when `strangers` is given).
-pub(super) fn evaluate(g: &GlobalArgs, cfg: &Config, people: &Path, holdout: usize, strangers: Option<&Path>) -> anyhow::Result<u8> {
+pub(super) fn evaluate(
+    g: &GlobalArgs,
+    cfg: &Config,
+    people: &Path,
+    holdout: usize,
+    strangers: Option<&Path>,
+    plots: Option<&Path>,
+) -> anyhow::Result<u8> {
     let mut engine = engine(cfg)?;
     let info = engine.info().clone();
     let mut closed = Gallery::in_memory(&info.recognizer, info.dim, cfg.matcher.exact_search_max)?;
@@ -125,6 +132,10 @@ pub(super) fn evaluate(g: &GlobalArgs, cfg: &Config, people: &Path, holdout: usi
         if predicted != person {
             misses.push(Miss { photo: sample.photo.clone(), person: person.clone(), predicted: predicted.into(), score: best.score });
         }
+    }
+    if let Some(dir) = plots {
+        std::fs::create_dir_all(dir)?;
+        crate::eval::plot::confusion_png(&dir.join("confusion.png"), &labels, &confusion)?;
     }
     let open_set = strangers.map(|dir| open_set(&mut engine, &everyone, dir, info.threshold)).transpose()?;
     let n = probes.len() as f32;

@@ -208,6 +208,9 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         if cause.is::<ConfigError>() {
             return EXIT_CONFIG;
         }
+        if cause.is::<crate::eval::plot::PlotError>() {
+            return EXIT_INTERNAL;
+        }
         if cause.is::<crate::eval::EvalError>() {
             return EXIT_INPUT;
         }

@@ -3,6 +3,7 @@
 //! threshold and by the tests; the `evaluate`/`calibrate` commands build on it.
 
 pub mod pairs;
+pub mod plot;
 
 use serde::Serialize;
 

@@ -15,7 +15,16 @@ fn ok_json(out: &Output) -> Value {
 fn deepface_pairs_evaluate_above_the_floor_with_cross_validation_and_roc() {
     let dir = tempfile::tempdir().expect("tempdir");
     let roc = dir.path().join("roc.csv");
-    let r = ok_json(&run_json(&["evaluate", "--pairs", arg(&face("people/deepface_master.csv")), "--roc-csv", arg(&roc)]));
+    let plots = dir.path().join("plots");
+    let r = ok_json(&run_json(&[
+        "evaluate",
+        "--pairs",
+        arg(&face("people/deepface_master.csv")),
+        "--roc-csv",
+        arg(&roc),
+        "--plots",
+        arg(&plots),
+    ]));
     assert_eq!(r["pairs"], 300);
     assert_eq!((r["same"].as_u64(), r["different"].as_u64()), (Some(38), Some(262)));
     // Floors, measured 100 % / 99.67 % / AUC 1.0 (BENCHMARKS.md).
@@ -29,6 +38,18 @@ fn deepface_pairs_evaluate_above_the_floor_with_cross_validation_and_roc() {
     assert_eq!(r["tar_at_far"][1]["measurable"], false);
     let curve = std::fs::read_to_string(&roc).expect("roc csv");
     assert!(curve.starts_with("threshold,far,tar\n") && curve.lines().count() > 100);
+    // The plots are real images with their curves and bars drawn: blue ROC line, green and red bars.
+    assert!(coloured_pixels(&plots.join("roc.png"), |[b, g, r]| b > 200 && g < 60 && r < 60) > 500);
+    assert!(coloured_pixels(&plots.join("scores.png"), |[b, g, r]| g > 200 && r < 200 && b < 200) > 500);
+    assert!(coloured_pixels(&plots.join("scores.png"), |[b, g, r]| r > 200 && g < 200 && b < 200) > 500);
+}
+
+/// Pixels of a PNG for which `keep` holds (BGR), after checking it decodes to a plausible plot size.
+fn coloured_pixels(path: &std::path::Path, keep: impl Fn([u8; 3]) -> bool) -> usize {
+    use opencv::core::{MatTraitConst, MatTraitConstManual};
+    let img = opencv::imgcodecs::imread(arg(path), opencv::imgcodecs::IMREAD_COLOR).expect("read plot");
+    assert!(img.cols() >= 320 && img.rows() >= 240, "{}: {}x{}", path.display(), img.cols(), img.rows());
+    img.data_bytes().expect("pixels").chunks_exact(3).filter(|p| keep([p[0], p[1], p[2]])).count()
 }
 
 #[test]
@@ -181,7 +202,18 @@ fn identification_on_held_out_photos_and_open_set_false_accepts() {
             std::fs::copy(&f, strangers.path().join(f.file_name().expect("name"))).expect("copy");
         }
     }
-    let r = ok_json(&run_json(&["evaluate", "--people", arg(&faces().join("people")), "--strangers", arg(strangers.path())]));
+    let plots = strangers.path().join("plots");
+    let r = ok_json(&run_json(&[
+        "evaluate",
+        "--people",
+        arg(&faces().join("people")),
+        "--strangers",
+        arg(strangers.path()),
+        "--plots",
+        arg(&plots),
+    ]));
+    // One filled (blue) cell per correctly identified person on the diagonal.
+    assert!(coloured_pixels(&plots.join("confusion.png"), |[b, g, r]| b > 200 && g < 80 && r < 80) > 14 * 100);
     assert_eq!(r["probes"], 14, "one held-out photo per person with two usable photos");
     // Floors; measured 100 % top-1 and top-5, 0 of 37 strangers accepted.
     assert!(r["top1"].as_f64().expect("top1") >= 0.92, "{r}");
