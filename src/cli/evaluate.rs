@@ -62,9 +62,9 @@ pub struct EvaluateArgs {
     /// Photos held out per person (persons need at least one more).
     #[arg(long, default_value_t = 1)]
     pub holdout: usize,
-    /// With --people: every face in these photos is a stranger; reports the open-set false-accept rate against
-    /// a gallery of all --people photos.
-    #[arg(long, value_name = "DIR", requires = "people")]
+    /// Every face in these photos is a stranger: reports the open-set false-accept rate against a gallery of
+    /// all --people photos, or without --people against the configured gallery.
+    #[arg(long, value_name = "DIR", conflicts_with = "pairs")]
     pub strangers: Option<PathBuf>,
     /// Folds for cross-validated accuracy (LFW: 10).
     #[arg(long, default_value_t = 10)]
@@ -135,8 +135,9 @@ struct Failure {
 
 /// Scores every pair by the cosine of each photo's largest face; photos that fail are reported, and their
 /// pairs left out. Also returns the models and threshold that scored them.
-fn score_pairs(cfg: &Config, list: &[LabelledPair]) -> anyhow::Result<(Vec<ScoredPair>, Vec<Failure>, ModelInfo)> {
+fn score_pairs(g: &GlobalArgs, cfg: &Config, list: &[LabelledPair]) -> anyhow::Result<(Vec<ScoredPair>, Vec<Failure>, ModelInfo)> {
     let mut engine = engine(cfg)?;
+    let bar = super::progress(g, "scoring", list.len());
     let mut cache: HashMap<&Path, Option<Embedding>> = HashMap::new();
     let mut failures = Vec::new();
     for p in list {
@@ -152,7 +153,9 @@ fn score_pairs(cfg: &Config, list: &[LabelledPair]) -> anyhow::Result<(Vec<Score
                 cache.insert(photo, e);
             }
         }
+        bar.inc(1);
     }
+    bar.finish_and_clear();
     let scored = list
         .iter()
         .filter_map(|p| match (&cache[p.a.as_path()], &cache[p.b.as_path()]) {
@@ -201,16 +204,19 @@ struct EvaluateOut {
 
 /// `evaluate`: pair metrics, or identification with `--people`.
 pub(super) fn evaluate(g: &GlobalArgs, cfg: &Config, args: EvaluateArgs) -> anyhow::Result<u8> {
-    match &args.people {
-        Some(people) => super::identification::evaluate(g, cfg, people, args.holdout, args.strangers.as_deref(), args.plots.as_deref()),
-        None => evaluate_pairs(g, cfg, args),
+    match (&args.people, &args.strangers) {
+        (Some(people), _) => {
+            super::identification::evaluate(g, cfg, people, args.holdout, args.strangers.as_deref(), args.plots.as_deref())
+        }
+        (None, Some(strangers)) => super::identification::strangers_vs_gallery(g, cfg, strangers),
+        (None, None) => evaluate_pairs(g, cfg, args),
     }
 }
 
 /// `evaluate --pairs FILE`: accuracy (at the threshold and 10-fold), ROC/AUC, EER, TAR at FAR 1e-2 and 1e-3.
 fn evaluate_pairs(g: &GlobalArgs, cfg: &Config, args: EvaluateArgs) -> anyhow::Result<u8> {
     let list = load_pairs(&args.source)?;
-    let (scored, failed_photos, models) = score_pairs(cfg, &list)?;
+    let (scored, failed_photos, models) = score_pairs(g, cfg, &list)?;
     if !scored.iter().any(|p| p.same) || !scored.iter().any(|p| !p.same) {
         return Err(InputError("evaluation needs both same-person and different-person pairs with faces".into()).into());
     }
@@ -325,7 +331,7 @@ pub(super) fn calibrate(g: &GlobalArgs, cfg: &Config, args: CalibrateArgs) -> an
         (gallery.scored_pairs(), format!("gallery {}", gallery.path().display()), gallery.model().to_string())
     } else {
         let list = load_pairs(&args.source)?;
-        let (scored, failures, models) = score_pairs(cfg, &list)?;
+        let (scored, failures, models) = score_pairs(g, cfg, &list)?;
         for f in failures {
             tracing::warn!(photo = %f.photo.display(), reason = %f.reason, "Photo left out of calibration.");
         }

@@ -42,6 +42,21 @@ struct OpenSet {
     accepted: Vec<FalseAccept>,
 }
 
+impl OpenSet {
+    /// The human summary: how many strangers were accepted, and as whom.
+    fn print(&self, against: &str) {
+        println!(
+            "open set: {} stranger faces against {against}, {} accepted as someone ({:.2} %)",
+            self.faces,
+            self.false_accepts,
+            100.0 * self.false_accept_rate
+        );
+        for a in &self.accepted {
+            println!("  {} → {} ({:.3})", a.photo.display(), a.matched, a.score);
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct IdentificationOut {
     recognizer: String,
@@ -166,17 +181,22 @@ pub(super) fn evaluate(
             println!("  {} ({}) → {} ({:.3})", m.photo.display(), m.person, m.predicted, m.score);
         }
         if let Some(s) = &o.open_set {
-            println!(
-                "open set: {} stranger faces, {} accepted as someone ({:.2} %)",
-                s.faces,
-                s.false_accepts,
-                100.0 * s.false_accept_rate
-            );
-            for a in &s.accepted {
-                println!("  {} → {} ({:.3})", a.photo.display(), a.matched, a.score);
-            }
+            s.print("a gallery of the people above");
         }
     })?;
+    Ok(EXIT_OK)
+}
+
+/// `evaluate --strangers DIR` alone: the open-set false-accept rate against the configured gallery.
+pub(super) fn strangers_vs_gallery(g: &GlobalArgs, cfg: &Config, strangers: &Path) -> anyhow::Result<u8> {
+    let mut engine = engine(cfg)?;
+    let gallery = super::photos::open_gallery(cfg, engine.info().dim)?;
+    if gallery.is_empty() {
+        return Err(InputError(format!("the gallery {} is empty: enroll people first", gallery.path().display())).into());
+    }
+    let threshold = engine.info().threshold;
+    let out = open_set(&mut engine, &gallery, strangers, threshold)?;
+    emit(g, &out, |s| s.print(&gallery.path().display().to_string()))?;
     Ok(EXIT_OK)
 }
 

@@ -227,4 +227,11 @@ fn identification_on_held_out_photos_and_open_set_false_accepts() {
     let open = &r["open_set"];
     assert_eq!(open["faces"], 37);
     assert!(open["false_accept_rate"].as_f64().expect("far") <= 0.03, "{open}");
+
+    // The same strangers against an enrolled gallery file.
+    let g = strangers.path().join("g.db");
+    ok_json(&run_json(&["--gallery", arg(&g), "enroll", arg(&faces().join("people"))]));
+    let r = ok_json(&run_json(&["--gallery", arg(&g), "evaluate", "--strangers", arg(strangers.path())]));
+    assert_eq!(r["faces"], 37, "{r}");
+    assert!(r["false_accept_rate"].as_f64().expect("far") <= 0.03, "{r}");
 }
