@@ -22,4 +22,6 @@ run --gallery "$gallery" verify "$faces/people/obama/obama.jpg" "$faces/people/o
 run --gallery "$gallery" verify "$faces/people/obama/obama.jpg" "$faces/people/biden/biden.jpg"
 run --gallery "$gallery" verify --anchor "$faces/people/id00/img1.jpg" --anchor "$faces/people/id00/img2.jpg" --anchor "$faces/people/id00/img4.jpg" "$faces/people/id00/img5.jpg"
 run --gallery "$gallery" detect --crop .facewatch/demo-crops "$faces/groups/compreface_012_4.jpg"
-printf '\naligned crops: .facewatch/demo-crops/  gallery: %s\n' "$gallery"
+run evaluate --pairs "$faces/people/deepface_master.csv" --plots .facewatch/demo-plots
+run --gallery "$gallery" gallery check
+printf '\naligned crops: .facewatch/demo-crops/  plots: .facewatch/demo-plots/  gallery: %s\n' "$gallery"
