@@ -13,7 +13,7 @@ use crate::detect::{DetectError, Detection, Detector, OnnxDetector};
 use crate::embed::{EmbedError, Embedder, Embedding};
 use crate::frame::Frame;
 use crate::image::{self, ImageError};
-use crate::model::{checked_model_path, Manifest, ModelError, Runtime};
+use crate::model::{checked_model_path, Manifest, ModelError, RecognizerSpec, Runtime};
 
 /// Errors of the still-image path.
 #[derive(Debug, thiserror::Error)]
@@ -72,12 +72,18 @@ pub struct ModelInfo {
     pub threshold_source: String,
 }
 
-/// The threshold in force without loading any model: `matcher.threshold`, else the recognizer's manifest value.
+/// The threshold in force and where it comes from: `matcher.threshold`, else the recognizer's manifest value.
+fn threshold_for(cfg: &Config, recognizer: &RecognizerSpec) -> (f32, String) {
+    match cfg.matcher.threshold {
+        Some(t) => (t.get(), "configuration (matcher.threshold)".to_string()),
+        None => (recognizer.threshold, format!("manifest: {}", recognizer.threshold_source)),
+    }
+}
+
+/// The threshold in force, without loading any model.
 pub fn configured_threshold(cfg: &Config) -> Result<f32, ModelError> {
-    Ok(match cfg.matcher.threshold {
-        Some(t) => t.get(),
-        None => Manifest::load(&resolve_path(&cfg.models.manifest))?.recognizer(&cfg.models.recognizer)?.threshold,
-    })
+    let manifest = Manifest::load(&resolve_path(&cfg.models.manifest))?;
+    Ok(threshold_for(cfg, manifest.recognizer(&cfg.models.recognizer)?).0)
 }
 
 /// Detector + recognizer, ready to run.
@@ -100,10 +106,7 @@ impl Engine {
         let runtime = Runtime::new(&cfg.runtime)?;
         let detector = OnnxDetector::build(&runtime, det_spec, &det_path, &cfg.detect)?;
         let embedder = Embedder::build(&runtime, rec_spec, &rec_path)?;
-        let (threshold, threshold_source) = match cfg.matcher.threshold {
-            Some(t) => (t.get(), "configuration (matcher.threshold)".to_string()),
-            None => (rec_spec.threshold, format!("manifest: {}", rec_spec.threshold_source)),
-        };
+        let (threshold, threshold_source) = threshold_for(cfg, rec_spec);
         Ok(Self {
             detector: Box::new(detector),
             embedder,

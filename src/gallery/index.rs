@@ -25,6 +25,15 @@ const EF_CONSTRUCTION: usize = 100;
 /// Search breadth: at least this, or the number of neighbours asked for.
 const EF_SEARCH: usize = 96;
 
+/// How `n` vectors are searched: "exact" up to `exact_max`, "hnsw" beyond ([`Index::build`]'s rule).
+pub fn kind_for(n: usize, exact_max: usize) -> &'static str {
+    if n <= exact_max {
+        "exact"
+    } else {
+        "hnsw"
+    }
+}
+
 /// Exact or approximate nearest-neighbour search.
 #[derive(Default)]
 pub enum Index {
@@ -46,21 +55,13 @@ impl Index {
     /// Indexes `vectors` (unit length, equal dimension); HNSW when there are more than `exact_max`.
     pub fn build(vectors: &[&[f32]], exact_max: usize) -> Self {
         let Some(first) = vectors.first() else { return Self::Empty };
-        if vectors.len() <= exact_max {
+        if kind_for(vectors.len(), exact_max) == "exact" {
             return Self::Exact { data: vectors.concat(), dim: first.len() };
         }
         let hnsw = Hnsw::new(MAX_NB_CONNECTION, vectors.len(), MAX_LAYER, EF_CONSTRUCTION, DistDot {});
         let with_ids: Vec<(&[f32], usize)> = vectors.iter().enumerate().map(|(i, v)| (*v, i)).collect();
         hnsw.parallel_insert_slice(&with_ids);
         Self::Hnsw(Box::new(hnsw))
-    }
-
-    /// "exact" or "hnsw" (an empty index is exact).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Hnsw(_) => "hnsw",
-            _ => "exact",
-        }
     }
 
     /// Up to `k` nearest vectors to `query`, most similar first.

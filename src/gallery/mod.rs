@@ -11,6 +11,7 @@ pub mod index;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -148,6 +149,10 @@ struct Entry {
 }
 
 /// The gallery: the SQLite store plus an in-memory index of every embedding.
+///
+/// The index is built on the first search after a change, not at each change: enrolling a folder of people
+/// is one transaction per person, and rebuilding after each would be quadratic (an HNSW build at 100k
+/// embeddings takes minutes).
 pub struct Gallery {
     conn: Connection,
     path: PathBuf,
@@ -155,7 +160,7 @@ pub struct Gallery {
     dim: usize,
     persons: Vec<String>,
     entries: Vec<Entry>,
-    index: Index,
+    index: OnceLock<Index>,
     exact_search_max: usize,
 }
 
@@ -221,7 +226,7 @@ impl Gallery {
             dim,
             persons: Vec::new(),
             entries: Vec::new(),
-            index: Index::default(),
+            index: OnceLock::new(),
             exact_search_max,
         };
         g.init()?;
@@ -266,7 +271,7 @@ impl Gallery {
         Ok(())
     }
 
-    /// Re-reads every embedding and rebuilds the index.
+    /// Re-reads every embedding; the index is rebuilt on the next search.
     fn reload(&mut self) -> Result<(), GalleryError> {
         let mut stmt = self
             .conn
@@ -293,11 +298,18 @@ impl Gallery {
             });
             entries.push(Entry { person, embedding: Embedding::from_unit(v), source_path });
         }
-        let vectors: Vec<&[f32]> = entries.iter().map(|e| e.embedding.as_slice()).collect();
-        self.index = Index::build(&vectors, self.exact_search_max);
         self.persons = persons;
         self.entries = entries;
+        self.index = OnceLock::new();
         Ok(())
+    }
+
+    /// The search index over the current entries, built on first use.
+    fn index(&self) -> &Index {
+        self.index.get_or_init(|| {
+            let vectors: Vec<&[f32]> = self.entries.iter().map(|e| e.embedding.as_slice()).collect();
+            Index::build(&vectors, self.exact_search_max)
+        })
     }
 
     /// The gallery file.
@@ -322,7 +334,7 @@ impl Gallery {
 
     /// "exact" or "hnsw": how searches run at this size.
     pub fn search_kind(&self) -> &'static str {
-        self.index.kind()
+        index::kind_for(self.entries.len(), self.exact_search_max)
     }
 
     /// Adds embeddings for `name` (creating the person) in one transaction; photos already enrolled for this
@@ -334,12 +346,12 @@ impl Gallery {
         let tx = self.conn.transaction().map_err(sql)?;
         tx.execute("INSERT OR IGNORE INTO persons (name, created_at) VALUES (?1, ?2)", params![name, now()]).map_err(sql)?;
         let person_id: i64 = tx.query_row("SELECT id FROM persons WHERE name = ?1", [name], |r| r.get(0)).map_err(sql)?;
-        let mut added = 0;
+        let mut added = Vec::new();
         for item in items {
             if item.embedding.dim() != self.dim {
                 return Err(GalleryError::WrongDimension { path: self.path.clone(), got: item.embedding.dim(), want: self.dim });
             }
-            added += tx
+            let inserted = tx
                 .execute(
                     "INSERT OR IGNORE INTO embeddings (person_id, model, dim, vector, source_path, file_sha256, det_score, created_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -355,10 +367,28 @@ impl Gallery {
                     ],
                 )
                 .map_err(sql)?;
+            if inserted == 1 {
+                added.push(item);
+            }
         }
         tx.commit().map_err(sql)?;
-        self.reload()?;
-        Ok(added)
+        // Committed: mirror exactly the inserted rows in memory instead of re-reading the whole gallery.
+        if !added.is_empty() {
+            let person = match self.persons.iter().position(|p| p == name) {
+                Some(i) => i,
+                None => {
+                    self.persons.push(name.to_string());
+                    self.persons.len() - 1
+                }
+            };
+            self.entries.extend(added.iter().map(|item| Entry {
+                person,
+                embedding: item.embedding.clone(),
+                source_path: item.source_path.clone(),
+            }));
+            self.index = OnceLock::new();
+        }
+        Ok(added.len())
     }
 
     /// Every person, by name.
@@ -429,7 +459,7 @@ impl Gallery {
         }
         // Several embeddings may belong to one person: ask for more neighbours than persons wanted.
         let per_person = self.entries.len() / self.persons.len().max(1);
-        let neighbours: Vec<Neighbour> = self.index.search(query.as_slice(), (k * per_person.clamp(1, 8)).max(k * 2));
+        let neighbours: Vec<Neighbour> = self.index().search(query.as_slice(), (k * per_person.clamp(1, 8)).max(k * 2));
         let mut best: Vec<Candidate> = Vec::with_capacity(k);
         for n in neighbours {
             let name = &self.persons[self.entries[n.id].person];

@@ -118,8 +118,9 @@ pub fn decode(bytes: &[u8], path: &Path, max_pixels: usize) -> Result<Frame, Ima
             }
         }
     }
-    let buf = Vector::<u8>::from_slice(bytes);
     let decode_err = |message: String| ImageError::Decode { path: path.into(), message };
+    // A borrowed view of the bytes: no copy of a possibly large file before decoding.
+    let buf = Mat::from_slice(bytes).map_err(|e| decode_err(e.to_string()))?;
     let mat: Mat = imgcodecs::imdecode(&buf, flags).map_err(|e| decode_err(e.to_string()))?;
     if mat.empty() {
         return Err(decode_err("unsupported or corrupt image data".into()));
