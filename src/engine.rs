@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::align::{self, AlignError, AlignedFace};
 use crate::config::{resolve_path, Config};
 use crate::detect::{DetectError, Detection, Detector, OnnxDetector};
-use crate::embed::{EmbedError, Embedder, Embedding};
+use crate::embed::{EmbedError, Embedder, Embedding, OnnxEmbedder};
 use crate::frame::Frame;
 use crate::image::{self, ImageError};
 use crate::model::{checked_model_path, Manifest, ModelError, RecognizerSpec, Runtime};
@@ -89,7 +89,7 @@ pub fn configured_threshold(cfg: &Config) -> Result<f32, ModelError> {
 /// Detector + recognizer, ready to run.
 pub struct Engine {
     detector: Box<dyn Detector>,
-    embedder: Embedder,
+    embedder: OnnxEmbedder,
     max_image_pixels: usize,
     info: ModelInfo,
 }
@@ -105,7 +105,7 @@ impl Engine {
         let rec_path = checked_model_path(&dir, &rec_spec.file, &rec_spec.sha256)?;
         let runtime = Runtime::new(&cfg.runtime)?;
         let detector = OnnxDetector::build(&runtime, det_spec, &det_path, &cfg.detect)?;
-        let embedder = Embedder::build(&runtime, rec_spec, &rec_path)?;
+        let embedder = OnnxEmbedder::build(&runtime, rec_spec, &rec_path)?;
         let (threshold, threshold_source) = threshold_for(cfg, rec_spec);
         Ok(Self {
             detector: Box::new(detector),
@@ -119,6 +119,11 @@ impl Engine {
                 threshold_source,
             },
         })
+    }
+
+    /// The detector and recognizer, handed to the real-time pipeline's stage threads.
+    pub fn into_parts(self) -> (Box<dyn Detector>, OnnxEmbedder, ModelInfo) {
+        (self.detector, self.embedder, self.info)
     }
 
     /// The models and threshold in use.

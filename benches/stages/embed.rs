@@ -3,7 +3,7 @@
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use facewatch::align::align_into;
 use facewatch::detect::{Detector, OnnxDetector};
-use facewatch::embed::Embedder;
+use facewatch::embed::{Embedder, OnnxEmbedder};
 use opencv::core::Mat;
 
 use crate::common::{bench_bare_model, config, frame_640x480, manifest, model_path, runtime};
@@ -30,7 +30,7 @@ fn align_and_embed(c: &mut Criterion) {
         let name = "faceplugin";
         let spec = manifest.recognizer(name).expect("recognizer");
         let path = model_path(&cfg, &spec.file, &spec.sha256);
-        let mut emb = Embedder::build(&rt, spec, &path).expect("embedder");
+        let mut emb = OnnxEmbedder::build(&rt, spec, &path).expect("embedder");
         group.bench_function(BenchmarkId::new("facewatch_per_face", name), |b| b.iter(|| emb.embed(&crop).expect("embed")));
         // The same real face, laid out as the embedder lays it out: only the model runs in the loop.
         bench_bare_model(&mut group, &rt, &path, &spec.input, &crop, name);

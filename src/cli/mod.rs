@@ -3,8 +3,9 @@
 //!
 //! Exit codes: 0 success (`verify`: same person); 1 `verify`: different person; 2 usage or configuration
 //! error; 3 input error (unreadable image, no face, several faces, bad folder); 4 model or runtime error;
-//! 5 gallery error; 70 internal error.
+//! 5 gallery error; 70 internal error (including a daemon stage that failed or did not drain in time).
 
+mod daemon;
 mod dedupe;
 mod enroll;
 mod evaluate;
@@ -29,7 +30,7 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_DIFFERENT: u8 = 1;
 /// Exit code: bad usage or configuration.
 pub const EXIT_CONFIG: u8 = 2;
-/// Exit code: bad input (image, face count, folder).
+/// Exit code: bad input (image, face count, folder, capture source that cannot be opened).
 pub const EXIT_INPUT: u8 = 3;
 /// Exit code: model file or inference runtime problem.
 pub const EXIT_MODEL: u8 = 4;
@@ -106,6 +107,12 @@ pub enum Command {
     Models,
     /// Load the configuration, check it and the files it names, and print every problem at once.
     CheckConfig,
+    /// The daemon: watch a camera, file or stream; publish who is in front of it on the event socket.
+    Run(daemon::RunArgs),
+    /// Print the daemon's events (JSON lines) from its socket.
+    Subscribe(daemon::SubscribeArgs),
+    /// Run the whole pipeline on a video and report fps, per-stage and end-to-end latency, drops, CPU and memory.
+    Bench(daemon::BenchArgs),
 }
 
 fn parse_key_value(s: &str) -> Result<(String, String), String> {
@@ -131,7 +138,14 @@ impl GlobalArgs {
 
     /// Loads and validates the configuration.
     pub fn load_config(&self) -> Result<Config, ConfigError> {
-        let cfg = Config::load(&self.sources())?;
+        self.load_config_with(Vec::new())
+    }
+
+    /// Loads and validates the configuration with a command's own flags applied last.
+    pub fn load_config_with(&self, extra: Vec<(String, String)>) -> Result<Config, ConfigError> {
+        let mut sources = self.sources();
+        sources.overrides.extend(extra);
+        let cfg = Config::load(&sources)?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -145,6 +159,9 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Models => gallery::models(g),
         Command::Pairs(a) => evaluate::pairs(g, a),
         Command::Dedupe(a) if !a.faces => dedupe::dedupe(g, None, a),
+        Command::Run(a) => daemon::run(g, a),
+        Command::Subscribe(a) => daemon::subscribe(g, a),
+        Command::Bench(a) => daemon::bench(g, a),
         command => {
             let cfg = g.load_config()?;
             match command {
@@ -156,7 +173,14 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
                 Command::Evaluate(a) => evaluate::evaluate(g, &cfg, a),
                 Command::Dedupe(a) => dedupe::dedupe(g, Some(&cfg), a),
                 Command::Calibrate(a) => evaluate::calibrate(g, &cfg, a),
-                Command::CheckConfig | Command::Models | Command::Pairs(_) => unreachable!("handled above"),
+                Command::CheckConfig
+                | Command::Models
+                | Command::Pairs(_)
+                | Command::Run(_)
+                | Command::Subscribe(_)
+                | Command::Bench(_) => {
+                    unreachable!("handled above")
+                }
             }
         }
     }
@@ -214,8 +238,11 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         if cause.is::<crate::eval::EvalError>() {
             return EXIT_INPUT;
         }
-        if cause.is::<InputError>() {
+        if cause.is::<InputError>() || cause.is::<crate::capture::CaptureError>() {
             return EXIT_INPUT;
+        }
+        if cause.is::<crate::publish::PublishError>() {
+            return EXIT_CONFIG;
         }
     }
     EXIT_INTERNAL

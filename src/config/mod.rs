@@ -181,6 +181,119 @@ pub struct GalleryConfig {
     pub path: String,
 }
 
+/// Which capture backend reads `capture.source`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// A number or `/dev/video*` path is a camera, anything else a video.
+    Auto,
+    /// A V4L2 camera through nokhwa.
+    Camera,
+    /// A file, URL or image sequence through OpenCV.
+    Video,
+}
+
+/// A V4L2 pixel format to request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PixelFormat {
+    /// Motion JPEG.
+    Mjpeg,
+    /// Packed YUV 4:2:2.
+    Yuyv,
+    /// Planar Y + interleaved UV 4:2:0.
+    Nv12,
+    /// 8-bit grey.
+    Gray,
+    /// Packed 8-bit RGB.
+    Rgb,
+}
+
+/// `[capture]`: where frames come from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureConfig {
+    /// Camera index or path, file, URL or image-sequence pattern.
+    pub source: String,
+    /// Camera name in events.
+    pub camera: String,
+    /// Backend choice.
+    pub kind: SourceKind,
+    /// Requested width (cameras).
+    pub width: u32,
+    /// Requested height (cameras).
+    pub height: u32,
+    /// Requested frame rate (cameras).
+    pub fps: u32,
+    /// Requested pixel format (cameras).
+    pub pixel_format: PixelFormat,
+    /// Restart files at their end.
+    #[serde(rename = "loop")]
+    pub looping: bool,
+    /// Pace files at their native frame rate.
+    pub realtime: bool,
+    /// First reconnect delay.
+    pub reconnect_initial_ms: u64,
+    /// Longest reconnect delay.
+    pub reconnect_max_ms: u64,
+}
+
+/// `[pipeline]`: queues between stages and shutdown.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Capture → detect queue (drops the oldest when full).
+    pub frame_queue: NonZeroUsize,
+    /// Queues between later stages (block when full).
+    pub stage_queue: NonZeroUsize,
+    /// Drain deadline on shutdown, seconds.
+    pub shutdown_timeout_s: f64,
+}
+
+/// `[track]`: association and identity voting.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackConfig {
+    /// IoU to continue a track by position.
+    pub iou_threshold: UnitInterval,
+    /// Cosine below which a positional match is another person.
+    pub same_face_min: Threshold,
+    /// Cosine to re-join a recently lost track.
+    pub reid_min: Threshold,
+    /// Re-embed every this many frames.
+    pub embed_every: NonZeroUsize,
+    /// Quality factor that counts as a better face.
+    pub better_quality: f32,
+    /// Votes kept per track.
+    pub vote_window: NonZeroUsize,
+    /// Vote lead needed to change identity.
+    pub switch_votes: usize,
+    /// Absence that ends a track, seconds.
+    pub max_absence_s: f64,
+}
+
+/// `[publish]`: the event socket.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishConfig {
+    /// Socket path; empty for none.
+    pub socket: String,
+    /// Queue per subscriber.
+    pub subscriber_queue: NonZeroUsize,
+    /// `track_updated` interval, ms (0: none).
+    pub update_interval_ms: u64,
+}
+
+/// `[preview]`: the annotated window.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewConfig {
+    /// Show the window.
+    pub enabled: bool,
+    /// Closing the window stops the daemon.
+    pub close_exits: bool,
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -195,6 +308,16 @@ pub struct Config {
     pub matcher: MatcherConfig,
     /// `[gallery]`.
     pub gallery: GalleryConfig,
+    /// `[capture]`.
+    pub capture: CaptureConfig,
+    /// `[pipeline]`.
+    pub pipeline: PipelineConfig,
+    /// `[track]`.
+    pub track: TrackConfig,
+    /// `[publish]`.
+    pub publish: PublishConfig,
+    /// `[preview]`.
+    pub preview: PreviewConfig,
 }
 
 /// Where to load configuration from, beyond the embedded defaults.
@@ -253,8 +376,13 @@ impl Config {
             b = b.set_override(key.as_str(), parse_scalar(value))?;
         }
         let merged = b.build()?;
-        serde_path_to_error::deserialize(merged)
-            .map_err(|e| ConfigError::Invalid { path: e.path().to_string(), message: e.inner().to_string() })
+        let err = match serde_path_to_error::deserialize::<_, Config>(merged.clone()) {
+            Ok(c) => return Ok(c),
+            Err(e) => ConfigError::Invalid { path: e.path().to_string(), message: e.inner().to_string() },
+        };
+        // Report a problem in every section at once, not only the first one serde met.
+        let problems = section_problems(&merged);
+        Err(if problems.len() > 1 { ConfigError::Problems(problems) } else { err })
     }
 
     /// Every problem that types cannot catch, all at once (empty when the configuration is usable).
@@ -269,6 +397,38 @@ impl Config {
         if self.gallery.path.trim().is_empty() {
             out.push("gallery.path: empty".into());
         }
+        let c = &self.capture;
+        if c.source.trim().is_empty() {
+            out.push("capture.source: empty; give a camera index or path, a file, a URL or an image pattern".into());
+        }
+        if c.camera.trim().is_empty() || c.camera.chars().any(char::is_control) {
+            out.push("capture.camera: must be a printable, non-empty name".into());
+        }
+        if c.reconnect_initial_ms == 0 || c.reconnect_initial_ms > c.reconnect_max_ms {
+            out.push(format!(
+                "capture.reconnect_initial_ms: {} must be at least 1 and at most capture.reconnect_max_ms ({})",
+                c.reconnect_initial_ms, c.reconnect_max_ms
+            ));
+        }
+        if !(self.pipeline.shutdown_timeout_s > 0.0 && self.pipeline.shutdown_timeout_s <= 600.0) {
+            out.push(format!("pipeline.shutdown_timeout_s: {} must be in (0, 600]", self.pipeline.shutdown_timeout_s));
+        }
+        let t = &self.track;
+        if !(t.max_absence_s > 0.0 && t.max_absence_s <= 3600.0) {
+            out.push(format!("track.max_absence_s: {} must be in (0, 3600]", t.max_absence_s));
+        }
+        if !(t.better_quality >= 1.0 && t.better_quality.is_finite()) {
+            out.push(format!("track.better_quality: {} must be at least 1", t.better_quality));
+        }
+        if t.switch_votes >= t.vote_window.get() {
+            out.push(format!(
+                "track.switch_votes: {} must be below track.vote_window ({}), or the identity could never change",
+                t.switch_votes, t.vote_window
+            ));
+        }
+        if self.publish.socket.len() > 100 {
+            out.push(format!("publish.socket: {} bytes; Unix socket paths must be under 108", self.publish.socket.len()));
+        }
         out
     }
 
@@ -281,6 +441,45 @@ impl Config {
             Err(ConfigError::Problems(p))
         }
     }
+}
+
+/// The first type or key error of each section, with its key path (for reporting them all at once).
+fn section_problems(merged: &config::Config) -> Vec<String> {
+    fn check<T: serde::de::DeserializeOwned>(merged: &config::Config, section: &str, out: &mut Vec<String>) {
+        match merged.get::<config::Value>(section) {
+            Ok(v) => {
+                if let Err(e) = serde_path_to_error::deserialize::<_, T>(v) {
+                    let path = e.path().to_string();
+                    let path = if path == "." { section.to_string() } else { format!("{section}.{path}") };
+                    out.push(format!("invalid configuration at `{path}`: {}", e.inner()));
+                }
+            }
+            Err(e) => out.push(format!("invalid configuration at `{section}`: {e}")),
+        }
+    }
+    let mut out = Vec::new();
+    check::<ModelsConfig>(merged, "models", &mut out);
+    check::<RuntimeConfig>(merged, "runtime", &mut out);
+    check::<DetectConfig>(merged, "detect", &mut out);
+    check::<MatcherConfig>(merged, "matcher", &mut out);
+    check::<GalleryConfig>(merged, "gallery", &mut out);
+    check::<CaptureConfig>(merged, "capture", &mut out);
+    check::<PipelineConfig>(merged, "pipeline", &mut out);
+    check::<TrackConfig>(merged, "track", &mut out);
+    check::<PublishConfig>(merged, "publish", &mut out);
+    check::<PreviewConfig>(merged, "preview", &mut out);
+    const SECTIONS: [&str; 10] =
+        ["models", "runtime", "detect", "matcher", "gallery", "capture", "pipeline", "track", "publish", "preview"];
+    if let Ok(all) = merged.clone().try_deserialize::<HashMap<String, config::Value>>() {
+        let mut unknown: Vec<&String> = all.keys().filter(|k| !SECTIONS.contains(&k.as_str())).collect();
+        unknown.sort();
+        out.extend(
+            unknown
+                .into_iter()
+                .map(|k| format!("invalid configuration at `{k}`: unknown section, expected one of {}", SECTIONS.join(", "))),
+        );
+    }
+    out
 }
 
 /// CLI override values arrive as text: keep numbers and booleans typed so `0.5` is a float, not a string.
@@ -361,6 +560,33 @@ mod tests {
         let c = Config::load(&s).expect("load");
         assert_eq!(c.matcher.top_k.get(), 2);
         assert_eq!(c.matcher.threshold.map(Threshold::get), Some(0.5));
+    }
+
+    #[test]
+    fn every_bad_section_is_reported_at_once() {
+        let err = Config::load(&env(&[
+            ("FACEWATCH_DETECT__SCORE_THRESHOLD", "1.5"),
+            ("FACEWATCH_TRACK__EMBED_EVERY", "0"),
+            ("FACEWATCH_CAPTURE__PIXEL_FORMAT", "h264"),
+        ]))
+        .expect_err("three bad values");
+        let msg = err.to_string();
+        for key in ["detect.score_threshold", "track.embed_every", "capture.pixel_format"] {
+            assert!(msg.contains(key), "{key} missing from: {msg}");
+        }
+    }
+
+    #[test]
+    fn daemon_sections_load_from_env_and_are_checked() {
+        let c = Config::load(&env(&[("FACEWATCH_CAPTURE__SOURCE", "2"), ("FACEWATCH_CAPTURE__LOOP", "true")])).expect("load");
+        assert_eq!(c.capture.source, "2");
+        assert!(c.capture.looping);
+        let mut s = env(&[]);
+        s.overrides.push(("track.switch_votes".into(), "20".into()));
+        s.overrides.push(("capture.reconnect_initial_ms".into(), "0".into()));
+        let p = Config::load(&s).expect("types are fine").problems();
+        assert!(p.iter().any(|m| m.starts_with("track.switch_votes")), "{p:?}");
+        assert!(p.iter().any(|m| m.starts_with("capture.reconnect_initial_ms")), "{p:?}");
     }
 
     #[test]

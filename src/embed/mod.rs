@@ -92,28 +92,37 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
+/// A face recognizer: aligned 112×112 BGR crop in, unit-length embedding out. Faked in tests; the real one is
+/// [`OnnxEmbedder`].
+pub trait Embedder: Send {
+    /// Embedding length.
+    fn dim(&self) -> usize;
+    /// Embeds one aligned face.
+    fn embed(&mut self, aligned: &Mat) -> Result<Embedding, EmbedError>;
+}
+
 /// A recognizer running an ONNX model with its input buffer allocated once.
-pub struct Embedder {
+pub struct OnnxEmbedder {
     session: ort::session::Session,
     spec: RecognizerSpec,
     model: PathBuf,
     tensor: Vec<f32>,
 }
 
-impl Embedder {
+impl OnnxEmbedder {
     /// Loads the checked model file.
     pub fn build(runtime: &Runtime, spec: &RecognizerSpec, model: &Path) -> Result<Self, EmbedError> {
         let loaded = runtime.session(model)?;
         Ok(Self { session: loaded.session, tensor: vec![0.0; spec.input.tensor_len()], spec: spec.clone(), model: model.to_path_buf() })
     }
+}
 
-    /// Embedding length.
-    pub fn dim(&self) -> usize {
+impl Embedder for OnnxEmbedder {
+    fn dim(&self) -> usize {
         self.spec.dim
     }
 
-    /// Embeds one aligned face.
-    pub fn embed(&mut self, aligned: &Mat) -> Result<Embedding, EmbedError> {
+    fn embed(&mut self, aligned: &Mat) -> Result<Embedding, EmbedError> {
         let (w, h) = (self.spec.input.width, self.spec.input.height);
         if aligned.cols() != w as i32 || aligned.rows() != h as i32 || aligned.typ() != opencv::core::CV_8UC3 {
             return Err(EmbedError::BadCrop { w, h, got: format!("{}x{} type {}", aligned.cols(), aligned.rows(), aligned.typ()) });

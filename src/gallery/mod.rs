@@ -81,7 +81,7 @@ pub enum GalleryError {
     #[error("a person named `{0}` is already in the gallery")]
     NameTaken(String),
     /// A person name that cannot be used.
-    #[error("invalid person name `{0}`: names must be non-empty, without control characters, at most 200 bytes")]
+    #[error("invalid person name `{0}`: names must be non-empty, without control characters, at most 200 bytes, and not `unknown` (the name events give strangers)")]
     BadName(String),
     /// An embedding to enroll has another length than the gallery's recognizer produces.
     #[error("cannot enroll a {got}-d embedding into gallery {path}, which holds {want}-d embeddings")]
@@ -132,7 +132,7 @@ pub struct PersonSummary {
 }
 
 /// A gallery candidate for a query face: a person and their best similarity.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Candidate {
     /// Person name.
     pub name: String,
@@ -190,7 +190,12 @@ fn create_private(path: &Path) -> std::io::Result<()> {
 
 /// Checks a person name.
 pub fn check_name(name: &str) -> Result<(), GalleryError> {
-    if name.trim().is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
+    // `unknown` is what events call a face that matches nobody.
+    if name.trim().is_empty()
+        || name.len() > 200
+        || name.chars().any(char::is_control)
+        || name.trim().eq_ignore_ascii_case(crate::publish::UNKNOWN)
+    {
         Err(GalleryError::BadName(name.into()))
     } else {
         Ok(())

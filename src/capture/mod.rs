@@ -1,0 +1,219 @@
+//! Capture: frames from a camera, a file, a stream or an image sequence, behind one [`FrameSource`] trait.
+//!
+//! Out: [`Frame`]s onto the capture → detect queue. That edge drops the *oldest* frame when full for live sources
+//! (a camera, a stream, a file paced in real time), so a slow detector sees the newest picture instead of a
+//! growing backlog; every drop is counted. A file read as fast as possible blocks instead: every frame is
+//! processed. A lost source is retried with exponential backoff while the daemon stays up, and the loss and the
+//! recovery are published as events.
+
+mod camera;
+mod video;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use opencv::core::Mat;
+use tracing::{info, warn};
+
+pub use camera::{bgr_from_camera_buffer, CameraSource};
+pub use video::VideoSource;
+
+use crate::config::{CaptureConfig, SourceKind};
+use crate::frame::Frame;
+use crate::pipeline::{StageStats, Stop};
+use crate::publish::Event;
+
+/// Errors of a frame source.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    /// The source could not be opened (no such device or file, unsupported format, permission).
+    #[error("failed to open {source_name}: {message}")]
+    Open {
+        /// Device, file or URL.
+        source_name: String,
+        /// Why.
+        message: String,
+    },
+    /// A source that was running stopped delivering frames (camera unplugged, stream dropped, file gone).
+    #[error("lost {source_name}: {message}")]
+    Lost {
+        /// Device, file or URL.
+        source_name: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// Something that delivers BGR frames: a camera, a video file or stream, or a fake in tests.
+pub trait FrameSource: Send {
+    /// What it reads (device, file, URL), for logs and errors.
+    fn describe(&self) -> String;
+    /// The next frame (8-bit BGR); `Ok(None)` at the end of a finite input.
+    fn read(&mut self) -> Result<Option<Mat>, CaptureError>;
+    /// Closes and opens the source again (after a loss, or to loop a file).
+    fn reopen(&mut self) -> Result<(), CaptureError>;
+    /// Whether frames arrive on their own clock (camera, stream, paced file): then stale frames are dropped.
+    fn is_live(&self) -> bool;
+}
+
+/// Whether `source` names a V4L2 camera: a number or a `/dev/video*` path.
+pub fn is_camera(source: &str) -> bool {
+    source.parse::<u32>().is_ok() || source.starts_with("/dev/video") || source.starts_with("/dev/v4l/")
+}
+
+/// Opens the configured source (fails at start-up when it cannot be opened).
+pub fn open(cfg: &CaptureConfig) -> Result<Box<dyn FrameSource>, CaptureError> {
+    let camera = match cfg.kind {
+        SourceKind::Camera => true,
+        SourceKind::Video => false,
+        SourceKind::Auto => is_camera(&cfg.source),
+    };
+    Ok(if camera { Box::new(CameraSource::open(cfg)?) } else { Box::new(VideoSource::open(cfg)?) })
+}
+
+/// The capture stage's settings.
+#[derive(Debug, Clone)]
+pub struct CaptureSettings {
+    /// Camera name in events.
+    pub camera: Arc<str>,
+    /// Restart at the end of a finite input.
+    pub looping: bool,
+    /// First reconnect delay.
+    pub reconnect_initial: Duration,
+    /// Longest reconnect delay.
+    pub reconnect_max: Duration,
+    /// Stop after this many frames (benchmarks, tests).
+    pub max_frames: Option<u64>,
+}
+
+impl CaptureSettings {
+    /// From `[capture]`.
+    pub fn from_config(cfg: &CaptureConfig) -> Self {
+        Self {
+            camera: cfg.camera.as_str().into(),
+            looping: cfg.looping,
+            reconnect_initial: Duration::from_millis(cfg.reconnect_initial_ms),
+            reconnect_max: Duration::from_millis(cfg.reconnect_max_ms),
+            max_frames: None,
+        }
+    }
+}
+
+/// The capture → detect edge: the sender, plus a receiver clone used to evict the oldest frame when full.
+pub struct FrameQueue {
+    /// Into detect.
+    pub tx: Sender<Frame>,
+    /// The same channel, for eviction.
+    pub evict: Receiver<Frame>,
+}
+
+/// Sends a frame; live sources evict the oldest queued frame when the queue is full (counted in `stats`).
+/// Returns false when detect has gone.
+fn send_frame(q: &FrameQueue, mut frame: Frame, live: bool, stats: &StageStats) -> bool {
+    if !live {
+        return q.tx.send(frame).is_ok();
+    }
+    loop {
+        match q.tx.try_send(frame) {
+            Ok(()) => return true,
+            Err(TrySendError::Disconnected(_)) => return false,
+            Err(TrySendError::Full(back)) => {
+                frame = back;
+                if q.evict.try_recv().is_ok() {
+                    stats.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}
+
+/// Runs capture until the input ends, `stop` is raised, or detect goes away.
+///
+/// Status events (`source_lost`, `source_restored`) go to `status` without waiting.
+pub fn run(
+    mut source: Box<dyn FrameSource>,
+    settings: CaptureSettings,
+    q: FrameQueue,
+    status: Sender<Event>,
+    stop: Stop,
+    stats: &StageStats,
+) {
+    let name: Arc<str> = source.describe().into();
+    let live = source.is_live();
+    info!(camera = %settings.camera, source = %name, live, "Capture started.");
+    let mut seq = 0u64;
+    while !stop.is_raised() {
+        if settings.max_frames.is_some_and(|m| seq >= m) {
+            info!(camera = %settings.camera, frames = seq, "Frame limit reached.");
+            break;
+        }
+        let started = Instant::now();
+        match source.read() {
+            Ok(Some(bgr)) => {
+                let mut frame = Frame::from_bgr(bgr, name.clone(), seq);
+                frame.captured_at = SystemTime::now();
+                seq += 1;
+                stats.record(started.elapsed());
+                if !send_frame(&q, frame, live, stats) {
+                    break;
+                }
+            }
+            Ok(None) if settings.looping => {
+                if let Err(e) = source.reopen() {
+                    recover(source.as_mut(), &settings, &status, &stop, &e);
+                }
+            }
+            Ok(None) => {
+                info!(camera = %settings.camera, frames = seq, "End of input.");
+                break;
+            }
+            Err(e) => recover(source.as_mut(), &settings, &status, &stop, &e),
+        }
+    }
+    info!(camera = %settings.camera, frames = seq, dropped = stats.dropped.load(Ordering::Relaxed), "Capture stopped.");
+}
+
+/// After a loss: publish it, retry with doubling delays until the source opens again or `stop` is raised.
+fn recover(source: &mut dyn FrameSource, settings: &CaptureSettings, status: &Sender<Event>, stop: &Stop, err: &CaptureError) {
+    let lost_at = Instant::now();
+    let mut delay = settings.reconnect_initial;
+    warn!(camera = %settings.camera, error = %err, retry_in_ms = delay.as_millis() as u64, "Source lost; retrying.");
+    // The publisher never blocks capture: when its queue is full the status event is dropped (and logged above).
+    let _ = status.try_send(Event::source_lost(&settings.camera, &err.to_string(), delay));
+    let mut attempts = 0u32;
+    loop {
+        if stop.sleep(delay) {
+            return;
+        }
+        attempts += 1;
+        match source.reopen() {
+            Ok(()) => {
+                let down = lost_at.elapsed();
+                info!(camera = %settings.camera, attempts, down_s = down.as_secs_f64(), "Source restored.");
+                let _ = status.try_send(Event::source_restored(&settings.camera, down, attempts));
+                return;
+            }
+            Err(e) => {
+                delay = (delay * 2).min(settings.reconnect_max);
+                warn!(camera = %settings.camera, attempts, error = %e, retry_in_ms = delay.as_millis() as u64, "Source still unavailable.");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cameras_are_numbers_and_device_paths() {
+        assert!(is_camera("0"));
+        assert!(is_camera("/dev/video2"));
+        assert!(is_camera("/dev/v4l/by-id/usb-cam-video-index0"));
+        assert!(!is_camera("clip.mp4"));
+        assert!(!is_camera("rtsp://cam.local/stream"));
+        assert!(!is_camera("frames/img_%04d.jpg"));
+    }
+}

@@ -1,0 +1,206 @@
+//! Counters and latency samples per stage, shared by the stage threads, the preview and `facewatch bench`.
+//!
+//! Per-frame numbers go here, never to the log: each stage records its own time per frame (an uncontended lock
+//! and a ring of the last [`SAMPLES`] values), and drops and errors are atomic counters.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use serde::Serialize;
+
+/// Samples kept per stage for percentiles.
+pub const SAMPLES: usize = 16_384;
+
+/// One stage's counters.
+#[derive(Debug)]
+pub struct StageStats {
+    /// Stage name (thread name, config table).
+    pub name: &'static str,
+    /// Items processed.
+    pub frames: AtomicU64,
+    /// Items dropped on this stage's input edge (capture: frames evicted from the capture → detect queue).
+    pub dropped: AtomicU64,
+    /// Items that failed (logged, skipped).
+    pub errors: AtomicU64,
+    samples: Mutex<Vec<u32>>,
+}
+
+impl StageStats {
+    /// Empty counters for `name`.
+    pub fn new(name: &'static str) -> Self {
+        Self { name, frames: AtomicU64::new(0), dropped: AtomicU64::new(0), errors: AtomicU64::new(0), samples: Mutex::new(Vec::new()) }
+    }
+
+    /// Counts one item that took `d`.
+    pub fn record(&self, d: Duration) {
+        let n = self.frames.fetch_add(1, Ordering::Relaxed) as usize;
+        let us = d.as_micros().min(u128::from(u32::MAX)) as u32;
+        let mut s = self.samples.lock();
+        if s.len() < SAMPLES {
+            s.push(us);
+        } else {
+            s[n % SAMPLES] = us;
+        }
+    }
+
+    /// Counts one failure; true for the first and every 100th, so callers can log those without flooding.
+    pub fn error(&self) -> bool {
+        self.errors.fetch_add(1, Ordering::Relaxed) % 100 == 0
+    }
+
+    /// Median, 99th percentile and mean of the kept samples, in milliseconds.
+    pub fn percentiles(&self) -> (f64, f64, f64) {
+        let mut s = self.samples.lock().clone();
+        if s.is_empty() {
+            return (0.0, 0.0, 0.0);
+        }
+        s.sort_unstable();
+        let at = |p: f64| f64::from(s[((s.len() - 1) as f64 * p).round() as usize]) / 1000.0;
+        let mean = s.iter().map(|&v| f64::from(v)).sum::<f64>() / s.len() as f64 / 1000.0;
+        (at(0.5), at(0.99), mean)
+    }
+
+    fn report(&self) -> StageReport {
+        let (p50_ms, p99_ms, mean_ms) = self.percentiles();
+        StageReport {
+            stage: self.name,
+            items: self.frames.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+            p50_ms,
+            p99_ms,
+            mean_ms,
+        }
+    }
+}
+
+/// Every stage's counters, plus end-to-end figures.
+#[derive(Debug)]
+pub struct Stats {
+    /// Frame reads.
+    pub capture: StageStats,
+    /// Detection per frame.
+    pub detect: StageStats,
+    /// Association, alignment and embedding per frame.
+    pub embed: StageStats,
+    /// Gallery search per frame.
+    pub matcher: StageStats,
+    /// Identity voting per frame.
+    pub track: StageStats,
+    /// Serialisation and fan-out per event; `dropped` counts events the full publish queue refused.
+    pub publish: StageStats,
+    /// Capture → track stage done, per frame.
+    pub latency: StageStats,
+    /// Faces detected.
+    pub faces: AtomicU64,
+    /// Faces embedded (the rest reused their track's identity).
+    pub embedded: AtomicU64,
+    /// When the pipeline started.
+    pub started: Instant,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Self {
+            capture: StageStats::new("capture"),
+            detect: StageStats::new("detect"),
+            embed: StageStats::new("embed"),
+            matcher: StageStats::new("matcher"),
+            track: StageStats::new("track"),
+            publish: StageStats::new("publish"),
+            latency: StageStats::new("latency"),
+            faces: AtomicU64::new(0),
+            embedded: AtomicU64::new(0),
+            started: Instant::now(),
+        }
+    }
+}
+
+/// One stage in a [`Report`].
+#[derive(Debug, Clone, Serialize)]
+pub struct StageReport {
+    /// Stage name.
+    pub stage: &'static str,
+    /// Items processed.
+    pub items: u64,
+    /// Items dropped at its input.
+    pub dropped: u64,
+    /// Items that failed.
+    pub errors: u64,
+    /// Median time per item, ms.
+    pub p50_ms: f64,
+    /// 99th percentile, ms.
+    pub p99_ms: f64,
+    /// Mean, ms.
+    pub mean_ms: f64,
+}
+
+/// A snapshot of the pipeline's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Frames that went all the way through.
+    pub frames: u64,
+    /// Seconds since start.
+    pub seconds: f64,
+    /// Frames per second through the whole pipeline.
+    pub fps: f64,
+    /// Frames dropped between capture and detect.
+    pub frames_dropped: u64,
+    /// Faces detected, and embedded.
+    pub faces: u64,
+    /// Faces embedded.
+    pub embedded: u64,
+    /// Events published, and refused by a full publish queue.
+    pub events: u64,
+    /// Events refused by a full publish queue.
+    pub events_dropped: u64,
+    /// Capture → identity decided, per frame.
+    pub latency: StageReport,
+    /// Per stage.
+    pub stages: Vec<StageReport>,
+}
+
+impl Stats {
+    /// The stages in pipeline order.
+    pub fn stages(&self) -> [&StageStats; 6] {
+        [&self.capture, &self.detect, &self.embed, &self.matcher, &self.track, &self.publish]
+    }
+
+    /// A snapshot.
+    pub fn report(&self) -> Report {
+        let frames = self.track.frames.load(Ordering::Relaxed);
+        let seconds = self.started.elapsed().as_secs_f64();
+        Report {
+            frames,
+            seconds,
+            fps: if seconds > 0.0 { frames as f64 / seconds } else { 0.0 },
+            frames_dropped: self.capture.dropped.load(Ordering::Relaxed),
+            faces: self.faces.load(Ordering::Relaxed),
+            embedded: self.embedded.load(Ordering::Relaxed),
+            events: self.publish.frames.load(Ordering::Relaxed),
+            events_dropped: self.publish.dropped.load(Ordering::Relaxed),
+            latency: self.latency.report(),
+            stages: self.stages().iter().map(|s| s.report()).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_of_known_samples() {
+        let s = StageStats::new("t");
+        for ms in 1..=100u64 {
+            s.record(Duration::from_millis(ms));
+        }
+        let (p50, p99, mean) = s.percentiles();
+        assert!((p50 - 50.0).abs() <= 1.0, "{p50}");
+        assert!((p99 - 99.0).abs() <= 1.0, "{p99}");
+        assert!((mean - 50.5).abs() < 0.01, "{mean}");
+        assert!(s.error());
+        assert!(!s.error());
+    }
+}

@@ -1,0 +1,302 @@
+//! Identity per track: votes over the track's recent matches with hysteresis, turned into events.
+//!
+//! Each embedded face casts one vote: the best candidate's name when its score reaches the threshold, else
+//! `unknown`. A track's first vote names it at once (`track_started`, no waiting); after that another name must
+//! lead the current one by `switch_votes` within the last `vote_window` votes before `identity_changed` fires,
+//! so a single doubtful frame cannot make the name flicker.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, SystemTime};
+
+use super::{Observation, TrackId};
+use crate::config::TrackConfig;
+use crate::detect::BBox;
+use crate::gallery::Candidate;
+use crate::publish::{unix_seconds, Event, EventKind, UNKNOWN};
+
+/// One vote: a name (`None` = unknown) and the score behind it.
+#[derive(Debug, Clone)]
+struct Vote {
+    name: Option<String>,
+    score: f32,
+}
+
+#[derive(Debug)]
+struct TrackIdentity {
+    started: bool,
+    name: Option<String>,
+    votes: VecDeque<Vote>,
+    first_seen: SystemTime,
+    last_seen: SystemTime,
+    frames: u64,
+    bbox: BBox,
+    quality: f32,
+    candidates: Vec<Candidate>,
+    last_update: Option<SystemTime>,
+}
+
+/// The frame an update is about.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameInfo {
+    /// Sequence number.
+    pub seq: u64,
+    /// Capture time.
+    pub captured_at: SystemTime,
+    /// Decoded ÷ original size (boxes are published in original pixels).
+    pub scale: f32,
+}
+
+/// What the preview shows for one live track.
+#[derive(Debug, Clone)]
+pub struct TrackLabel {
+    /// Track id.
+    pub track: TrackId,
+    /// Box, frame pixels.
+    pub bbox: BBox,
+    /// Name or `unknown`; `None` before the first vote.
+    pub name: Option<String>,
+    /// Whether the name is enrolled.
+    pub known: bool,
+    /// Score behind the name.
+    pub score: f32,
+}
+
+/// Identity voting for every live track of one camera.
+#[derive(Debug)]
+pub struct Identities {
+    camera: String,
+    threshold: f32,
+    window: usize,
+    switch_votes: usize,
+    update_interval: Option<Duration>,
+    tracks: HashMap<TrackId, TrackIdentity>,
+}
+
+impl Identities {
+    /// Voting for `camera` with the matcher's `threshold`; `update_interval` paces `track_updated` (None: off).
+    pub fn new(camera: &str, threshold: f32, cfg: &TrackConfig, update_interval: Option<Duration>) -> Self {
+        Self {
+            camera: camera.to_string(),
+            threshold,
+            window: cfg.vote_window.get(),
+            switch_votes: cfg.switch_votes,
+            update_interval,
+            tracks: HashMap::new(),
+        }
+    }
+
+    /// Applies one frame's observations and ended tracks; returns the events they cause.
+    pub fn update(&mut self, frame: FrameInfo, observations: &[Observation], ended: &[TrackId]) -> Vec<Event> {
+        let mut events = Vec::new();
+        for obs in observations {
+            let t = self.tracks.entry(obs.track).or_insert_with(|| TrackIdentity {
+                started: false,
+                name: None,
+                votes: VecDeque::new(),
+                first_seen: frame.captured_at,
+                last_seen: frame.captured_at,
+                frames: 0,
+                bbox: obs.detection.bbox,
+                quality: obs.quality,
+                candidates: Vec::new(),
+                last_update: None,
+            });
+            t.frames += 1;
+            t.last_seen = frame.captured_at;
+            t.bbox = obs.detection.bbox;
+            t.quality = obs.quality;
+            let mut kind = None;
+            let mut previous = None;
+            if let Some(cands) = &obs.candidates {
+                let vote = match cands.first() {
+                    Some(best) if best.score >= self.threshold => Vote { name: Some(best.name.clone()), score: best.score },
+                    best => Vote { name: None, score: best.map_or(0.0, |c| c.score) },
+                };
+                t.candidates = cands.clone();
+                t.votes.push_back(vote.clone());
+                while t.votes.len() > self.window {
+                    t.votes.pop_front();
+                }
+                if !t.started {
+                    t.started = true;
+                    t.name = vote.name;
+                    kind = Some(EventKind::TrackStarted);
+                } else if let Some(leader) = leader_to_switch_to(&t.votes, &t.name, self.switch_votes) {
+                    previous = std::mem::replace(&mut t.name, leader);
+                    kind = Some(EventKind::IdentityChanged);
+                }
+            }
+            if let (None, true, Some(every)) = (kind, t.started, self.update_interval) {
+                let due = t.last_update.is_none_or(|last| frame.captured_at.duration_since(last).is_ok_and(|d| d >= every));
+                if due {
+                    kind = Some(EventKind::TrackUpdated);
+                }
+            }
+            if let Some(kind) = kind {
+                t.last_update = Some(frame.captured_at);
+                let mut e = self.event(kind, obs.track, frame);
+                if kind == EventKind::IdentityChanged {
+                    e.previous = Some(previous.unwrap_or_else(|| UNKNOWN.to_string()));
+                }
+                events.push(e);
+            }
+        }
+        for id in ended {
+            events.extend(self.end(*id, frame, "absent"));
+        }
+        events
+    }
+
+    /// Ends every live track (input over or shutdown).
+    pub fn end_all(&mut self, frame: FrameInfo) -> Vec<Event> {
+        let ids: Vec<TrackId> = self.tracks.keys().copied().collect();
+        ids.into_iter().filter_map(|id| self.end(id, frame, "input_ended")).collect()
+    }
+
+    /// What the preview draws: every live track seen in the latest frame.
+    pub fn labels(&self, frame: FrameInfo) -> Vec<TrackLabel> {
+        self.tracks
+            .iter()
+            .filter(|(_, t)| t.last_seen == frame.captured_at)
+            .map(|(&id, t)| {
+                let (score, _) = name_score(t);
+                TrackLabel {
+                    track: id,
+                    bbox: t.bbox,
+                    name: t.started.then(|| t.name.clone().unwrap_or_else(|| UNKNOWN.to_string())),
+                    known: t.name.is_some(),
+                    score,
+                }
+            })
+            .collect()
+    }
+
+    fn end(&mut self, id: TrackId, frame: FrameInfo, reason: &str) -> Option<Event> {
+        let t = self.tracks.remove(&id)?;
+        if !t.started {
+            return None;
+        }
+        let mut e = self.event_for(&t, EventKind::TrackEnded, id, frame);
+        e.duration_s = Some(t.last_seen.duration_since(t.first_seen).map_or(0.0, |d| d.as_secs_f64()));
+        e.frames = Some(t.frames);
+        e.reason = Some(reason.to_string());
+        // Ended tracks report their last sighting, not the frame that noticed the absence.
+        e.frame_ts = Some(unix_seconds(t.last_seen));
+        Some(e)
+    }
+
+    fn event(&self, kind: EventKind, id: TrackId, frame: FrameInfo) -> Event {
+        self.event_for(&self.tracks[&id], kind, id, frame)
+    }
+
+    fn event_for(&self, t: &TrackIdentity, kind: EventKind, id: TrackId, frame: FrameInfo) -> Event {
+        let mut e = Event::new(kind, &self.camera);
+        let (score, votes_for) = name_score(t);
+        e.track_id = Some(id);
+        e.name = Some(t.name.clone().unwrap_or_else(|| UNKNOWN.to_string()));
+        e.known = Some(t.name.is_some());
+        e.score = Some(score);
+        e.threshold = Some(self.threshold);
+        let s = frame.scale.max(f32::EPSILON);
+        e.bbox = Some([t.bbox.x / s, t.bbox.y / s, t.bbox.w / s, t.bbox.h / s]);
+        e.quality = Some(t.quality);
+        e.margin = match t.candidates.as_slice() {
+            [a, b, ..] => Some(a.score - b.score),
+            _ => None,
+        };
+        e.candidates = Some(t.candidates.clone());
+        e.votes = Some([votes_for, t.votes.len()]);
+        e.frame_seq = Some(frame.seq);
+        e.frame_ts = Some(unix_seconds(frame.captured_at));
+        e
+    }
+}
+
+/// The mean score of the votes for the current name, and how many there are.
+fn name_score(t: &TrackIdentity) -> (f32, usize) {
+    let same: Vec<f32> = t.votes.iter().filter(|v| v.name == t.name).map(|v| v.score).collect();
+    if same.is_empty() {
+        (0.0, 0)
+    } else {
+        (same.iter().sum::<f32>() / same.len() as f32, same.len())
+    }
+}
+
+/// The name that now leads `current` by at least `margin` votes, if any (hysteresis).
+fn leader_to_switch_to(votes: &VecDeque<Vote>, current: &Option<String>, margin: usize) -> Option<Option<String>> {
+    let mut counts: Vec<(&Option<String>, usize)> = Vec::new();
+    for v in votes {
+        match counts.iter_mut().find(|(n, _)| *n == &v.name) {
+            Some((_, c)) => *c += 1,
+            None => counts.push((&v.name, 1)),
+        }
+    }
+    let current_count = counts.iter().find(|(n, _)| *n == current).map_or(0, |c| c.1);
+    let (leader, count) = counts.into_iter().max_by_key(|c| c.1)?;
+    (leader != current && count >= current_count + margin.max(1)).then(|| leader.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::Detection;
+
+    fn obs(track: TrackId, best: Option<(&str, f32)>) -> Observation {
+        Observation {
+            track,
+            detection: Detection { bbox: BBox { x: 10.0, y: 10.0, w: 50.0, h: 60.0 }, landmarks: [[0.0; 2]; 5], score: 0.9 },
+            quality: 0.5,
+            embedding: None,
+            candidates: best.map(|(n, s)| vec![Candidate { name: n.into(), score: s }, Candidate { name: "other".into(), score: 0.1 }]),
+        }
+    }
+
+    fn frame(seq: u64) -> FrameInfo {
+        FrameInfo { seq, captured_at: SystemTime::UNIX_EPOCH + Duration::from_millis(1000 + seq * 40), scale: 1.0 }
+    }
+
+    fn kinds(e: &[Event]) -> Vec<EventKind> {
+        e.iter().filter_map(|e| e.kind).collect()
+    }
+
+    #[test]
+    fn first_vote_names_the_track_and_one_odd_frame_does_not_flip_it() {
+        let mut cfg = crate::config::Config::default_embedded().expect("defaults").track;
+        cfg.switch_votes = 2;
+        let mut ids = Identities::new("cam", 0.4, &cfg, None);
+        let e = ids.update(frame(0), &[obs(1, Some(("ann", 0.8)))], &[]);
+        assert_eq!(kinds(&e), vec![EventKind::TrackStarted]);
+        assert_eq!(e[0].name.as_deref(), Some("ann"));
+        assert_eq!(e[0].margin.map(|m| (m * 10.0).round()), Some(7.0));
+        // One frame below the threshold, then frames without an embedding: no change.
+        assert!(ids.update(frame(1), &[obs(1, Some(("ann", 0.3)))], &[]).is_empty());
+        assert!(ids.update(frame(2), &[obs(1, None)], &[]).is_empty());
+        // Unknown keeps winning: after it leads by 2 votes the identity changes, once.
+        let mut changes = Vec::new();
+        for s in 3..8 {
+            changes.extend(ids.update(frame(s), &[obs(1, Some(("ann", 0.2)))], &[]));
+        }
+        assert_eq!(kinds(&changes), vec![EventKind::IdentityChanged]);
+        assert_eq!(changes[0].name.as_deref(), Some(UNKNOWN));
+        assert_eq!(changes[0].previous.as_deref(), Some("ann"));
+        assert_eq!(changes[0].known, Some(false));
+        let e = ids.update(frame(9), &[], &[1]);
+        assert_eq!(kinds(&e), vec![EventKind::TrackEnded]);
+        assert_eq!(e[0].frames, Some(8));
+    }
+
+    #[test]
+    fn updates_are_paced_and_unstarted_tracks_end_silently() {
+        let cfg = crate::config::Config::default_embedded().expect("defaults").track;
+        let mut ids = Identities::new("cam", 0.4, &cfg, Some(Duration::from_millis(100)));
+        ids.update(frame(0), &[obs(1, Some(("ann", 0.8)))], &[]);
+        let mut updates = 0;
+        for s in 1..=10 {
+            updates += ids.update(frame(s), &[obs(1, None)], &[]).len();
+        }
+        // Frames every 40 ms, updates at least 100 ms apart: every third frame.
+        assert_eq!(updates, 3);
+        ids.update(frame(11), &[obs(2, None)], &[]);
+        assert_eq!(kinds(&ids.end_all(frame(12))), vec![EventKind::TrackEnded]);
+    }
+}

@@ -1,0 +1,379 @@
+//! Track: one id per face over time, and one identity per track.
+//!
+//! Two halves, because deciding *whether to embed* needs to know which track a face continues:
+//! - [`Associator`] runs in the embed stage, before embedding. It links each detection to a live track by box
+//!   overlap (IoU, greedy best-first), plans which faces to embed (a new track and its first few frames, every
+//!   `embed_every` frames, or a clearly better-quality face), then checks the fresh embeddings: a face continuing a track by position but not
+//!   by appearance starts a new track, and a face overlapping no track re-joins a recently lost track whose face
+//!   it matches (IoU + embedding distance). Tracks unseen for `max_absence_s` end.
+//! - [`identity::Identities`] runs in the track stage, after matching. It votes over the track's recent matches and
+//!   changes the name only when another one leads by `switch_votes` (hysteresis), and turns all this into events.
+
+pub mod identity;
+
+use std::time::SystemTime;
+
+use crate::config::TrackConfig;
+use crate::detect::{BBox, Detection};
+use crate::embed::Embedding;
+use crate::gallery::Candidate;
+
+pub use identity::Identities;
+
+/// A track's id, unique within one daemon run.
+pub type TrackId = u64;
+
+/// A face seen in one frame, attached to a track.
+#[derive(Debug, Clone)]
+pub struct Observation {
+    /// Its track.
+    pub track: TrackId,
+    /// Box and landmarks, frame pixels.
+    pub detection: Detection,
+    /// Face quality, 0..1 ([`face_quality`]).
+    pub quality: f32,
+    /// Set when this face was embedded in this frame.
+    pub embedding: Option<Embedding>,
+    /// Gallery candidates for that embedding, best first (filled by the matcher).
+    pub candidates: Option<Vec<Candidate>>,
+}
+
+/// How good a face is for recognition, 0..1: detector score × size (full at 112 px, the crop size) × frontality
+/// (the nose centred between the eyes).
+pub fn face_quality(det: &Detection) -> f32 {
+    let size = (det.bbox.w.min(det.bbox.h) / 112.0).clamp(0.0, 1.0);
+    let [right_eye, left_eye, nose, _, _] = det.landmarks;
+    let eye_dx = left_eye[0] - right_eye[0];
+    let frontal = if eye_dx > 1.0 {
+        let mid = (right_eye[0] + left_eye[0]) / 2.0;
+        (1.0 - (nose[0] - mid).abs() / (eye_dx * 0.5)).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    (det.score.clamp(0.0, 1.0) * size * (0.5 + 0.5 * frontal)).clamp(0.0, 1.0)
+}
+
+/// A live track as the associator sees it.
+#[derive(Debug)]
+struct LiveTrack {
+    id: TrackId,
+    bbox: BBox,
+    last_seen: SystemTime,
+    /// The mean direction of the track's consistent embeddings: what the track "looks like".
+    reference: Option<Embedding>,
+    sum: Vec<f32>,
+    /// Consecutive embeddings that did not look like `reference`.
+    mismatches: usize,
+    best_quality: f32,
+    frames_since_embed: usize,
+    /// Faces embedded so far: the first [`SETTLE_EMBEDDINGS`] are taken on consecutive frames.
+    embeddings: usize,
+    seen_this_frame: bool,
+}
+
+/// A young track is embedded on each of its first frames, so its identity settles within a few frames.
+const SETTLE_EMBEDDINGS: usize = 3;
+
+/// Consecutive embeddings unlike the track's face that split it: one blurred frame must not, a new person must.
+const MISMATCHES_TO_SPLIT: usize = 2;
+
+/// What the associator plans for one detection of the current frame.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    /// Live track this detection continues by position (index into the associator's tracks).
+    track: Option<usize>,
+    /// Whether to embed the face now.
+    pub embed: bool,
+    /// Its quality.
+    pub quality: f32,
+}
+
+/// Frame-to-frame association and the embedding policy (see the module docs).
+#[derive(Debug)]
+pub struct Associator {
+    iou_threshold: f32,
+    same_face_min: f32,
+    reid_min: f32,
+    embed_every: usize,
+    better_quality: f32,
+    max_absence: f64,
+    tracks: Vec<LiveTrack>,
+    next_id: TrackId,
+}
+
+fn seconds_between(earlier: SystemTime, later: SystemTime) -> f64 {
+    later.duration_since(earlier).map_or(0.0, |d| d.as_secs_f64())
+}
+
+impl Associator {
+    /// From `[track]`.
+    pub fn new(cfg: &TrackConfig) -> Self {
+        Self {
+            iou_threshold: cfg.iou_threshold.get(),
+            same_face_min: cfg.same_face_min.get(),
+            reid_min: cfg.reid_min.get(),
+            embed_every: cfg.embed_every.get(),
+            better_quality: cfg.better_quality,
+            max_absence: cfg.max_absence_s,
+            tracks: Vec::new(),
+            next_id: 1,
+        }
+    }
+
+    /// Live tracks.
+    pub fn len(&self) -> usize {
+        self.tracks.len()
+    }
+
+    /// Whether no track is live.
+    pub fn is_empty(&self) -> bool {
+        self.tracks.is_empty()
+    }
+
+    /// Links detections to live tracks by IoU (greedy, best overlap first) and decides which faces to embed.
+    pub fn plan(&mut self, dets: &[Detection]) -> Vec<Plan> {
+        let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
+        for (d, det) in dets.iter().enumerate() {
+            for (t, tr) in self.tracks.iter().enumerate() {
+                let iou = det.bbox.iou(&tr.bbox);
+                if iou >= self.iou_threshold {
+                    pairs.push((iou, d, t));
+                }
+            }
+        }
+        pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut det_track = vec![None; dets.len()];
+        let mut taken = vec![false; self.tracks.len()];
+        for (_, d, t) in pairs {
+            if det_track[d].is_none() && !taken[t] {
+                det_track[d] = Some(t);
+                taken[t] = true;
+            }
+        }
+        dets.iter()
+            .zip(det_track)
+            .map(|(det, track)| {
+                let quality = face_quality(det);
+                let embed = match track.map(|t| &self.tracks[t]) {
+                    None => true,
+                    Some(tr) => {
+                        tr.reference.is_none()
+                            || tr.embeddings < SETTLE_EMBEDDINGS
+                            || tr.mismatches > 0
+                            || tr.frames_since_embed + 1 >= self.embed_every
+                            || quality > tr.best_quality * self.better_quality
+                    }
+                };
+                Plan { track, embed, quality }
+            })
+            .collect()
+    }
+
+    /// Applies a frame: `dets[i]` planned as `plans[i]`, with `embeddings[i]` when it was embedded. Returns the
+    /// frame's observations and the tracks that ended (unseen for longer than `max_absence_s` at `now`).
+    pub fn commit(
+        &mut self,
+        dets: Vec<Detection>,
+        plans: &[Plan],
+        embeddings: Vec<Option<Embedding>>,
+        now: SystemTime,
+    ) -> (Vec<Observation>, Vec<TrackId>) {
+        for t in &mut self.tracks {
+            t.seen_this_frame = false;
+        }
+        let mut out = Vec::with_capacity(dets.len());
+        // Positional matches first, so re-identification only considers tracks nobody continued.
+        let mut order: Vec<usize> = (0..dets.len()).collect();
+        order.sort_by_key(|&i| plans[i].track.is_none());
+        let mut dets: Vec<Option<Detection>> = dets.into_iter().map(Some).collect();
+        let mut embeddings = embeddings;
+        for i in order {
+            let (Some(det), plan) = (dets[i].take(), plans[i]) else { continue };
+            let emb = embeddings[i].take();
+            let mut slot = plan.track;
+            let mut consistent = true;
+            if let (Some(t), Some(e)) = (slot, &emb) {
+                let tr = &mut self.tracks[t];
+                let cosine = tr.reference.as_ref().map_or(1.0, |r| r.cosine(e));
+                if cosine < self.same_face_min {
+                    tr.mismatches += 1;
+                    consistent = false;
+                    tracing::debug!(track = tr.id, cosine, mismatches = tr.mismatches, "Face unlike its track.");
+                    if tr.mismatches >= MISMATCHES_TO_SPLIT {
+                        // The old track lets go of this position: only its face can bring it back (re-identification).
+                        tr.mismatches = 0;
+                        tr.bbox = BBox { w: 0.0, h: 0.0, ..tr.bbox };
+                        slot = None;
+                    }
+                }
+            }
+            if slot.is_none() {
+                slot = emb.as_ref().and_then(|e| self.reidentify(e));
+            }
+            let t = match slot {
+                Some(t) => t,
+                None => {
+                    self.tracks.push(LiveTrack {
+                        id: self.next_id,
+                        bbox: det.bbox,
+                        last_seen: now,
+                        reference: None,
+                        sum: Vec::new(),
+                        mismatches: 0,
+                        best_quality: 0.0,
+                        frames_since_embed: 0,
+                        embeddings: 0,
+                        seen_this_frame: false,
+                    });
+                    self.next_id += 1;
+                    self.tracks.len() - 1
+                }
+            };
+            let consistent = consistent || slot != plan.track;
+            let tr = &mut self.tracks[t];
+            tr.bbox = det.bbox;
+            tr.last_seen = now;
+            tr.seen_this_frame = true;
+            match &emb {
+                Some(e) => {
+                    tr.frames_since_embed = 0;
+                    tr.embeddings += 1;
+                    tr.best_quality = tr.best_quality.max(plan.quality);
+                    if consistent {
+                        tr.mismatches = 0;
+                        tr.sum.resize(e.dim(), 0.0);
+                        tr.sum.iter_mut().zip(e.as_slice()).for_each(|(s, v)| *s += v);
+                        tr.reference = Embedding::from_raw(tr.sum.clone()).or_else(|| tr.reference.take());
+                    }
+                }
+                None => tr.frames_since_embed += 1,
+            }
+            out.push(Observation { track: tr.id, detection: det, quality: plan.quality, embedding: emb, candidates: None });
+        }
+        let max_absence = self.max_absence;
+        let mut ended = Vec::new();
+        self.tracks.retain(|t| {
+            let keep = t.seen_this_frame || seconds_between(t.last_seen, now) <= max_absence;
+            if !keep {
+                ended.push(t.id);
+            }
+            keep
+        });
+        (out, ended)
+    }
+
+    /// The unseen-this-frame track whose face best matches `e`, if at least `reid_min`.
+    fn reidentify(&self, e: &Embedding) -> Option<usize> {
+        self.tracks
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| !t.seen_this_frame)
+            .filter_map(|(i, t)| t.reference.as_ref().map(|r| (i, r.cosine(e))))
+            .filter(|&(_, s)| s >= self.reid_min)
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(i, _)| i)
+    }
+
+    /// Ends every live track (input over): their ids.
+    pub fn end_all(&mut self) -> Vec<TrackId> {
+        self.tracks.drain(..).map(|t| t.id).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn det(x: f32, y: f32) -> Detection {
+        let (w, h) = (100.0, 120.0);
+        Detection {
+            bbox: BBox { x, y, w, h },
+            landmarks: [[x + 30.0, y + 45.0], [x + 70.0, y + 45.0], [x + 50.0, y + 70.0], [x + 35.0, y + 95.0], [x + 65.0, y + 95.0]],
+            score: 0.9,
+        }
+    }
+
+    fn emb(angle: f32) -> Embedding {
+        Embedding::from_raw(vec![angle.cos(), angle.sin(), 0.0]).expect("non-zero")
+    }
+
+    fn cfg() -> TrackConfig {
+        crate::config::Config::default_embedded().expect("defaults").track
+    }
+
+    fn step(a: &mut Associator, dets: Vec<Detection>, embs: &[f32], t: SystemTime) -> (Vec<Observation>, Vec<TrackId>) {
+        let plans = a.plan(&dets);
+        let mut k = 0;
+        let embeddings = plans
+            .iter()
+            .map(|p| {
+                p.embed.then(|| {
+                    k += 1;
+                    emb(embs[k - 1])
+                })
+            })
+            .collect();
+        a.commit(dets, &plans, embeddings, t)
+    }
+
+    #[test]
+    fn a_moving_face_keeps_its_track_and_is_embedded_only_when_useful() {
+        let mut a = Associator::new(&cfg());
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
+        let (obs, _) = step(&mut a, vec![det(100.0, 100.0)], &[0.0], t0);
+        assert!(obs[0].embedding.is_some(), "a new track is embedded at once");
+        let id = obs[0].track;
+        let mut embedded = 0;
+        for i in 1..=20 {
+            let plans = a.plan(&[det(100.0 + i as f32 * 3.0, 100.0)]);
+            embedded += usize::from(plans[0].embed);
+            let (obs, ended) = step(&mut a, vec![det(100.0 + i as f32 * 3.0, 100.0)], &[0.01; 4], t0 + Duration::from_millis(40 * i));
+            assert_eq!(obs[0].track, id);
+            assert!(ended.is_empty());
+        }
+        assert_eq!(embedded, 3, "20 more frames: the 2nd and 3rd settle the identity, then one at embed_every = 10");
+    }
+
+    #[test]
+    fn another_person_in_the_same_place_gets_a_new_track_and_a_lost_face_rejoins() {
+        let mut a = Associator::new(&cfg());
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
+        let (obs, _) = step(&mut a, vec![det(100.0, 100.0)], &[0.0], t0);
+        let first = obs[0].track;
+        // A different face (cosine −0.42) at the same place: one odd embedding (a blurred frame) keeps the
+        // track, two in a row split it.
+        a.tracks[0].frames_since_embed = 100;
+        let (obs, _) = step(&mut a, vec![det(102.0, 100.0)], &[2.0], t0 + Duration::from_millis(40));
+        assert_eq!(obs[0].track, first, "one odd embedding does not split a track");
+        let (obs, _) = step(&mut a, vec![det(103.0, 100.0)], &[2.0], t0 + Duration::from_millis(80));
+        assert_ne!(obs[0].track, first, "two in a row: another person, new track");
+        // The first face reappears far away (no overlap): it re-joins its old track by embedding.
+        let (obs, _) = step(&mut a, vec![det(103.0, 100.0), det(400.0, 300.0)], &[2.0, 0.02], t0 + Duration::from_millis(120));
+        assert!(obs.iter().any(|o| o.track == first), "{obs:?}");
+    }
+
+    #[test]
+    fn tracks_end_after_the_absence_limit() {
+        let mut a = Associator::new(&cfg());
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
+        let (obs, _) = step(&mut a, vec![det(100.0, 100.0)], &[0.0], t0);
+        let (_, ended) = step(&mut a, vec![], &[], t0 + Duration::from_millis(900));
+        assert!(ended.is_empty());
+        let (_, ended) = step(&mut a, vec![], &[], t0 + Duration::from_millis(1100));
+        assert_eq!(ended, vec![obs[0].track]);
+        assert!(a.is_empty());
+    }
+
+    #[test]
+    fn quality_prefers_large_frontal_faces() {
+        let frontal = det(0.0, 0.0);
+        let mut turned = frontal.clone();
+        turned.landmarks[2][0] += 18.0;
+        let mut small = frontal.map_coords(|v| v * 0.3);
+        small.score = frontal.score;
+        assert!(face_quality(&frontal) > face_quality(&turned));
+        assert!(face_quality(&frontal) > face_quality(&small));
+        assert!((0.0..=1.0).contains(&face_quality(&frontal)));
+    }
+}
