@@ -3,5 +3,7 @@
 mod bad_input;
 mod cli;
 mod common;
+mod daemon;
 mod evaluation;
+mod pipeline;
 mod recognition;

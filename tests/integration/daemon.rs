@@ -1,0 +1,274 @@
+//! The daemon end to end, through the binary: a real video, real models, a real gallery and a real Unix socket.
+//!
+//! The clip (`video/short_hamilton_clip.mp4`, 275 frames at 29.97 fps) shows Lin-Manuel Miranda on stage for its
+//! first ~210 frames, then the audience. His reference photo is `video/lin-manuel-miranda.png`;
+//! `video/alex-lacamoire.png` is someone who is not in the clip.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::common::{arg, face, root, run_json};
+
+fn clip() -> PathBuf {
+    let p = face("video/short_hamilton_clip.mp4");
+    assert!(p.is_file(), "sample video missing at {}: run scripts/setup.sh (it installs the shared faces)", p.display());
+    p
+}
+
+/// A gallery in `dir` enrolled from `people` (name, photos) through `facewatch enroll`.
+fn gallery(dir: &Path, people: &[(&str, &[PathBuf])]) -> PathBuf {
+    let src = dir.join("people");
+    for (name, photos) in people {
+        std::fs::create_dir_all(src.join(name)).expect("mkdir");
+        for p in *photos {
+            std::fs::copy(p, src.join(name).join(p.file_name().expect("file name"))).expect("copy photo");
+        }
+    }
+    let db = dir.join("gallery.db");
+    let out = run_json(&["--gallery", arg(&db), "enroll", arg(&src)]);
+    assert!(out.status.success(), "enroll failed: {}", String::from_utf8_lossy(&out.stderr));
+    db
+}
+
+/// Starts `facewatch run` with events on stdout (`--print`) and on `socket`.
+fn daemon(gallery: &Path, socket: &Path, args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_facewatch"))
+        .current_dir(root())
+        .args(["--gallery", arg(gallery), "--set", "runtime.intra_threads=1", "run", "--print", "--socket", arg(socket)])
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start facewatch run")
+}
+
+/// Waits for the daemon to exit (killing it after `limit`); returns its exit code, events and log.
+fn finish(mut child: Child, limit: Duration) -> (Option<i32>, Vec<Value>, String) {
+    let stdout = child.stdout.take().expect("stdout");
+    let stderr = child.stderr.take().expect("stderr");
+    let err = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+    let events: Vec<Value> = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .map(|l| serde_json::from_str(&l).unwrap_or_else(|e| panic!("event is not JSON ({e}): {l}")))
+        .collect();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("facewatch run did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (status.code(), events, err.join().unwrap_or_default())
+}
+
+/// Connects to the socket as soon as it exists and reads every line until the daemon closes it.
+fn subscriber(socket: &Path) -> std::thread::JoinHandle<Vec<Value>> {
+    let socket = socket.to_path_buf();
+    std::thread::spawn(move || {
+        let start = Instant::now();
+        let stream = loop {
+            if let Ok(s) = UnixStream::connect(&socket) {
+                break s;
+            }
+            assert!(start.elapsed() < Duration::from_secs(60), "the daemon never opened its socket");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        BufReader::new(stream).lines().map_while(Result::ok).map(|l| serde_json::from_str(&l).expect("JSON line")).collect()
+    })
+}
+
+fn of_type<'a>(events: &'a [Value], t: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["type"] == t).collect()
+}
+
+#[test]
+fn the_daemon_names_the_enrolled_face_in_the_video_and_serves_it_on_the_socket() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let obama: Vec<PathBuf> = ["obama.jpg", "obama2.jpg"].iter().map(|f| face(&format!("people/obama/{f}"))).collect();
+    let db = gallery(dir.path(), &[("lin", &[face("video/lin-manuel-miranda.png")]), ("obama", &obama)]);
+    let socket = dir.path().join("run/events.sock");
+    let child = daemon(&db, &socket, &["--source", arg(&clip()), "--fast", "--camera", "stage"]);
+    let sub = subscriber(&socket);
+    let (code, events, log) = finish(child, Duration::from_secs(240));
+    assert_eq!(code, Some(0), "{log}");
+    let named: Vec<&Value> = events.iter().filter(|e| e["known"] == true).collect();
+    let lin = named.iter().find(|e| e["name"] == "lin" && matches!(e["type"].as_str(), Some("track_started" | "identity_changed")));
+    let lin = lin.unwrap_or_else(|| panic!("no event named lin; known events: {named:?}\n{log}"));
+    assert!(lin["frame_seq"].as_u64().expect("seq") < 211, "lin is on stage in the first 210 frames: {lin}");
+    assert!(lin["score"].as_f64().expect("score") >= 0.40);
+    assert_eq!(lin["camera"], "stage");
+    assert_eq!(lin["v"], 1);
+    assert!(lin["candidates"][0]["name"] == "lin" && lin["bbox"].as_array().is_some_and(|b| b.len() == 4), "{lin}");
+    assert!(lin["emit_ts"].as_f64() >= lin["frame_ts"].as_f64(), "emitted after the frame was captured: {lin}");
+    // Every track that started also ends (input over), and no name other than the enrolled ones appears.
+    assert_eq!(of_type(&events, "track_started").len(), of_type(&events, "track_ended").len());
+    assert!(named.iter().all(|e| e["name"] == "lin" || e["name"] == "obama"), "{named:?}");
+    // The socket served the same stream: hello first, then events, closed cleanly at the end.
+    let lines = sub.join().expect("subscriber");
+    assert_eq!(lines.first().map(|e| e["type"].clone()), Some(Value::from("hello")), "{lines:?}");
+    assert!(lines.iter().any(|e| e["type"] == "track_ended"), "socket subscriber saw the tracks end");
+    assert!(!socket.exists(), "the socket is removed at exit");
+}
+
+#[test]
+fn a_stranger_is_never_given_a_known_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = gallery(dir.path(), &[("alex", &[face("video/alex-lacamoire.png")])]);
+    let socket = dir.path().join("events.sock");
+    let (code, events, log) = finish(daemon(&db, &socket, &["--source", arg(&clip()), "--fast"]), Duration::from_secs(240));
+    assert_eq!(code, Some(0), "{log}");
+    let started = of_type(&events, "track_started");
+    assert!(started.len() >= 5, "faces were tracked: {}", started.len());
+    let known: Vec<&Value> = events.iter().filter(|e| e["known"] == true || (e.get("name").is_some() && e["name"] != "unknown")).collect();
+    assert!(known.is_empty(), "nobody in the clip is enrolled, yet: {known:?}");
+}
+
+#[test]
+fn sigterm_mid_stream_drains_and_exits_zero() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = gallery(dir.path(), &[("lin", &[face("video/lin-manuel-miranda.png")])]);
+    let socket = dir.path().join("events.sock");
+    // Real-time pacing and looping: the clip would play forever.
+    let child = daemon(&db, &socket, &["--source", arg(&clip()), "--loop"]);
+    let pid = child.id() as i32;
+    let start = Instant::now();
+    while !socket.exists() {
+        assert!(start.elapsed() < Duration::from_secs(60), "daemon did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: signalling our own child process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let signalled = Instant::now();
+    let (code, events, log) = finish(child, Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{log}");
+    assert!(signalled.elapsed() < Duration::from_secs(6), "drained within the 5 s deadline: {:?}", signalled.elapsed());
+    assert!(log.contains("Signal received"), "{log}");
+    let ended = of_type(&events, "track_ended");
+    assert!(ended.iter().any(|e| e["reason"] == "input_ended"), "live tracks end at shutdown: {events:?}");
+    assert!(!socket.exists());
+}
+
+#[test]
+fn a_source_that_disappears_is_reported_retried_and_resumed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = gallery(dir.path(), &[("lin", &[face("video/lin-manuel-miranda.png")])]);
+    // An image sequence (20 frames of the clip) that the test can take away and bring back.
+    let frames = dir.path().join("frames");
+    std::fs::create_dir_all(&frames).expect("mkdir");
+    {
+        use opencv::prelude::{VideoCaptureTrait, VideoCaptureTraitConst};
+        let mut cap = opencv::videoio::VideoCapture::from_file(arg(&clip()), opencv::videoio::CAP_ANY).expect("open clip");
+        assert!(cap.is_opened().expect("opened"));
+        let mut m = opencv::core::Mat::default();
+        for i in 0..20 {
+            assert!(cap.read(&mut m).expect("read"));
+            opencv::imgcodecs::imwrite(arg(&frames.join(format!("f_{i:03}.jpg"))), &m, &opencv::core::Vector::new()).expect("write");
+        }
+    }
+    let hidden = dir.path().join("hidden");
+    let socket = dir.path().join("events.sock");
+    let pattern = frames.join("f_%03d.jpg");
+    let child = daemon(
+        &db,
+        &socket,
+        &["--source", arg(&pattern), "--loop", "--fast", "--set", "capture.reconnect_initial_ms=100", "--set", "capture.reconnect_max_ms=400"],
+    );
+    let sub = subscriber(&socket);
+    let pid = child.id() as i32;
+    std::thread::sleep(Duration::from_millis(300));
+    let start = Instant::now();
+    while !socket.exists() {
+        assert!(start.elapsed() < Duration::from_secs(60), "daemon did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::fs::rename(&frames, &hidden).expect("take the frames away");
+    std::thread::sleep(Duration::from_millis(1500));
+    std::fs::rename(&hidden, &frames).expect("bring them back");
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: signalling our own child process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let (code, events, log) = finish(child, Duration::from_secs(30));
+    assert_eq!(code, Some(0), "the daemon stayed up through the loss: {log}");
+    let lost = events.iter().position(|e| e["type"] == "source_lost").unwrap_or_else(|| panic!("no source_lost: {log}"));
+    let restored = events.iter().position(|e| e["type"] == "source_restored").unwrap_or_else(|| panic!("no source_restored: {log}"));
+    assert!(lost < restored);
+    // Retries back off while the frames are away (how long depends on when capture noticed).
+    assert!(events[restored]["attempts"].as_u64() >= Some(1), "{}", events[restored]);
+    assert!(events[restored]["down_s"].as_f64() > Some(0.05), "{}", events[restored]);
+    assert!(events[restored + 1..].iter().any(|e| e["type"] == "track_started" || e["type"] == "track_ended"), "frames flowed again");
+    let on_socket = sub.join().expect("subscriber");
+    assert!(on_socket.iter().any(|e| e["type"] == "source_lost"), "subscribers are told too");
+}
+
+#[test]
+fn a_stalled_subscriber_loses_its_own_events_and_does_not_slow_the_pipeline() {
+    let bench = |stalled: &str| -> Value {
+        let out = run_json(&[
+            "--set",
+            "publish.update_interval_ms=1",
+            "--set",
+            "publish.subscriber_queue=64",
+            "--set",
+            "runtime.intra_threads=1",
+            "bench",
+            arg(&clip()),
+            "--no-baseline",
+            "--stalled-subscribers",
+            stalled,
+        ]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("bench JSON")
+    };
+    let base = bench("0");
+    let stalled = bench("3");
+    let fps = |r: &Value| r["pipeline"]["fps"].as_f64().expect("fps");
+    let events = stalled["pipeline"]["events"].as_u64().expect("events");
+    eprintln!(
+        "slow subscriber: {:.1} fps without, {:.1} fps with 3 stalled subscribers; {} events, {} dropped for the stalled ones",
+        fps(&base),
+        fps(&stalled),
+        events,
+        stalled["subscribers"]["dropped_for_stalled"]
+    );
+    assert_eq!(base["pipeline"]["frames"], 275);
+    assert_eq!(stalled["pipeline"]["frames"], 275, "every frame went through");
+    assert!(stalled["subscribers"]["dropped_for_stalled"].as_u64() > Some(0), "the stalled subscribers really fell behind: {stalled}");
+    assert_eq!(stalled["subscribers"]["reader_told_dropped"], 0, "the subscriber that reads lost nothing");
+    assert!(stalled["subscribers"]["reader_lines"].as_u64() > Some(events), "the reader got hello and every event");
+    assert!(fps(&stalled) > 0.6 * fps(&base), "throughput held: {:.1} vs {:.1} fps", fps(&stalled), fps(&base));
+}
+
+#[test]
+fn bad_daemon_configuration_is_refused_with_every_key_path_before_anything_starts() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_facewatch"))
+        .current_dir(root())
+        .args(["--json", "--set", "capture.pixel_format=h264", "--set", "track.iou_threshold=1.5", "check-config"])
+        .env("FACEWATCH_PUBLISH__SUBSCRIBER_QUEUE", "0")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for key in ["capture.pixel_format", "track.iou_threshold", "publish.subscriber_queue"] {
+        assert!(text.contains(key), "{key} not reported: {text}");
+    }
+    // A source that cannot be opened: exit 3 naming it, and no socket left behind.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let socket = dir.path().join("events.sock");
+    let missing = dir.path().join("nope.mp4");
+    let out = run_json(&["--gallery", arg(&dir.path().join("g.db")), "run", "--source", arg(&missing), "--socket", arg(&socket)]);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope.mp4"));
+    assert!(!socket.exists());
+}

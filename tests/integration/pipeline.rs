@@ -1,0 +1,200 @@
+//! Scenario tests of the pipeline with fake stages (vector's topology tests): backpressure, a lossless file, a
+//! panicking stage, a lost and restored source, a stop mid-stream. No models: the fakes make each case exact.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use facewatch::capture::{CaptureError, CaptureSettings, FrameSource};
+use facewatch::detect::{BBox, DetectError, Detection, Detector};
+use facewatch::embed::{EmbedError, Embedder, Embedding};
+use facewatch::gallery::{Gallery, NewEmbedding};
+use facewatch::pipeline::{self, Parts, PipelineError, Stop};
+use facewatch::publish::{ChannelSink, Event, EventKind};
+use opencv::core::{Mat, Scalar, CV_8UC3};
+
+/// Synthetic frames; optionally live, slow, or lost at one frame until `fail_reopens` reopen attempts failed.
+struct FakeSource {
+    total: Option<usize>,
+    read: usize,
+    live: bool,
+    every: Duration,
+    lose_at: Option<usize>,
+    fail_reopens: usize,
+}
+
+impl FakeSource {
+    fn new(total: Option<usize>, live: bool) -> Self {
+        Self { total, read: 0, live, every: Duration::ZERO, lose_at: None, fail_reopens: 0 }
+    }
+}
+
+impl FrameSource for FakeSource {
+    fn describe(&self) -> String {
+        "fake".into()
+    }
+    fn read(&mut self) -> Result<Option<Mat>, CaptureError> {
+        if self.total.is_some_and(|t| self.read >= t) {
+            return Ok(None);
+        }
+        if self.lose_at == Some(self.read) {
+            self.lose_at = None;
+            return Err(CaptureError::Lost { source_name: "fake".into(), message: "unplugged".into() });
+        }
+        std::thread::sleep(self.every);
+        self.read += 1;
+        Ok(Some(Mat::new_rows_cols_with_default(120, 160, CV_8UC3, Scalar::all(90.0)).expect("mat")))
+    }
+    fn reopen(&mut self) -> Result<(), CaptureError> {
+        if self.fail_reopens > 0 {
+            self.fail_reopens -= 1;
+            return Err(CaptureError::Open { source_name: "fake".into(), message: "not there yet".into() });
+        }
+        Ok(())
+    }
+    fn is_live(&self) -> bool {
+        self.live
+    }
+}
+
+/// One face in the middle of every frame; optionally slow, or panicking at one call.
+struct FakeDetector {
+    delay: Duration,
+    panic_at: Option<usize>,
+    calls: Arc<AtomicUsize>,
+}
+
+impl Detector for FakeDetector {
+    fn detect(&mut self, _bgr: &Mat) -> Result<Vec<Detection>, DetectError> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        assert!(self.panic_at != Some(n), "fake detector failure at call {n}");
+        std::thread::sleep(self.delay);
+        let (x, y) = (50.0, 30.0);
+        Ok(vec![Detection {
+            bbox: BBox { x, y, w: 60.0, h: 70.0 },
+            landmarks: [[x + 18.0, y + 28.0], [x + 42.0, y + 28.0], [x + 30.0, y + 42.0], [x + 20.0, y + 56.0], [x + 40.0, y + 56.0]],
+            score: 0.95,
+        }])
+    }
+}
+
+/// Always the same face.
+struct FakeEmbedder;
+
+fn ann() -> Embedding {
+    Embedding::from_raw(vec![1.0, 0.5, 0.25, 0.0, 0.0, 0.0, 0.0, 0.1]).expect("non-zero")
+}
+
+impl Embedder for FakeEmbedder {
+    fn dim(&self) -> usize {
+        8
+    }
+    fn embed(&mut self, _aligned: &Mat) -> Result<Embedding, EmbedError> {
+        Ok(ann())
+    }
+}
+
+struct Run {
+    parts: Parts,
+    events: crossbeam_channel::Receiver<Event>,
+    calls: Arc<AtomicUsize>,
+}
+
+fn parts(source: FakeSource, detect_delay: Duration, panic_at: Option<usize>) -> Run {
+    let mut gallery = Gallery::in_memory("fake", 8, 1000).expect("gallery");
+    gallery.enroll("ann", &[NewEmbedding { embedding: ann(), source_path: "ann.jpg".into(), file_sha256: "x".into(), det_score: 0.9 }]).expect("enroll");
+    let (tx, events) = crossbeam_channel::unbounded();
+    let cfg = facewatch::Config::default_embedded().expect("defaults");
+    let mut capture = CaptureSettings::from_config(&cfg.capture);
+    capture.camera = "test".into();
+    capture.reconnect_initial = Duration::from_millis(10);
+    capture.reconnect_max = Duration::from_millis(40);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let parts = Parts {
+        source: Box::new(source),
+        capture,
+        detector: Box::new(FakeDetector { delay: detect_delay, panic_at, calls: calls.clone() }),
+        embedder: Box::new(FakeEmbedder),
+        gallery,
+        threshold: 0.4,
+        top_k: 3,
+        track: cfg.track.clone(),
+        update_interval: None,
+        sinks: vec![Box::new(ChannelSink(tx))],
+        preview: None,
+        frame_queue: 2,
+        stage_queue: 2,
+    };
+    Run { parts, events, calls }
+}
+
+fn kinds(rx: &crossbeam_channel::Receiver<Event>) -> Vec<(EventKind, Event)> {
+    rx.try_iter().filter_map(|e| e.kind.map(|k| (k, e))).collect()
+}
+
+#[test]
+fn a_slow_detector_makes_a_live_source_drop_its_oldest_frames_and_every_frame_is_accounted_for() {
+    let run = parts(FakeSource::new(Some(200), true), Duration::from_millis(4), None);
+    let report = pipeline::start(run.parts, Stop::new()).expect("start").wait(Duration::from_secs(5)).expect("clean finish");
+    assert!(report.frames_dropped > 50, "capture outran a 4 ms detector: {report:?}");
+    assert_eq!(report.frames + report.frames_dropped, 200, "each frame is processed or counted as dropped");
+    let events = kinds(&run.events);
+    assert_eq!(events.first().map(|e| e.0), Some(EventKind::TrackStarted));
+    assert_eq!(events[0].1.name.as_deref(), Some("ann"));
+    assert_eq!(events.last().map(|e| e.0), Some(EventKind::TrackEnded), "the live track ends with the input");
+}
+
+#[test]
+fn a_file_read_as_fast_as_possible_loses_no_frame() {
+    let run = parts(FakeSource::new(Some(120), false), Duration::from_millis(2), None);
+    let report = pipeline::start(run.parts, Stop::new()).expect("start").wait(Duration::from_secs(5)).expect("clean finish");
+    assert_eq!((report.frames, report.frames_dropped), (120, 0));
+    assert_eq!(run.calls.load(Ordering::SeqCst), 120);
+    // One face tracked over all frames: embedded a few times, not 120.
+    assert!(report.embedded >= 3 && report.embedded < 30, "{report:?}");
+}
+
+#[test]
+fn a_panicking_stage_shuts_the_pipeline_down_and_is_reported() {
+    let run = parts(FakeSource::new(None, true), Duration::ZERO, Some(10));
+    let running = pipeline::start(run.parts, Stop::new()).expect("start");
+    match running.wait(Duration::from_secs(5)) {
+        Err(PipelineError::StagePanicked { stage, message }) => {
+            assert_eq!(stage, "detect");
+            assert!(message.contains("fake detector failure"), "{message}");
+        }
+        other => panic!("expected the detect stage's failure, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_lost_source_is_reported_retried_and_restored() {
+    let mut source = FakeSource::new(Some(40), true);
+    (source.lose_at, source.fail_reopens, source.every) = (Some(10), 2, Duration::from_millis(2));
+    let run = parts(source, Duration::ZERO, None);
+    let report = pipeline::start(run.parts, Stop::new()).expect("start").wait(Duration::from_secs(5)).expect("clean finish");
+    assert!(report.frames > 20, "frames flow again after the loss: {report:?}");
+    let events = kinds(&run.events);
+    let lost = events.iter().position(|e| e.0 == EventKind::SourceLost).expect("source_lost published");
+    let restored = events.iter().position(|e| e.0 == EventKind::SourceRestored).expect("source_restored published");
+    assert!(lost < restored);
+    assert_eq!(events[restored].1.attempts, Some(3), "two failed reopens, then success");
+    assert!(events[lost].1.reason.as_deref().is_some_and(|r| r.contains("unplugged")));
+}
+
+#[test]
+fn a_stop_mid_stream_drains_every_stage() {
+    let mut source = FakeSource::new(None, true);
+    source.every = Duration::from_millis(2);
+    let run = parts(source, Duration::from_millis(1), None);
+    let running = pipeline::start(run.parts, Stop::new()).expect("start");
+    let stop = running.stop_handle();
+    let stats = running.stats();
+    while stats.track.frames.load(Ordering::Relaxed) < 20 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    stop.raise();
+    let report = running.wait(Duration::from_secs(2)).expect("drains within the deadline");
+    assert!(report.frames >= 20);
+    assert_eq!(kinds(&run.events).last().map(|e| e.0), Some(EventKind::TrackEnded));
+}
