@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Demo on the bundled sample photos: installs what is missing, builds, enrolls the sample people into a fresh
-# demo gallery, then identifies and verifies sample photos and prints the answers.
+# Demo on the bundled samples: installs what is missing, builds, enrolls the sample people into a fresh demo
+# gallery, runs the daemon on the sample video (events printed as they happen, preview window when a display
+# exists), then the still-image jobs: identify, verify, detect, evaluate, gallery check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 faces="${FACEWATCH_FACES:-../shared/faces}"
@@ -15,9 +16,19 @@ export RUST_LOG="${RUST_LOG:-warn}"
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 run() { step "facewatch ${*#--gallery $gallery }"; "$fw" "$@" || true; }
 
+# Lin-Manuel Miranda is enrolled from one photo; the clip shows him on stage, then the audience.
+samples=.facewatch/samples
+rm -rf .facewatch/demo-people && mkdir -p .facewatch/demo-people/lin-manuel-miranda
+cp "$samples/lin-manuel-miranda.png" .facewatch/demo-people/lin-manuel-miranda/
 run --gallery "$gallery" enroll "$faces/people"
+run --gallery "$gallery" enroll .facewatch/demo-people
 run --gallery "$gallery" gallery list
-run --gallery "$gallery" identify "$faces/groups/two_people_2.jpg" "$faces/dedupe/obama-720p.jpg" "$faces/video/lin-manuel-miranda.png"
+
+# The daemon, paced at the clip's frame rate like a camera; --preview opens the window only when a display exists.
+step "facewatch run --source $samples/short_hamilton_clip.mp4 --camera stage --preview --print"
+"$fw" --gallery "$gallery" --set publish.update_interval_ms=0 run --source "$samples/short_hamilton_clip.mp4" --camera stage \
+  --socket .facewatch/demo.sock --preview --print | python3 scripts/show_events.py || true
+run --gallery "$gallery" identify "$faces/groups/two_people_2.jpg" "$faces/dedupe/obama-720p.jpg" "$samples/alex-lacamoire.png"
 run --gallery "$gallery" verify "$faces/people/obama/obama.jpg" "$faces/people/obama/obama2.jpg"
 run --gallery "$gallery" verify "$faces/people/obama/obama.jpg" "$faces/people/biden/biden.jpg"
 run --gallery "$gallery" verify --anchor "$faces/people/id00/img1.jpg" --anchor "$faces/people/id00/img2.jpg" --anchor "$faces/people/id00/img4.jpg" "$faces/people/id00/img5.jpg"

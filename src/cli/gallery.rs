@@ -167,8 +167,37 @@ pub(super) fn models(g: &GlobalArgs) -> anyhow::Result<u8> {
 }
 
 /// `check-config`: every problem at once — configuration values, manifest names, model files, runtime library.
+/// What the daemon would find missing right now (a camera not plugged in yet is not a configuration error: the
+/// daemon exits and systemd retries).
+fn daemon_warnings(cfg: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    let src = &cfg.capture.source;
+    let camera = match cfg.capture.kind {
+        crate::config::SourceKind::Camera => true,
+        crate::config::SourceKind::Video => false,
+        crate::config::SourceKind::Auto => crate::capture::is_camera(src),
+    };
+    if camera {
+        let dev = src.parse::<u32>().map_or_else(|_| PathBuf::from(src), |i| PathBuf::from(format!("/dev/video{i}")));
+        if !dev.exists() {
+            out.push(format!("capture.source: camera {} is not present", dev.display()));
+        }
+    } else if !src.contains("://") && !src.contains('%') && !resolve_path(src).exists() {
+        out.push(format!("capture.source: {src} does not exist"));
+    }
+    if !cfg.publish.socket.trim().is_empty() {
+        let sock = resolve_path(&cfg.publish.socket);
+        let ancestor = sock.ancestors().skip(1).find(|a| a.exists());
+        if let Some(a) = ancestor.filter(|a| std::fs::metadata(a).is_ok_and(|m| m.permissions().readonly())) {
+            out.push(format!("publish.socket: {} is read-only, the socket cannot be created", a.display()));
+        }
+    }
+    out
+}
+
 pub(super) fn check_config(g: &GlobalArgs) -> anyhow::Result<u8> {
     let mut problems = Vec::new();
+    let mut warnings: Vec<String> = Vec::new();
     let cfg = match Config::load(&g.sources()) {
         Ok(c) => Some(c),
         Err(e) => {
@@ -196,9 +225,13 @@ pub(super) fn check_config(g: &GlobalArgs) -> anyhow::Result<u8> {
         if !lib.is_file() {
             problems.push(format!("runtime.ort_library: {} does not exist; run scripts/setup.sh", lib.display()));
         }
+        warnings.extend(daemon_warnings(cfg));
     }
-    let out = serde_json::json!({ "ok": problems.is_empty(), "problems": problems, "config": cfg });
+    let out = serde_json::json!({ "ok": problems.is_empty(), "problems": problems, "warnings": warnings, "config": cfg });
     emit(g, &out, |_| {
+        for w in &warnings {
+            println!("warning: {w}");
+        }
         if problems.is_empty() {
             println!("configuration OK");
         } else {

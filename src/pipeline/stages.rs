@@ -63,11 +63,13 @@ pub(super) fn embed(rx: Receiver<Detections>, tx: Sender<Observations>, embedder
                 if !plan.embed {
                     return None;
                 }
+                let t = Instant::now();
                 let result = crate::align::align_into(&frame.bgr, &det.landmarks, &mut crop)
                     .map_err(|e| e.to_string())
                     .and_then(|_| embedder.embed(&crop).map_err(|e| e.to_string()));
                 match result {
                     Ok(e) => {
+                        stats.embed_face.record(t.elapsed());
                         stats.embedded.fetch_add(1, Ordering::Relaxed);
                         Some(e)
                     }
@@ -133,6 +135,7 @@ pub(super) fn track(
         }
         last = info;
     }
+    *stats.frames_done.lock() = Some(Instant::now());
     for e in ids.end_all(last) {
         hand_over(&events, e, stats);
     }

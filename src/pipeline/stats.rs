@@ -92,12 +92,17 @@ pub struct Stats {
     pub publish: StageStats,
     /// Capture → track stage done, per frame.
     pub latency: StageStats,
+    /// Alignment and embedding of one face (the embed stage's time is per frame, mostly without embedding).
+    pub embed_face: StageStats,
     /// Faces detected.
     pub faces: AtomicU64,
     /// Faces embedded (the rest reused their track's identity).
     pub embedded: AtomicU64,
     /// When the pipeline started.
     pub started: Instant,
+    /// When the track stage finished its last frame: throughput is measured up to here, without the shutdown
+    /// (which may spend up to 0.5 s letting subscribers receive their last lines).
+    pub frames_done: Mutex<Option<Instant>>,
 }
 
 impl Default for Stats {
@@ -110,9 +115,11 @@ impl Default for Stats {
             track: StageStats::new("track"),
             publish: StageStats::new("publish"),
             latency: StageStats::new("latency"),
+            embed_face: StageStats::new("embed_face"),
             faces: AtomicU64::new(0),
             embedded: AtomicU64::new(0),
             started: Instant::now(),
+            frames_done: Mutex::new(None),
         }
     }
 }
@@ -141,7 +148,7 @@ pub struct StageReport {
 pub struct Report {
     /// Frames that went all the way through.
     pub frames: u64,
-    /// Seconds since start.
+    /// Seconds from start to the last frame through (or to now, while running).
     pub seconds: f64,
     /// Frames per second through the whole pipeline.
     pub fps: f64,
@@ -157,6 +164,8 @@ pub struct Report {
     pub events_dropped: u64,
     /// Capture → identity decided, per frame.
     pub latency: StageReport,
+    /// Align + embed, per embedded face.
+    pub embed_face: StageReport,
     /// Per stage.
     pub stages: Vec<StageReport>,
 }
@@ -170,7 +179,8 @@ impl Stats {
     /// A snapshot.
     pub fn report(&self) -> Report {
         let frames = self.track.frames.load(Ordering::Relaxed);
-        let seconds = self.started.elapsed().as_secs_f64();
+        let end = (*self.frames_done.lock()).unwrap_or_else(Instant::now);
+        let seconds = end.duration_since(self.started).as_secs_f64();
         Report {
             frames,
             seconds,
@@ -181,6 +191,7 @@ impl Stats {
             events: self.publish.frames.load(Ordering::Relaxed),
             events_dropped: self.publish.dropped.load(Ordering::Relaxed),
             latency: self.latency.report(),
+            embed_face: self.embed_face.report(),
             stages: self.stages().iter().map(|s| s.report()).collect(),
         }
     }

@@ -183,7 +183,16 @@ fn a_source_that_disappears_is_reported_retried_and_resumed() {
     let child = daemon(
         &db,
         &socket,
-        &["--source", arg(&pattern), "--loop", "--fast", "--set", "capture.reconnect_initial_ms=100", "--set", "capture.reconnect_max_ms=400"],
+        &[
+            "--source",
+            arg(&pattern),
+            "--loop",
+            "--fast",
+            "--set",
+            "capture.reconnect_initial_ms=100",
+            "--set",
+            "capture.reconnect_max_ms=400",
+        ],
     );
     let sub = subscriber(&socket);
     let pid = child.id() as i32;
@@ -271,4 +280,53 @@ fn bad_daemon_configuration_is_refused_with_every_key_path_before_anything_start
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nope.mp4"));
     assert!(!socket.exists());
+}
+
+#[test]
+fn the_systemd_unit_checks_the_configuration_it_runs() {
+    let unit = std::fs::read_to_string(root().join("systemd/facewatch.service")).expect("unit file");
+    let value = |key: &str| unit.lines().find_map(|l| l.strip_prefix(key)).unwrap_or_else(|| panic!("{key} missing from the unit"));
+    let (pre, start) = (value("ExecStartPre="), value("ExecStart="));
+    assert!(pre.ends_with("check-config") && start.ends_with(" run"), "{pre} / {start}");
+    assert_eq!(pre.trim_end_matches("check-config"), start.trim_end_matches("run"), "both use the same configuration");
+    for directive in [
+        "User=facewatch",
+        "ProtectSystem=strict",
+        "ReadWritePaths=/var/lib/facewatch /run/facewatch",
+        "DeviceAllow=char-video4linux rw",
+        "Restart=on-failure",
+    ] {
+        assert!(unit.lines().any(|l| l == directive), "{directive} missing");
+    }
+    // The example /etc/facewatch/config.toml parses; on this machine only its absolute paths are missing.
+    let out = run_json(&["--config", "systemd/config.toml", "check-config"]);
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let problems = report["problems"].as_array().expect("problems");
+    assert!(problems.iter().all(|p| p.as_str().is_some_and(|p| p.contains("/usr/local/"))), "{problems:?}");
+    assert_eq!(report["config"]["publish"]["socket"], "/run/facewatch/events.sock");
+}
+
+#[test]
+fn the_preview_draws_offscreen_and_a_missing_display_only_disables_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = gallery(dir.path(), &[("lin", &[face("video/lin-manuel-miranda.png")])]);
+    let run = |env: (&str, &str)| {
+        let out = Command::new(env!("CARGO_BIN_EXE_facewatch"))
+            .current_dir(root())
+            .args(["--gallery", arg(&db), "run", "--source", arg(&clip()), "--preview", "--max-frames", "20", "--socket", ""])
+            .env_remove("QT_QPA_PLATFORM")
+            .env_remove("WAYLAND_DISPLAY")
+            .env(env.0, env.1)
+            .env("RUST_LOG", "info")
+            .output()
+            .expect("run");
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let (code, log) = run(("QT_QPA_PLATFORM", "offscreen"));
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("Preview window open"), "{log}");
+    // A DISPLAY with no X server behind it would abort inside Qt: the daemon checks first and runs without.
+    let (code, log) = run(("DISPLAY", ":97"));
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("No display: running without the preview"), "{log}");
 }

@@ -102,7 +102,9 @@ struct Run {
 
 fn parts(source: FakeSource, detect_delay: Duration, panic_at: Option<usize>) -> Run {
     let mut gallery = Gallery::in_memory("fake", 8, 1000).expect("gallery");
-    gallery.enroll("ann", &[NewEmbedding { embedding: ann(), source_path: "ann.jpg".into(), file_sha256: "x".into(), det_score: 0.9 }]).expect("enroll");
+    gallery
+        .enroll("ann", &[NewEmbedding { embedding: ann(), source_path: "ann.jpg".into(), file_sha256: "x".into(), det_score: 0.9 }])
+        .expect("enroll");
     let (tx, events) = crossbeam_channel::unbounded();
     let cfg = facewatch::Config::default_embedded().expect("defaults");
     let mut capture = CaptureSettings::from_config(&cfg.capture);
