@@ -18,8 +18,10 @@ for line in sys.stdin:
             extra = f" (was {e['previous']})"
         elif kind == "track_ended":
             extra = f" after {e['duration_s']:.1f} s, {e['frames']} frames"
+        # A track ends max_absence_s after its last sighting, which is what its frame_ts says: no latency there.
+        after = "" if kind == "track_ended" else f"  [{latency:.0f} ms after capture]"
         print(f"  frame {e['frame_seq']:>4}  {kind:<16} track {e['track_id']:>3}  {e['name']:<20} "
-              f"score {e['score']:.2f}{extra}  [{latency:.0f} ms]", flush=True)
+              f"score {e['score']:.2f}{extra}{after}", flush=True)
     else:
         fields = {k: v for k, v in e.items() if k not in ("v", "type", "emit_ts", "frame_ts")}
         print(f"  {kind:<16} {json.dumps(fields)}", flush=True)
