@@ -7,5 +7,6 @@ mod common;
 mod detect;
 mod embed;
 mod gallery;
+mod track;
 
-criterion::criterion_main!(detect::benches, embed::benches, gallery::benches);
+criterion::criterion_main!(detect::benches, embed::benches, gallery::benches, track::benches);
