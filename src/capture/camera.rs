@@ -177,7 +177,7 @@ mod tests {
 
     #[test]
     fn short_buffers_and_bad_jpeg_are_errors() {
-        assert!(bgr_from_camera_buffer(&[0u8; 10], 8, 4, FrameFormat::YUYV).unwrap_err().contains("needs 64"));
+        assert!(bgr_from_camera_buffer(&[0u8; 10], 8, 4, FrameFormat::YUYV).expect_err("too short").contains("needs 64"));
         assert!(bgr_from_camera_buffer(&[0u8; 10], 8, 4, FrameFormat::MJPEG).is_err());
     }
 
