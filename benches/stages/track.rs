@@ -48,7 +48,8 @@ fn per_frame(c: &mut Criterion) {
                 let (mut obs, ended) = assoc.commit(dets, &plans, embs, now);
                 for o in &mut obs {
                     if o.embedding.is_some() {
-                        o.candidates = Some(vec![Candidate { name: "ann".into(), score: 0.6 }, Candidate { name: "bob".into(), score: 0.2 }]);
+                        o.candidates =
+                            Some(vec![Candidate { name: "ann".into(), score: 0.6 }, Candidate { name: "bob".into(), score: 0.2 }]);
                     }
                 }
                 ids.update(FrameInfo { seq: t as u64, captured_at: now, scale: 1.0 }, &obs, &ended)

@@ -162,6 +162,8 @@ pub struct Gallery {
     entries: Vec<Entry>,
     index: OnceLock<Index>,
     exact_search_max: usize,
+    /// SQLite's `data_version` when the entries were last read: it changes when another connection commits.
+    seen_version: i64,
 }
 
 fn now() -> i64 {
@@ -233,8 +235,10 @@ impl Gallery {
             entries: Vec::new(),
             index: OnceLock::new(),
             exact_search_max,
+            seen_version: 0,
         };
         g.init()?;
+        g.seen_version = g.data_version()?;
         Ok(g)
     }
 
@@ -307,6 +311,22 @@ impl Gallery {
         self.entries = entries;
         self.index = OnceLock::new();
         Ok(())
+    }
+
+    fn data_version(&self) -> Result<i64, GalleryError> {
+        self.conn.query_row("PRAGMA data_version", [], |r| r.get(0)).map_err(|e| self.sql(e))
+    }
+
+    /// Re-reads the gallery when another process (`facewatch enroll`, `gallery remove`) changed it since it was
+    /// last read; returns whether it did. Cheap when nothing changed (one pragma), so the daemon polls it.
+    pub fn reload_if_changed(&mut self) -> Result<bool, GalleryError> {
+        let v = self.data_version()?;
+        if v == self.seen_version {
+            return Ok(false);
+        }
+        self.reload()?;
+        self.seen_version = v;
+        Ok(true)
     }
 
     /// The search index over the current entries, built on first use.
@@ -500,6 +520,19 @@ mod tests {
 
     fn item(e: Embedding, file: &str) -> NewEmbedding {
         NewEmbedding { embedding: e, source_path: file.into(), file_sha256: file.into(), det_score: 0.9 }
+    }
+
+    #[test]
+    fn another_process_enrolling_is_seen_by_reload_if_changed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("g.db");
+        let mut daemon = Gallery::open(&path, "m", 64, 1000).expect("open");
+        assert!(!daemon.reload_if_changed().expect("poll"));
+        let mut cli = Gallery::open(&path, "m", 64, 1000).expect("second handle");
+        cli.enroll("carol", &[item(unit(9, 64), "c1")]).expect("enroll");
+        assert!(daemon.reload_if_changed().expect("poll"), "the other connection's commit is noticed");
+        assert_eq!(daemon.search(&unit(9, 64), 1)[0].name, "carol");
+        assert!(!daemon.reload_if_changed().expect("poll"));
     }
 
     #[test]

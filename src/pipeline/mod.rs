@@ -195,7 +195,7 @@ pub fn start(parts: Parts, stop: Stop) -> Result<Running, PipelineError> {
         stages::track(match_rx, ev, preview_tx, crate::track::Identities::new(&camera, threshold, &track, interval), &s)
     })?);
     let (s, gallery, top_k) = (stats.clone(), parts.gallery, parts.top_k);
-    threads.push(spawn("matcher", &stop, move || stages::matcher(obs_rx, match_tx, &gallery, top_k, &s))?);
+    threads.push(spawn("matcher", &stop, move || stages::matcher(obs_rx, match_tx, gallery, top_k, &s))?);
     let (s, mut embedder, assoc) = (stats.clone(), parts.embedder, crate::track::Associator::new(&parts.track));
     threads.push(spawn("embed", &stop, move || stages::embed(det_rx, obs_tx, embedder.as_mut(), assoc, &s))?);
     // Capture keeps a receiver clone of its own edge to evict the oldest frame when the queue is full.

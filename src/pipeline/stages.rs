@@ -6,7 +6,7 @@ use std::time::{Instant, SystemTime};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use opencv::core::Mat;
-use tracing::warn;
+use tracing::{info, warn};
 
 use super::Stats;
 use crate::detect::{Detection, Detector};
@@ -90,9 +90,25 @@ pub(super) fn embed(rx: Receiver<Detections>, tx: Sender<Observations>, embedder
     }
 }
 
-pub(super) fn matcher(rx: Receiver<Observations>, tx: Sender<Observations>, gallery: &Gallery, top_k: usize, stats: &Stats) {
+/// How often the matcher looks for gallery changes made by other processes (`facewatch enroll` while running).
+const GALLERY_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
+pub(super) fn matcher(rx: Receiver<Observations>, tx: Sender<Observations>, mut gallery: Gallery, top_k: usize, stats: &Stats) {
+    let mut polled = Instant::now();
     for mut obs in rx {
         let started = Instant::now();
+        if polled.elapsed() >= GALLERY_POLL {
+            polled = started;
+            match gallery.reload_if_changed() {
+                Ok(true) => info!(
+                    persons = gallery.persons().map_or(0, |p| p.len()),
+                    embeddings = gallery.len(),
+                    "Gallery changed on disk; reloaded."
+                ),
+                Ok(false) => {}
+                Err(e) => warn!(error = %e, "Reading the changed gallery failed; matching against the previous one."),
+            }
+        }
         for face in &mut obs.faces {
             if let Some(e) = &face.embedding {
                 face.candidates = Some(gallery.search(e, top_k));

@@ -330,3 +330,46 @@ fn the_preview_draws_offscreen_and_a_missing_display_only_disables_it() {
     assert_eq!(code, Some(0), "{log}");
     assert!(log.contains("No display: running without the preview"), "{log}");
 }
+
+#[test]
+fn a_person_enrolled_while_the_daemon_runs_is_recognised_without_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = gallery(dir.path(), &[("alex", &[face("video/alex-lacamoire.png")])]);
+    let socket = dir.path().join("events.sock");
+    let mut child = daemon(&db, &socket, &["--source", arg(&clip()), "--fast", "--loop"]);
+    let pid = child.id() as i32;
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel::<Value>();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str(&line) {
+                let _ = tx.send(v);
+            }
+        }
+    });
+    // Wait for the first events: the daemon runs, nobody is known.
+    let first = rx.recv_timeout(Duration::from_secs(60)).expect("first event");
+    assert_eq!(first["known"], false, "{first}");
+    let people = dir.path().join("late");
+    std::fs::create_dir_all(people.join("lin")).expect("mkdir");
+    std::fs::copy(face("video/lin-manuel-miranda.png"), people.join("lin/lin.png")).expect("copy");
+    let out = run_json(&["--gallery", arg(&db), "enroll", arg(&people)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen_lin = None;
+    while let Ok(e) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        if e["name"] == "lin" {
+            seen_lin = Some(e);
+            break;
+        }
+    }
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let status = child.wait().expect("wait");
+    let _ = reader.join();
+    let log = child.stderr.take().map(|e| std::io::read_to_string(e).unwrap_or_default()).unwrap_or_default();
+    let lin = seen_lin.unwrap_or_else(|| panic!("lin was never named after being enrolled:\n{log}"));
+    assert_eq!(lin["known"], true);
+    assert!(log.contains("Gallery changed on disk; reloaded."), "{log}");
+    assert_eq!(status.code(), Some(0), "{log}");
+}
