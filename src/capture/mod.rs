@@ -129,9 +129,17 @@ fn send_frame(q: &FrameQueue, mut frame: Frame, live: bool, stats: &StageStats) 
     }
 }
 
+/// A loss in progress: since when, and how many reopen attempts so far.
+struct Outage {
+    since: Instant,
+    attempts: u32,
+}
+
 /// Runs capture until the input ends, `stop` is raised, or detect goes away.
 ///
-/// Status events (`source_lost`, `source_restored`) go to `status` without waiting.
+/// A loss is published once (`source_lost`) and the recovery once, when frames flow again (`source_restored`);
+/// in between, reopening is retried with doubling delays, which only reset once a frame arrives, so a source that
+/// opens but gives nothing backs off instead of spinning. Status events go to `status` without waiting.
 pub fn run(
     mut source: Box<dyn FrameSource>,
     settings: CaptureSettings,
@@ -144,60 +152,73 @@ pub fn run(
     let live = source.is_live();
     info!(camera = %settings.camera, source = %name, live, "Capture started.");
     let mut seq = 0u64;
+    // Frames since the source was last (re)opened: a file that ends without giving any is treated as lost.
+    let mut since_open = 0u64;
+    let mut outage: Option<Outage> = None;
+    let mut delay = settings.reconnect_initial;
     while !stop.is_raised() {
         if settings.max_frames.is_some_and(|m| seq >= m) {
             info!(camera = %settings.camera, frames = seq, "Frame limit reached.");
             break;
         }
         let started = Instant::now();
-        match source.read() {
+        let lost = match source.read() {
             Ok(Some(bgr)) => {
+                if let Some(o) = outage.take() {
+                    let down = o.since.elapsed();
+                    info!(camera = %settings.camera, attempts = o.attempts, down_s = down.as_secs_f64(), "Source restored.");
+                    let _ = status.try_send(Event::source_restored(&settings.camera, down, o.attempts));
+                }
+                delay = settings.reconnect_initial;
                 let mut frame = Frame::from_bgr(bgr, name.clone(), seq);
                 frame.captured_at = SystemTime::now();
                 seq += 1;
+                since_open += 1;
                 stats.record(started.elapsed());
                 if !send_frame(&q, frame, live, stats) {
                     break;
                 }
+                None
+            }
+            Ok(None) if settings.looping && since_open == 0 => {
+                Some(CaptureError::Lost { source_name: name.to_string(), message: "no frames since it was opened".into() })
             }
             Ok(None) if settings.looping => {
-                if let Err(e) = source.reopen() {
-                    recover(source.as_mut(), &settings, &status, &stop, &e);
-                }
+                since_open = 0;
+                source.reopen().err()
             }
             Ok(None) => {
                 info!(camera = %settings.camera, frames = seq, "End of input.");
                 break;
             }
-            Err(e) => recover(source.as_mut(), &settings, &status, &stop, &e),
+            Err(e) => Some(e),
+        };
+        if let Some(err) = lost {
+            since_open = 0;
+            let o = outage.get_or_insert_with(|| {
+                warn!(camera = %settings.camera, error = %err, retry_in_ms = delay.as_millis() as u64, "Source lost; retrying.");
+                // The publisher never blocks capture: when its queue is full the event is dropped (logged here).
+                let _ = status.try_send(Event::source_lost(&settings.camera, &err.to_string(), delay));
+                Outage { since: Instant::now(), attempts: 0 }
+            });
+            retry(source.as_mut(), &settings, &stop, o, &mut delay);
         }
     }
     info!(camera = %settings.camera, frames = seq, dropped = stats.dropped.load(Ordering::Relaxed), "Capture stopped.");
 }
 
-/// After a loss: publish it, retry with doubling delays until the source opens again or `stop` is raised.
-fn recover(source: &mut dyn FrameSource, settings: &CaptureSettings, status: &Sender<Event>, stop: &Stop, err: &CaptureError) {
-    let lost_at = Instant::now();
-    let mut delay = settings.reconnect_initial;
-    warn!(camera = %settings.camera, error = %err, retry_in_ms = delay.as_millis() as u64, "Source lost; retrying.");
-    // The publisher never blocks capture: when its queue is full the status event is dropped (and logged above).
-    let _ = status.try_send(Event::source_lost(&settings.camera, &err.to_string(), delay));
-    let mut attempts = 0u32;
+/// Reopens with doubling delays until it works or `stop` is raised.
+fn retry(source: &mut dyn FrameSource, settings: &CaptureSettings, stop: &Stop, outage: &mut Outage, delay: &mut Duration) {
     loop {
-        if stop.sleep(delay) {
+        if stop.sleep(*delay) {
             return;
         }
-        attempts += 1;
+        outage.attempts += 1;
+        *delay = (*delay * 2).min(settings.reconnect_max);
         match source.reopen() {
-            Ok(()) => {
-                let down = lost_at.elapsed();
-                info!(camera = %settings.camera, attempts, down_s = down.as_secs_f64(), "Source restored.");
-                let _ = status.try_send(Event::source_restored(&settings.camera, down, attempts));
-                return;
-            }
+            Ok(()) => return,
             Err(e) => {
-                delay = (delay * 2).min(settings.reconnect_max);
-                warn!(camera = %settings.camera, attempts, error = %e, retry_in_ms = delay.as_millis() as u64, "Source still unavailable.");
+                warn!(camera = %settings.camera, attempts = outage.attempts, error = %e, retry_in_ms = delay.as_millis() as u64, "Source still unavailable.");
             }
         }
     }

@@ -21,11 +21,12 @@ struct FakeSource {
     every: Duration,
     lose_at: Option<usize>,
     fail_reopens: usize,
+    reopens: Arc<AtomicUsize>,
 }
 
 impl FakeSource {
     fn new(total: Option<usize>, live: bool) -> Self {
-        Self { total, read: 0, live, every: Duration::ZERO, lose_at: None, fail_reopens: 0 }
+        Self { total, read: 0, live, every: Duration::ZERO, lose_at: None, fail_reopens: 0, reopens: Arc::default() }
     }
 }
 
@@ -46,6 +47,7 @@ impl FrameSource for FakeSource {
         Ok(Some(Mat::new_rows_cols_with_default(120, 160, CV_8UC3, Scalar::all(90.0)).expect("mat")))
     }
     fn reopen(&mut self) -> Result<(), CaptureError> {
+        self.reopens.fetch_add(1, Ordering::SeqCst);
         if self.fail_reopens > 0 {
             self.fail_reopens -= 1;
             return Err(CaptureError::Open { source_name: "fake".into(), message: "not there yet".into() });
@@ -199,4 +201,25 @@ fn a_stop_mid_stream_drains_every_stage() {
     let report = running.wait(Duration::from_secs(2)).expect("drains within the deadline");
     assert!(report.frames >= 20);
     assert_eq!(kinds(&run.events).last().map(|e| e.0), Some(EventKind::TrackEnded));
+}
+
+#[test]
+fn a_looping_source_that_gives_no_more_frames_backs_off_instead_of_spinning() {
+    // Five frames, then every read says "end" and reopening does not help: a file that went empty.
+    let source = FakeSource::new(Some(5), false);
+    let reopens = source.reopens.clone();
+    let mut run = parts(source, Duration::ZERO, None);
+    run.parts.capture.looping = true;
+    let running = pipeline::start(run.parts, Stop::new()).expect("start");
+    let stop = running.stop_handle();
+    std::thread::sleep(Duration::from_millis(400));
+    stop.raise();
+    let report = running.wait(Duration::from_secs(2)).expect("drains");
+    assert_eq!(report.frames, 5);
+    let events = kinds(&run.events);
+    let count = |k: EventKind| events.iter().filter(|e| e.0 == k).count();
+    assert_eq!((count(EventKind::SourceLost), count(EventKind::SourceRestored)), (1, 0), "lost once, never restored");
+    // Delays 10, 20, 40, 40, … ms in 400 ms: about a dozen reopens, not thousands.
+    let n = reopens.load(Ordering::SeqCst);
+    assert!((3..=15).contains(&n), "{n} reopens");
 }
