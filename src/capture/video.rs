@@ -24,12 +24,29 @@ pub struct VideoSource {
     raw: Mat,
 }
 
+/// How long opening a stream may take.
+const STREAM_OPEN_TIMEOUT_MS: i32 = 10_000;
+/// How long a stream may go without a frame before the read fails and the stream counts as lost.
+const STREAM_READ_TIMEOUT_MS: i32 = 5_000;
+
 fn open_capture(location: &str) -> Result<(VideoCapture, f64), CaptureError> {
     let err = |message: String| CaptureError::Open { source_name: location.to_string(), message };
     if !location.contains("://") && !location.contains('%') && !std::path::Path::new(location).exists() {
         return Err(err("no such file".into()));
     }
-    let capture = VideoCapture::from_file(location, videoio::CAP_ANY).map_err(|e| err(e.to_string()))?;
+    let capture = if location.contains("://") {
+        // A stream that stops answering must fail a read (then it is reconnected), not block capture forever.
+        let params = opencv::core::Vector::<i32>::from_slice(&[
+            videoio::CAP_PROP_OPEN_TIMEOUT_MSEC,
+            STREAM_OPEN_TIMEOUT_MS,
+            videoio::CAP_PROP_READ_TIMEOUT_MSEC,
+            STREAM_READ_TIMEOUT_MS,
+        ]);
+        VideoCapture::from_file_with_params(location, videoio::CAP_FFMPEG, &params)
+    } else {
+        VideoCapture::from_file(location, videoio::CAP_ANY)
+    }
+    .map_err(|e| err(e.to_string()))?;
     if !capture.is_opened().map_err(|e| err(e.to_string()))? {
         return Err(err("OpenCV could not open it (unsupported format, unreachable URL or no matching images)".into()));
     }

@@ -28,6 +28,7 @@ struct TrackIdentity {
     votes: VecDeque<Vote>,
     first_seen: SystemTime,
     last_seen: SystemTime,
+    last_seq: u64,
     frames: u64,
     bbox: BBox,
     quality: f32,
@@ -95,6 +96,7 @@ impl Identities {
                 votes: VecDeque::new(),
                 first_seen: frame.captured_at,
                 last_seen: frame.captured_at,
+                last_seq: frame.seq,
                 frames: 0,
                 bbox: obs.detection.bbox,
                 quality: obs.quality,
@@ -103,6 +105,7 @@ impl Identities {
             });
             t.frames += 1;
             t.last_seen = frame.captured_at;
+            t.last_seq = frame.seq;
             t.bbox = obs.detection.bbox;
             t.quality = obs.quality;
             let mut kind = None;
@@ -182,6 +185,7 @@ impl Identities {
         e.reason = Some(reason.to_string());
         // Ended tracks report their last sighting, not the frame that noticed the absence.
         e.frame_ts = Some(unix_seconds(t.last_seen));
+        e.frame_seq = Some(t.last_seq);
         Some(e)
     }
 
@@ -283,6 +287,7 @@ mod tests {
         let e = ids.update(frame(9), &[], &[1]);
         assert_eq!(kinds(&e), vec![EventKind::TrackEnded]);
         assert_eq!(e[0].frames, Some(8));
+        assert_eq!(e[0].frame_seq, Some(7), "the last sighting, not the frame that noticed the absence");
     }
 
     #[test]
