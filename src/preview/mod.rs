@@ -155,3 +155,29 @@ impl Preview {
         let _ = highgui::destroy_window(&self.title);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::BBox;
+    use opencv::core::{MatTraitConst, Vec3b, CV_8UC3};
+
+    #[test]
+    fn boxes_are_drawn_in_the_colour_of_their_identity() {
+        let mut img = Mat::new_rows_cols_with_default(120, 160, CV_8UC3, Scalar::all(0.0)).expect("mat");
+        let known =
+            TrackLabel { track: 1, bbox: BBox { x: 20.0, y: 40.0, w: 40.0, h: 50.0 }, name: Some("ann".into()), known: true, score: 0.8 };
+        let stranger = TrackLabel {
+            track: 2,
+            bbox: BBox { x: 100.0, y: 40.0, w: 40.0, h: 50.0 },
+            name: Some("unknown".into()),
+            known: false,
+            score: 0.1,
+        };
+        annotate(&mut img, &[known, stranger], "30.0 fps").expect("draw");
+        let at = |x: i32, y: i32| *img.at_2d::<Vec3b>(y, x).expect("pixel");
+        assert_eq!(at(20, 70), Vec3b::from([60, 200, 60]), "known: green box edge");
+        assert_eq!(at(100, 70), Vec3b::from([40, 40, 230]), "unknown: red box edge");
+        assert_eq!(at(40, 70), Vec3b::from([0, 0, 0]), "inside the box untouched");
+    }
+}
