@@ -63,14 +63,18 @@ pub fn is_camera(source: &str) -> bool {
     source.parse::<u32>().is_ok() || source.starts_with("/dev/video") || source.starts_with("/dev/v4l/")
 }
 
-/// Opens the configured source (fails at start-up when it cannot be opened).
-pub fn open(cfg: &CaptureConfig) -> Result<Box<dyn FrameSource>, CaptureError> {
-    let camera = match cfg.kind {
+/// Whether `[capture]` selects a V4L2 camera (else OpenCV reads a file, stream or image sequence).
+pub fn wants_camera(cfg: &CaptureConfig) -> bool {
+    match cfg.kind {
         SourceKind::Camera => true,
         SourceKind::Video => false,
         SourceKind::Auto => is_camera(&cfg.source),
-    };
-    Ok(if camera { Box::new(CameraSource::open(cfg)?) } else { Box::new(VideoSource::open(cfg)?) })
+    }
+}
+
+/// Opens the configured source (fails at start-up when it cannot be opened).
+pub fn open(cfg: &CaptureConfig) -> Result<Box<dyn FrameSource>, CaptureError> {
+    Ok(if wants_camera(cfg) { Box::new(CameraSource::open(cfg)?) } else { Box::new(VideoSource::open(cfg)?) })
 }
 
 /// The capture stage's settings.

@@ -172,12 +172,7 @@ pub(super) fn models(g: &GlobalArgs) -> anyhow::Result<u8> {
 fn daemon_warnings(cfg: &Config) -> Vec<String> {
     let mut out = Vec::new();
     let src = &cfg.capture.source;
-    let camera = match cfg.capture.kind {
-        crate::config::SourceKind::Camera => true,
-        crate::config::SourceKind::Video => false,
-        crate::config::SourceKind::Auto => crate::capture::is_camera(src),
-    };
-    if camera {
+    if crate::capture::wants_camera(&cfg.capture) {
         let dev = src.parse::<u32>().map_or_else(|_| PathBuf::from(src), |i| PathBuf::from(format!("/dev/video{i}")));
         if !dev.exists() {
             out.push(format!("capture.source: camera {} is not present", dev.display()));

@@ -43,8 +43,19 @@ struct Hub {
 }
 
 impl Hub {
-    fn push(&self, line: &Arc<str>) {
+    /// Queues `line` for every subscriber. The live-track snapshot is updated under the same lock that
+    /// [`Hub::subscribe`] takes, so a subscriber arriving meanwhile gets the event exactly once: in its snapshot
+    /// or in its queue.
+    fn push(&self, line: &Arc<str>, track: Option<(u64, bool)>) {
         let mut subs = self.subscribers.lock();
+        if let Some((id, ended)) = track {
+            let mut live = self.live.lock();
+            if ended {
+                live.remove(&id);
+            } else {
+                live.insert(id, line.clone());
+            }
+        }
         subs.retain(|s| !s.queue.lock().gone);
         for s in subs.iter() {
             let mut q = s.queue.lock();
@@ -63,11 +74,12 @@ impl Hub {
         let mut hello = Event::new(EventKind::Hello, &self.camera);
         hello.version = Some(env!("CARGO_PKG_VERSION").to_string());
         hello.emit_ts = unix_seconds(SystemTime::now());
+        let mut subs = self.subscribers.lock();
         let mut lines: VecDeque<Arc<str>> = VecDeque::from([Arc::from(hello.to_line())]);
         lines.extend(self.live.lock().values().cloned());
         let s = Arc::new(Subscriber { queue: Mutex::new(Queue { lines, ..Queue::default() }), wake: Notify::new() });
         s.wake.notify_one();
-        self.subscribers.lock().push(s.clone());
+        subs.push(s.clone());
         s
     }
 }
@@ -156,15 +168,8 @@ impl SocketServer {
 
 impl EventSink for SocketServer {
     fn publish(&mut self, event: &Event, line: &Arc<str>) {
-        if let (Some(id), Some(kind)) = (event.track_id, event.kind) {
-            let mut live = self.hub.live.lock();
-            if kind == EventKind::TrackEnded {
-                live.remove(&id);
-            } else {
-                live.insert(id, line.clone());
-            }
-        }
-        self.hub.push(line);
+        let track = event.track_id.zip(event.kind).map(|(id, kind)| (id, kind == EventKind::TrackEnded));
+        self.hub.push(line, track);
     }
 
     fn close(&mut self) {
@@ -240,4 +245,53 @@ async fn subscriber(stream: tokio::net::UnixStream, sub: Arc<Subscriber>, camera
     }
     sub.queue.lock().gone = true;
     debug!("Subscriber left.");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader};
+
+    #[test]
+    fn a_subscriber_that_falls_behind_loses_its_oldest_events_is_told_and_keeps_the_newest() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("run/events.sock");
+        let mut server = SocketServer::bind(&path, "cam", 8).expect("bind");
+        assert_eq!(std::fs::metadata(&path).expect("socket").permissions().mode() & 0o777, 0o660);
+        let client = std::os::unix::net::UnixStream::connect(&path).expect("connect");
+        let started = std::time::Instant::now();
+        while server.subscribers() < 1 {
+            assert!(started.elapsed() < Duration::from_secs(5), "subscriber never registered");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // The subscriber reads, but far slower than events come: far more events than its queue holds are
+        // published without waiting for it.
+        let reader = std::thread::spawn(move || -> Vec<Event> {
+            BufReader::new(client)
+                .lines()
+                .map_while(Result::ok)
+                .map(|l| {
+                    std::thread::sleep(Duration::from_micros(20));
+                    serde_json::from_str(&l).expect("JSON line")
+                })
+                .collect()
+        });
+        let n = 20_000u64;
+        for i in 0..n {
+            let mut e = Event::new(EventKind::TrackUpdated, "cam");
+            e.track_id = Some(1);
+            e.frame_seq = Some(i);
+            server.publish(&e, &Arc::from(e.to_line()));
+        }
+        assert!(server.dropped() > 0, "the queue of 8 overflowed");
+        server.close();
+        assert!(!path.exists(), "the socket file is removed when the server closes");
+        let lines = reader.join().expect("reader");
+        assert_eq!(lines[0].kind, Some(EventKind::Hello));
+        let told: u64 = lines.iter().filter(|e| e.kind == Some(EventKind::EventsDropped)).filter_map(|e| e.dropped).sum();
+        let received = lines.iter().filter(|e| e.kind == Some(EventKind::TrackUpdated)).count() as u64;
+        assert!(told > 0, "the subscriber was told it lost events");
+        assert_eq!(received + told, n, "every event was either delivered or counted as dropped");
+        assert_eq!(lines.last().and_then(|e| e.frame_seq), Some(n - 1), "the newest event is kept");
+    }
 }
