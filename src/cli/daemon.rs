@@ -200,7 +200,8 @@ pub(super) fn run(g: &GlobalArgs, a: RunArgs) -> anyhow::Result<u8> {
     let stop = Stop::new();
     install_signal_handler(stop.clone())?;
     let running = pipeline::start(parts, stop)?;
-    let report = running.wait(Duration::from_secs_f64(cfg.pipeline.shutdown_timeout_s))?;
+    let every = (cfg.pipeline.stats_interval_s > 0).then(|| Duration::from_secs(cfg.pipeline.stats_interval_s));
+    let report = running.wait_logging(Duration::from_secs_f64(cfg.pipeline.shutdown_timeout_s), every)?;
     log_report(&report);
     Ok(EXIT_OK)
 }

@@ -248,6 +248,8 @@ pub struct PipelineConfig {
     pub stage_queue: NonZeroUsize,
     /// Drain deadline on shutdown, seconds.
     pub shutdown_timeout_s: f64,
+    /// Seconds between health lines in the log (0: none).
+    pub stats_interval_s: u64,
 }
 
 /// `[track]`: association and identity voting.

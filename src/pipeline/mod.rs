@@ -222,8 +222,32 @@ impl Running {
     /// Waits for every stage to finish (input ended or stop raised); once the stop is raised, waits at most
     /// `drain` more. Returns the final figures, or the first stage failure.
     pub fn wait(self, drain: Duration) -> Result<Report, PipelineError> {
+        self.wait_logging(drain, None)
+    }
+
+    /// [`Running::wait`], logging one health line every `every` meanwhile (fps and drops over the interval,
+    /// latency percentiles over the last frames): what a service shows in its journal without anyone attached.
+    pub fn wait_logging(self, drain: Duration, every: Option<Duration>) -> Result<Report, PipelineError> {
         let mut stopped_at: Option<Instant> = None;
+        let mut last = (Instant::now(), 0u64, 0u64);
         while !self.threads.iter().all(|(_, h)| h.is_finished()) {
+            if let Some(every) = every.filter(|e| last.0.elapsed() >= *e) {
+                let r = self.stats.report();
+                let fps = (r.frames - last.1) as f64 / last.0.elapsed().as_secs_f64();
+                info!(
+                    fps = format!("{fps:.1}"),
+                    frames = r.frames,
+                    dropped = r.frames_dropped - last.2,
+                    faces = r.faces,
+                    embedded = r.embedded,
+                    events = r.events,
+                    latency_p50_ms = format!("{:.1}", r.latency.p50_ms),
+                    latency_p99_ms = format!("{:.1}", r.latency.p99_ms),
+                    interval_s = every.as_secs(),
+                    "Pipeline running."
+                );
+                last = (Instant::now(), r.frames, r.frames_dropped);
+            }
             if self.stop.is_raised() {
                 let at = *stopped_at.get_or_insert_with(Instant::now);
                 if at.elapsed() > drain {
