@@ -144,6 +144,8 @@ pub struct RuntimeConfig {
     pub execution_providers: Vec<ExecutionProvider>,
     /// Intra-op threads per session; 0 lets ONNX Runtime choose.
     pub intra_threads: usize,
+    /// Where TensorRT keeps its built engines.
+    pub trt_cache_dir: String,
 }
 
 /// `[detect]`: face detection.

@@ -40,6 +40,7 @@ pub struct Runtime {
     providers: Vec<ExecutionProvider>,
     intra_threads: usize,
     library: PathBuf,
+    trt_cache: PathBuf,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -67,7 +68,13 @@ impl Runtime {
             return Err(ModelError::RuntimeLibrary { path: library, message: "no such file".into() });
         }
         let env = shared_environment(&library)?;
-        Ok(Self { env, providers: cfg.execution_providers.clone(), intra_threads: cfg.intra_threads, library })
+        Ok(Self {
+            env,
+            providers: cfg.execution_providers.clone(),
+            intra_threads: cfg.intra_threads,
+            library,
+            trt_cache: crate::config::resolve_path(&cfg.trt_cache_dir),
+        })
     }
 
     /// Path of the loaded library.
@@ -93,7 +100,7 @@ impl Runtime {
                 ExecutionProvider::Cuda => ort::ep::CUDA::default().build().error_on_failure(),
                 ExecutionProvider::Tensorrt => ort::ep::TensorRT::default()
                     .with_engine_cache(true)
-                    .with_engine_cache_path(engine_cache_dir(model).display())
+                    .with_engine_cache_path(self.trt_cache.display())
                     .with_fp16(true)
                     .build()
                     .error_on_failure(),
@@ -118,9 +125,4 @@ impl Runtime {
         info!(%provider, model = %model.display(), "Inference session ready.");
         Ok(LoadedSession { session, provider })
     }
-}
-
-/// TensorRT engines are cached beside the model, so the minutes-long build happens once per machine.
-fn engine_cache_dir(model: &Path) -> PathBuf {
-    model.parent().unwrap_or(Path::new(".")).join("trt-cache")
 }
