@@ -280,6 +280,11 @@ fn bad_daemon_configuration_is_refused_with_every_key_path_before_anything_start
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nope.mp4"));
     assert!(!socket.exists());
+    // A V4L2 camera that is not there (nokhwa's open runs and fails): the same, naming the device.
+    let out = run_json(&["--gallery", arg(&dir.path().join("g.db")), "run", "--source", "7", "--socket", arg(&socket)]);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("failed to open /dev/video7"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!socket.exists());
 }
 
 #[test]
