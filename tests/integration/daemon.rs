@@ -378,3 +378,28 @@ fn a_person_enrolled_while_the_daemon_runs_is_recognised_without_a_restart() {
     assert!(log.contains("Gallery changed on disk; reloaded."), "{log}");
     assert_eq!(status.code(), Some(0), "{log}");
 }
+
+#[test]
+fn execution_providers_fall_back_in_order_and_the_log_names_the_one_in_use() {
+    // The installed library is the CPU build of ONNX Runtime (PyPI `onnxruntime`): TensorRT and CUDA cannot
+    // register here, whatever the hardware, so the fallback path is what runs.
+    let photo = face("people/obama/obama.jpg");
+    let run = |providers: &str| {
+        Command::new(env!("CARGO_BIN_EXE_facewatch"))
+            .current_dir(root())
+            .args(["--json", "detect", arg(&photo)])
+            .env("FACEWATCH_RUNTIME__EXECUTION_PROVIDERS", providers)
+            .env("RUST_LOG", "info")
+            .output()
+            .expect("run")
+    };
+    let out = run("tensorrt,cuda,cpu");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("provider=tensorrt") && log.contains("provider=cuda"), "each failed provider is logged: {log}");
+    assert!(log.contains("Inference session ready. provider=cpu"), "{log}");
+    let out = run("cuda");
+    assert_eq!(out.status.code(), Some(4), "no provider left: a model/runtime error");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cuda"), "the error names what was tried: {err}");
+}
