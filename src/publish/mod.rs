@@ -82,7 +82,7 @@ pub struct Event {
     /// `identity_changed`: the name before.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous: Option<String>,
-    /// Cosine similarity behind the name (for `unknown`: the best candidate's, below the threshold).
+    /// Mean cosine of the window's votes for the name (for `unknown`: of those votes' best candidates, below the threshold).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub score: Option<f32>,
     /// Threshold in force.
