@@ -169,6 +169,7 @@ pub fn run(
         let lost = match source.read() {
             Ok(Some(bgr)) => {
                 if let Some(o) = outage.take() {
+                    stats.retrying.store(false, Ordering::Relaxed);
                     let down = o.since.elapsed();
                     info!(camera = %settings.camera, attempts = o.attempts, down_s = down.as_secs_f64(), "Source restored.");
                     let _ = status.try_send(Event::source_restored(&settings.camera, down, o.attempts));
@@ -203,6 +204,7 @@ pub fn run(
                 warn!(camera = %settings.camera, error = %err, retry_in_ms = delay.as_millis() as u64, "Source lost; retrying.");
                 // The publisher never blocks capture: when its queue is full the event is dropped (logged here).
                 let _ = status.try_send(Event::source_lost(&settings.camera, &err.to_string(), delay));
+                stats.retrying.store(true, Ordering::Relaxed);
                 Outage { since: Instant::now(), attempts: 0 }
             });
             retry(source.as_mut(), &settings, &stop, o, &mut delay);

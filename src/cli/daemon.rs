@@ -15,6 +15,7 @@ use super::{emit, GlobalArgs, InputError, EXIT_OK};
 use crate::capture::{self, CaptureSettings, FrameSource, VideoSource};
 use crate::config::{resolve_path, Config};
 use crate::engine::Engine;
+use crate::pipeline::systemd::Notifier;
 use crate::pipeline::{self, Parts, Report, Stop};
 use crate::preview::Preview;
 use crate::publish::{ChannelSink, Event, EventKind, EventSink, LineSink, SocketServer};
@@ -199,9 +200,12 @@ pub(super) fn run(g: &GlobalArgs, a: RunArgs) -> anyhow::Result<u8> {
     }
     let stop = Stop::new();
     install_signal_handler(stop.clone())?;
+    let var = |k: &str| std::env::var(k).ok();
+    let mut notifier = Notifier::from_vars(var("NOTIFY_SOCKET"), var("WATCHDOG_USEC"), var("WATCHDOG_PID"));
     let running = pipeline::start(parts, stop)?;
+    notifier.ready();
     let every = (cfg.pipeline.stats_interval_s > 0).then(|| Duration::from_secs(cfg.pipeline.stats_interval_s));
-    let report = running.wait_logging(Duration::from_secs_f64(cfg.pipeline.shutdown_timeout_s), every)?;
+    let report = running.wait_logging(Duration::from_secs_f64(cfg.pipeline.shutdown_timeout_s), every, &mut notifier)?;
     log_report(&report);
     Ok(EXIT_OK)
 }

@@ -17,6 +17,7 @@
 
 mod stages;
 mod stats;
+pub mod systemd;
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -222,15 +223,17 @@ impl Running {
     /// Waits for every stage to finish (input ended or stop raised); once the stop is raised, waits at most
     /// `drain` more. Returns the final figures, or the first stage failure.
     pub fn wait(self, drain: Duration) -> Result<Report, PipelineError> {
-        self.wait_logging(drain, None)
+        self.wait_logging(drain, None, &mut systemd::Notifier::disabled())
     }
 
     /// [`Running::wait`], logging one health line every `every` meanwhile (fps and drops over the interval,
-    /// latency percentiles over the last frames): what a service shows in its journal without anyone attached.
-    pub fn wait_logging(self, drain: Duration, every: Option<Duration>) -> Result<Report, PipelineError> {
+    /// latency percentiles over the last frames), and keeping systemd informed through `notifier` (watchdog fed
+    /// while frames flow, `STOPPING=1` at shutdown): what a service needs when nobody is attached.
+    pub fn wait_logging(self, drain: Duration, every: Option<Duration>, notifier: &mut systemd::Notifier) -> Result<Report, PipelineError> {
         let mut stopped_at: Option<Instant> = None;
         let mut last = (Instant::now(), 0u64, 0u64);
         while !self.threads.iter().all(|(_, h)| h.is_finished()) {
+            notifier.tick(self.stats.track.frames.load(Ordering::Relaxed), self.stats.capture.retrying.load(Ordering::Relaxed));
             if let Some(every) = every.filter(|e| last.0.elapsed() >= *e) {
                 let r = self.stats.report();
                 let fps = (r.frames - last.1) as f64 / last.0.elapsed().as_secs_f64();
@@ -249,6 +252,7 @@ impl Running {
                 last = (Instant::now(), r.frames, r.frames_dropped);
             }
             if self.stop.is_raised() {
+                notifier.stopping();
                 let at = *stopped_at.get_or_insert_with(Instant::now);
                 if at.elapsed() > drain {
                     let stages = self.threads.iter().filter(|(_, h)| !h.is_finished()).map(|(n, _)| *n).collect();
@@ -257,6 +261,7 @@ impl Running {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+        notifier.stopping();
         let report = self.stats.report();
         let mut failure = None;
         for (stage, h) in self.threads {

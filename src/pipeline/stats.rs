@@ -23,13 +23,22 @@ pub struct StageStats {
     pub dropped: AtomicU64,
     /// Items that failed (logged, skipped).
     pub errors: AtomicU64,
+    /// Capture: a lost source is being retried (no frames, by design).
+    pub retrying: std::sync::atomic::AtomicBool,
     samples: Mutex<Vec<u32>>,
 }
 
 impl StageStats {
     /// Empty counters for `name`.
     pub fn new(name: &'static str) -> Self {
-        Self { name, frames: AtomicU64::new(0), dropped: AtomicU64::new(0), errors: AtomicU64::new(0), samples: Mutex::new(Vec::new()) }
+        Self {
+            name,
+            frames: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            retrying: std::sync::atomic::AtomicBool::new(false),
+            samples: Mutex::new(Vec::new()),
+        }
     }
 
     /// Counts one item that took `d`.

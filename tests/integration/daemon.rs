@@ -295,6 +295,8 @@ fn the_systemd_unit_checks_the_configuration_it_runs() {
     assert!(pre.ends_with("check-config") && start.ends_with(" run"), "{pre} / {start}");
     assert_eq!(pre.trim_end_matches("check-config"), start.trim_end_matches("run"), "both use the same configuration");
     for directive in [
+        "Type=notify",
+        "WatchdogSec=30s",
         "User=facewatch",
         "ProtectSystem=strict",
         "ReadWritePaths=/var/lib/facewatch /run/facewatch",
@@ -402,4 +404,43 @@ fn execution_providers_fall_back_in_order_and_the_log_names_the_one_in_use() {
     assert_eq!(out.status.code(), Some(4), "no provider left: a model/runtime error");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cuda"), "the error names what was tried: {err}");
+}
+
+#[test]
+fn under_systemd_the_daemon_says_ready_feeds_the_watchdog_and_says_stopping() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = gallery(dir.path(), &[("lin", &[face("video/lin-manuel-miranda.png")])]);
+    let notify = dir.path().join("notify.sock");
+    let systemd = std::os::unix::net::UnixDatagram::bind(&notify).expect("bind the notify socket");
+    systemd.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+    // Read as systemd does, while the daemon runs.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let listener = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let (mut messages, mut buf) = (Vec::new(), [0u8; 128]);
+            loop {
+                match systemd.recv(&mut buf) {
+                    Ok(n) => messages.push(String::from_utf8_lossy(&buf[..n]).to_string()),
+                    Err(_) if done.load(std::sync::atomic::Ordering::SeqCst) => return messages,
+                    Err(_) => {}
+                }
+            }
+        })
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_facewatch"))
+        .current_dir(root())
+        // 45 frames at the clip's rate: 1.5 s, with a 200 ms watchdog.
+        .args(["--gallery", arg(&db), "run", "--source", arg(&clip()), "--max-frames", "45", "--socket", ""])
+        .env("NOTIFY_SOCKET", &notify)
+        .env("WATCHDOG_USEC", "200000")
+        .output()
+        .expect("run");
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let messages = listener.join().expect("listener");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(messages.first().map(String::as_str), Some("READY=1"), "{messages:?}");
+    assert_eq!(messages.last().map(String::as_str), Some("STOPPING=1"), "{messages:?}");
+    let feeds = messages.iter().filter(|m| *m == "WATCHDOG=1").count();
+    assert!(feeds >= 5, "fed every 100 ms while frames flowed for 1.5 s: {messages:?}");
 }
