@@ -11,14 +11,14 @@ mod video;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use opencv::core::Mat;
 use tracing::{info, warn};
 
 pub use camera::{bgr_from_camera_buffer, CameraSource};
-pub use video::VideoSource;
+pub use video::{is_missing_file, is_stream, VideoSource};
 
 use crate::config::{CaptureConfig, SourceKind};
 use crate::frame::Frame;
@@ -175,8 +175,7 @@ pub fn run(
                     let _ = status.try_send(Event::source_restored(&settings.camera, down, o.attempts));
                 }
                 delay = settings.reconnect_initial;
-                let mut frame = Frame::from_bgr(bgr, name.clone(), seq);
-                frame.captured_at = SystemTime::now();
+                let frame = Frame::from_bgr(bgr, name.clone(), seq);
                 seq += 1;
                 since_open += 1;
                 stats.record(started.elapsed());

@@ -29,12 +29,22 @@ const STREAM_OPEN_TIMEOUT_MS: i32 = 10_000;
 /// How long a stream may go without a frame before the read fails and the stream counts as lost.
 const STREAM_READ_TIMEOUT_MS: i32 = 5_000;
 
+/// Whether `location` is a network stream (`scheme://…`): live, never ending, opened with timeouts.
+pub fn is_stream(location: &str) -> bool {
+    location.contains("://")
+}
+
+/// Whether `location` names a plain file that is not there (streams and `%d` image patterns are not checked).
+pub fn is_missing_file(location: &str) -> bool {
+    !is_stream(location) && !location.contains('%') && !std::path::Path::new(location).exists()
+}
+
 fn open_capture(location: &str) -> Result<(VideoCapture, f64), CaptureError> {
     let err = |message: String| CaptureError::Open { source_name: location.to_string(), message };
-    if !location.contains("://") && !location.contains('%') && !std::path::Path::new(location).exists() {
+    if is_missing_file(location) {
         return Err(err("no such file".into()));
     }
-    let capture = if location.contains("://") {
+    let capture = if is_stream(location) {
         // A stream that stops answering must fail a read (then it is reconnected), not block capture forever.
         let params = opencv::core::Vector::<i32>::from_slice(&[
             videoio::CAP_PROP_OPEN_TIMEOUT_MSEC,
@@ -58,7 +68,7 @@ impl VideoSource {
     /// Opens `capture.source` with OpenCV.
     pub fn open(cfg: &CaptureConfig) -> Result<Self, CaptureError> {
         let (capture, fps) = open_capture(&cfg.source)?;
-        let stream = cfg.source.contains("://");
+        let stream = is_stream(&cfg.source);
         Ok(Self {
             location: cfg.source.clone(),
             capture,

@@ -177,7 +177,7 @@ fn daemon_warnings(cfg: &Config) -> Vec<String> {
         if !dev.exists() {
             out.push(format!("capture.source: camera {} is not present", dev.display()));
         }
-    } else if !src.contains("://") && !src.contains('%') && !resolve_path(src).exists() {
+    } else if crate::capture::is_missing_file(src) {
         out.push(format!("capture.source: {src} does not exist"));
     }
     if !cfg.publish.socket.trim().is_empty() {

@@ -72,6 +72,21 @@ fn finish(mut child: Child, limit: Duration) -> (Option<i32>, Vec<Value>, String
     (status.code(), events, err.join().unwrap_or_default())
 }
 
+/// Waits until the daemon has bound its socket (everything is built by then).
+fn wait_for_socket(socket: &Path) {
+    let start = Instant::now();
+    while !socket.exists() {
+        assert!(start.elapsed() < Duration::from_secs(60), "the daemon never opened its socket at {}", socket.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sends SIGTERM to the daemon, as systemd's stop does.
+fn sigterm(pid: u32) {
+    // SAFETY: signalling our own child process, which has not been waited for yet.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGTERM) }, 0, "kill -TERM {pid}");
+}
+
 /// Connects to the socket as soon as it exists and reads every line until the daemon closes it.
 fn subscriber(socket: &Path) -> std::thread::JoinHandle<Vec<Value>> {
     let socket = socket.to_path_buf();
@@ -141,15 +156,10 @@ fn sigterm_mid_stream_drains_and_exits_zero() {
     let socket = dir.path().join("events.sock");
     // Real-time pacing and looping: the clip would play forever.
     let child = daemon(&db, &socket, &["--source", arg(&clip()), "--loop"]);
-    let pid = child.id() as i32;
-    let start = Instant::now();
-    while !socket.exists() {
-        assert!(start.elapsed() < Duration::from_secs(60), "daemon did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let pid = child.id();
+    wait_for_socket(&socket);
     std::thread::sleep(Duration::from_millis(1500));
-    // SAFETY: signalling our own child process.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    sigterm(pid);
     let signalled = Instant::now();
     let (code, events, log) = finish(child, Duration::from_secs(30));
     assert_eq!(code, Some(0), "{log}");
@@ -195,19 +205,14 @@ fn a_source_that_disappears_is_reported_retried_and_resumed() {
         ],
     );
     let sub = subscriber(&socket);
-    let pid = child.id() as i32;
+    let pid = child.id();
     std::thread::sleep(Duration::from_millis(300));
-    let start = Instant::now();
-    while !socket.exists() {
-        assert!(start.elapsed() < Duration::from_secs(60), "daemon did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_socket(&socket);
     std::fs::rename(&frames, &hidden).expect("take the frames away");
     std::thread::sleep(Duration::from_millis(1500));
     std::fs::rename(&hidden, &frames).expect("bring them back");
     std::thread::sleep(Duration::from_millis(1500));
-    // SAFETY: signalling our own child process.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    sigterm(pid);
     let (code, events, log) = finish(child, Duration::from_secs(30));
     assert_eq!(code, Some(0), "the daemon stayed up through the loss: {log}");
     let lost = events.iter().position(|e| e["type"] == "source_lost").unwrap_or_else(|| panic!("no source_lost: {log}"));
@@ -344,7 +349,7 @@ fn a_person_enrolled_while_the_daemon_runs_is_recognised_without_a_restart() {
     let db = gallery(dir.path(), &[("alex", &[face("video/alex-lacamoire.png")])]);
     let socket = dir.path().join("events.sock");
     let mut child = daemon(&db, &socket, &["--source", arg(&clip()), "--fast", "--loop"]);
-    let pid = child.id() as i32;
+    let pid = child.id();
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = std::sync::mpsc::channel::<Value>();
     let reader = std::thread::spawn(move || {
@@ -370,8 +375,7 @@ fn a_person_enrolled_while_the_daemon_runs_is_recognised_without_a_restart() {
             break;
         }
     }
-    // SAFETY: signalling our own child process.
-    unsafe { libc::kill(pid, libc::SIGTERM) };
+    sigterm(pid);
     let status = child.wait().expect("wait");
     let _ = reader.join();
     let log = child.stderr.take().map(|e| std::io::read_to_string(e).unwrap_or_default()).unwrap_or_default();
