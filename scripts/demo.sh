@@ -16,10 +16,12 @@ export RUST_LOG="${RUST_LOG:-warn}"
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 run() { step "facewatch ${*#--gallery $gallery }"; "$fw" "$@" || true; }
 
-# Lin-Manuel Miranda is enrolled from one photo; the clip shows him on stage, then the audience.
+# Lin-Manuel Miranda and Alex Lacamoire are enrolled from one photo each; the clip shows Miranda on stage,
+# Lacamoire at the piano, Miranda again, then the audience with Barack Obama (enrolled with the sample people).
 samples=.facewatch/samples
-rm -rf .facewatch/demo-people && mkdir -p .facewatch/demo-people/lin-manuel-miranda
+rm -rf .facewatch/demo-people && mkdir -p .facewatch/demo-people/lin-manuel-miranda .facewatch/demo-people/alex-lacamoire
 cp "$samples/lin-manuel-miranda.png" .facewatch/demo-people/lin-manuel-miranda/
+cp "$samples/alex-lacamoire.png" .facewatch/demo-people/alex-lacamoire/
 run --gallery "$gallery" enroll "$faces/people"
 run --gallery "$gallery" enroll .facewatch/demo-people
 run --gallery "$gallery" gallery list
@@ -28,6 +30,8 @@ run --gallery "$gallery" gallery list
 step "facewatch run --source $samples/short_hamilton_clip.mp4 --camera stage --preview --print"
 "$fw" --gallery "$gallery" --set publish.update_interval_ms=0 run --source "$samples/short_hamilton_clip.mp4" --camera stage \
   --socket .facewatch/demo.sock --preview --print | python3 scripts/show_events.py || true
+# How well it named them, frame by frame, against the clip's ground truth (timeline.png shows it).
+run --gallery "$gallery" evaluate --video "$samples/short_hamilton_clip.mp4" --truth tests/data/hamilton_truth.csv --plots .facewatch/demo-plots
 run --gallery "$gallery" identify "$faces/groups/two_people_2.jpg" "$faces/dedupe/obama-720p.jpg" "$samples/alex-lacamoire.png"
 run --gallery "$gallery" verify "$faces/people/obama/obama.jpg" "$faces/people/obama/obama2.jpg"
 run --gallery "$gallery" verify "$faces/people/obama/obama.jpg" "$faces/people/biden/biden.jpg"

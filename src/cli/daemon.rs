@@ -47,6 +47,9 @@ pub struct RunArgs {
     /// Stop after this many frames.
     #[arg(long, value_name = "N")]
     pub max_frames: Option<u64>,
+    /// Also record every event as a JSON line to this file (created 0600; appended to when it exists).
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<std::path::PathBuf>,
 }
 
 impl RunArgs {
@@ -120,7 +123,12 @@ fn daemon_runtime(cfg: &Config) -> Config {
 }
 
 /// Builds every part of the pipeline: models, gallery, source; fails before any thread starts.
-fn build_parts(cfg: &Config, sinks: Vec<Box<dyn EventSink>>, preview: Option<Preview>, max_frames: Option<u64>) -> anyhow::Result<Parts> {
+fn build_parts(
+    cfg: &Config,
+    sinks: Vec<Box<dyn EventSink>>,
+    preview: Option<Preview>,
+    max_frames: Option<u64>,
+) -> anyhow::Result<(Parts, crate::engine::ModelInfo)> {
     let engine = Engine::build(&daemon_runtime(cfg))?;
     let (detector, embedder, info) = engine.into_parts();
     let gallery = open_gallery(cfg, info.dim)?;
@@ -128,13 +136,15 @@ fn build_parts(cfg: &Config, sinks: Vec<Box<dyn EventSink>>, preview: Option<Pre
         warn!(gallery = %gallery.path().display(), "The gallery is empty: every face will be unknown. Enroll people with `facewatch enroll`.");
     }
     let source = capture::open(&cfg.capture)?;
+    let (same_face_min, reid_min) = info.face_levels;
+    let levels = crate::track::FaceThresholds::resolve(&cfg.track, same_face_min, reid_min);
     let mut settings = CaptureSettings::from_config(&cfg.capture);
     settings.max_frames = max_frames;
     info!(
         camera = %cfg.capture.camera, source = %source.describe(), persons = gallery.persons()?.len(), threshold = info.threshold,
         detector = %info.detector, recognizer = %info.recognizer, "Pipeline built."
     );
-    Ok(Parts {
+    let parts = Parts {
         source,
         capture: settings,
         detector,
@@ -143,12 +153,52 @@ fn build_parts(cfg: &Config, sinks: Vec<Box<dyn EventSink>>, preview: Option<Pre
         threshold: info.threshold,
         top_k: cfg.matcher.top_k.get(),
         track: cfg.track.clone(),
+        levels,
+        said: None,
         update_interval: (cfg.publish.update_interval_ms > 0).then(|| Duration::from_millis(cfg.publish.update_interval_ms)),
         sinks,
         preview,
         frame_queue: cfg.pipeline.frame_queue.get(),
         stage_queue: cfg.pipeline.stage_queue.get(),
-    })
+    };
+    Ok((parts, info))
+}
+
+/// The event record of `run --record`: appended, private (events name people).
+fn open_record(path: &std::path::Path) -> anyhow::Result<std::io::BufWriter<std::fs::File>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| InputError(format!("cannot record events to {}: {e}", path.display())))?;
+    Ok(std::io::BufWriter::new(file))
+}
+
+/// Runs the whole pipeline over `video`, every frame processed (no pacing, nothing dropped), and returns what it
+/// said on each frame, the clip's frame rate and the models in use: the input of `evaluate --video`.
+pub(super) fn said_on_video(
+    g: &GlobalArgs,
+    video: &str,
+) -> anyhow::Result<(Vec<crate::eval::video::SaidFrame>, f64, crate::engine::ModelInfo)> {
+    let overrides = vec![
+        ("capture.source".to_string(), video.to_string()),
+        ("capture.kind".into(), "video".into()),
+        ("capture.loop".into(), "false".into()),
+        ("capture.realtime".into(), "false".into()),
+        ("publish.socket".into(), String::new()),
+    ];
+    let cfg = g.load_config_with(overrides)?;
+    let fps = VideoSource::open(&cfg.capture)?.fps();
+    let (mut parts, info) = build_parts(&cfg, Vec::new(), None, None)?;
+    let (tx, rx) = crossbeam_channel::unbounded();
+    parts.said = Some(tx);
+    let running = pipeline::start(parts, Stop::new())?;
+    let report = running.wait(Duration::from_secs_f64(cfg.pipeline.shutdown_timeout_s))?;
+    let said: Vec<_> = rx.try_iter().collect();
+    info!(frames = report.frames, faces = report.faces, embedded = report.embedded, cuts = report.cuts, "Video evaluated.");
+    Ok((said, fps, info))
 }
 
 fn bind_socket(cfg: &Config) -> anyhow::Result<Option<SocketServer>> {
@@ -193,8 +243,11 @@ pub(super) fn run(g: &GlobalArgs, a: RunArgs) -> anyhow::Result<u8> {
     if a.print {
         sinks.push(Box::new(LineSink(std::io::stdout())));
     }
+    if let Some(path) = &a.record {
+        sinks.push(Box::new(LineSink(open_record(path)?)));
+    }
     // The socket is bound last, after the models and the source: nothing is served by a daemon that cannot run.
-    let mut parts = build_parts(&cfg, sinks, preview, a.max_frames)?;
+    let (mut parts, _) = build_parts(&cfg, sinks, preview, a.max_frames)?;
     if let Some(server) = bind_socket(&cfg)? {
         parts.sinks.push(Box::new(server));
     }
@@ -334,7 +387,7 @@ pub(super) fn bench(g: &GlobalArgs, a: BenchArgs) -> anyhow::Result<u8> {
     ];
     let cfg = g.load_config_with(overrides)?;
     let (events_tx, events_rx) = crossbeam_channel::unbounded();
-    let mut parts = build_parts(&cfg, vec![Box::new(ChannelSink(events_tx))], None, a.frames)?;
+    let (mut parts, _) = build_parts(&cfg, vec![Box::new(ChannelSink(events_tx))], None, a.frames)?;
     let server = SocketServer::bind(&socket, &cfg.capture.camera, cfg.publish.subscriber_queue.get())?;
     let stalled: Vec<UnixStream> = (0..a.stalled_subscribers).map(|_| UnixStream::connect(&socket)).collect::<Result<_, _>>()?;
     let reader = UnixStream::connect(&socket)?;

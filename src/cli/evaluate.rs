@@ -13,7 +13,7 @@ use super::{emit, GlobalArgs, InputError, EXIT_OK};
 use crate::config::Config;
 use crate::embed::Embedding;
 use crate::engine::ModelInfo;
-use crate::eval::{self, pairs, LabelledPair, RocPoint, ScoredPair};
+use crate::eval::{self, pairs, video, LabelledPair, RocPoint, ScoredPair};
 
 /// `facewatch pairs`.
 #[derive(Debug, Args)]
@@ -72,9 +72,23 @@ pub struct EvaluateArgs {
     /// Write the ROC curve (threshold, far, tar) as CSV here.
     #[arg(long, value_name = "FILE")]
     pub roc_csv: Option<PathBuf>,
-    /// Write plots as PNG into this folder: roc.png and scores.png for pairs, confusion.png for --people.
+    /// Write plots as PNG into this folder: roc.png and scores.png for pairs, confusion.png for --people,
+    /// timeline.png for --video.
     #[arg(long, value_name = "DIR")]
     pub plots: Option<PathBuf>,
+    /// Video instead: run the real pipeline over this clip (every frame, gallery as configured) and score what it
+    /// says against --truth.
+    #[arg(long, value_name = "CLIP", conflicts_with_all = ["pairs", "people", "strangers"], requires = "truth")]
+    pub video: Option<String>,
+    /// Ground truth of the clip: CSV `first,last,name[,x,y,w,h]` (see README, "Naming people on video").
+    #[arg(long, value_name = "FILE", requires = "video")]
+    pub truth: Option<PathBuf>,
+    /// Seconds after a person appears before their frames count for the named share.
+    #[arg(long, value_name = "SECONDS", default_value_t = 0.5, requires = "video")]
+    pub grace: f64,
+    /// A previous `evaluate --video --json` report: print which segments got better or worse.
+    #[arg(long, value_name = "REPORT", requires = "video")]
+    pub baseline: Option<PathBuf>,
 }
 
 /// `facewatch calibrate`.
@@ -204,6 +218,9 @@ struct EvaluateOut {
 
 /// `evaluate`: pair metrics, or identification with `--people`.
 pub(super) fn evaluate(g: &GlobalArgs, cfg: &Config, args: EvaluateArgs) -> anyhow::Result<u8> {
+    if let (Some(video), Some(truth)) = (&args.video, &args.truth) {
+        return evaluate_video(g, video, truth, args.grace, args.baseline.as_deref(), args.plots.as_deref());
+    }
     match (&args.people, &args.strangers) {
         (Some(people), _) => {
             super::identification::evaluate(g, cfg, people, args.holdout, args.strangers.as_deref(), args.plots.as_deref())
@@ -409,4 +426,114 @@ fn write_threshold(path: &Path, threshold: f32) -> anyhow::Result<()> {
     std::fs::write(&tmp, toml::to_string(&doc)?).with_context(|| format!("failed to write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("failed to replace {}", path.display()))?;
     Ok(())
+}
+
+/// `evaluate --video CLIP --truth FILE`, with its comparison against a baseline report.
+#[derive(Serialize)]
+struct VideoOut {
+    #[serde(flatten)]
+    report: video::VideoReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    baseline: Option<Vec<video::SegmentDiff>>,
+}
+
+/// Named shares closer than this count as unchanged in a comparison (one frame in 100).
+const SHARE_TOLERANCE: f64 = 0.01;
+
+fn evaluate_video(
+    g: &GlobalArgs,
+    clip: &str,
+    truth_path: &Path,
+    grace: f64,
+    baseline: Option<&Path>,
+    plots: Option<&Path>,
+) -> anyhow::Result<u8> {
+    if !(0.0..=60.0).contains(&grace) {
+        return Err(InputError(format!("--grace {grace}: give 0 to 60 seconds")).into());
+    }
+    let truth = video::read_truth(truth_path)?;
+    // Read the baseline first: a bad file should not cost a whole run.
+    let base: Option<video::VideoReport> = match baseline {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| InputError(format!("cannot read baseline {}: {e}", p.display())))?;
+            Some(
+                serde_json::from_str(&text)
+                    .map_err(|e| InputError(format!("{} is not an `evaluate --video --json` report: {e}", p.display())))?,
+            )
+        }
+        None => None,
+    };
+    let (said, fps, models) = super::daemon::said_on_video(g, clip)?;
+    let (segments, overall) = video::score(&truth, &said, fps, grace);
+    let report = video::VideoReport {
+        v: 1,
+        video: clip.to_string(),
+        truth: truth_path.display().to_string(),
+        models: format!("{} + {} at threshold {:.3}", models.detector, models.recognizer, models.threshold),
+        frames: said.len() as u64,
+        fps,
+        grace_s: grace,
+        segments,
+        overall,
+    };
+    if let Some(dir) = plots {
+        std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
+        eval::plot::timeline_png(&dir.join("timeline.png"), &truth, &said, report.frames)?;
+    }
+    let out = VideoOut { baseline: base.as_ref().map(|b| video::diff(b, &report, SHARE_TOLERANCE)), report };
+    emit(g, &out, print_video)?;
+    Ok(EXIT_OK)
+}
+
+fn share(v: Option<f64>) -> String {
+    v.map_or_else(|| "—".into(), |v| format!("{:.1} %", v * 100.0))
+}
+
+fn print_video(o: &VideoOut) {
+    let r = &o.report;
+    println!("{}: {} frames at {:.2} fps, {}; grace {:.1} s", r.video, r.frames, r.fps, r.models, r.grace_s);
+    println!(
+        "  {:<9} {:<20} {:>9} {:>11} {:>8} {:>9} {:>11} {:>7} {:>8}",
+        "frames", "person", "named", "named/of", "wrong", "unknown", "first name", "tracks", "changes"
+    );
+    for s in &r.segments {
+        let who = if s.name.is_empty() { "(strangers)" } else { s.name.as_str() };
+        let first = s.first_named_s.map_or_else(|| if s.name.is_empty() { "".into() } else { "never".into() }, |t| format!("{t:.2} s"));
+        println!(
+            "  {:<9} {:<20} {:>9} {:>11} {:>8} {:>9} {:>11} {:>7} {:>8}",
+            format!("{}-{}", s.first, s.last),
+            who,
+            share(s.named_share),
+            if s.name.is_empty() { String::new() } else { format!("{}/{}", s.named_frames, s.scored_frames) },
+            s.wrong_name_frames,
+            share(s.unknown_share),
+            first,
+            s.tracks,
+            s.identity_changes
+        );
+    }
+    let a = &r.overall;
+    println!(
+        "  overall: named {}, wrong-name frames {}, unknown {}, {} tracks with {} identity changes ({:.2} per track)",
+        share(a.named_share),
+        a.wrong_name_frames,
+        share(a.unknown_share),
+        a.tracks,
+        a.identity_changes,
+        a.changes_per_track
+    );
+    if let Some(diff) = &o.baseline {
+        println!("  against the baseline:");
+        for d in diff {
+            println!(
+                "    {:<8} {:<32} named {} → {}, wrong {} → {}",
+                d.verdict,
+                d.segment,
+                share(d.named_share.0),
+                share(d.named_share.1),
+                d.wrong_name_frames.0,
+                d.wrong_name_frames.1
+            );
+        }
+    }
 }

@@ -155,13 +155,33 @@ pub(super) fn models(g: &GlobalArgs) -> anyhow::Result<u8> {
             what: r.what.clone(),
         });
     }
+    for p in crate::config::PACKS {
+        let licence_of = |kind: &str, name: &str| -> String {
+            let l = match kind {
+                "detector" => manifest.detector.get(name).map(|d| d.licence.clone()),
+                _ => manifest.recognizer.get(name).map(|r| r.licence.clone()),
+            };
+            format!("{name}: {}", l.unwrap_or_else(|| "not in the manifest".into()))
+        };
+        let installed = [p.detector, p.recognizer].iter().all(|n| out.iter().any(|m| m.name == *n && m.installed));
+        out.push(ModelOut {
+            kind: "pack",
+            name: p.name.to_string(),
+            file: format!("{} + {}", p.detector, p.recognizer),
+            selected: p.name == cfg.models.pack,
+            installed,
+            status: p.what.to_string(),
+            licence: format!("{}; {}", licence_of("detector", p.detector), licence_of("recognizer", p.recognizer)),
+            what: p.what.to_string(),
+        });
+    }
     emit(g, &out, |models| {
         for m in models {
             let mark = if m.selected { "*" } else { " " };
             let state = if m.installed { "installed" } else { "not installed" };
             println!("{mark} {:<10} {:<11} {:<38} {state}; {}", m.kind, m.name, m.file, m.licence);
         }
-        println!("(* = selected by the configuration; install more with scripts/fetch_models.py --model NAME)");
+        println!("(* = selected by the configuration (models.pack, models.detector, models.recognizer); install more with scripts/fetch_models.py --model NAME)");
     })?;
     Ok(EXIT_OK)
 }

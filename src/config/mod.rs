@@ -128,10 +128,67 @@ pub struct ModelsConfig {
     pub dir: String,
     /// The model manifest (TOML).
     pub manifest: String,
-    /// Detector name in the manifest.
+    /// Model pack ([`PACKS`]): a detector and a recognizer chosen together.
+    pub pack: String,
+    /// Detector name in the manifest; empty: the pack's.
     pub detector: String,
-    /// Recognizer name in the manifest.
+    /// Recognizer name in the manifest; empty: the pack's.
     pub recognizer: String,
+}
+
+/// A model pack: a detector and a recognizer chosen together, by one key (`models.pack`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Pack {
+    /// The pack's name.
+    pub name: &'static str,
+    /// Detector (manifest name).
+    pub detector: &'static str,
+    /// Recognizer (manifest name).
+    pub recognizer: &'static str,
+    /// What it is for.
+    pub what: &'static str,
+}
+
+/// The packs, default first. The default is the most accurate on the sample clip's ground truth
+/// (BENCHMARKS.md, "Naming people on video").
+pub const PACKS: [Pack; 3] = [
+    Pack {
+        name: "accurate",
+        detector: "yunet",
+        recognizer: "w600k_mbf",
+        what: "most accurate on video; the recognizer's weights are for non-commercial research only (InsightFace)",
+    },
+    Pack {
+        name: "open",
+        detector: "yunet",
+        recognizer: "sface_int8",
+        what: "licence-clean: MIT detector, Apache-2.0 recognizer; for any use",
+    },
+    Pack {
+        name: "faceplugin",
+        detector: "yunet",
+        recognizer: "faceplugin",
+        what: "the recognizer of facewatch 0.1 (MIT as declared, origin not stated); for galleries enrolled with it",
+    },
+];
+
+/// The pack called `name`.
+pub fn pack(name: &str) -> Option<&'static Pack> {
+    PACKS.iter().find(|p| p.name == name)
+}
+
+impl ModelsConfig {
+    /// Fills an empty detector or recognizer from the pack (an unknown pack leaves them empty: `validate` says so).
+    fn apply_pack(&mut self) {
+        if let Some(p) = pack(&self.pack) {
+            if self.detector.trim().is_empty() {
+                self.detector = p.detector.to_string();
+            }
+            if self.recognizer.trim().is_empty() {
+                self.recognizer = p.recognizer.to_string();
+            }
+        }
+    }
 }
 
 /// `[runtime]`: ONNX Runtime library and execution providers.
@@ -260,10 +317,14 @@ pub struct PipelineConfig {
 pub struct TrackConfig {
     /// IoU to continue a track by position.
     pub iou_threshold: UnitInterval,
-    /// Cosine below which a positional match is another person.
-    pub same_face_min: Threshold,
-    /// Cosine to re-join a recently lost track.
-    pub reid_min: Threshold,
+    /// Cosine below which a positional match is another person; `None`: the recognizer's own (manifest).
+    #[serde(default)]
+    pub same_face_min: Option<Threshold>,
+    /// Cosine to re-join a recently lost track or a track across a cut; `None`: the recognizer's own (manifest).
+    #[serde(default)]
+    pub reid_min: Option<Threshold>,
+    /// Frame difference (0..1) that counts as a shot cut; 0: no cut detection.
+    pub scene_cut: UnitInterval,
     /// Re-embed every this many frames.
     pub embed_every: NonZeroUsize,
     /// Quality factor that counts as a better face.
@@ -381,7 +442,10 @@ impl Config {
         }
         let merged = b.build()?;
         let err = match serde_path_to_error::deserialize::<_, Config>(merged.clone()) {
-            Ok(c) => return Ok(c),
+            Ok(mut c) => {
+                c.models.apply_pack();
+                return Ok(c);
+            }
             Err(e) => ConfigError::Invalid { path: e.path().to_string(), message: e.inner().to_string() },
         };
         // Report a problem in every section at once, not only the first one serde met.
@@ -392,6 +456,10 @@ impl Config {
     /// Every problem that types cannot catch, all at once (empty when the configuration is usable).
     pub fn problems(&self) -> Vec<String> {
         let mut out = Vec::new();
+        if pack(&self.models.pack).is_none() {
+            let names: Vec<&str> = PACKS.iter().map(|p| p.name).collect();
+            out.push(format!("models.pack: unknown pack `{}`; one of {}", self.models.pack, names.join(", ")));
+        }
         if self.runtime.execution_providers.is_empty() {
             out.push("runtime.execution_providers: empty; list at least one of tensorrt, cuda, cpu".into());
         }

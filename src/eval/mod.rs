@@ -4,6 +4,7 @@
 
 pub mod pairs;
 pub mod plot;
+pub mod video;
 
 use serde::Serialize;
 

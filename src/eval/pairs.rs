@@ -49,6 +49,16 @@ pub enum EvalError {
     /// The folder cannot give the pairs asked for.
     #[error("{0}")]
     NotEnough(String),
+    /// A line of a ground-truth file is malformed.
+    #[error("{path}:{line}: {message}")]
+    BadLine {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// A labelled pair of photo paths.

@@ -180,3 +180,59 @@ pub fn confusion_png(path: &Path, labels: &[String], matrix: &[Vec<usize>]) -> R
         Ok(())
     })
 }
+
+/// The video timeline: per truth row, a lane of what was said on each frame of the clip — green: that person
+/// named (on the face in their box), red: a known name on someone else, grey: faces but not that name,
+/// white: no face — under a bar of the row's own frames.
+pub fn timeline_png(path: &Path, truth: &[super::video::TruthRow], said: &[super::video::SaidFrame], frames: u64) -> Result<(), PlotError> {
+    use std::collections::HashMap;
+    let frames = frames.max(1);
+    let (left, lane, top) = (200i32, 34i32, 40i32);
+    let width = 1200i32;
+    let h = (top + lane * truth.len() as i32 + 50) as u32;
+    let by_seq: HashMap<u64, &super::video::SaidFrame> = said.iter().map(|f| (f.seq, f)).collect();
+    let x_of = |seq: u64| left + ((seq as f64 / frames as f64) * f64::from(width - left - 16)) as i32;
+    render(path, "the video timeline", (width as u32, h.max(140)), |root| {
+        root.fill(&WHITE).map_err(err)?;
+        let font = ("sans-serif", 13).into_font();
+        root.draw(&Text::new(
+            "truth (bar) vs said per frame: green named, red wrong name, grey other/unknown, white no face",
+            (8, 10),
+            ("sans-serif", 15),
+        ))
+        .map_err(err)?;
+        for (i, row) in truth.iter().enumerate() {
+            let y = top + i as i32 * lane;
+            let label = format!("{}-{} {}", row.first, row.last, row.name.as_deref().unwrap_or("(strangers)"));
+            root.draw(&Text::new(label, (8, y + 8), font.clone())).map_err(err)?;
+            root.draw(&Rectangle::new([(x_of(row.first), y), (x_of(row.last + 1), y + 6)], BLUE.mix(0.6).filled())).map_err(err)?;
+            for seq in 0..frames {
+                let faces: Vec<&super::video::SaidFace> = by_seq.get(&seq).map(|f| f.faces.iter().collect()).unwrap_or_default();
+                let in_row = (row.first..=row.last).contains(&seq);
+                // A known name that no truth row of this frame gives (judged inside this row's range only).
+                let wrong = in_row
+                    && faces
+                        .iter()
+                        .any(|s| s.known && truth.iter().filter(|r| (r.first..=r.last).contains(&seq)).all(|r| r.name != s.name));
+                let named = in_row && faces.iter().any(|s| s.known && s.name.is_some() && s.name.as_deref() == row.name.as_deref());
+                let color = if wrong {
+                    RED
+                } else if named {
+                    GREEN
+                } else if in_row && !faces.is_empty() {
+                    RGBColor(170, 170, 170)
+                } else {
+                    WHITE
+                };
+                let (x0, x1) = (x_of(seq), x_of(seq + 1).max(x_of(seq) + 1));
+                root.draw(&Rectangle::new([(x0, y + 9), (x1, y + lane - 8)], color.filled())).map_err(err)?;
+            }
+            root.draw(&Rectangle::new([(left, y + 9), (x_of(frames), y + lane - 8)], BLACK.mix(0.3))).map_err(err)?;
+        }
+        let y = top + lane * truth.len() as i32 + 6;
+        for seq in (0..=frames).step_by(25) {
+            root.draw(&Text::new(seq.to_string(), (x_of(seq), y), font.clone())).map_err(err)?;
+        }
+        Ok(())
+    })
+}

@@ -176,6 +176,12 @@ pub struct RecognizerSpec {
     pub threshold: f32,
     /// Where that threshold comes from.
     pub threshold_source: String,
+    /// Tracking: below this cosine to its track's face, a face is another person (about the 99th percentile
+    /// of impostor scores: few strangers score higher, and one person's consecutive frames score far higher).
+    pub same_face_min: f32,
+    /// Tracking: at least this cosine re-joins a lost track or a track across a shot cut (about the
+    /// 99.9th percentile of impostor scores).
+    pub reid_min: f32,
 }
 
 /// The parsed manifest.

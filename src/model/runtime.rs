@@ -27,8 +27,13 @@ fn shared_environment(library: &Path) -> Result<Environment, ModelError> {
         return Ok(env.clone());
     }
     let runtime_err = |message: String| ModelError::RuntimeLibrary { path: library.to_path_buf(), message };
+    // ONNX Runtime's POSIX builds keep a device id and an event queue under ~/.cache and look up a Microsoft
+    // host unless this is set before the library loads; the environment switch below covers the rest.
+    if std::env::var_os("ORT_DISABLE_TELEMETRY").is_none() {
+        std::env::set_var("ORT_DISABLE_TELEMETRY", "1");
+    }
     let builder = ort::init_from(library).map_err(|e| runtime_err(e.to_string()))?;
-    let env = builder.with_name("facewatch").build().map_err(|e| runtime_err(e.to_string()))?;
+    let env = builder.with_name("facewatch").with_telemetry(false).build().map_err(|e| runtime_err(e.to_string()))?;
     *slot = Some((library.to_path_buf(), env.clone()));
     Ok(env)
 }

@@ -119,6 +119,11 @@ pub struct Parts {
     pub top_k: usize,
     /// Association and voting.
     pub track: TrackConfig,
+    /// The recognizer's tracking levels, after `[track]` overrides.
+    pub levels: crate::track::FaceThresholds,
+    /// What was said on every frame, for evaluation (`facewatch evaluate --video`); `None` in the daemon.
+    /// The track stage waits on this channel: give it room (unbounded) or read it.
+    pub said: Option<crossbeam_channel::Sender<crate::eval::video::SaidFrame>>,
     /// `track_updated` interval (None: off).
     pub update_interval: Option<Duration>,
     /// Where events go (socket, stdout, channel).
@@ -191,14 +196,17 @@ pub fn start(parts: Parts, stop: Stop) -> Result<Running, PipelineError> {
     };
     let s = stats.clone();
     let (camera, threshold, track) = (parts.capture.camera.clone(), parts.threshold, parts.track.clone());
-    let (ev, interval) = (event_tx.clone(), parts.update_interval);
+    let (ev, interval, said) = (event_tx.clone(), parts.update_interval, parts.said);
     threads.push(spawn("track", &stop, move || {
-        stages::track(match_rx, ev, preview_tx, crate::track::Identities::new(&camera, threshold, &track, interval), &s)
+        let ids = crate::track::Identities::new(&camera, threshold, &track, interval);
+        stages::track(match_rx, ev, preview_tx, said, ids, &s)
     })?);
     let (s, gallery, top_k) = (stats.clone(), parts.gallery, parts.top_k);
     threads.push(spawn("matcher", &stop, move || stages::matcher(obs_rx, match_tx, gallery, top_k, &s))?);
-    let (s, mut embedder, assoc) = (stats.clone(), parts.embedder, crate::track::Associator::new(&parts.track));
-    threads.push(spawn("embed", &stop, move || stages::embed(det_rx, obs_tx, embedder.as_mut(), assoc, &s))?);
+    let (s, mut embedder) = (stats.clone(), parts.embedder);
+    let assoc = crate::track::Associator::new(&parts.track, parts.levels);
+    let cut = crate::track::SceneCut::new(parts.track.scene_cut.get());
+    threads.push(spawn("embed", &stop, move || stages::embed(det_rx, obs_tx, embedder.as_mut(), assoc, cut, &s))?);
     // Capture keeps a receiver clone of its own edge to evict the oldest frame when the queue is full.
     let queue = FrameQueue { tx: frame_tx, evict: frame_rx.clone() };
     let (s, mut detector) = (stats.clone(), parts.detector);

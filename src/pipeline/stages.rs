@@ -11,12 +11,13 @@ use tracing::{info, warn};
 use super::Stats;
 use crate::detect::{Detection, Detector};
 use crate::embed::{Embedder, Embedding};
+use crate::eval::video::{SaidFace, SaidFrame};
 use crate::frame::Frame;
 use crate::gallery::Gallery;
 use crate::preview::PreviewFrame;
 use crate::publish::Event;
 use crate::track::identity::FrameInfo;
-use crate::track::{Associator, Identities, Observation, TrackId};
+use crate::track::{Associator, Identities, Observation, SceneCut, TrackId};
 
 /// Detect → embed payload: the frame and its faces (frame pixels).
 pub(super) struct Detections {
@@ -51,10 +52,22 @@ pub(super) fn detect(rx: Receiver<Frame>, tx: Sender<Detections>, detector: &mut
     }
 }
 
-pub(super) fn embed(rx: Receiver<Detections>, tx: Sender<Observations>, embedder: &mut dyn Embedder, mut assoc: Associator, stats: &Stats) {
+pub(super) fn embed(
+    rx: Receiver<Detections>,
+    tx: Sender<Observations>,
+    embedder: &mut dyn Embedder,
+    mut assoc: Associator,
+    mut cut: SceneCut,
+    stats: &Stats,
+) {
     let mut crop = Mat::default();
     for Detections { frame, faces } in rx {
         let started = Instant::now();
+        if cut.is_cut(&frame.bgr) {
+            tracing::debug!(seq = frame.seq, tracks = assoc.len(), "Shot cut: tracks let go of their positions.");
+            stats.cuts.fetch_add(1, Ordering::Relaxed);
+            assoc.scene_cut();
+        }
         let plans = assoc.plan(&faces);
         let embeddings: Vec<Option<Embedding>> = faces
             .iter()
@@ -132,6 +145,7 @@ pub(super) fn track(
     rx: Receiver<Observations>,
     events: Sender<Event>,
     mut preview: Option<Sender<PreviewFrame>>,
+    mut said: Option<Sender<SaidFrame>>,
     mut ids: Identities,
     stats: &Stats,
 ) {
@@ -144,6 +158,16 @@ pub(super) fn track(
         }
         stats.track.record(started.elapsed());
         stats.latency.record(SystemTime::now().duration_since(frame.captured_at).unwrap_or_default());
+        if let Some(tx) = &said {
+            let faces = ids
+                .labels(info)
+                .into_iter()
+                .map(|l| SaidFace { track: l.track, bbox: [l.bbox.x, l.bbox.y, l.bbox.w, l.bbox.h], name: l.name, known: l.known })
+                .collect();
+            if tx.send(SaidFrame { seq: frame.seq, faces }).is_err() {
+                said = None;
+            }
+        }
         if let Some(tx) = &preview {
             if let Err(TrySendError::Disconnected(_)) = tx.try_send(PreviewFrame { labels: ids.labels(info), frame }) {
                 preview = None;

@@ -107,6 +107,8 @@ pub struct Stats {
     pub faces: AtomicU64,
     /// Faces embedded (the rest reused their track's identity).
     pub embedded: AtomicU64,
+    /// Shot cuts detected.
+    pub cuts: AtomicU64,
     /// When the pipeline started.
     pub started: Instant,
     /// When the track stage finished its last frame: throughput is measured up to here, without the shutdown
@@ -127,6 +129,7 @@ impl Default for Stats {
             embed_face: StageStats::new("embed_face"),
             faces: AtomicU64::new(0),
             embedded: AtomicU64::new(0),
+            cuts: AtomicU64::new(0),
             started: Instant::now(),
             frames_done: Mutex::new(None),
         }
@@ -167,6 +170,8 @@ pub struct Report {
     pub faces: u64,
     /// Faces embedded.
     pub embedded: u64,
+    /// Shot cuts detected.
+    pub cuts: u64,
     /// Events published, and refused by a full publish queue.
     pub events: u64,
     /// Events refused by a full publish queue.
@@ -197,6 +202,7 @@ impl Stats {
             frames_dropped: self.capture.dropped.load(Ordering::Relaxed),
             faces: self.faces.load(Ordering::Relaxed),
             embedded: self.embedded.load(Ordering::Relaxed),
+            cuts: self.cuts.load(Ordering::Relaxed),
             events: self.publish.frames.load(Ordering::Relaxed),
             events_dropped: self.publish.dropped.load(Ordering::Relaxed),
             latency: self.latency.report(),

@@ -1,9 +1,11 @@
 //! Identity per track: votes over the track's recent matches with hysteresis, turned into events.
 //!
 //! Each embedded face casts one vote: the best candidate's name when its score reaches the threshold, else
-//! `unknown`. A track's first vote names it at once (`track_started`, no waiting); after that another name must
-//! lead the current one by `switch_votes` within the last `vote_window` votes before `identity_changed` fires,
-//! so a single doubtful frame cannot make the name flicker.
+//! `unknown`. A vote weighs as much as its face's quality (detector score × size × frontality), so a profile, a
+//! small or a blurred face counts less than a large frontal one. A track's first vote names it at once
+//! (`track_started`, no waiting); after that another name must lead the current one by `switch_votes` (in
+//! votes of average weight) within the last `vote_window` votes before `identity_changed` fires, so a single
+//! doubtful frame cannot make the name flicker.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, SystemTime};
@@ -19,12 +21,27 @@ use crate::publish::{unix_seconds, Event, EventKind, UNKNOWN};
 struct Vote {
     name: Option<String>,
     score: f32,
+    /// How much this vote counts: its face's quality, or 0 (see [`UNKNOWN_AGAINST_KNOWN`]).
+    weight: f32,
+    /// Its face's quality.
+    quality: f32,
 }
+
+/// The least a vote weighs, so that a track of poor faces still decides.
+const MIN_WEIGHT: f32 = 0.05;
+
+/// A face that matches nobody speaks against a track's known name only if its quality reaches this share of the
+/// best face that voted for the name: a profile or a blurred frame of a named person is "no evidence", not
+/// "someone else" (another person is a new track: `track.same_face_min`, shot cuts). A wrong name given by a good
+/// face is still undone by good faces.
+const UNKNOWN_AGAINST_KNOWN: f32 = 0.8;
 
 #[derive(Debug)]
 struct TrackIdentity {
     started: bool,
     name: Option<String>,
+    /// Quality of the best face that voted for `name` since it was given.
+    name_quality: f32,
     votes: VecDeque<Vote>,
     first_seen: SystemTime,
     last_seen: SystemTime,
@@ -93,6 +110,7 @@ impl Identities {
             let t = self.tracks.entry(obs.track).or_insert_with(|| TrackIdentity {
                 started: false,
                 name: None,
+                name_quality: 0.0,
                 votes: VecDeque::new(),
                 first_seen: frame.captured_at,
                 last_seen: frame.captured_at,
@@ -111,9 +129,14 @@ impl Identities {
             let mut kind = None;
             let mut previous = None;
             if let Some(cands) = &obs.candidates {
+                let against_known = t.name.is_some() && cands.first().is_none_or(|c| c.score < self.threshold);
+                let weight =
+                    if against_known && obs.quality < UNKNOWN_AGAINST_KNOWN * t.name_quality { 0.0 } else { obs.quality.max(MIN_WEIGHT) };
                 let vote = match cands.first() {
-                    Some(best) if best.score >= self.threshold => Vote { name: Some(best.name.clone()), score: best.score },
-                    best => Vote { name: None, score: best.map_or(0.0, |c| c.score) },
+                    Some(best) if best.score >= self.threshold => {
+                        Vote { name: Some(best.name.clone()), score: best.score, weight, quality: obs.quality }
+                    }
+                    best => Vote { name: None, score: best.map_or(0.0, |c| c.score), weight, quality: obs.quality },
                 };
                 t.candidates = cands.clone();
                 t.votes.push_back(vote.clone());
@@ -123,10 +146,14 @@ impl Identities {
                 if !t.started {
                     t.started = true;
                     t.name = vote.name;
+                    t.name_quality = obs.quality;
                     kind = Some(EventKind::TrackStarted);
                 } else if let Some(leader) = leader_to_switch_to(&t.votes, &t.name, self.switch_votes) {
                     previous = std::mem::replace(&mut t.name, leader);
+                    t.name_quality = t.votes.iter().filter(|v| v.name == t.name).map(|v| v.quality).fold(0.0, f32::max);
                     kind = Some(EventKind::IdentityChanged);
+                } else if vote.name.is_some() && vote.name == t.name {
+                    t.name_quality = t.name_quality.max(obs.quality);
                 }
             }
             if let (None, true, Some(every)) = (kind, t.started, self.update_interval) {
@@ -226,18 +253,23 @@ fn name_score(t: &TrackIdentity) -> (f32, usize) {
     }
 }
 
-/// The name that now leads `current` by at least `margin` votes, if any (hysteresis).
+/// The name whose votes now outweigh `current`'s by at least `margin` votes of average weight, if any
+/// (hysteresis). With equal weights this is a lead of `margin` votes.
 fn leader_to_switch_to(votes: &VecDeque<Vote>, current: &Option<String>, margin: usize) -> Option<Option<String>> {
-    let mut counts: Vec<(&Option<String>, usize)> = Vec::new();
+    let mut sums: Vec<(&Option<String>, f32)> = Vec::new();
     for v in votes {
-        match counts.iter_mut().find(|(n, _)| *n == &v.name) {
-            Some((_, c)) => *c += 1,
-            None => counts.push((&v.name, 1)),
+        match sums.iter_mut().find(|(n, _)| *n == &v.name) {
+            Some((_, w)) => *w += v.weight,
+            None => sums.push((&v.name, v.weight)),
         }
     }
-    let current_count = counts.iter().find(|(n, _)| *n == current).map_or(0, |c| c.1);
-    let (leader, count) = counts.into_iter().max_by_key(|c| c.1)?;
-    (leader != current && count >= current_count + margin.max(1)).then(|| leader.clone())
+    let mean = votes.iter().map(|v| v.weight).sum::<f32>() / votes.len().max(1) as f32;
+    let current_sum = sums.iter().find(|(n, _)| *n == current).map_or(0.0, |c| c.1);
+    let (leader, sum) = sums.into_iter().max_by(|a, b| a.1.total_cmp(&b.1))?;
+    // The small slack keeps exact multiples of the mean (equal weights) on the right side of the comparison.
+    // Votes that weigh nothing (faces that say nothing against the name) never switch it.
+    let leads = sum > current_sum && sum - current_sum >= margin.max(1) as f32 * mean * (1.0 - 1e-4);
+    (leader != current && leads).then(|| leader.clone())
 }
 
 #[cfg(test)]
@@ -246,10 +278,14 @@ mod tests {
     use crate::detect::Detection;
 
     fn obs(track: TrackId, best: Option<(&str, f32)>) -> Observation {
+        weighed(track, best, 0.5)
+    }
+
+    fn weighed(track: TrackId, best: Option<(&str, f32)>, quality: f32) -> Observation {
         Observation {
             track,
             detection: Detection { bbox: BBox { x: 10.0, y: 10.0, w: 50.0, h: 60.0 }, landmarks: [[0.0; 2]; 5], score: 0.9 },
-            quality: 0.5,
+            quality,
             embedding: None,
             candidates: best.map(|(n, s)| vec![Candidate { name: n.into(), score: s }, Candidate { name: "other".into(), score: 0.1 }]),
         }
@@ -288,6 +324,48 @@ mod tests {
         assert_eq!(kinds(&e), vec![EventKind::TrackEnded]);
         assert_eq!(e[0].frames, Some(8));
         assert_eq!(e[0].frame_seq, Some(7), "the last sighting, not the frame that noticed the absence");
+    }
+
+    #[test]
+    fn poor_faces_count_less_than_good_ones() {
+        let cfg = crate::config::Config::default_embedded().expect("defaults").track;
+        let mut ids = Identities::new("cam", 0.4, &cfg, None);
+        ids.update(frame(0), &[weighed(1, Some(("ann", 0.8)), 0.9)], &[]);
+        ids.update(frame(1), &[weighed(1, Some(("ann", 0.7)), 0.8)], &[]);
+        // Three profile or blurred faces that look like someone else do not outweigh two good ones.
+        let mut events = Vec::new();
+        for s in 2..5 {
+            events.extend(ids.update(frame(s), &[weighed(1, Some(("bob", 0.45)), 0.1)], &[]));
+        }
+        assert!(events.is_empty(), "{events:?}");
+        // With equal weights, three votes against two would have switched.
+        let mut ids = Identities::new("cam", 0.4, &cfg, None);
+        ids.update(frame(0), &[weighed(1, Some(("ann", 0.8)), 0.5)], &[]);
+        ids.update(frame(1), &[weighed(1, Some(("ann", 0.7)), 0.5)], &[]);
+        let mut events = Vec::new();
+        for s in 2..5 {
+            events.extend(ids.update(frame(s), &[weighed(1, Some(("bob", 0.45)), 0.5)], &[]));
+        }
+        assert_eq!(kinds(&events), vec![EventKind::IdentityChanged]);
+    }
+
+    #[test]
+    fn a_named_face_turning_away_keeps_its_name_until_a_good_face_says_otherwise() {
+        let cfg = crate::config::Config::default_embedded().expect("defaults").track;
+        let mut ids = Identities::new("cam", 0.4, &cfg, None);
+        ids.update(frame(0), &[weighed(1, Some(("ann", 0.8)), 0.6)], &[]);
+        // Profile frames match nobody: no evidence against the name.
+        let mut events = Vec::new();
+        for s in 1..12 {
+            events.extend(ids.update(frame(s), &[weighed(1, Some(("ann", 0.2)), 0.15)], &[]));
+        }
+        assert!(events.is_empty(), "{events:?}");
+        // Good frames that match nobody do undo it.
+        for s in 12..20 {
+            events.extend(ids.update(frame(s), &[weighed(1, Some(("ann", 0.2)), 0.6)], &[]));
+        }
+        assert_eq!(kinds(&events), vec![EventKind::IdentityChanged]);
+        assert_eq!(events[0].name.as_deref(), Some(UNKNOWN));
     }
 
     #[test]

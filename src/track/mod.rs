@@ -9,6 +9,7 @@
 //! - [`identity::Identities`] runs in the track stage, after matching. It votes over the track's recent matches and
 //!   changes the name only when another one leads by `switch_votes` (hysteresis), and turns all this into events.
 
+pub mod cut;
 pub mod identity;
 
 use std::time::SystemTime;
@@ -18,7 +19,25 @@ use crate::detect::{BBox, Detection};
 use crate::embed::Embedding;
 use crate::gallery::Candidate;
 
+pub use cut::SceneCut;
 pub use identity::Identities;
+
+/// The recognizer's own cosine levels for tracking, from its impostor statistics (manifest), unless
+/// `[track]` overrides them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FaceThresholds {
+    /// Below this cosine to its track's face, a face is another person (`track.same_face_min`).
+    pub same_face_min: f32,
+    /// At least this cosine re-joins a lost track, or a track across a shot cut (`track.reid_min`).
+    pub reid_min: f32,
+}
+
+impl FaceThresholds {
+    /// `[track]`'s overrides over the recognizer's values.
+    pub fn resolve(cfg: &TrackConfig, same_face_min: f32, reid_min: f32) -> Self {
+        Self { same_face_min: cfg.same_face_min.map_or(same_face_min, |t| t.get()), reid_min: cfg.reid_min.map_or(reid_min, |t| t.get()) }
+    }
+}
 
 /// A track's id, unique within one daemon run.
 pub type TrackId = u64;
@@ -39,7 +58,8 @@ pub struct Observation {
 }
 
 /// How good a face is for recognition, 0..1: detector score × size (full at 112 px, the crop size) × frontality
-/// (the nose centred between the eyes).
+/// (the nose centred between the eyes; a profile keeps a fifth: recognizers trained on frontal faces say little
+/// about a profile).
 pub fn face_quality(det: &Detection) -> f32 {
     let size = (det.bbox.w.min(det.bbox.h) / 112.0).clamp(0.0, 1.0);
     let [right_eye, left_eye, nose, _, _] = det.landmarks;
@@ -50,7 +70,7 @@ pub fn face_quality(det: &Detection) -> f32 {
     } else {
         0.0
     };
-    (det.score.clamp(0.0, 1.0) * size * (0.5 + 0.5 * frontal)).clamp(0.0, 1.0)
+    (det.score.clamp(0.0, 1.0) * size * (0.2 + 0.8 * frontal)).clamp(0.0, 1.0)
 }
 
 /// A live track as the associator sees it.
@@ -106,12 +126,12 @@ fn seconds_between(earlier: SystemTime, later: SystemTime) -> f64 {
 }
 
 impl Associator {
-    /// From `[track]`.
-    pub fn new(cfg: &TrackConfig) -> Self {
+    /// From `[track]` and the recognizer's levels.
+    pub fn new(cfg: &TrackConfig, levels: FaceThresholds) -> Self {
         Self {
             iou_threshold: cfg.iou_threshold.get(),
-            same_face_min: cfg.same_face_min.get(),
-            reid_min: cfg.reid_min.get(),
+            same_face_min: levels.same_face_min,
+            reid_min: levels.reid_min,
             embed_every: cfg.embed_every.get(),
             better_quality: cfg.better_quality,
             max_absence: cfg.max_absence_s,
@@ -128,6 +148,16 @@ impl Associator {
     /// Whether no track is live.
     pub fn is_empty(&self) -> bool {
         self.tracks.is_empty()
+    }
+
+    /// A shot cut: positions no longer say anything, so every live track lets go of its box. Faces of the new
+    /// shot are embedded as new faces and continue a track only by re-identification (cosine ≥ `reid_min`):
+    /// a name never rides a box across a cut onto someone else.
+    pub fn scene_cut(&mut self) {
+        for t in &mut self.tracks {
+            t.bbox = BBox { w: 0.0, h: 0.0, ..t.bbox };
+            t.mismatches = 0;
+        }
     }
 
     /// Links detections to live tracks by IoU (greedy, best overlap first) and decides which faces to embed.
@@ -302,6 +332,8 @@ mod tests {
         crate::config::Config::default_embedded().expect("defaults").track
     }
 
+    const LEVELS: FaceThresholds = FaceThresholds { same_face_min: 0.0, reid_min: 0.5 };
+
     fn step(a: &mut Associator, dets: Vec<Detection>, embs: &[f32], t: SystemTime) -> (Vec<Observation>, Vec<TrackId>) {
         let plans = a.plan(&dets);
         let mut k = 0;
@@ -319,7 +351,7 @@ mod tests {
 
     #[test]
     fn a_moving_face_keeps_its_track_and_is_embedded_only_when_useful() {
-        let mut a = Associator::new(&cfg());
+        let mut a = Associator::new(&cfg(), LEVELS);
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
         let (obs, _) = step(&mut a, vec![det(100.0, 100.0)], &[0.0], t0);
         assert!(obs[0].embedding.is_some(), "a new track is embedded at once");
@@ -337,7 +369,7 @@ mod tests {
 
     #[test]
     fn another_person_in_the_same_place_gets_a_new_track_and_a_lost_face_rejoins() {
-        let mut a = Associator::new(&cfg());
+        let mut a = Associator::new(&cfg(), LEVELS);
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
         let (obs, _) = step(&mut a, vec![det(100.0, 100.0)], &[0.0], t0);
         let first = obs[0].track;
@@ -354,8 +386,26 @@ mod tests {
     }
 
     #[test]
+    fn after_a_cut_a_face_continues_a_track_only_by_its_embedding() {
+        let mut a = Associator::new(&cfg(), LEVELS);
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
+        let (obs, _) = step(&mut a, vec![det(100.0, 100.0)], &[0.0], t0);
+        let first = obs[0].track;
+        a.scene_cut();
+        // Another person in the same place: embedded at once, new track.
+        let plans = a.plan(&[det(100.0, 100.0)]);
+        assert!(plans[0].embed, "a face after a cut is embedded");
+        let (obs, _) = step(&mut a, vec![det(100.0, 100.0)], &[2.0], t0 + Duration::from_millis(40));
+        assert_ne!(obs[0].track, first, "no name rides a box across a cut");
+        // Cut back: the first face anywhere re-joins its track by embedding.
+        a.scene_cut();
+        let (obs, _) = step(&mut a, vec![det(300.0, 100.0)], &[0.01], t0 + Duration::from_millis(80));
+        assert_eq!(obs[0].track, first);
+    }
+
+    #[test]
     fn tracks_end_after_the_absence_limit() {
-        let mut a = Associator::new(&cfg());
+        let mut a = Associator::new(&cfg(), LEVELS);
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
         let (obs, _) = step(&mut a, vec![det(100.0, 100.0)], &[0.0], t0);
         let (_, ended) = step(&mut a, vec![], &[], t0 + Duration::from_millis(900));

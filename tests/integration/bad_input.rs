@@ -187,11 +187,11 @@ fn missing_or_wrong_model_files_name_the_path_and_the_expected_hash() {
     // The recognizer swapped for the detector file: same name, wrong bytes.
     let real = crate::common::root().join("models");
     std::fs::copy(real.join("face_detection_yunet_2023mar.onnx"), dir.path().join("face_detection_yunet_2023mar.onnx")).expect("copy");
-    std::fs::copy(real.join("face_detection_yunet_2023mar.onnx"), dir.path().join("fr_feature.onnx")).expect("copy");
+    std::fs::copy(real.join("face_detection_yunet_2023mar.onnx"), dir.path().join("w600k_mbf.onnx")).expect("copy");
     let e = Engine::build(&cfg).err().expect("wrong model");
     let msg = e.to_string();
     assert!(matches!(e, EngineError::Model(ModelError::Corrupt { .. })), "{msg}");
-    assert!(msg.contains("fr_feature.onnx") && msg.contains("87aacdfe57510db2") && msg.contains("8f2383e4dd3cfbb4"), "{msg}");
+    assert!(msg.contains("w600k_mbf.onnx") && msg.contains("9cc6e4a75f0e2bf0") && msg.contains("8f2383e4dd3cfbb4"), "{msg}");
 }
 
 #[test]

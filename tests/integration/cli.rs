@@ -59,7 +59,7 @@ fn enroll_identify_list_rename_remove_through_the_binary() {
 
     let list = json(&run(&g, &["gallery", "list"]));
     assert_eq!(list["persons"].as_array().map(Vec::len), Some(15));
-    assert_eq!(list["recognizer"], "faceplugin");
+    assert_eq!(list["recognizer"], "w600k_mbf", "the default pack's recognizer");
 
     assert_eq!(code(&run(&g, &["gallery", "rename", "obama", "Barack Obama"])), 0);
     let out = run(&g, &["identify", arg(&face("people/obama/obama2.jpg"))]);

@@ -92,3 +92,33 @@ pub fn run_json(args: &[&str]) -> std::process::Output {
 pub fn arg(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
+
+/// The sample clip, from the shared faces.
+pub fn clip() -> PathBuf {
+    let p = face("video/short_hamilton_clip.mp4");
+    assert!(p.is_file(), "sample video missing at {}: run scripts/setup.sh (it installs the shared faces)", p.display());
+    p
+}
+
+/// A gallery in `dir` enrolled from `people` (name, photos) through `facewatch enroll`, with extra global flags.
+pub fn gallery_with(dir: &Path, people: &[(&str, &[PathBuf])], flags: &[&str]) -> PathBuf {
+    let src = dir.join("people");
+    for (name, photos) in people {
+        std::fs::create_dir_all(src.join(name)).expect("mkdir");
+        for p in *photos {
+            std::fs::copy(p, src.join(name).join(p.file_name().expect("file name"))).expect("copy photo");
+        }
+    }
+    let db = dir.join("gallery.db");
+    let mut args = vec!["--gallery", arg(&db)];
+    args.extend_from_slice(flags);
+    args.extend(["enroll", arg(&src)]);
+    let out = run_json(&args);
+    assert!(out.status.success(), "enroll failed: {}", String::from_utf8_lossy(&out.stderr));
+    db
+}
+
+/// A gallery in `dir` enrolled from `people` (name, photos) with the default models.
+pub fn gallery(dir: &Path, people: &[(&str, &[PathBuf])]) -> PathBuf {
+    gallery_with(dir, people, &[])
+}

@@ -1,8 +1,8 @@
 //! The daemon end to end, through the binary: a real video, real models, a real gallery and a real Unix socket.
 //!
-//! The clip (`video/short_hamilton_clip.mp4`, 275 frames at 29.97 fps) shows Lin-Manuel Miranda on stage for its
-//! first ~210 frames, then the audience. His reference photo is `video/lin-manuel-miranda.png`;
-//! `video/alex-lacamoire.png` is someone who is not in the clip.
+//! The clip (`video/short_hamilton_clip.mp4`, 275 frames at 29.97 fps) shows Lin-Manuel Miranda on stage, Alex
+//! Lacamoire at the piano, Miranda again, then the audience (ground truth: `tests/data/hamilton_truth.csv`; the
+//! naming is scored in `video.rs`). His reference photo is `video/lin-manuel-miranda.png`.
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixStream;
@@ -12,28 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::common::{arg, face, root, run_json};
-
-fn clip() -> PathBuf {
-    let p = face("video/short_hamilton_clip.mp4");
-    assert!(p.is_file(), "sample video missing at {}: run scripts/setup.sh (it installs the shared faces)", p.display());
-    p
-}
-
-/// A gallery in `dir` enrolled from `people` (name, photos) through `facewatch enroll`.
-fn gallery(dir: &Path, people: &[(&str, &[PathBuf])]) -> PathBuf {
-    let src = dir.join("people");
-    for (name, photos) in people {
-        std::fs::create_dir_all(src.join(name)).expect("mkdir");
-        for p in *photos {
-            std::fs::copy(p, src.join(name).join(p.file_name().expect("file name"))).expect("copy photo");
-        }
-    }
-    let db = dir.join("gallery.db");
-    let out = run_json(&["--gallery", arg(&db), "enroll", arg(&src)]);
-    assert!(out.status.success(), "enroll failed: {}", String::from_utf8_lossy(&out.stderr));
-    db
-}
+use super::common::{arg, clip, face, gallery, root, run_json};
 
 /// Starts `facewatch run` with events on stdout (`--print`) and on `socket`.
 fn daemon(gallery: &Path, socket: &Path, args: &[&str]) -> Child {
@@ -121,7 +100,7 @@ fn the_daemon_names_the_enrolled_face_in_the_video_and_serves_it_on_the_socket()
     let lin = named.iter().find(|e| e["name"] == "lin" && matches!(e["type"].as_str(), Some("track_started" | "identity_changed")));
     let lin = lin.unwrap_or_else(|| panic!("no event named lin; known events: {named:?}\n{log}"));
     assert!(lin["frame_seq"].as_u64().expect("seq") < 211, "lin is on stage in the first 210 frames: {lin}");
-    assert!(lin["score"].as_f64().expect("score") >= 0.40);
+    assert!(lin["score"].as_f64().expect("score") >= lin["threshold"].as_f64().expect("threshold"), "{lin}");
     assert_eq!(lin["camera"], "stage");
     assert_eq!(lin["v"], 1);
     assert!(lin["candidates"][0]["name"] == "lin" && lin["bbox"].as_array().is_some_and(|b| b.len() == 4), "{lin}");
@@ -134,19 +113,6 @@ fn the_daemon_names_the_enrolled_face_in_the_video_and_serves_it_on_the_socket()
     assert_eq!(lines.first().map(|e| e["type"].clone()), Some(Value::from("hello")), "{lines:?}");
     assert!(lines.iter().any(|e| e["type"] == "track_ended"), "socket subscriber saw the tracks end");
     assert!(!socket.exists(), "the socket is removed at exit");
-}
-
-#[test]
-fn a_stranger_is_never_given_a_known_name() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = gallery(dir.path(), &[("alex", &[face("video/alex-lacamoire.png")])]);
-    let socket = dir.path().join("events.sock");
-    let (code, events, log) = finish(daemon(&db, &socket, &["--source", arg(&clip()), "--fast"]), Duration::from_secs(240));
-    assert_eq!(code, Some(0), "{log}");
-    let started = of_type(&events, "track_started");
-    assert!(started.len() >= 5, "faces were tracked: {}", started.len());
-    let known: Vec<&Value> = events.iter().filter(|e| e["known"] == true || (e.get("name").is_some() && e["name"] != "unknown")).collect();
-    assert!(known.is_empty(), "nobody in the clip is enrolled, yet: {known:?}");
 }
 
 #[test]

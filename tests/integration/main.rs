@@ -6,4 +6,6 @@ mod common;
 mod daemon;
 mod evaluation;
 mod pipeline;
+mod preprocessing;
 mod recognition;
+mod video;

@@ -123,6 +123,8 @@ fn parts(source: FakeSource, detect_delay: Duration, panic_at: Option<usize>) ->
         threshold: 0.4,
         top_k: 3,
         track: cfg.track.clone(),
+        levels: facewatch::track::FaceThresholds { same_face_min: 0.0, reid_min: 0.5 },
+        said: None,
         update_interval: None,
         sinks: vec![Box::new(ChannelSink(tx))],
         preview: None,
