@@ -18,7 +18,10 @@ use crate::engine::Engine;
 use crate::pipeline::systemd::Notifier;
 use crate::pipeline::{self, Parts, Report, Stop};
 use crate::preview::Preview;
-use crate::publish::{ChannelSink, Event, EventKind, EventSink, LineSink, SocketServer};
+use crate::publish::{ChannelSink, Event, EventKind, EventSink, QueuedLineSink, SocketServer};
+
+/// Lines waiting for stdout (`--print`) or the record file before the newest are dropped.
+const PRINT_QUEUE: usize = 4096;
 
 /// `facewatch run`.
 #[derive(Debug, Args)]
@@ -205,7 +208,8 @@ fn bind_socket(cfg: &Config) -> anyhow::Result<Option<SocketServer>> {
     if cfg.publish.socket.trim().is_empty() {
         return Ok(None);
     }
-    Ok(Some(SocketServer::bind(&resolve_path(&cfg.publish.socket), &cfg.capture.camera, cfg.publish.subscriber_queue.get())?))
+    let p = &cfg.publish;
+    Ok(Some(SocketServer::bind_capped(&resolve_path(&p.socket), &cfg.capture.camera, p.subscriber_queue.get(), p.max_subscribers.get())?))
 }
 
 fn log_report(r: &Report) {
@@ -240,11 +244,12 @@ pub(super) fn run(g: &GlobalArgs, a: RunArgs) -> anyhow::Result<u8> {
         None
     };
     let mut sinks: Vec<Box<dyn EventSink>> = Vec::new();
+    // Each line output writes on its own thread: a stdout nobody reads never starves the socket.
     if a.print {
-        sinks.push(Box::new(LineSink(std::io::stdout())));
+        sinks.push(Box::new(QueuedLineSink::spawn("print", std::io::stdout(), PRINT_QUEUE)?));
     }
     if let Some(path) = &a.record {
-        sinks.push(Box::new(LineSink(open_record(path)?)));
+        sinks.push(Box::new(QueuedLineSink::spawn("record", open_record(path)?, PRINT_QUEUE)?));
     }
     // The socket is bound last, after the models and the source: nothing is served by a daemon that cannot run.
     let (mut parts, _) = build_parts(&cfg, sinks, preview, a.max_frames)?;

@@ -200,6 +200,22 @@ fn daemon_warnings(cfg: &Config) -> Vec<String> {
     } else if crate::capture::is_missing_file(src) {
         out.push(format!("capture.source: {src} does not exist"));
     }
+    let gallery = resolve_path(&cfg.gallery.path);
+    if !gallery.is_file() {
+        out.push(format!(
+            "gallery.path: no gallery at {}; every face will be unknown until people are enrolled (`facewatch enroll DIR`)",
+            gallery.display()
+        ));
+    } else if let Ok(conn) = rusqlite::Connection::open_with_flags(&gallery, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) {
+        // Read-only and without the schema: checking must not change the file.
+        let n: i64 = conn.query_row("SELECT COUNT(*) FROM embeddings", [], |r| r.get(0)).unwrap_or(0);
+        if n == 0 {
+            out.push(format!(
+                "gallery.path: the gallery {} is empty; every face will be unknown until people are enrolled",
+                gallery.display()
+            ));
+        }
+    }
     if !cfg.publish.socket.trim().is_empty() {
         let sock = resolve_path(&cfg.publish.socket);
         let ancestor = sock.ancestors().skip(1).find(|a| a.exists());

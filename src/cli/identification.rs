@@ -192,7 +192,7 @@ pub(super) fn evaluate(
 /// `evaluate --strangers DIR` alone: the open-set false-accept rate against the configured gallery.
 pub(super) fn strangers_vs_gallery(g: &GlobalArgs, cfg: &Config, strangers: &Path) -> anyhow::Result<u8> {
     let mut engine = engine(cfg)?;
-    let gallery = super::photos::open_gallery(cfg, engine.info().dim)?;
+    let gallery = super::photos::open_existing_gallery(cfg, engine.info().dim)?;
     if gallery.is_empty() {
         return Err(InputError(format!("the gallery {} is empty: enroll people first", gallery.path().display())).into());
     }

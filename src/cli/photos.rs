@@ -54,13 +54,20 @@ pub(super) fn engine(cfg: &Config) -> anyhow::Result<Engine> {
 /// that run no model).
 pub(super) fn open_configured_gallery(cfg: &Config) -> anyhow::Result<Gallery> {
     let manifest = crate::model::Manifest::load(&resolve_path(&cfg.models.manifest))?;
-    open_gallery(cfg, manifest.recognizer(&cfg.models.recognizer)?.dim)
+    open_existing_gallery(cfg, manifest.recognizer(&cfg.models.recognizer)?.dim)
 }
 
-/// Opens the configured gallery for the configured recognizer producing `dim`-d embeddings.
+/// Opens the configured gallery for the configured recognizer producing `dim`-d embeddings, creating it when absent
+/// (enroll; the daemon, which owns its state directory).
 pub(super) fn open_gallery(cfg: &Config, dim: usize) -> anyhow::Result<Gallery> {
     let path = resolve_path(&cfg.gallery.path);
     Ok(Gallery::open(&path, &cfg.models.recognizer, dim, cfg.matcher.exact_search_max)?)
+}
+
+/// Opens the configured gallery for reading: a missing one is an error naming the path (nothing is created).
+pub(super) fn open_existing_gallery(cfg: &Config, dim: usize) -> anyhow::Result<Gallery> {
+    let path = resolve_path(&cfg.gallery.path);
+    Ok(Gallery::open_existing(&path, &cfg.models.recognizer, dim, cfg.matcher.exact_search_max)?)
 }
 
 #[derive(Serialize)]
@@ -92,7 +99,10 @@ fn face_out(d: &Detection, crop: Option<PathBuf>) -> FaceOut {
 pub(super) fn detect(g: &GlobalArgs, cfg: &Config, args: DetectArgs) -> anyhow::Result<u8> {
     let mut engine = engine(cfg)?;
     if let Some(dir) = &args.crop {
-        std::fs::create_dir_all(dir).with_context(|| format!("failed to create crop directory {}", dir.display()))?;
+        // Crops are faces: a new folder is private (0700), each crop 0600.
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+            .create(dir)
+            .with_context(|| format!("failed to create crop directory {}", dir.display()))?;
     }
     let mut out = Vec::new();
     for path in &args.images {
@@ -131,7 +141,7 @@ fn detect_one(engine: &mut Engine, path: &Path, crop: Option<&Path>) -> anyhow::
                 let aligned = crate::align::align(&frame.bgr, &d.landmarks)?;
                 let stem = path.file_stem().map_or_else(|| "photo".into(), |s| s.to_string_lossy().into_owned());
                 let file = dir.join(format!("{stem}_face{i}.png"));
-                crate::image::write_png(&file, &aligned.bgr)?;
+                crate::image::write_png_private(&file, &aligned.bgr)?;
                 Some(file)
             }
             None => None,
@@ -270,7 +280,7 @@ fn decide(face: &Face, candidates: Vec<Candidate>, threshold: f32, gallery_empty
 /// `identify IMG…`: exit 3 when any photo could not be read (photos with no face are reported, not errors).
 pub(super) fn identify(g: &GlobalArgs, cfg: &Config, args: IdentifyArgs) -> anyhow::Result<u8> {
     let mut engine = engine(cfg)?;
-    let gallery = open_gallery(cfg, engine.info().dim)?;
+    let gallery = open_existing_gallery(cfg, engine.info().dim)?;
     let threshold = engine.info().threshold;
     let k = args.top_k.unwrap_or(cfg.matcher.top_k.get()).max(1);
     let mut out = Vec::new();

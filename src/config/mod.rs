@@ -345,6 +345,8 @@ pub struct PublishConfig {
     pub socket: String,
     /// Queue per subscriber.
     pub subscriber_queue: NonZeroUsize,
+    /// Subscribers served at once; connections beyond are closed.
+    pub max_subscribers: NonZeroUsize,
     /// `track_updated` interval, ms (0: none).
     pub update_interval_ms: u64,
 }
@@ -498,10 +500,37 @@ impl Config {
                 t.switch_votes, t.vote_window
             ));
         }
+        self.bound_problems(&mut out);
         if self.publish.socket.len() > 100 {
             out.push(format!("publish.socket: {} bytes; Unix socket paths must be under 108", self.publish.socket.len()));
         }
         out
+    }
+
+    /// Numbers that type-check but would exhaust the machine (threads, queues, allocations) or make no sense.
+    fn bound_problems(&self, out: &mut Vec<String>) {
+        let mut within = |key: &str, value: u64, max: u64, why: &str| {
+            if value > max {
+                out.push(format!("{key}: {value} is above the limit {max} ({why})"));
+            }
+        };
+        within("runtime.intra_threads", self.runtime.intra_threads as u64, 256, "threads per inference session");
+        within("detect.min_face_px", u64::from(self.detect.min_face_px), 4096, "pixels");
+        within("detect.max_image_pixels", self.detect.max_image_pixels.get() as u64, 400_000_000, "a 20000×20000 photo");
+        within("matcher.top_k", self.matcher.top_k.get() as u64, 100, "candidates per face");
+        within("matcher.exact_search_max", self.matcher.exact_search_max as u64, 10_000_000, "embeddings");
+        within("capture.width", u64::from(self.capture.width), 7680, "8K");
+        within("capture.height", u64::from(self.capture.height), 4320, "8K");
+        within("capture.fps", u64::from(self.capture.fps), 1000, "frames per second");
+        within("capture.reconnect_max_ms", self.capture.reconnect_max_ms, 3_600_000, "one hour");
+        within("pipeline.frame_queue", self.pipeline.frame_queue.get() as u64, 64, "frames held between capture and detect");
+        within("pipeline.stage_queue", self.pipeline.stage_queue.get() as u64, 256, "items held between stages");
+        within("pipeline.stats_interval_s", self.pipeline.stats_interval_s, 86_400, "one day");
+        within("track.embed_every", self.track.embed_every.get() as u64, 10_000, "frames");
+        within("track.vote_window", self.track.vote_window.get() as u64, 1000, "votes per track");
+        within("publish.subscriber_queue", self.publish.subscriber_queue.get() as u64, 65_536, "events per subscriber");
+        within("publish.max_subscribers", self.publish.max_subscribers.get() as u64, 4096, "file descriptors");
+        within("publish.update_interval_ms", self.publish.update_interval_ms, 86_400_000, "one day");
     }
 
     /// [`Config::problems`] as an error.
@@ -591,6 +620,38 @@ mod tests {
         assert_eq!(c.runtime.execution_providers, vec![ExecutionProvider::Cpu]);
         assert!(c.matcher.threshold.is_none());
         assert!(c.problems().is_empty());
+    }
+
+    #[test]
+    fn numbers_that_would_exhaust_the_machine_are_all_reported_at_once() {
+        let c = Config::load(&Sources {
+            overrides: vec![
+                ("runtime.intra_threads".into(), "100000".into()),
+                ("pipeline.frame_queue".into(), "1000000000".into()),
+                ("matcher.top_k".into(), "1000000000".into()),
+                ("publish.max_subscribers".into(), "100000".into()),
+            ],
+            ..Sources::default()
+        })
+        .expect("types are fine");
+        let p = c.problems();
+        for key in ["runtime.intra_threads", "pipeline.frame_queue", "matcher.top_k", "publish.max_subscribers"] {
+            assert!(p.iter().any(|m| m.starts_with(key) && m.contains("above the limit")), "{key} not reported: {p:#?}");
+        }
+    }
+
+    #[test]
+    fn packs_fill_the_models_and_an_explicit_model_wins() {
+        let c = Config::load(&Sources { overrides: vec![("models.pack".into(), "open".into())], ..Sources::default() }).expect("load");
+        assert_eq!((c.models.detector.as_str(), c.models.recognizer.as_str()), ("yunet", "sface_int8"));
+        let c = Config::load(&Sources {
+            overrides: vec![("models.pack".into(), "open".into()), ("models.recognizer".into(), "faceplugin".into())],
+            ..Sources::default()
+        })
+        .expect("load");
+        assert_eq!(c.models.recognizer, "faceplugin");
+        let c = Config::load(&Sources { overrides: vec![("models.pack".into(), "best".into())], ..Sources::default() }).expect("load");
+        assert!(c.problems().iter().any(|m| m.contains("models.pack") && m.contains("accurate")), "{:?}", c.problems());
     }
 
     #[test]

@@ -74,6 +74,9 @@ pub enum GalleryError {
         /// Recognizer in the configuration.
         configured: String,
     },
+    /// There is no gallery at that path (read-only commands never create one).
+    #[error("no gallery at {}: enroll people first (`facewatch enroll DIR`), or point --gallery / gallery.path at an existing gallery", .0.display())]
+    Missing(PathBuf),
     /// No person has that name.
     #[error("no person named `{0}` in the gallery")]
     UnknownPerson(String),
@@ -178,7 +181,8 @@ fn embedding_from_blob(b: &[u8]) -> Vec<f32> {
     b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
 }
 
-/// Creates `path`'s directory 0700 and the file 0600 when they do not exist yet.
+/// Creates `path`'s directory 0700 and the file 0600 when they do not exist yet, and makes an existing gallery
+/// private: a file (or its -wal/-shm companions) that others may read is narrowed to 0600.
 fn create_private(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
@@ -186,6 +190,25 @@ fn create_private(path: &Path) -> std::io::Result<()> {
     }
     if !path.exists() {
         std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    }
+    make_private(path)
+}
+
+/// Narrows the gallery file and its SQLite companions to 0600 when others may read or write them.
+fn make_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut files = vec![path.to_path_buf()];
+    for ext in ["-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(ext);
+        files.push(PathBuf::from(p));
+    }
+    for f in files.iter().filter(|f| f.exists()) {
+        let mode = std::fs::metadata(f)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o600))?;
+            tracing::warn!(file = %f.display(), was = format!("{:o}", mode & 0o777), "Gallery file was readable by others; narrowed to 0600.");
+        }
     }
     Ok(())
 }
@@ -215,6 +238,15 @@ impl Gallery {
         let mut g = Self::from_connection(conn, path.to_path_buf(), model, dim, exact_search_max)?;
         g.reload()?;
         Ok(g)
+    }
+
+    /// Opens an existing gallery for reading and matching (identify, gallery list, check): a missing file is an
+    /// error naming the path, never silently created empty.
+    pub fn open_existing(path: &Path, model: &str, dim: usize, exact_search_max: usize) -> Result<Self, GalleryError> {
+        if !path.is_file() {
+            return Err(GalleryError::Missing(path.to_path_buf()));
+        }
+        Self::open(path, model, dim, exact_search_max)
     }
 
     /// A gallery that lives in memory only (evaluation runs): nothing touches the disk.
@@ -573,6 +605,28 @@ mod tests {
         if wal.exists() {
             assert_eq!(mode(&wal) & 0o077, 0, "WAL file readable by others");
         }
+    }
+
+    #[test]
+    fn an_existing_gallery_readable_by_others_is_made_private() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("g.db");
+        let mut g = Gallery::open(&path, "m", 8, 10).expect("open");
+        g.enroll("x", &[item(unit(1, 8), "f")]).expect("enroll");
+        drop(g);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let g = Gallery::open_existing(&path, "m", 8, 10).expect("reopen");
+        assert_eq!(std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777, 0o600);
+        assert_eq!(g.len(), 1);
+    }
+
+    #[test]
+    fn opening_a_missing_gallery_to_read_it_creates_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("typo/g.db");
+        let err = Gallery::open_existing(&path, "m", 8, 10).err().expect("missing");
+        assert!(matches!(err, GalleryError::Missing(_)) && err.to_string().contains("typo/g.db"), "{err}");
+        assert!(!path.exists() && !path.parent().expect("dir").exists(), "nothing created");
     }
 
     #[test]

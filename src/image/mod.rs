@@ -144,6 +144,24 @@ pub fn write_png(path: &Path, mat: &Mat) -> Result<(), ImageError> {
     }
 }
 
+/// Writes `mat` as a PNG readable by its owner only (0600, also when the file was there before): face crops are
+/// biometric data.
+pub fn write_png_private(path: &Path, mat: &Mat) -> Result<(), ImageError> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let write_err = |message: String| ImageError::Write { path: path.into(), message };
+    let mut buf = Vector::<u8>::new();
+    match imgcodecs::imencode(".png", mat, &mut buf, &Vector::new()) {
+        Ok(true) => {}
+        Ok(false) => return Err(write_err("the encoder refused the image".into())),
+        Err(e) => return Err(write_err(e.to_string())),
+    }
+    let mut file =
+        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).map_err(|e| write_err(e.to_string()))?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(|e| write_err(e.to_string()))?;
+    file.write_all(buf.as_slice()).map_err(|e| write_err(e.to_string()))
+}
+
 /// What the marker walk found in a JPEG.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct JpegInfo {

@@ -40,6 +40,15 @@ struct Hub {
     /// Latest line of every live track, replayed to new subscribers.
     live: Mutex<BTreeMap<u64, Arc<str>>>,
     dropped_total: Arc<std::sync::atomic::AtomicU64>,
+    /// Subscribers served at once (`publish.max_subscribers`).
+    max_subscribers: usize,
+}
+
+impl Hub {
+    /// Subscribers still connected.
+    fn connected(&self) -> usize {
+        self.subscribers.lock().iter().filter(|s| !s.queue.lock().gone).count()
+    }
 }
 
 impl Hub {
@@ -98,19 +107,78 @@ fn clear_stale(path: &Path) -> Result<(), String> {
     if !meta.file_type().is_socket() {
         return Err("exists and is not a socket".into());
     }
-    if std::os::unix::net::UnixStream::connect(path).is_ok() {
-        return Err("another facewatch is already serving events there".into());
-    }
+    stale_verdict(std::os::unix::net::UnixStream::connect(path).map(drop))?;
     std::fs::remove_file(path).map_err(|e| format!("cannot remove the stale socket: {e}"))
+}
+
+/// Whether a connect attempt proves a socket stale: only "connection refused" (nobody listens) does. Permission
+/// denied, or any other failure, says nothing about whether a daemon still serves there, so the socket is kept:
+/// replacing it would let one user take over another's subscribers.
+fn stale_verdict(connect: std::io::Result<()>) -> Result<(), String> {
+    match connect {
+        Ok(()) => Err("another facewatch is already serving events there".into()),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => Ok(()),
+        Err(e) => Err(format!("a socket is there and cannot be proven stale ({e}); remove it by hand if no facewatch serves it")),
+    }
+}
+
+/// Refuses a directory that any user may write to without the sticky bit: another user could delete the socket
+/// and serve forged events in its place.
+fn check_directory(dir: &Path) -> Result<(), String> {
+    let meta = std::fs::metadata(dir).map_err(|e| format!("cannot read its directory {}: {e}", dir.display()))?;
+    let mode = meta.permissions().mode();
+    if mode & 0o002 != 0 && mode & 0o1000 == 0 {
+        return Err(format!(
+            "its directory {} is writable by every user (mode {:o}, no sticky bit), so another user could replace the socket; use a private directory",
+            dir.display(),
+            mode & 0o7777
+        ));
+    }
+    Ok(())
+}
+
+/// At most one warning per this interval from the accept loop (a flood of connections or a lack of file
+/// descriptors must not flood the journal).
+const WARN_EVERY: Duration = Duration::from_secs(10);
+/// Pause after a failed accept (e.g. no file descriptor left), so the loop does not spin on one core.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// A warning that is logged at most once per [`WARN_EVERY`], with how many were held back.
+#[derive(Default)]
+struct RateLimited {
+    last: Option<std::time::Instant>,
+    held: u64,
+}
+
+impl RateLimited {
+    /// Whether to log now; `held` says how many were suppressed since the last one.
+    fn due(&mut self) -> Option<u64> {
+        let now = std::time::Instant::now();
+        if self.last.is_some_and(|l| now.duration_since(l) < WARN_EVERY) {
+            self.held += 1;
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.held))
+    }
 }
 
 impl SocketServer {
     /// Binds `path` (mode 0660; its directory is created 0750 when absent) and starts serving on a thread named
     /// `socket`. `queue` is each subscriber's capacity.
     pub fn bind(path: &Path, camera: &str, queue: usize) -> Result<Self, PublishError> {
+        Self::bind_capped(path, camera, queue, usize::MAX)
+    }
+
+    /// [`SocketServer::bind`] serving at most `max_subscribers` at once: a connection beyond is closed at once
+    /// (its file descriptor freed), and said so in the log at most every 10 s.
+    pub fn bind_capped(path: &Path, camera: &str, queue: usize, max_subscribers: usize) -> Result<Self, PublishError> {
         let err = |message: String| PublishError::Socket { path: path.to_path_buf(), message };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
-            std::fs::DirBuilder::new().recursive(true).mode(0o750).create(dir).map_err(|e| err(e.to_string()))?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.exists() {
+                std::fs::DirBuilder::new().recursive(true).mode(0o750).create(dir).map_err(|e| err(e.to_string()))?;
+            }
+            check_directory(dir).map_err(err)?;
         }
         clear_stale(path).map_err(err)?;
         let listener = std::os::unix::net::UnixListener::bind(path).map_err(|e| err(e.to_string()))?;
@@ -122,6 +190,7 @@ impl SocketServer {
             subscribers: Mutex::new(Vec::new()),
             live: Mutex::new(BTreeMap::new()),
             dropped_total: Default::default(),
+            max_subscribers: max_subscribers.max(1),
         });
         let shutdown = Arc::new(Notify::new());
         let runtime = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build().map_err(|e| err(e.to_string()))?;
@@ -141,7 +210,7 @@ impl SocketServer {
 
     /// Connected subscribers.
     pub fn subscribers(&self) -> usize {
-        self.hub.subscribers.lock().iter().filter(|s| !s.queue.lock().gone).count()
+        self.hub.connected()
     }
 
     /// Events dropped so far across all subscribers.
@@ -194,16 +263,31 @@ fn serve(runtime: tokio::runtime::Runtime, listener: std::os::unix::net::UnixLis
             }
         };
         let mut tasks = tokio::task::JoinSet::new();
+        let (mut refused, mut failed) = (RateLimited::default(), RateLimited::default());
         loop {
             tokio::select! {
                 () = shutdown.notified() => break,
                 accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) if hub.connected() >= hub.max_subscribers => {
+                        drop(stream);
+                        if let Some(held) = refused.due() {
+                            warn!(max_subscribers = hub.max_subscribers, refused_since_last = held, "Subscriber limit reached; new connections are closed.");
+                        }
+                    }
                     Ok((stream, _)) => {
                         let sub = hub.subscribe();
                         debug!("Subscriber connected.");
                         tasks.spawn(subscriber(stream, sub, hub.camera.clone()));
+                        // Reap finished subscriber tasks so a long run does not accumulate them.
+                        while tasks.try_join_next().is_some() {}
                     }
-                    Err(e) => warn!(error = %e, "Accepting a subscriber failed."),
+                    Err(e) => {
+                        if let Some(held) = failed.due() {
+                            warn!(error = %e, failed_since_last = held, "Accepting a subscriber failed; retrying shortly.");
+                        }
+                        // Out of file descriptors the listener stays readable: pause instead of spinning.
+                        tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    }
                 },
             }
         }
@@ -293,5 +377,60 @@ mod tests {
         assert!(told > 0, "the subscriber was told it lost events");
         assert_eq!(received + told, n, "every event was either delivered or counted as dropped");
         assert_eq!(lines.last().and_then(|e| e.frame_seq), Some(n - 1), "the newest event is kept");
+    }
+
+    #[test]
+    fn only_a_refused_connection_proves_a_socket_stale() {
+        use std::io::{Error, ErrorKind};
+        assert!(stale_verdict(Err(Error::from(ErrorKind::ConnectionRefused))).is_ok());
+        let denied = stale_verdict(Err(Error::from(ErrorKind::PermissionDenied))).expect_err("kept");
+        assert!(denied.contains("cannot be proven stale"), "{denied}");
+        assert!(stale_verdict(Ok(())).expect_err("live").contains("already serving"));
+    }
+
+    #[test]
+    fn a_directory_anyone_can_write_is_refused_unless_sticky() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let open = dir.path().join("open");
+        std::fs::create_dir(&open).expect("mkdir");
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        let err = SocketServer::bind(&open.join("events.sock"), "cam", 8).err().expect("refused");
+        assert!(err.to_string().contains("writable by every user"), "{err}");
+        assert!(!open.join("events.sock").exists());
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o1777)).expect("chmod");
+        let server = SocketServer::bind(&open.join("events.sock"), "cam", 8).expect("a sticky directory is fine");
+        drop(server);
+    }
+
+    #[test]
+    fn connections_beyond_the_subscriber_limit_are_closed_at_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("events.sock");
+        let server = SocketServer::bind_capped(&path, "cam", 8, 2).expect("bind");
+        let first: Vec<_> = (0..2).map(|_| std::os::unix::net::UnixStream::connect(&path).expect("connect")).collect();
+        let started = std::time::Instant::now();
+        while server.subscribers() < 2 {
+            assert!(started.elapsed() < Duration::from_secs(5), "subscribers never registered");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let third = std::os::unix::net::UnixStream::connect(&path).expect("connect");
+        third.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        let mut line = String::new();
+        assert_eq!(BufReader::new(third).read_line(&mut line).expect("closed, not timed out"), 0, "no hello: {line}");
+        assert_eq!(server.subscribers(), 2);
+        // One leaves: there is room again.
+        drop(first);
+        let started = std::time::Instant::now();
+        loop {
+            let fourth = std::os::unix::net::UnixStream::connect(&path).expect("connect");
+            fourth.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+            let mut line = String::new();
+            if BufReader::new(fourth).read_line(&mut line).expect("read") > 0 {
+                assert!(line.contains("hello"), "{line}");
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(5), "room never freed");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }

@@ -7,5 +7,6 @@ mod daemon;
 mod evaluation;
 mod pipeline;
 mod preprocessing;
+mod privacy;
 mod recognition;
 mod video;

@@ -1,0 +1,175 @@
+//! Private and safe, through the binary: nothing phones home, nothing private is left readable, read-only commands
+//! create nothing, and a reader that does not read or a flood of connections cannot stop the daemon.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::common::{arg, clip, face, gallery, root};
+
+fn facewatch() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_facewatch"));
+    c.current_dir(root()).env_remove("RUST_LOG").env_remove("ORT_DISABLE_TELEMETRY");
+    c
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).permissions().mode() & 0o777
+}
+
+#[test]
+fn onnx_runtime_leaves_no_telemetry_store_in_home() {
+    let home = tempfile::tempdir().expect("home");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = gallery(dir.path(), &[("obama", &[face("people/obama/obama.jpg")])]);
+    let out = facewatch()
+        .env("HOME", home.path())
+        .args(["--json", "--gallery", arg(&db), "identify", arg(&face("people/obama/obama2.jpg"))])
+        .output()
+        .expect("identify");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = facewatch()
+        .env("HOME", home.path())
+        .args(["--gallery", arg(&db), "run", "--source", arg(&clip()), "--fast", "--max-frames", "30", "--socket", ""])
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let store = home.path().join(".cache/Microsoft");
+    assert!(!store.exists(), "ONNX Runtime wrote its telemetry store at {}", store.display());
+}
+
+#[test]
+fn read_only_commands_create_no_gallery_and_name_the_missing_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let typo = dir.path().join("galery/g.db");
+    let photo = face("people/obama/obama2.jpg");
+    for args in [vec!["identify", arg(&photo)], vec!["gallery", "list"]] {
+        let out = facewatch().args(["--gallery", arg(&typo)]).args(&args).output().expect("run");
+        assert_eq!(out.status.code(), Some(5), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("no gallery at") && err.contains("galery/g.db"), "{err}");
+        assert!(!typo.exists() && !typo.parent().expect("dir").exists(), "{args:?} created the gallery");
+    }
+    let out = facewatch().args(["--json", "--gallery", arg(&typo), "check-config"]).output().expect("check-config");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let warnings = report["warnings"].to_string();
+    assert!(warnings.contains("no gallery at"), "{warnings}");
+    assert!(!typo.exists());
+}
+
+#[test]
+fn face_crops_are_private() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let crops = dir.path().join("crops");
+    let out =
+        facewatch().args(["--json", "detect", "--crop", arg(&crops), arg(&face("groups/two_people_2.jpg"))]).output().expect("detect");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(mode(&crops), 0o700);
+    let files: Vec<_> = std::fs::read_dir(&crops).expect("crops").filter_map(Result::ok).map(|e| e.path()).collect();
+    assert_eq!(files.len(), 2);
+    for f in &files {
+        assert_eq!(mode(f), 0o600, "{}", f.display());
+    }
+    // Written again over files someone made world-readable: private again.
+    std::fs::set_permissions(&files[0], std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let out =
+        facewatch().args(["--json", "detect", "--crop", arg(&crops), arg(&face("groups/two_people_2.jpg"))]).output().expect("detect");
+    assert!(out.status.success());
+    assert_eq!(mode(&files[0]), 0o600);
+}
+
+/// Reads the socket's lines until it closes.
+fn subscribe(socket: &Path) -> std::thread::JoinHandle<Vec<Value>> {
+    let socket = socket.to_path_buf();
+    std::thread::spawn(move || {
+        let started = Instant::now();
+        let stream = loop {
+            match UnixStream::connect(&socket) {
+                Ok(s) => break s,
+                Err(_) if started.elapsed() < Duration::from_secs(120) => std::thread::sleep(Duration::from_millis(20)),
+                Err(e) => panic!("socket never served: {e}"),
+            }
+        };
+        BufReader::new(stream).lines().map_while(Result::ok).filter_map(|l| serde_json::from_str(&l).ok()).collect()
+    })
+}
+
+#[test]
+fn a_stdout_nobody_reads_does_not_starve_the_socket() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = gallery(dir.path(), &[("lin", &[face("video/lin-manuel-miranda.png")])]);
+    let socket = dir.path().join("events.sock");
+    // An update per track and frame: far more lines than a pipe holds (64 KiB) when nobody reads it.
+    let mut child = facewatch()
+        .args(["--gallery", arg(&db), "--set", "publish.update_interval_ms=1", "run", "--print", "--fast"])
+        .args(["--source", arg(&clip()), "--socket", arg(&socket)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run");
+    let sub = subscribe(&socket);
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if started.elapsed() > Duration::from_secs(180) {
+            let _ = child.kill();
+            panic!("the daemon hung on its unread stdout");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    let events = sub.join().expect("subscriber");
+    let updates = events.iter().filter(|e| e["type"] == "track_updated").count();
+    assert!(updates > 400, "the socket subscriber got {updates} updates");
+    assert!(events.iter().any(|e| e["type"] == "track_ended"), "the socket saw the end of the input");
+    assert!(!socket.exists(), "socket removed at exit");
+    drop(child.stdout.take());
+}
+
+#[test]
+fn a_flood_of_connections_is_capped_and_the_pipeline_keeps_running() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = gallery(dir.path(), &[("lin", &[face("video/lin-manuel-miranda.png")])]);
+    let socket = dir.path().join("events.sock");
+    // 64 file descriptors in all, 8 subscribers at most, and 150 clients that connect and never read.
+    let mut child = Command::new("prlimit")
+        .args(["--nofile=64:64", "--", env!("CARGO_BIN_EXE_facewatch")])
+        .current_dir(root())
+        .args(["--gallery", arg(&db), "--set", "publish.max_subscribers=8", "run", "--fast", "--loop", "--max-frames", "600"])
+        .args(["--source", arg(&clip()), "--socket", arg(&socket)])
+        .env("RUST_LOG", "warn,facewatch=info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("prlimit (util-linux) runs facewatch");
+    let stderr = child.stderr.take().expect("stderr");
+    let log = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+    let started = Instant::now();
+    while !socket.exists() {
+        assert!(started.elapsed() < Duration::from_secs(120), "socket never appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let clients: Vec<UnixStream> = (0..150).filter_map(|_| UnixStream::connect(&socket).ok()).collect();
+    assert!(!clients.is_empty());
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(started.elapsed() < Duration::from_secs(240), "the daemon did not finish its 600 frames");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    drop(clients);
+    let log = log.join().expect("log");
+    assert!(status.success(), "{status:?}\n{log}");
+    let limit_lines = log.lines().filter(|l| l.contains("Subscriber limit reached")).count();
+    assert!((1..=30).contains(&limit_lines), "{limit_lines} limit warnings: the log is rate-limited\n{log}");
+    assert!(log.lines().count() < 100, "{} log lines:\n{log}", log.lines().count());
+    assert!(log.contains("frames=600"), "all 600 frames went through:\n{log}");
+}
