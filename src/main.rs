@@ -16,11 +16,16 @@ fn main() -> ExitCode {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     // Colours only on a terminal: the journal (systemd) and log files get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).with_ansi(ansi).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(|| facewatch::capture::secrets::RedactingStderr)
+        .with_target(false)
+        .with_ansi(ansi)
+        .init();
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", facewatch::capture::secrets::redact(&format!("{err:#}")));
             ExitCode::from(exit_code(&err))
         }
     }

@@ -7,6 +7,7 @@
 //! recovery are published as events.
 
 mod camera;
+pub mod secrets;
 mod video;
 
 use std::sync::atomic::Ordering;
@@ -36,6 +37,9 @@ pub enum CaptureError {
         /// Why.
         message: String,
     },
+    /// The stream credentials could not be read.
+    #[error(transparent)]
+    Credentials(#[from] secrets::CredentialsError),
     /// A source that was running stopped delivering frames (camera unplugged, stream dropped, file gone).
     #[error("lost {source_name}: {message}")]
     Lost {
@@ -56,6 +60,11 @@ pub trait FrameSource: Send {
     fn reopen(&mut self) -> Result<(), CaptureError>;
     /// Whether frames arrive on their own clock (camera, stream, paced file): then stale frames are dropped.
     fn is_live(&self) -> bool;
+    /// At the end of a finite input: why it ended short of what it promised, or lost frames on the way (a
+    /// truncated file, unreadable images skipped), if it did.
+    fn ended_early(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Whether `source` names a V4L2 camera: a number or a `/dev/video*` path.
@@ -188,10 +197,12 @@ pub fn run(
                 Some(CaptureError::Lost { source_name: name.to_string(), message: "no frames since it was opened".into() })
             }
             Ok(None) if settings.looping => {
+                report_early_end(source.as_ref(), &settings, &status, seq);
                 since_open = 0;
                 source.reopen().err()
             }
             Ok(None) => {
+                report_early_end(source.as_ref(), &settings, &status, seq);
                 info!(camera = %settings.camera, frames = seq, "End of input.");
                 break;
             }
@@ -210,6 +221,14 @@ pub fn run(
         }
     }
     info!(camera = %settings.camera, frames = seq, dropped = stats.dropped.load(Ordering::Relaxed), "Capture stopped.");
+}
+
+/// Says so, in the log and as an `input_truncated` event, when a finite input ended early or lost frames.
+fn report_early_end(source: &dyn FrameSource, settings: &CaptureSettings, status: &Sender<Event>, frames: u64) {
+    if let Some(reason) = source.ended_early() {
+        warn!(camera = %settings.camera, frames, %reason, "Input ended early.");
+        let _ = status.try_send(Event::input_truncated(&settings.camera, &reason, frames));
+    }
 }
 
 /// Reopens with doubling delays until it works or `stop` is raised.

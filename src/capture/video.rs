@@ -7,12 +7,16 @@ use opencv::imgproc;
 use opencv::prelude::{VideoCaptureTrait, VideoCaptureTraitConst};
 use opencv::videoio::{self, VideoCapture};
 
+use super::secrets::redact;
 use super::{CaptureError, FrameSource};
 use crate::config::CaptureConfig;
 
 /// A file, URL or image-sequence pattern read by OpenCV.
 pub struct VideoSource {
+    /// What OpenCV opens: the URL with its credentials.
     location: String,
+    /// What logs, errors and events show: the URL with its password redacted.
+    shown: String,
     capture: VideoCapture,
     /// Streams (`scheme://…`) are live and never "end"; files end and may loop.
     stream: bool,
@@ -22,6 +26,42 @@ pub struct VideoSource {
     opened_at: Instant,
     frames_since_open: u64,
     raw: Mat,
+    /// Frames a file declares (`None` for streams, image sequences and files that do not say).
+    declared: Option<u64>,
+    /// An image sequence, read here file by file so that one bad file is skipped, not taken for the end.
+    sequence: Option<Sequence>,
+}
+
+/// An image sequence `dir/img_%04d.png`: the files, by index.
+struct Sequence {
+    pattern: String,
+    first: u64,
+    next: u64,
+    skipped: u64,
+}
+
+impl Sequence {
+    /// `pattern` holds one `%d` or `%0Nd`; the sequence starts at index 0 or 1, whichever exists.
+    fn open(pattern: &str) -> Option<Self> {
+        let s = Self { pattern: pattern.to_string(), first: 0, next: 0, skipped: 0 };
+        s.path(0)?;
+        let first = (0..=1).find(|&i| s.path(i).is_some_and(|p| std::path::Path::new(&p).exists()))?;
+        Some(Self { first, next: first, ..s })
+    }
+
+    /// The file of index `i`, or `None` when the pattern is not a `%d` pattern.
+    fn path(&self, i: u64) -> Option<String> {
+        let start = self.pattern.find('%')?;
+        let rest = &self.pattern[start + 1..];
+        let end = rest.find('d')?;
+        let spec = &rest[..end];
+        if !spec.chars().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        let width: usize = spec.trim_start_matches('0').parse().unwrap_or(0);
+        let number = if spec.starts_with('0') { format!("{i:0width$}") } else { format!("{i:width$}") };
+        Some(format!("{}{number}{}", &self.pattern[..start], &rest[end + 1..]))
+    }
 }
 
 /// How long opening a stream may take.
@@ -40,7 +80,7 @@ pub fn is_missing_file(location: &str) -> bool {
 }
 
 fn open_capture(location: &str) -> Result<(VideoCapture, f64), CaptureError> {
-    let err = |message: String| CaptureError::Open { source_name: location.to_string(), message };
+    let err = |message: String| CaptureError::Open { source_name: redact(location), message: redact(&message) };
     if is_missing_file(location) {
         return Err(err("no such file".into()));
     }
@@ -67,10 +107,22 @@ fn open_capture(location: &str) -> Result<(VideoCapture, f64), CaptureError> {
 impl VideoSource {
     /// Opens `capture.source` with OpenCV.
     pub fn open(cfg: &CaptureConfig) -> Result<Self, CaptureError> {
-        let (capture, fps) = open_capture(&cfg.source)?;
+        let file = (!cfg.credentials_file.trim().is_empty()).then(|| crate::config::resolve_path(&cfg.credentials_file));
+        let credentials = super::secrets::load(file.as_deref(), std::env::var(super::secrets::CREDENTIALS_ENV).ok())?;
+        let location = super::secrets::with_credentials(&cfg.source, credentials.as_deref());
+        let (capture, fps) = open_capture(&location)?;
         let stream = is_stream(&cfg.source);
+        let sequence = if stream { None } else { Sequence::open(&location) };
+        let declared = (!stream && sequence.is_none())
+            .then(|| capture.get(videoio::CAP_PROP_FRAME_COUNT).ok())
+            .flatten()
+            .filter(|n| n.is_finite() && *n >= 1.0)
+            .map(|n| n as u64);
         Ok(Self {
-            location: cfg.source.clone(),
+            declared,
+            sequence,
+            shown: redact(&location),
+            location,
             capture,
             stream,
             realtime: cfg.realtime && !stream,
@@ -98,16 +150,33 @@ impl VideoSource {
 
 impl FrameSource for VideoSource {
     fn describe(&self) -> String {
-        self.location.clone()
+        self.shown.clone()
     }
 
     fn read(&mut self) -> Result<Option<Mat>, CaptureError> {
         if self.realtime {
             self.pace();
         }
-        let lost = |message: String| CaptureError::Lost { source_name: self.location.clone(), message };
-        let ok = self.capture.read(&mut self.raw).map_err(|e| lost(e.to_string()))?;
-        if !ok || self.raw.empty() {
+        let lost = |message: String| CaptureError::Lost { source_name: self.shown.clone(), message: redact(&message) };
+        if let Some(seq) = &mut self.sequence {
+            loop {
+                let Some(path) = seq.path(seq.next).filter(|p| std::path::Path::new(p).exists()) else { return Ok(None) };
+                seq.next += 1;
+                match opencv::imgcodecs::imread(&path, opencv::imgcodecs::IMREAD_COLOR) {
+                    Ok(m) if !m.empty() => {
+                        self.raw = m;
+                        break;
+                    }
+                    _ => {
+                        seq.skipped += 1;
+                        tracing::warn!(file = %path, skipped = seq.skipped, "Not a readable image; skipped.");
+                    }
+                }
+            }
+        } else if !self.capture.read(&mut self.raw).map_err(|e| lost(e.to_string()))? {
+            self.raw = Mat::default();
+        }
+        if self.raw.empty() {
             return if self.stream { Err(lost("the stream stopped delivering frames".into())) } else { Ok(None) };
         }
         self.frames_since_open += 1;
@@ -122,6 +191,9 @@ impl FrameSource for VideoSource {
     }
 
     fn reopen(&mut self) -> Result<(), CaptureError> {
+        if let Some(seq) = &mut self.sequence {
+            seq.next = seq.first;
+        }
         let (capture, _) = open_capture(&self.location)?;
         self.capture = capture;
         self.opened_at = Instant::now();
@@ -131,5 +203,15 @@ impl FrameSource for VideoSource {
 
     fn is_live(&self) -> bool {
         self.stream || self.realtime
+    }
+
+    fn ended_early(&self) -> Option<String> {
+        if let Some(seq) = self.sequence.as_ref().filter(|s| s.skipped > 0) {
+            return Some(format!("{} of the image sequence's files were not readable images and were skipped", seq.skipped));
+        }
+        // Containers may miscount by a frame or two; a truncated file ends far earlier.
+        let declared = self.declared?;
+        (self.frames_since_open + 2 < declared)
+            .then(|| format!("the file ended after {} of the {declared} frames it declares (truncated or damaged)", self.frames_since_open))
     }
 }

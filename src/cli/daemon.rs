@@ -100,17 +100,41 @@ pub struct BenchArgs {
     pub no_baseline: bool,
 }
 
-/// Ctrl-C and SIGTERM: the first drains, a second exits at once.
+/// Set by SIGQUIT, which `ctrlc` does not cover: a signal handler may only touch an atomic, so this flag is the
+/// one piece of process-wide state the signal forces on us.
+static QUIT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_sigquit(_: libc::c_int) {
+    QUIT.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Ctrl-C, SIGTERM, SIGHUP and SIGQUIT: the first drains (live tracks end, the socket is removed), a second exits
+/// at once.
 fn install_signal_handler(stop: Stop) -> anyhow::Result<()> {
-    ctrlc::set_handler(move || {
+    let on_signal = move |stop: &Stop| {
         if stop.is_raised() {
             eprintln!("facewatch: second signal, exiting now");
             std::process::exit(130);
         }
         info!("Signal received; draining (a second one exits at once).");
         stop.raise();
-    })
-    .context("installing the Ctrl-C / SIGTERM handler")
+    };
+    let s = stop.clone();
+    ctrlc::set_handler(move || on_signal(&s)).context("installing the Ctrl-C / SIGTERM handler")?;
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    if unsafe { libc::signal(libc::SIGQUIT, on_sigquit as *const () as libc::sighandler_t) } == libc::SIG_ERR {
+        anyhow::bail!("installing the SIGQUIT handler failed: {}", std::io::Error::last_os_error());
+    }
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || loop {
+            if QUIT.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                on_signal(&stop);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        })
+        .context("starting the signal thread")?;
+    Ok(())
 }
 
 /// The daemon runs two inference sessions at once (detect and embed): with `runtime.intra_threads = 0` each gets

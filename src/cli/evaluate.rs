@@ -411,19 +411,44 @@ pub(super) fn calibrate(g: &GlobalArgs, cfg: &Config, args: CalibrateArgs) -> an
     Ok(EXIT_OK)
 }
 
-/// Sets `[matcher] threshold` in a TOML file, keeping its other keys; written atomically.
+/// Sets `[matcher] threshold` in a TOML file, keeping everything else as it was: other keys, comments and layout
+/// (`toml_edit`), the file's mode and owner (a service's `0640 root:facewatch` stays readable by the service). The
+/// new text goes to a temporary file in the same directory, synced, then renamed over the old one: a crash leaves
+/// the old file or the new one, never half of one.
 fn write_threshold(path: &Path, threshold: f32) -> anyhow::Result<()> {
-    let mut doc: toml::Table = match std::fs::read_to_string(path) {
-        Ok(text) => toml::from_str(&text).with_context(|| format!("failed to parse {}", path.display()))?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => toml::Table::new(),
+    use std::io::Write;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let (text, meta) = match std::fs::read_to_string(path) {
+        Ok(text) => (text, std::fs::metadata(path).ok()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (String::new(), None),
         Err(e) => return Err(e).with_context(|| format!("failed to read {}", path.display())),
     };
-    let matcher = doc.entry("matcher").or_insert_with(|| toml::Value::Table(toml::Table::new()));
-    let table = matcher.as_table_mut().ok_or_else(|| InputError(format!("{}: `matcher` is not a table", path.display())))?;
+    let mut doc: toml_edit::DocumentMut = text.parse().with_context(|| format!("failed to parse {}", path.display()))?;
+    if !doc.contains_key("matcher") {
+        doc["matcher"] = toml_edit::table();
+    }
+    let table = doc["matcher"].as_table_like_mut().ok_or_else(|| InputError(format!("{}: `matcher` is not a table", path.display())))?;
     // Round to 4 decimals so the file reads as written, not as an f32 expansion.
-    table.insert("threshold".into(), toml::Value::Float((f64::from(threshold) * 1e4).round() / 1e4));
-    let tmp = path.with_extension("toml.partial");
-    std::fs::write(&tmp, toml::to_string(&doc)?).with_context(|| format!("failed to write {}", tmp.display()))?;
+    table.insert("threshold", toml_edit::value((f64::from(threshold) * 1e4).round() / 1e4));
+    let name = path.file_name().map_or_else(|| "config.toml".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(".{name}.partial"));
+    let _ = std::fs::remove_file(&tmp);
+    let mode = meta.as_ref().map_or(0o600, |m| m.mode() & 0o7777);
+    let written = (|| -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
+        f.write_all(doc.to_string().as_bytes())?;
+        f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))?;
+        if let Some(m) = &meta {
+            if (m.uid(), m.gid()) != (f.metadata()?.uid(), f.metadata()?.gid()) {
+                std::os::unix::fs::fchown(&f, Some(m.uid()), Some(m.gid()))?;
+            }
+        }
+        f.sync_all()
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("failed to write {} (mode and owner kept from {})", tmp.display(), path.display()));
+    }
     std::fs::rename(&tmp, path).with_context(|| format!("failed to replace {}", path.display()))?;
     Ok(())
 }

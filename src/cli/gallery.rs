@@ -258,7 +258,14 @@ pub(super) fn check_config(g: &GlobalArgs) -> anyhow::Result<u8> {
         }
         warnings.extend(daemon_warnings(cfg));
     }
-    let out = serde_json::json!({ "ok": problems.is_empty(), "problems": problems, "warnings": warnings, "config": cfg });
+    // The merged configuration is shown with stream passwords redacted, and so is every message.
+    let mut config = serde_json::to_value(&cfg)?;
+    if let Some(src) = config.pointer_mut("/capture/source") {
+        *src = serde_json::Value::from(crate::capture::secrets::redact(src.as_str().unwrap_or_default()));
+    }
+    let problems: Vec<String> = problems.iter().map(|p| crate::capture::secrets::redact(p)).collect();
+    let warnings: Vec<String> = warnings.iter().map(|w| crate::capture::secrets::redact(w)).collect();
+    let out = serde_json::json!({ "ok": problems.is_empty(), "problems": problems, "warnings": warnings, "config": config });
     emit(g, &out, |_| {
         for w in &warnings {
             println!("warning: {w}");

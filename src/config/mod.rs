@@ -295,6 +295,10 @@ pub struct CaptureConfig {
     pub reconnect_initial_ms: u64,
     /// Longest reconnect delay.
     pub reconnect_max_ms: u64,
+    /// File holding the stream's `user:password` (readable by its owner only); empty: none. The environment
+    /// variable `FACEWATCH_CAPTURE_CREDENTIALS` wins over it.
+    #[serde(default)]
+    pub credentials_file: String,
 }
 
 /// `[pipeline]`: queues between stages and shutdown.

@@ -185,7 +185,10 @@ pub fn start(parts: Parts, stop: Stop) -> Result<Running, PipelineError> {
     // Downstream first, so that every receiver exists before anything is sent.
     let s = stats.clone();
     let sinks = parts.sinks;
-    threads.push(spawn("publish", &stop, move || crate::publish::run(event_rx, sinks, &s.publish))?);
+    threads.push(spawn("publish", &stop, move || {
+        let done = || s.track_finished.load(Ordering::SeqCst);
+        crate::publish::run(event_rx, sinks, &s.publish, &done)
+    })?);
     let preview_tx = match parts.preview {
         Some(preview) => {
             let (s, st) = (stats.clone(), stop.clone());
@@ -209,8 +212,8 @@ pub fn start(parts: Parts, stop: Stop) -> Result<Running, PipelineError> {
     threads.push(spawn("embed", &stop, move || stages::embed(det_rx, obs_tx, embedder.as_mut(), assoc, cut, &s))?);
     // Capture keeps a receiver clone of its own edge to evict the oldest frame when the queue is full.
     let queue = FrameQueue { tx: frame_tx, evict: frame_rx.clone() };
-    let (s, mut detector) = (stats.clone(), parts.detector);
-    threads.push(spawn("detect", &stop, move || stages::detect(frame_rx, det_tx, detector.as_mut(), &s))?);
+    let (s, mut detector, st) = (stats.clone(), parts.detector, stop.clone());
+    threads.push(spawn("detect", &stop, move || stages::detect(frame_rx, det_tx, detector.as_mut(), &s, &st))?);
     let (s, st, source, settings) = (stats.clone(), stop.clone(), parts.source, parts.capture);
     threads.push(spawn("capture", &stop, move || crate::capture::run(source, settings, queue, event_tx, st, &s.capture))?);
     info!(stages = threads.len(), "Pipeline started.");
@@ -240,7 +243,19 @@ impl Running {
     pub fn wait_logging(self, drain: Duration, every: Option<Duration>, notifier: &mut systemd::Notifier) -> Result<Report, PipelineError> {
         let mut stopped_at: Option<Instant> = None;
         let mut last = (Instant::now(), 0u64, 0u64);
+        let mut abandoned = None;
         while !self.threads.iter().all(|(_, h)| h.is_finished()) {
+            // Every stage but capture has drained after a stop: capture is stuck in a stalled source (a read or a
+            // reconnect that has not timed out yet). Tracks have ended and the socket is closed; do not wait for it.
+            let rest_done = self.threads.iter().filter(|(n, _)| *n != "capture").all(|(_, h)| h.is_finished());
+            if self.stop.is_raised() && rest_done {
+                let at = *stopped_at.get_or_insert_with(Instant::now);
+                if at.elapsed() > drain.min(Duration::from_secs(2)) {
+                    tracing::warn!("Capture is still blocked in its source; leaving it behind.");
+                    abandoned = Some("capture");
+                    break;
+                }
+            }
             notifier.tick(self.stats.track.frames.load(Ordering::Relaxed), self.stats.capture.retrying.load(Ordering::Relaxed));
             if let Some(every) = every.filter(|e| last.0.elapsed() >= *e) {
                 let r = self.stats.report();
@@ -273,6 +288,9 @@ impl Running {
         let report = self.stats.report();
         let mut failure = None;
         for (stage, h) in self.threads {
+            if abandoned == Some(stage) && !h.is_finished() {
+                continue;
+            }
             let result = h.join().unwrap_or_else(|p| Err(panic_message(p)));
             if let (Err(message), None) = (result, &failure) {
                 failure = Some(PipelineError::StagePanicked { stage, message });

@@ -32,8 +32,30 @@ pub(super) struct Observations {
     ended: Vec<TrackId>,
 }
 
-pub(super) fn detect(rx: Receiver<Frame>, tx: Sender<Detections>, detector: &mut dyn Detector, stats: &Stats) {
-    for frame in rx {
+/// After a stop, how long detect waits for capture to close its queue before it stops on its own: a capture stuck
+/// in a stalled stream's read or reconnect must not keep the live tracks from ending or the socket from closing.
+const CAPTURE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Receives the next frame; `None` when capture closed the queue, or did not within [`CAPTURE_GRACE`] of a stop.
+fn next_frame(rx: &Receiver<Frame>, stop: &super::Stop, stopped: &mut Option<Instant>) -> Option<Frame> {
+    loop {
+        match rx.recv_timeout(std::time::Duration::from_millis(50)) {
+            Ok(frame) => return Some(frame),
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return None,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) if stop.is_raised() => {
+                if stopped.get_or_insert_with(Instant::now).elapsed() >= CAPTURE_GRACE {
+                    warn!("Capture did not stop in time (a stalled stream?); ending the pipeline without it.");
+                    return None;
+                }
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+        }
+    }
+}
+
+pub(super) fn detect(rx: Receiver<Frame>, tx: Sender<Detections>, detector: &mut dyn Detector, stats: &Stats, stop: &super::Stop) {
+    let mut stopped = None;
+    while let Some(frame) = next_frame(&rx, stop, &mut stopped) {
         let started = Instant::now();
         let faces = match detector.detect(&frame.bgr) {
             Ok(f) => f,
@@ -179,4 +201,5 @@ pub(super) fn track(
     for e in ids.end_all(last) {
         hand_over(&events, e, stats);
     }
+    stats.track_finished.store(true, Ordering::SeqCst);
 }

@@ -56,6 +56,8 @@ pub enum EventKind {
     SourceLost,
     /// Frames flow again.
     SourceRestored,
+    /// A file or image sequence ended early or lost frames (truncated file, unreadable images skipped).
+    InputTruncated,
     /// This subscriber fell behind and lost this many of its oldest events.
     EventsDropped,
 }
@@ -153,6 +155,15 @@ impl Event {
         let mut e = Self::new(EventKind::SourceLost, camera);
         e.reason = Some(reason.to_string());
         e.retry_in_s = Some(retry_in.as_secs_f64());
+        e.frame_ts = Some(unix_seconds(SystemTime::now()));
+        e
+    }
+
+    /// `input_truncated`: why, and the frames read.
+    pub fn input_truncated(camera: &str, reason: &str, frames: u64) -> Self {
+        let mut e = Self::new(EventKind::InputTruncated, camera);
+        e.reason = Some(reason.to_string());
+        e.frames = Some(frames);
         e.frame_ts = Some(unix_seconds(SystemTime::now()));
         e
     }
@@ -257,9 +268,23 @@ impl EventSink for ChannelSink {
     }
 }
 
-/// Runs the publish stage: stamps, serialises and fans out every event until all senders are gone.
-pub fn run(rx: crossbeam_channel::Receiver<Event>, mut sinks: Vec<Box<dyn EventSink>>, stats: &crate::pipeline::StageStats) {
-    for mut event in rx {
+/// Runs the publish stage: stamps, serialises and fans out every event until all senders are gone, or until
+/// `upstream_done` says the track stage has finished and nothing more is queued (a capture stuck in a stalled
+/// stream still holds a sender: its status events must not keep the sinks, and the socket file, open).
+pub fn run(
+    rx: crossbeam_channel::Receiver<Event>,
+    mut sinks: Vec<Box<dyn EventSink>>,
+    stats: &crate::pipeline::StageStats,
+    upstream_done: &dyn Fn() -> bool,
+) {
+    loop {
+        let mut event = match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(e) => e,
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+            // The flag is set after the track stage's last events were queued: drain those first.
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) if upstream_done() && rx.is_empty() => break,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
+        };
         let started = std::time::Instant::now();
         event.emit_ts = unix_seconds(SystemTime::now());
         let line: Arc<str> = event.to_line().into();

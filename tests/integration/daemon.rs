@@ -137,6 +137,22 @@ fn sigterm_mid_stream_drains_and_exits_zero() {
 }
 
 #[test]
+fn sigquit_is_a_stop_too() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = gallery(dir.path(), &[("lin", &[face("video/lin-manuel-miranda.png")])]);
+    let socket = dir.path().join("events.sock");
+    let child = daemon(&db, &socket, &["--source", arg(&clip()), "--loop"]);
+    wait_for_socket(&socket);
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: signalling our own child process, which has not been waited for yet.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGQUIT) }, 0);
+    let (code, events, log) = finish(child, Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{log}");
+    assert!(of_type(&events, "track_ended").iter().any(|e| e["reason"] == "input_ended"), "{events:?}");
+    assert!(!socket.exists(), "the socket is removed");
+}
+
+#[test]
 fn a_source_that_disappears_is_reported_retried_and_resumed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = gallery(dir.path(), &[("lin", &[face("video/lin-manuel-miranda.png")])]);
@@ -174,6 +190,8 @@ fn a_source_that_disappears_is_reported_retried_and_resumed() {
     let pid = child.id();
     std::thread::sleep(Duration::from_millis(300));
     wait_for_socket(&socket);
+    // Give the subscriber time to connect on a loaded machine before the loss it must be told about.
+    std::thread::sleep(Duration::from_millis(1000));
     std::fs::rename(&frames, &hidden).expect("take the frames away");
     std::thread::sleep(Duration::from_millis(1500));
     std::fs::rename(&hidden, &frames).expect("bring them back");
@@ -189,7 +207,7 @@ fn a_source_that_disappears_is_reported_retried_and_resumed() {
     assert!(events[restored]["down_s"].as_f64() > Some(0.05), "{}", events[restored]);
     assert!(events[restored + 1..].iter().any(|e| e["type"] == "track_started" || e["type"] == "track_ended"), "frames flowed again");
     let on_socket = sub.join().expect("subscriber");
-    assert!(on_socket.iter().any(|e| e["type"] == "source_lost"), "subscribers are told too");
+    assert!(on_socket.iter().any(|e| e["type"] == "source_lost"), "subscribers are told too: {on_socket:?}");
 }
 
 #[test]

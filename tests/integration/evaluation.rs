@@ -85,7 +85,9 @@ fn generated_pairs_are_reproducible_and_evaluate_from_both_formats() {
 fn calibrate_meets_the_target_and_writes_the_threshold() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = dir.path().join("calibrated.toml");
-    std::fs::write(&cfg, "[detect]\nscore_threshold = 0.7\n").expect("write");
+    std::fs::write(&cfg, "# the door camera\n[detect]\nscore_threshold = 0.7 # dim hall\n").expect("write");
+    // A service's configuration: 0640 so its group can read it. Rewriting must keep that, and the comments.
+    std::fs::set_permissions(&cfg, std::os::unix::fs::PermissionsExt::from_mode(0o640)).expect("chmod");
     let r = ok_json(&run_json(&["calibrate", "--pairs", arg(&face("people/deepface_master.csv")), "--far", "0.01", "--write", arg(&cfg)]));
     assert!(r["far_measured"].as_f64().expect("far") <= 0.01, "{r}");
     assert!(r["in_words"].as_str().is_some_and(|w| w.contains("impostor pairs")), "{r}");
@@ -93,6 +95,11 @@ fn calibrate_meets_the_target_and_writes_the_threshold() {
     let written: toml::Table = toml::from_str(&std::fs::read_to_string(&cfg).expect("read")).expect("toml");
     assert!((written["matcher"]["threshold"].as_float().expect("float") - t).abs() < 1e-3);
     assert_eq!(written["detect"]["score_threshold"].as_float(), Some(0.7), "other keys kept");
+    let text = std::fs::read_to_string(&cfg).expect("read");
+    assert!(text.contains("# the door camera") && text.contains("# dim hall"), "comments kept:\n{text}");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&cfg).expect("meta").permissions()) & 0o777;
+    assert_eq!(mode, 0o640, "the file keeps its mode");
+    assert!(!dir.path().read_dir().expect("dir").any(|e| e.expect("entry").file_name().to_string_lossy().contains("partial")));
     // The written file is a valid configuration layer.
     let check = run_json(&["--config", arg(&cfg), "check-config"]);
     assert_eq!(check.status.code(), Some(0), "{}", String::from_utf8_lossy(&check.stdout));

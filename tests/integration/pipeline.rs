@@ -22,11 +22,13 @@ struct FakeSource {
     lose_at: Option<usize>,
     fail_reopens: usize,
     reopens: Arc<AtomicUsize>,
+    /// Read blocks for a minute at this frame: a stream that accepted the connection and went silent.
+    stall_at: Option<usize>,
 }
 
 impl FakeSource {
     fn new(total: Option<usize>, live: bool) -> Self {
-        Self { total, read: 0, live, every: Duration::ZERO, lose_at: None, fail_reopens: 0, reopens: Arc::default() }
+        Self { total, read: 0, live, every: Duration::ZERO, lose_at: None, fail_reopens: 0, reopens: Arc::default(), stall_at: None }
     }
 }
 
@@ -37,6 +39,9 @@ impl FrameSource for FakeSource {
     fn read(&mut self) -> Result<Option<Mat>, CaptureError> {
         if self.total.is_some_and(|t| self.read >= t) {
             return Ok(None);
+        }
+        if self.stall_at == Some(self.read) {
+            std::thread::sleep(Duration::from_secs(60));
         }
         if self.lose_at == Some(self.read) {
             self.lose_at = None;
@@ -203,6 +208,27 @@ fn a_stop_mid_stream_drains_every_stage() {
     let report = running.wait(Duration::from_secs(2)).expect("drains within the deadline");
     assert!(report.frames >= 20);
     assert_eq!(kinds(&run.events).last().map(|e| e.0), Some(EventKind::TrackEnded));
+}
+
+#[test]
+fn a_stop_while_the_source_is_stalled_still_ends_the_tracks_within_the_deadline() {
+    let mut source = FakeSource::new(None, true);
+    source.every = Duration::from_millis(2);
+    source.stall_at = Some(15);
+    let run = parts(source, Duration::from_millis(1), None);
+    let running = pipeline::start(run.parts, Stop::new()).expect("start");
+    let (stop, stats) = (running.stop_handle(), running.stats());
+    while stats.track.frames.load(Ordering::Relaxed) < 15 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Capture is now blocked in a read that will not return for a minute.
+    std::thread::sleep(Duration::from_millis(100));
+    let stopped = std::time::Instant::now();
+    stop.raise();
+    let report = running.wait(Duration::from_secs(5)).expect("a stalled source does not fail the shutdown");
+    assert!(stopped.elapsed() < Duration::from_secs(5), "took {:?}", stopped.elapsed());
+    assert_eq!(report.frames, 15);
+    assert_eq!(kinds(&run.events).last().map(|e| e.0), Some(EventKind::TrackEnded), "live tracks ended");
 }
 
 #[test]

@@ -173,3 +173,79 @@ fn a_flood_of_connections_is_capped_and_the_pipeline_keeps_running() {
     assert!(log.lines().count() < 100, "{} log lines:\n{log}", log.lines().count());
     assert!(log.contains("frames=600"), "all 600 frames went through:\n{log}");
 }
+
+#[test]
+fn a_stream_password_never_reaches_logs_errors_or_the_printed_configuration() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = gallery(dir.path(), &[("lin", &[face("video/lin-manuel-miranda.png")])]);
+    // Nothing listens on the discard port: opening fails at once, and says so.
+    let url = "rtsp://admin:s3cr3t-pa55@127.0.0.1:9/stream1";
+    let out = facewatch()
+        .args(["--gallery", arg(&db), "-v", "run", "--source", url, "--socket", ""])
+        .env("RUST_LOG", "debug")
+        .output()
+        .expect("run");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(!stderr.contains("s3cr3t") && !stdout.contains("s3cr3t"), "the password leaked:\n{stderr}");
+    assert!(stderr.contains("rtsp://admin:***@127.0.0.1:9/stream1"), "the source is still named:\n{stderr}");
+    let out = facewatch().args(["--json", "--set", &format!("capture.source={url}"), "check-config"]).output().expect("check-config");
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!all.contains("s3cr3t"), "check-config printed the password:\n{all}");
+    assert!(all.contains("admin:***@"), "{all}");
+    // The password can live in a private file instead: it is put into the URL, and still never shown.
+    let creds = dir.path().join("rtsp.secret");
+    std::fs::write(&creds, "admin:s3cr3t-pa55\n").expect("write");
+    std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let out = facewatch()
+        .args(["--gallery", arg(&db), "--set", &format!("capture.credentials_file={}", arg(&creds))])
+        .args(["run", "--source", "rtsp://127.0.0.1:9/stream1", "--socket", ""])
+        .env("RUST_LOG", "debug")
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(!stderr.contains("s3cr3t") && stderr.contains("rtsp://admin:***@127.0.0.1:9/stream1"), "{stderr}");
+    // A credentials file others can read is refused.
+    std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let out = facewatch()
+        .args(["--gallery", arg(&db), "--set", &format!("capture.credentials_file={}", arg(&creds))])
+        .args(["run", "--source", "rtsp://127.0.0.1:9/stream1", "--socket", ""])
+        .output()
+        .expect("run");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("readable by other users"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn a_bad_image_in_a_sequence_is_skipped_counted_and_reported() {
+    use opencv::prelude::*;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = gallery(dir.path(), &[("lin", &[face("video/lin-manuel-miranda.png")])]);
+    let frames = dir.path().join("frames");
+    std::fs::create_dir_all(&frames).expect("mkdir");
+    let mut cap = opencv::videoio::VideoCapture::from_file(arg(&clip()), opencv::videoio::CAP_ANY).expect("clip");
+    for i in 0..20 {
+        let mut m = opencv::core::Mat::default();
+        assert!(cap.read(&mut m).expect("read"));
+        let path = frames.join(format!("f_{i:03}.png"));
+        if i == 10 {
+            std::fs::write(&path, b"not a picture").expect("write");
+        } else {
+            opencv::imgcodecs::imwrite(arg(&path), &m, &opencv::core::Vector::new()).expect("write");
+        }
+    }
+    let pattern = frames.join("f_%03d.png");
+    let out = facewatch()
+        .args(["--gallery", arg(&db), "run", "--fast", "--print", "--socket", "", "--source", arg(&pattern)])
+        .env("RUST_LOG", "warn,facewatch=info")
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("frames=19"), "the 19 good frames went through, the sequence did not stop at the bad one:\n{stderr}");
+    assert!(stderr.contains("f_010.png") && stderr.contains("skipped"), "{stderr}");
+    let events: Vec<Value> = String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let truncated: Vec<&Value> = events.iter().filter(|e| e["type"] == "input_truncated").collect();
+    assert_eq!(truncated.len(), 1, "{events:?}");
+    assert!(truncated[0]["reason"].as_str().is_some_and(|r| r.contains("1 of the image sequence")), "{}", truncated[0]);
+}
