@@ -198,6 +198,35 @@ pub struct VideoReport {
     pub overall: Overall,
 }
 
+/// Faces with a name, how many were unknown, and the names each track went through.
+#[derive(Default)]
+struct Tally<'a> {
+    faces: u64,
+    unknown: u64,
+    names: BTreeMap<u64, Vec<&'a str>>,
+}
+
+impl<'a> Tally<'a> {
+    fn add(&mut self, s: &'a SaidFace) {
+        let Some(n) = &s.name else { return };
+        self.faces += 1;
+        self.unknown += u64::from(!s.known);
+        let v = self.names.entry(s.track).or_default();
+        if v.last() != Some(&n.as_str()) {
+            v.push(n);
+        }
+    }
+
+    fn unknown_share(&self) -> Option<f64> {
+        (self.faces > 0).then(|| self.unknown as f64 / self.faces as f64)
+    }
+
+    /// Name changes summed over tracks.
+    fn changes(&self) -> usize {
+        self.names.values().map(|v| v.len().saturating_sub(1)).sum()
+    }
+}
+
 /// The truth's appearances: runs of rows of one name whose frame ranges follow each other and whose boxes overlap
 /// (a person annotated with a box per stretch of one shot; across a cut the boxes jump), in file order. The grace
 /// period and the time to the first name count from the start of an appearance, not of each of its rows.
@@ -238,24 +267,15 @@ pub fn score(truth: &[TruthRow], said: &[SaidFrame], fps: f64, grace_s: f64) -> 
             let (first, last) = (rows[0].first, rows[rows.len() - 1].last);
             let person = &rows[0].name;
             let row_at = |seq: u64| rows.iter().find(|r| r.covers(seq));
-            let (mut scored, mut named, mut wrong, mut faces, mut unknown) = (0u64, 0u64, 0u64, 0u64, 0u64);
+            let (mut scored, mut named, mut wrong) = (0u64, 0u64, 0u64);
             let mut first_named = None;
-            let mut names: BTreeMap<u64, Vec<&str>> = BTreeMap::new();
+            let mut tally = Tally::default();
             for seq in first..=last {
                 let Some(row) = row_at(seq) else { continue };
                 wrong += u64::from(frame_wrong(seq));
                 let here: Vec<&SaidFace> =
                     by_seq.get(&seq).map(|f| f.faces.iter().filter(|s| row.holds(&s.bbox)).collect()).unwrap_or_default();
-                for s in &here {
-                    if let Some(n) = &s.name {
-                        faces += 1;
-                        unknown += u64::from(!s.known);
-                        let v = names.entry(s.track).or_default();
-                        if v.last() != Some(&n.as_str()) {
-                            v.push(n);
-                        }
-                    }
-                }
+                here.iter().for_each(|s| tally.add(s));
                 let Some(person) = person else { continue };
                 let is_named = here.iter().any(|s| s.known && s.name.as_deref() == Some(person.as_str()));
                 if is_named && first_named.is_none() {
@@ -276,40 +296,30 @@ pub fn score(truth: &[TruthRow], said: &[SaidFrame], fps: f64, grace_s: f64) -> 
                 named_frames: named,
                 named_share: (person.is_some() && scored > 0).then(|| named as f64 / scored as f64),
                 wrong_name_frames: wrong,
-                unknown_share: (faces > 0).then(|| unknown as f64 / faces as f64),
+                unknown_share: tally.unknown_share(),
                 first_named_s: first_named,
-                tracks: names.len(),
-                identity_changes: names.values().map(|v| v.len().saturating_sub(1)).sum(),
+                tracks: tally.names.len(),
+                identity_changes: tally.changes(),
             }
         })
         .collect::<Vec<_>>();
     // Overall figures count each frame and each track once, whatever rows overlap.
-    let (mut faces, mut unknown) = (0u64, 0u64);
-    let mut names: BTreeMap<u64, Vec<&str>> = BTreeMap::new();
+    let mut tally = Tally::default();
     let mut wrong = 0;
     for f in said {
         wrong += u64::from(frame_wrong(f.seq));
-        for s in &f.faces {
-            if let Some(n) = &s.name {
-                faces += 1;
-                unknown += u64::from(!s.known);
-                let v = names.entry(s.track).or_default();
-                if v.last() != Some(&n.as_str()) {
-                    v.push(n);
-                }
-            }
-        }
+        f.faces.iter().for_each(|s| tally.add(s));
     }
     let known: Vec<&SegmentReport> = segments.iter().filter(|s| !s.name.is_empty()).collect();
     let (scored, named): (u64, u64) = known.iter().fold((0, 0), |(a, b), s| (a + s.scored_frames, b + s.named_frames));
-    let changes: usize = names.values().map(|v| v.len().saturating_sub(1)).sum();
+    let changes = tally.changes();
     let overall = Overall {
         named_share: (scored > 0).then(|| named as f64 / scored as f64),
         wrong_name_frames: wrong,
-        unknown_share: (faces > 0).then(|| unknown as f64 / faces as f64),
-        tracks: names.len(),
+        unknown_share: tally.unknown_share(),
+        tracks: tally.names.len(),
         identity_changes: changes,
-        changes_per_track: changes as f64 / names.len().max(1) as f64,
+        changes_per_track: changes as f64 / tally.names.len().max(1) as f64,
     };
     (segments, overall)
 }
