@@ -65,6 +65,10 @@ pub trait FrameSource: Send {
     fn ended_early(&self) -> Option<String> {
         None
     }
+    /// The frame rate the source declares, when it declares one (files, streams).
+    fn frame_rate(&self) -> Option<f64> {
+        None
+    }
 }
 
 /// Whether `source` names a V4L2 camera: a number or a `/dev/video*` path.

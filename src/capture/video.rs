@@ -205,6 +205,10 @@ impl FrameSource for VideoSource {
         self.stream || self.realtime
     }
 
+    fn frame_rate(&self) -> Option<f64> {
+        Some(self.fps)
+    }
+
     fn ended_early(&self) -> Option<String> {
         if let Some(seq) = self.sequence.as_ref().filter(|s| s.skipped > 0) {
             return Some(format!("{} of the image sequence's files were not readable images and were skipped", seq.skipped));

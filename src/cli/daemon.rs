@@ -217,8 +217,9 @@ pub(super) fn said_on_video(
         ("publish.socket".into(), String::new()),
     ];
     let cfg = g.load_config_with(overrides)?;
-    let fps = VideoSource::open(&cfg.capture)?.fps();
     let (mut parts, info) = build_parts(&cfg, Vec::new(), None, None)?;
+    // Image sequences and some containers declare no rate: they are paced as 25 fps, and scored so too.
+    let fps = parts.source.frame_rate().unwrap_or(25.0);
     let (tx, rx) = crossbeam_channel::unbounded();
     parts.said = Some(tx);
     let running = pipeline::start(parts, Stop::new())?;

@@ -156,14 +156,13 @@ pub(super) fn models(g: &GlobalArgs) -> anyhow::Result<u8> {
         });
     }
     for p in crate::config::PACKS {
-        let licence_of = |kind: &str, name: &str| -> String {
-            let l = match kind {
-                "detector" => manifest.detector.get(name).map(|d| d.licence.clone()),
-                _ => manifest.recognizer.get(name).map(|r| r.licence.clone()),
-            };
-            format!("{name}: {}", l.unwrap_or_else(|| "not in the manifest".into()))
-        };
-        let installed = [p.detector, p.recognizer].iter().all(|n| out.iter().any(|m| m.name == *n && m.installed));
+        // A pack is its two models: their rows above say whether they are installed and under which licence.
+        let part = |kind: &str, name: &str| out.iter().find(|m| m.kind == kind && m.name == name);
+        let parts = [part("detector", p.detector), part("recognizer", p.recognizer)];
+        let installed = parts.iter().all(|m| m.is_some_and(|m| m.installed));
+        let licence = [(p.detector, parts[0]), (p.recognizer, parts[1])]
+            .map(|(name, m)| format!("{name}: {}", m.map_or("not in the manifest", |m| m.licence.as_str())))
+            .join("; ");
         out.push(ModelOut {
             kind: "pack",
             name: p.name.to_string(),
@@ -171,7 +170,7 @@ pub(super) fn models(g: &GlobalArgs) -> anyhow::Result<u8> {
             selected: p.name == cfg.models.pack,
             installed,
             status: p.what.to_string(),
-            licence: format!("{}; {}", licence_of("detector", p.detector), licence_of("recognizer", p.recognizer)),
+            licence,
             what: p.what.to_string(),
         });
     }
@@ -206,15 +205,8 @@ fn daemon_warnings(cfg: &Config) -> Vec<String> {
             "gallery.path: no gallery at {}; every face will be unknown until people are enrolled (`facewatch enroll DIR`)",
             gallery.display()
         ));
-    } else if let Ok(conn) = rusqlite::Connection::open_with_flags(&gallery, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) {
-        // Read-only and without the schema: checking must not change the file.
-        let n: i64 = conn.query_row("SELECT COUNT(*) FROM embeddings", [], |r| r.get(0)).unwrap_or(0);
-        if n == 0 {
-            out.push(format!(
-                "gallery.path: the gallery {} is empty; every face will be unknown until people are enrolled",
-                gallery.display()
-            ));
-        }
+    } else if crate::gallery::count_embeddings(&gallery) == Some(0) {
+        out.push(format!("gallery.path: the gallery {} is empty; every face will be unknown until people are enrolled", gallery.display()));
     }
     if !cfg.publish.socket.trim().is_empty() {
         let sock = resolve_path(&cfg.publish.socket);

@@ -182,15 +182,16 @@ pub fn confusion_png(path: &Path, labels: &[String], matrix: &[Vec<usize>]) -> R
 }
 
 /// The video timeline: per truth row, a lane of what was said on each frame of the clip — green: that person
-/// named (on the face in their box), red: a known name on someone else, grey: faces but not that name,
-/// white: no face — under a bar of the row's own frames.
+/// named (on the face in their box), red: a known name on someone else (as `evaluate --video` counts it), grey:
+/// faces but not that name, white: no face — under a bar of the row's own frames.
 pub fn timeline_png(path: &Path, truth: &[super::video::TruthRow], said: &[super::video::SaidFrame], frames: u64) -> Result<(), PlotError> {
+    use super::video::{named, wrong_name, SaidFrame};
     use std::collections::HashMap;
     let frames = frames.max(1);
     let (left, lane, top) = (200i32, 34i32, 40i32);
     let width = 1200i32;
     let h = (top + lane * truth.len() as i32 + 50) as u32;
-    let by_seq: HashMap<u64, &super::video::SaidFrame> = said.iter().map(|f| (f.seq, f)).collect();
+    let by_seq: HashMap<u64, &SaidFrame> = said.iter().map(|f| (f.seq, f)).collect();
     let x_of = |seq: u64| left + ((seq as f64 / frames as f64) * f64::from(width - left - 16)) as i32;
     render(path, "the video timeline", (width as u32, h.max(140)), |root| {
         root.fill(&WHITE).map_err(err)?;
@@ -207,19 +208,12 @@ pub fn timeline_png(path: &Path, truth: &[super::video::TruthRow], said: &[super
             root.draw(&Text::new(label, (8, y + 8), font.clone())).map_err(err)?;
             root.draw(&Rectangle::new([(x_of(row.first), y), (x_of(row.last + 1), y + 6)], BLUE.mix(0.6).filled())).map_err(err)?;
             for seq in 0..frames {
-                let faces: Vec<&super::video::SaidFace> = by_seq.get(&seq).map(|f| f.faces.iter().collect()).unwrap_or_default();
-                let in_row = (row.first..=row.last).contains(&seq);
-                // A known name that no truth row of this frame gives (judged inside this row's range only).
-                let wrong = in_row
-                    && faces
-                        .iter()
-                        .any(|s| s.known && truth.iter().filter(|r| (r.first..=r.last).contains(&seq)).all(|r| r.name != s.name));
-                let named = in_row && faces.iter().any(|s| s.known && s.name.is_some() && s.name.as_deref() == row.name.as_deref());
-                let color = if wrong {
+                let frame = by_seq.get(&seq).filter(|_| (row.first..=row.last).contains(&seq));
+                let color = if frame.is_some_and(|f| wrong_name(truth, f)) {
                     RED
-                } else if named {
+                } else if frame.is_some_and(|f| named(row, f)) {
                     GREEN
-                } else if in_row && !faces.is_empty() {
+                } else if frame.is_some_and(|f| !f.faces.is_empty()) {
                     RGBColor(170, 170, 170)
                 } else {
                     WHITE

@@ -227,14 +227,28 @@ impl<'a> Tally<'a> {
     }
 }
 
+/// Whether `face` carries `person`'s name.
+fn names(face: &SaidFace, person: &str) -> bool {
+    face.known && face.name.as_deref() == Some(person)
+}
+
+/// Whether a known name is on someone else on this frame: a name no truth row of the frame gives, or a row's
+/// name on a face outside that row's box.
+pub fn wrong_name(truth: &[TruthRow], frame: &SaidFrame) -> bool {
+    frame.faces.iter().filter(|s| s.known).any(|s| !truth.iter().any(|r| r.covers(frame.seq) && r.name == s.name && r.holds(&s.bbox)))
+}
+
+/// Whether `row`'s person is named on this frame, on the face in the row's box when it has one.
+pub fn named(row: &TruthRow, frame: &SaidFrame) -> bool {
+    row.name.as_deref().is_some_and(|p| frame.faces.iter().any(|s| row.holds(&s.bbox) && names(s, p)))
+}
+
 /// The truth's appearances: runs of rows of one name whose frame ranges follow each other and whose boxes overlap
 /// (a person annotated with a box per stretch of one shot; across a cut the boxes jump), in file order. The grace
 /// period and the time to the first name count from the start of an appearance, not of each of its rows.
 fn appearances(truth: &[TruthRow]) -> Vec<Vec<&TruthRow>> {
-    let overlap = |a: Option<[f32; 4]>, b: Option<[f32; 4]>| match (a, b) {
-        (Some(a), Some(b)) => a[0] < b[0] + b[2] && b[0] < a[0] + a[2] && a[1] < b[1] + b[3] && b[1] < a[1] + a[3],
-        _ => false,
-    };
+    let bbox = |b: [f32; 4]| crate::detect::BBox { x: b[0], y: b[1], w: b[2], h: b[3] };
+    let overlap = |a: Option<[f32; 4]>, b: Option<[f32; 4]>| a.zip(b).is_some_and(|(a, b)| bbox(a).iou(&bbox(b)) > 0.0);
     let mut out: Vec<Vec<&TruthRow>> = Vec::new();
     for row in truth {
         let follows = |l: &&TruthRow| l.name == row.name && l.last + 1 == row.first && overlap(l.bbox, row.bbox);
@@ -252,15 +266,7 @@ pub fn score(truth: &[TruthRow], said: &[SaidFrame], fps: f64, grace_s: f64) -> 
     let fps = if fps > 0.0 { fps } else { 25.0 };
     let grace = (grace_s * fps).ceil() as u64;
     let by_seq: HashMap<u64, &SaidFrame> = said.iter().map(|f| (f.seq, f)).collect();
-    let frame_wrong = |seq: u64| -> bool {
-        let Some(f) = by_seq.get(&seq) else { return false };
-        let rows: Vec<&TruthRow> = truth.iter().filter(|r| r.covers(seq)).collect();
-        f.faces.iter().filter(|s| s.known).any(|s| {
-            let name = s.name.as_deref();
-            // Wrong unless some row of this frame names that person and the face is where that person is.
-            !rows.iter().any(|r| r.name.as_deref() == name && r.holds(&s.bbox))
-        })
-    };
+    let frame_wrong = |seq: u64| by_seq.get(&seq).is_some_and(|f| wrong_name(truth, f));
     let segments = appearances(truth)
         .into_iter()
         .map(|rows| {
@@ -277,7 +283,7 @@ pub fn score(truth: &[TruthRow], said: &[SaidFrame], fps: f64, grace_s: f64) -> 
                     by_seq.get(&seq).map(|f| f.faces.iter().filter(|s| row.holds(&s.bbox)).collect()).unwrap_or_default();
                 here.iter().for_each(|s| tally.add(s));
                 let Some(person) = person else { continue };
-                let is_named = here.iter().any(|s| s.known && s.name.as_deref() == Some(person.as_str()));
+                let is_named = here.iter().any(|s| names(s, person));
                 if is_named && first_named.is_none() {
                     first_named = Some((seq - first) as f64 / fps);
                 }

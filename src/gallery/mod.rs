@@ -213,6 +213,13 @@ fn make_private(path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// How many embeddings the gallery at `path` holds, read without creating, migrating or changing anything (for
+/// `check-config`); `None` when there is no readable gallery there.
+pub fn count_embeddings(path: &Path) -> Option<u64> {
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
+    conn.query_row("SELECT COUNT(*) FROM embeddings", [], |r| r.get::<_, i64>(0)).ok().map(|n| n.max(0) as u64)
+}
+
 /// Checks a person name.
 pub fn check_name(name: &str) -> Result<(), GalleryError> {
     // `unknown` is what events call a face that matches nobody.

@@ -192,16 +192,6 @@ pub trait EventSink: Send {
     fn close(&mut self) {}
 }
 
-/// JSON lines to a writer (stdout for `facewatch run --print`).
-pub struct LineSink<W: Write + Send>(pub W);
-
-impl<W: Write + Send> EventSink for LineSink<W> {
-    fn publish(&mut self, _event: &Event, line: &Arc<str>) {
-        // A closed stdout (e.g. `| head`) must not take the daemon down: the socket still serves.
-        let _ = writeln!(self.0, "{line}").and_then(|()| self.0.flush());
-    }
-}
-
 /// JSON lines to a writer on a thread of its own, through a bounded queue: a writer that blocks (a stdout that
 /// nobody reads) loses its own lines, counted, and never holds up the socket or the pipeline.
 pub struct QueuedLineSink {

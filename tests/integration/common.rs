@@ -122,3 +122,25 @@ pub fn gallery_with(dir: &Path, people: &[(&str, &[PathBuf])], flags: &[&str]) -
 pub fn gallery(dir: &Path, people: &[(&str, &[PathBuf])]) -> PathBuf {
     gallery_with(dir, people, &[])
 }
+
+/// Writes the sample clip's frames `ranges` (inclusive) one after the other into `dir` as `f_000.EXT`,
+/// `f_001.EXT`…: an image sequence (with hard cuts where the ranges jump). Returns its `%03d` pattern and how many
+/// frames it has.
+pub fn clip_frames(dir: &Path, ext: &str, ranges: &[(i32, i32)]) -> (PathBuf, u64) {
+    use opencv::prelude::{MatTraitConst, VideoCaptureTrait, VideoCaptureTraitConst};
+    std::fs::create_dir_all(dir).expect("mkdir");
+    let mut cap = opencv::videoio::VideoCapture::from_file(arg(&clip()), opencv::videoio::CAP_ANY).expect("open the clip");
+    assert!(cap.is_opened().expect("opened"), "the clip opens");
+    let mut n = 0u64;
+    for &(first, last) in ranges {
+        cap.set(opencv::videoio::CAP_PROP_POS_FRAMES, f64::from(first)).expect("seek");
+        for _ in first..=last {
+            let mut frame = opencv::core::Mat::default();
+            assert!(cap.read(&mut frame).expect("read") && !frame.empty(), "frame of the clip");
+            let path = dir.join(format!("f_{n:03}.{ext}"));
+            opencv::imgcodecs::imwrite(arg(&path), &frame, &opencv::core::Vector::new()).expect("write frame");
+            n += 1;
+        }
+    }
+    (dir.join(format!("f_%03d.{ext}")), n)
+}

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::common::{arg, clip, face, gallery, root, run_json};
+use super::common::{arg, clip, clip_frames, face, gallery, root, run_json};
 
 /// Starts `facewatch run` with events on stdout (`--print`) and on `socket`.
 fn daemon(gallery: &Path, socket: &Path, args: &[&str]) -> Child {
@@ -158,20 +158,9 @@ fn a_source_that_disappears_is_reported_retried_and_resumed() {
     let db = gallery(dir.path(), &[("lin", &[face("video/lin-manuel-miranda.png")])]);
     // An image sequence (20 frames of the clip) that the test can take away and bring back.
     let frames = dir.path().join("frames");
-    std::fs::create_dir_all(&frames).expect("mkdir");
-    {
-        use opencv::prelude::{VideoCaptureTrait, VideoCaptureTraitConst};
-        let mut cap = opencv::videoio::VideoCapture::from_file(arg(&clip()), opencv::videoio::CAP_ANY).expect("open clip");
-        assert!(cap.is_opened().expect("opened"));
-        let mut m = opencv::core::Mat::default();
-        for i in 0..20 {
-            assert!(cap.read(&mut m).expect("read"));
-            opencv::imgcodecs::imwrite(arg(&frames.join(format!("f_{i:03}.jpg"))), &m, &opencv::core::Vector::new()).expect("write");
-        }
-    }
+    let (pattern, _) = clip_frames(&frames, "jpg", &[(0, 19)]);
     let hidden = dir.path().join("hidden");
     let socket = dir.path().join("events.sock");
-    let pattern = frames.join("f_%03d.jpg");
     let child = daemon(
         &db,
         &socket,

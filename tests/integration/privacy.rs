@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::common::{arg, clip, face, gallery, root};
+use super::common::{arg, clip, clip_frames, face, gallery, root};
 
 fn facewatch() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_facewatch"));
@@ -218,23 +218,11 @@ fn a_stream_password_never_reaches_logs_errors_or_the_printed_configuration() {
 
 #[test]
 fn a_bad_image_in_a_sequence_is_skipped_counted_and_reported() {
-    use opencv::prelude::*;
     let dir = tempfile::tempdir().expect("tempdir");
     let db = gallery(dir.path(), &[("lin", &[face("video/lin-manuel-miranda.png")])]);
-    let frames = dir.path().join("frames");
-    std::fs::create_dir_all(&frames).expect("mkdir");
-    let mut cap = opencv::videoio::VideoCapture::from_file(arg(&clip()), opencv::videoio::CAP_ANY).expect("clip");
-    for i in 0..20 {
-        let mut m = opencv::core::Mat::default();
-        assert!(cap.read(&mut m).expect("read"));
-        let path = frames.join(format!("f_{i:03}.png"));
-        if i == 10 {
-            std::fs::write(&path, b"not a picture").expect("write");
-        } else {
-            opencv::imgcodecs::imwrite(arg(&path), &m, &opencv::core::Vector::new()).expect("write");
-        }
-    }
-    let pattern = frames.join("f_%03d.png");
+    let (pattern, n) = clip_frames(&dir.path().join("frames"), "png", &[(0, 19)]);
+    assert_eq!(n, 20);
+    std::fs::write(dir.path().join("frames/f_010.png"), b"not a picture").expect("spoil one frame");
     let out = facewatch()
         .args(["--gallery", arg(&db), "run", "--fast", "--print", "--socket", "", "--source", arg(&pattern)])
         .env("RUST_LOG", "warn,facewatch=info")

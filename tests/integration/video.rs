@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::common::{arg, clip, face, faces, gallery_with, root, run_json};
+use super::common::{arg, clip, clip_frames, face, faces, gallery_with, root, run_json};
 
 fn truth() -> PathBuf {
     root().join("tests/data/hamilton_truth.csv")
@@ -123,34 +123,11 @@ fn the_licence_clean_pack_never_names_the_wrong_person() {
 /// Measured 119/119 with the `open` pack.
 const FLOOR_OPEN_MIRANDA: f64 = 0.95;
 
-/// Writes the sample clip's frames `ranges` one after the other as a PNG sequence in `dir`: hard cuts between
-/// shots. Returns the sequence's pattern and the number of frames.
-fn cut_together(dir: &Path, ranges: &[(i32, i32)]) -> (PathBuf, u64) {
-    use opencv::core::Mat;
-    use opencv::prelude::*;
-    use opencv::videoio::{VideoCapture, CAP_ANY, CAP_PROP_POS_FRAMES};
-    let mut cap = VideoCapture::from_file(arg(&clip()), CAP_ANY).expect("open the clip");
-    let mut n = 0u64;
-    for &(first, last) in ranges {
-        cap.set(CAP_PROP_POS_FRAMES, f64::from(first)).expect("seek");
-        for _ in first..=last {
-            let mut frame = Mat::default();
-            assert!(cap.read(&mut frame).expect("read") && !frame.empty(), "frame of the clip");
-            let path = dir.join(format!("cut_{n:04}.png"));
-            opencv::imgcodecs::imwrite(arg(&path), &frame, &opencv::core::Vector::new()).expect("write frame");
-            n += 1;
-        }
-    }
-    (dir.join("cut_%04d.png"), n)
-}
-
 #[test]
 fn hard_cuts_between_two_enrolled_men_never_carry_a_name_across() {
     // Miranda's close-up and the audience with Obama, cut together twice: A B A B, 30 frames each, no transition.
     let dir = tempfile::tempdir().expect("tempdir");
-    let frames = dir.path().join("frames");
-    std::fs::create_dir_all(&frames).expect("mkdir");
-    let (pattern, n) = cut_together(&frames, &[(120, 149), (215, 244), (150, 179), (245, 274)]);
+    let (pattern, n) = clip_frames(&dir.path().join("frames"), "png", &[(120, 149), (215, 244), (150, 179), (245, 274)]);
     assert_eq!(n, 120);
     let truth = dir.path().join("truth.csv");
     std::fs::write(&truth, "first,last,name\n0,29,lin-manuel-miranda\n30,59,obama\n60,89,lin-manuel-miranda\n90,119,obama\n")
