@@ -21,7 +21,7 @@ use opencv::core::{Mat, MatTraitConst, MatTraitConstManual, Size, CV_32F};
 use opencv::imgproc;
 use serde::Serialize;
 
-use crate::embed::Embedding;
+use crate::base::Embedding;
 
 /// What is known of one photo.
 #[derive(Debug, Clone)]

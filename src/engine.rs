@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::align::{self, AlignError, AlignedFace};
+use crate::base::Frame;
 use crate::config::{resolve_path, Config};
 use crate::detect::{DetectError, Detection, Detector, OnnxDetector};
 use crate::embed::{EmbedError, Embedder, Embedding, OnnxEmbedder};
-use crate::frame::Frame;
 use crate::image::{self, ImageError};
 use crate::model::{checked_model_path, Manifest, ModelError, RecognizerSpec, Runtime};
 
@@ -44,6 +44,18 @@ pub enum EngineError {
         /// How many faces.
         n: usize,
     },
+}
+
+impl crate::base::exit::Exit for EngineError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            Self::Image(e) => e.exit_code(),
+            Self::Model(e) => e.exit_code(),
+            Self::Detect(e) => e.exit_code(),
+            Self::Embed(e) => e.exit_code(),
+            Self::Align(_) | Self::NoFace(_) | Self::SeveralFaces { .. } => crate::base::exit::INPUT,
+        }
+    }
 }
 
 /// One face: where it is (original image coordinates), its aligned crop and its embedding.

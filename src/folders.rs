@@ -2,12 +2,33 @@
 
 use std::path::{Path, PathBuf};
 
+/// A folder that could not be listed (missing, not a folder, no permission).
+#[derive(Debug, thiserror::Error)]
+#[error("failed to read folder {}: {source}", .path.display())]
+pub struct FolderError {
+    /// The folder.
+    pub path: PathBuf,
+    /// Why.
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl crate::base::exit::Exit for FolderError {
+    fn exit_code(&self) -> u8 {
+        crate::base::exit::INPUT
+    }
+}
+
+fn listing(dir: &Path) -> Result<std::fs::ReadDir, FolderError> {
+    std::fs::read_dir(dir).map_err(|source| FolderError { path: dir.to_path_buf(), source })
+}
+
 /// File extensions read as photos (compared case-insensitively).
 pub const PHOTO_EXTENSIONS: [&str; 9] = ["jpg", "jpeg", "png", "bmp", "webp", "tif", "tiff", "pgm", "ppm"];
 
 /// Sorted photo files directly inside `dir`.
-pub fn photos_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)?
+pub fn photos_in(dir: &Path) -> Result<Vec<PathBuf>, FolderError> {
+    let mut out: Vec<PathBuf> = listing(dir)?
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| p.is_file())
@@ -18,17 +39,17 @@ pub fn photos_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 /// Sorted person folders inside `dir`.
-pub fn person_dirs(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)?.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_dir()).collect();
+pub fn person_dirs(dir: &Path) -> Result<Vec<PathBuf>, FolderError> {
+    let mut out: Vec<PathBuf> = listing(dir)?.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_dir()).collect();
     out.sort();
     Ok(out)
 }
 
 /// Every photo under `dir`, recursively, sorted; links are not followed.
-pub fn photos_under(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+pub fn photos_under(dir: &Path) -> Result<Vec<PathBuf>, FolderError> {
     let mut out = photos_in(dir)?;
-    for entry in std::fs::read_dir(dir)?.filter_map(Result::ok) {
-        if entry.file_type()?.is_dir() {
+    for entry in listing(dir)?.filter_map(Result::ok) {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
             out.extend(photos_under(&entry.path())?);
         }
     }

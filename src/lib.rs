@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 pub mod align;
+pub mod base;
 pub mod capture;
 pub mod cli;
 pub mod config;
@@ -19,15 +20,16 @@ pub mod embed;
 pub mod engine;
 pub mod eval;
 pub mod folders;
-pub mod frame;
 pub mod gallery;
 pub mod image;
+pub mod jobs;
+pub mod matcher;
 pub mod model;
 pub mod pipeline;
 pub mod preview;
 pub mod publish;
 pub mod track;
 
+pub use base::Frame;
 pub use config::Config;
 pub use engine::{Engine, EngineError, Face};
-pub use frame::Frame;

@@ -4,9 +4,9 @@
 use std::time::{Duration, SystemTime};
 
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
+use facewatch::base::Candidate;
 use facewatch::detect::{BBox, Detection};
 use facewatch::embed::Embedding;
-use facewatch::gallery::Candidate;
 use facewatch::track::identity::FrameInfo;
 use facewatch::track::{Associator, Identities};
 

@@ -14,17 +14,16 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::Receiver;
 use opencv::core::Mat;
 use tracing::{info, warn};
 
 pub use camera::{bgr_from_camera_buffer, CameraSource};
 pub use video::{is_missing_file, is_stream, VideoSource};
 
+use crate::base::stage::{Context, Output, QueuePolicy, Sent, Stage, Stop};
+use crate::base::{Event, Frame};
 use crate::config::{CaptureConfig, SourceKind};
-use crate::frame::Frame;
-use crate::pipeline::{StageStats, Stop};
-use crate::publish::Event;
 
 /// Errors of a frame source.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +47,12 @@ pub enum CaptureError {
         /// Why.
         message: String,
     },
+}
+
+impl crate::base::exit::Exit for CaptureError {
+    fn exit_code(&self) -> u8 {
+        crate::base::exit::INPUT
+    }
 }
 
 /// Something that delivers BGR frames: a camera, a video file or stream, or a fake in tests.
@@ -118,120 +123,142 @@ impl CaptureSettings {
     }
 }
 
-/// The capture → detect edge: the sender, plus a receiver clone used to evict the oldest frame when full.
-pub struct FrameQueue {
-    /// Into detect.
-    pub tx: Sender<Frame>,
-    /// The same channel, for eviction.
-    pub evict: Receiver<Frame>,
-}
-
-/// Sends a frame; live sources evict the oldest queued frame when the queue is full (counted in `stats`).
-/// Returns false when detect has gone.
-fn send_frame(q: &FrameQueue, mut frame: Frame, live: bool, stats: &StageStats) -> bool {
-    if !live {
-        return q.tx.send(frame).is_ok();
-    }
-    loop {
-        match q.tx.try_send(frame) {
-            Ok(()) => return true,
-            Err(TrySendError::Disconnected(_)) => return false,
-            Err(TrySendError::Full(back)) => {
-                frame = back;
-                if q.evict.try_recv().is_ok() {
-                    stats.dropped.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        }
-    }
-}
-
 /// A loss in progress: since when, and how many reopen attempts so far.
 struct Outage {
     since: Instant,
     attempts: u32,
 }
 
-/// Runs capture until the input ends, `stop` is raised, or detect goes away.
+/// The capture stage: reads the source on its own thread and hands frames to detect.
 ///
-/// A loss is published once (`source_lost`) and the recovery once, when frames flow again (`source_restored`);
-/// in between, reopening is retried with doubling delays, which only reset once a frame arrives, so a source that
-/// opens but gives nothing backs off instead of spinning. Status events go to `status` without waiting.
-pub fn run(
-    mut source: Box<dyn FrameSource>,
+/// Live sources (camera, stream, paced file) evict the oldest queued frame when detect is behind, so latency stays
+/// bounded ([`QueuePolicy::DropOldest`], counted in the capture statistics); a file read as fast as the pipeline
+/// takes it waits instead ([`QueuePolicy::Block`]), so no frame is lost.
+pub struct CaptureStage {
+    source: Box<dyn FrameSource>,
     settings: CaptureSettings,
-    q: FrameQueue,
-    status: Sender<Event>,
-    stop: Stop,
-    stats: &StageStats,
-) {
-    let name: Arc<str> = source.describe().into();
-    let live = source.is_live();
-    info!(camera = %settings.camera, source = %name, live, "Capture started.");
-    let mut seq = 0u64;
-    // Frames since the source was last (re)opened: a file that ends without giving any is treated as lost.
-    let mut since_open = 0u64;
-    let mut outage: Option<Outage> = None;
-    let mut delay = settings.reconnect_initial;
-    while !stop.is_raised() {
-        if settings.max_frames.is_some_and(|m| seq >= m) {
-            info!(camera = %settings.camera, frames = seq, "Frame limit reached.");
-            break;
-        }
-        let started = Instant::now();
-        let lost = match source.read() {
-            Ok(Some(bgr)) => {
-                if let Some(o) = outage.take() {
-                    stats.retrying.store(false, Ordering::Relaxed);
-                    let down = o.since.elapsed();
-                    info!(camera = %settings.camera, attempts = o.attempts, down_s = down.as_secs_f64(), "Source restored.");
-                    let _ = status.try_send(Event::source_restored(&settings.camera, down, o.attempts));
-                }
-                delay = settings.reconnect_initial;
-                let frame = Frame::from_bgr(bgr, name.clone(), seq);
-                seq += 1;
-                since_open += 1;
-                stats.record(started.elapsed());
-                if !send_frame(&q, frame, live, stats) {
-                    break;
-                }
-                None
+    status: Option<Output<Event>>,
+}
+
+impl CaptureStage {
+    /// Opens the configured source (fails at start-up when it cannot be opened).
+    pub fn build(cfg: &CaptureConfig) -> Result<Self, CaptureError> {
+        Ok(Self::new(open(cfg)?, CaptureSettings::from_config(cfg)))
+    }
+
+    /// Capture from an opened source.
+    pub fn new(source: Box<dyn FrameSource>, settings: CaptureSettings) -> Self {
+        Self { source, settings, status: None }
+    }
+
+    /// The source.
+    pub fn source(&self) -> &dyn FrameSource {
+        self.source.as_ref()
+    }
+
+    /// Stops after `n` frames (benchmarks, tests).
+    pub fn max_frames(mut self, n: Option<u64>) -> Self {
+        self.settings.max_frames = n;
+        self
+    }
+
+    /// Where `source_lost`, `source_restored` and `input_truncated` go (the publish stage's input, never waited on).
+    pub fn status_to(&mut self, events: Output<Event>) {
+        self.status = Some(events);
+    }
+}
+
+impl Stage for CaptureStage {
+    const NAME: &'static str = "capture";
+    type In = ();
+    type Out = Frame;
+
+    /// Runs capture until the input ends, the stop is raised, or detect goes away.
+    ///
+    /// A loss is published once (`source_lost`) and the recovery once, when frames flow again
+    /// (`source_restored`); in between, reopening is retried with doubling delays, which only reset once a frame
+    /// arrives, so a source that opens but gives nothing backs off instead of spinning.
+    fn run(self, _input: Receiver<()>, output: Output<Frame>, cx: &Context) {
+        let Self { mut source, settings, status } = self;
+        let (stop, stats) = (&cx.stop, &cx.stats.capture);
+        let status = |e: Event| {
+            // The publisher never blocks capture: when its queue is full the event is dropped (and counted).
+            if let Some(s) = &status {
+                s.send(e);
             }
-            Ok(None) if settings.looping && since_open == 0 => {
-                Some(CaptureError::Lost { source_name: name.to_string(), message: "no frames since it was opened".into() })
-            }
-            Ok(None) if settings.looping => {
-                report_early_end(source.as_ref(), &settings, &status, seq);
-                since_open = 0;
-                source.reopen().err()
-            }
-            Ok(None) => {
-                report_early_end(source.as_ref(), &settings, &status, seq);
-                info!(camera = %settings.camera, frames = seq, "End of input.");
+        };
+        let name: Arc<str> = source.describe().into();
+        let live = source.is_live();
+        let policy = if live { QueuePolicy::DropOldest } else { QueuePolicy::Block };
+        info!(camera = %settings.camera, source = %name, live, "Capture started.");
+        let mut seq = 0u64;
+        // Frames since the source was last (re)opened: a file that ends without giving any is treated as lost.
+        let mut since_open = 0u64;
+        let mut outage: Option<Outage> = None;
+        let mut delay = settings.reconnect_initial;
+        while !stop.is_raised() {
+            if settings.max_frames.is_some_and(|m| seq >= m) {
+                info!(camera = %settings.camera, frames = seq, "Frame limit reached.");
                 break;
             }
-            Err(e) => Some(e),
-        };
-        if let Some(err) = lost {
-            since_open = 0;
-            let o = outage.get_or_insert_with(|| {
-                warn!(camera = %settings.camera, error = %err, retry_in_ms = delay.as_millis() as u64, "Source lost; retrying.");
-                // The publisher never blocks capture: when its queue is full the event is dropped (logged here).
-                let _ = status.try_send(Event::source_lost(&settings.camera, &err.to_string(), delay));
-                stats.retrying.store(true, Ordering::Relaxed);
-                Outage { since: Instant::now(), attempts: 0 }
-            });
-            retry(source.as_mut(), &settings, &stop, o, &mut delay);
+            let started = Instant::now();
+            let lost = match source.read() {
+                Ok(Some(bgr)) => {
+                    if let Some(o) = outage.take() {
+                        stats.retrying.store(false, Ordering::Relaxed);
+                        let down = o.since.elapsed();
+                        info!(camera = %settings.camera, attempts = o.attempts, down_s = down.as_secs_f64(), "Source restored.");
+                        status(Event::source_restored(&settings.camera, down, o.attempts));
+                    }
+                    delay = settings.reconnect_initial;
+                    let frame = Frame::from_bgr(bgr, name.clone(), seq);
+                    seq += 1;
+                    since_open += 1;
+                    stats.record(started.elapsed());
+                    match output.send_as(frame, policy) {
+                        Sent::Closed => break,
+                        Sent::Evicted => {
+                            stats.dropped.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Sent::Queued | Sent::Dropped => {}
+                    }
+                    None
+                }
+                Ok(None) if settings.looping && since_open == 0 => {
+                    Some(CaptureError::Lost { source_name: name.to_string(), message: "no frames since it was opened".into() })
+                }
+                Ok(None) if settings.looping => {
+                    report_early_end(source.as_ref(), &settings, &status, seq);
+                    since_open = 0;
+                    source.reopen().err()
+                }
+                Ok(None) => {
+                    report_early_end(source.as_ref(), &settings, &status, seq);
+                    info!(camera = %settings.camera, frames = seq, "End of input.");
+                    break;
+                }
+                Err(e) => Some(e),
+            };
+            if let Some(err) = lost {
+                since_open = 0;
+                let o = outage.get_or_insert_with(|| {
+                    warn!(camera = %settings.camera, error = %err, retry_in_ms = delay.as_millis() as u64, "Source lost; retrying.");
+                    status(Event::source_lost(&settings.camera, &err.to_string(), delay));
+                    stats.retrying.store(true, Ordering::Relaxed);
+                    Outage { since: Instant::now(), attempts: 0 }
+                });
+                retry(source.as_mut(), &settings, stop, o, &mut delay);
+            }
         }
+        info!(camera = %settings.camera, frames = seq, dropped = stats.dropped.load(Ordering::Relaxed), "Capture stopped.");
     }
-    info!(camera = %settings.camera, frames = seq, dropped = stats.dropped.load(Ordering::Relaxed), "Capture stopped.");
 }
 
 /// Says so, in the log and as an `input_truncated` event, when a finite input ended early or lost frames.
-fn report_early_end(source: &dyn FrameSource, settings: &CaptureSettings, status: &Sender<Event>, frames: u64) {
+fn report_early_end(source: &dyn FrameSource, settings: &CaptureSettings, status: &dyn Fn(Event), frames: u64) {
     if let Some(reason) = source.ended_early() {
         warn!(camera = %settings.camera, frames, %reason, "Input ended early.");
-        let _ = status.try_send(Event::input_truncated(&settings.camera, &reason, frames));
+        status(Event::input_truncated(&settings.camera, &reason, frames));
     }
 }
 

@@ -10,8 +10,8 @@ use serde::Serialize;
 
 use super::photos::{engine, open_configured_gallery};
 use super::{emit, GlobalArgs, InputError, EXIT_OK};
+use crate::base::Embedding;
 use crate::config::Config;
-use crate::embed::Embedding;
 use crate::engine::ModelInfo;
 use crate::eval::{self, pairs, video, LabelledPair, RocPoint, ScoredPair};
 
@@ -488,7 +488,7 @@ fn evaluate_video(
         }
         None => None,
     };
-    let (said, fps, models) = super::daemon::said_on_video(g, clip)?;
+    let crate::jobs::video::SaidOnVideo { frames: said, fps, models } = crate::jobs::video::said_on_video(&g.load_config()?, clip)?;
     let (segments, overall) = video::score(&truth, &said, fps, grace);
     let report = video::VideoReport {
         v: 1,

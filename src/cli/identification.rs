@@ -13,8 +13,8 @@ use serde::Serialize;
 
 use super::photos::engine;
 use super::{emit, progress, GlobalArgs, InputError, EXIT_OK};
+use crate::base::Embedding;
 use crate::config::Config;
-use crate::embed::Embedding;
 use crate::folders::{person_dirs, photos_in, photos_under};
 use crate::gallery::{Gallery, NewEmbedding};
 

@@ -2,8 +2,9 @@
 //! errors to documented exit codes. Jobs return `anyhow::Result` (the only place besides the binary that does).
 //!
 //! Exit codes: 0 success (`verify`: same person); 1 `verify`: different person; 2 usage or configuration
-//! error; 3 input error (unreadable image, no face, several faces, bad folder); 4 model or runtime error;
-//! 5 gallery error; 70 internal error (including a daemon stage that failed or did not drain in time).
+//! error; 3 input error (unreadable image, no face, several faces, bad folder or file); 4 model or runtime
+//! error; 5 gallery error; 6 the event socket cannot be served; 70 internal error (including a daemon stage that
+//! failed or did not drain in time). Each error type says its own ([`crate::base::exit`]).
 
 mod daemon;
 mod dedupe;
@@ -18,26 +19,18 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 
+use crate::base::exit::{self, Exit};
 use crate::config::{Config, ConfigError, Sources};
 use crate::engine::EngineError;
 use crate::gallery::GalleryError;
 use crate::image::ImageError;
 use crate::model::ModelError;
+use crate::publish::PublishError;
 
-/// Exit code: success, or `verify` found the same person.
-pub const EXIT_OK: u8 = 0;
-/// Exit code: `verify` found different persons.
-pub const EXIT_DIFFERENT: u8 = 1;
-/// Exit code: bad usage or configuration.
-pub const EXIT_CONFIG: u8 = 2;
-/// Exit code: bad input (image, face count, folder, capture source that cannot be opened).
-pub const EXIT_INPUT: u8 = 3;
-/// Exit code: model file or inference runtime problem.
-pub const EXIT_MODEL: u8 = 4;
-/// Exit code: gallery problem.
-pub const EXIT_GALLERY: u8 = 5;
-/// Exit code: a bug.
-pub const EXIT_INTERNAL: u8 = 70;
+pub use crate::base::exit::{
+    CONFIG as EXIT_CONFIG, DIFFERENT as EXIT_DIFFERENT, GALLERY as EXIT_GALLERY, INPUT as EXIT_INPUT, INTERNAL as EXIT_INTERNAL,
+    MODEL as EXIT_MODEL, OK as EXIT_OK, SOCKET as EXIT_SOCKET,
+};
 
 /// facewatch — face recognition beside a camera: detect, align, embed, match.
 #[derive(Debug, Parser)]
@@ -209,46 +202,47 @@ fn emit<T: Serialize>(g: &GlobalArgs, report: &T, text: impl FnOnce(&T)) -> anyh
     Ok(())
 }
 
-/// The exit code for an error, by the first library error found in its chain.
+/// The exit code for an error: what the first error of its chain that knows one says ([`Exit`]).
 pub fn exit_code(err: &anyhow::Error) -> u8 {
-    for cause in err.chain() {
-        if let Some(e) = cause.downcast_ref::<EngineError>() {
-            return match e {
-                EngineError::Model(_) => EXIT_MODEL,
-                EngineError::Detect(crate::detect::DetectError::Model(_)) => EXIT_MODEL,
-                EngineError::Embed(crate::embed::EmbedError::Model(_)) => EXIT_MODEL,
-                _ => EXIT_INPUT,
-            };
-        }
-        if cause.is::<ImageError>() {
-            return EXIT_INPUT;
-        }
-        if cause.is::<ModelError>() {
-            return EXIT_MODEL;
-        }
-        if cause.is::<GalleryError>() {
-            return EXIT_GALLERY;
-        }
-        if cause.is::<ConfigError>() {
-            return EXIT_CONFIG;
-        }
-        if cause.is::<crate::eval::plot::PlotError>() {
-            return EXIT_INTERNAL;
-        }
-        if cause.is::<crate::eval::EvalError>() {
-            return EXIT_INPUT;
-        }
-        if cause.is::<InputError>() || cause.is::<crate::capture::CaptureError>() {
-            return EXIT_INPUT;
-        }
-        if cause.is::<crate::publish::PublishError>() {
-            return EXIT_CONFIG;
-        }
+    err.chain().find_map(exit_of).unwrap_or(exit::INTERNAL)
+}
+
+/// The exit code `e` stands for, when it is one of the library's errors.
+fn exit_of(e: &(dyn std::error::Error + 'static)) -> Option<u8> {
+    macro_rules! first_of {
+        ($($t:ty),* $(,)?) => {{
+            $(if let Some(e) = e.downcast_ref::<$t>() {
+                return Some(e.exit_code());
+            })*
+            None
+        }};
     }
-    EXIT_INTERNAL
+    use crate::folders::FolderError;
+    use crate::{capture::CaptureError, eval::plot::PlotError, eval::EvalError, pipeline::BuildError, pipeline::PipelineError};
+    first_of!(
+        FolderError,
+        ConfigError,
+        ImageError,
+        ModelError,
+        GalleryError,
+        EngineError,
+        CaptureError,
+        PublishError,
+        EvalError,
+        PlotError,
+        BuildError,
+        PipelineError,
+        InputError
+    )
 }
 
 /// A user-input problem found by a job itself (not by a library stage).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct InputError(pub String);
+
+impl Exit for InputError {
+    fn exit_code(&self) -> u8 {
+        exit::INPUT
+    }
+}

@@ -36,6 +36,12 @@ pub enum ConfigError {
     Problems(Vec<String>),
 }
 
+impl crate::base::exit::Exit for ConfigError {
+    fn exit_code(&self) -> u8 {
+        crate::base::exit::CONFIG
+    }
+}
+
 /// A number in `0..=1` (scores, IoU, probabilities).
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize, Deserialize)]
 #[serde(try_from = "f64", into = "f64")]

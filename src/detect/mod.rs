@@ -5,14 +5,17 @@
 //! score and minimum size, and merged by non-maximum suppression. Out: [`Detection`]s, best score first.
 
 mod decode;
+mod stage;
 
 use std::path::Path;
 
 use opencv::core::{Mat, MatTraitConst, MatTraitConstManual, Size};
 use opencv::imgproc;
 use ort::value::TensorRef;
-use serde::Serialize;
 
+pub use stage::{DetectStage, Detections};
+
+pub use crate::base::face::{BBox, Detection};
 use crate::config::DetectConfig;
 use crate::model::{DetectorSpec, ModelError, Runtime};
 
@@ -27,58 +30,11 @@ pub enum DetectError {
     Image(#[from] opencv::Error),
 }
 
-/// An axis-aligned box in pixels: top-left corner and size.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct BBox {
-    /// Left edge.
-    pub x: f32,
-    /// Top edge.
-    pub y: f32,
-    /// Width.
-    pub w: f32,
-    /// Height.
-    pub h: f32,
-}
-
-impl BBox {
-    /// Area in square pixels.
-    pub fn area(&self) -> f32 {
-        self.w.max(0.0) * self.h.max(0.0)
-    }
-
-    /// Intersection over union with `other`.
-    pub fn iou(&self, other: &BBox) -> f32 {
-        let ix = (self.x + self.w).min(other.x + other.w) - self.x.max(other.x);
-        let iy = (self.y + self.h).min(other.y + other.h) - self.y.max(other.y);
-        let inter = ix.max(0.0) * iy.max(0.0);
-        let union = self.area() + other.area() - inter;
-        if union <= 0.0 {
-            0.0
-        } else {
-            inter / union
-        }
-    }
-}
-
-/// One detected face.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Detection {
-    /// Face box.
-    pub bbox: BBox,
-    /// Right eye, left eye (as seen in the image: the subject's right eye is on the image's left), nose tip,
-    /// right and left mouth corners — the ArcFace landmark order.
-    pub landmarks: [[f32; 2]; 5],
-    /// Detector confidence, 0..1.
-    pub score: f32,
-}
-
-impl Detection {
-    /// Applies `f` to every coordinate (box and landmarks): used to map between pixel spaces.
-    pub fn map_coords(&self, f: impl Fn(f32) -> f32) -> Detection {
-        Detection {
-            bbox: BBox { x: f(self.bbox.x), y: f(self.bbox.y), w: f(self.bbox.w), h: f(self.bbox.h) },
-            landmarks: self.landmarks.map(|[x, y]| [f(x), f(y)]),
-            score: self.score,
+impl crate::base::exit::Exit for DetectError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            Self::Model(_) => crate::base::exit::MODEL,
+            _ => crate::base::exit::INPUT,
         }
     }
 }

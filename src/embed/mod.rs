@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 
 use opencv::core::{Mat, MatTraitConst, MatTraitConstManual};
 use ort::value::TensorRef;
-use serde::Serialize;
 
+pub use crate::base::face::{dot, Embedding};
+use crate::base::Detection;
 use crate::model::{ModelError, RecognizerSpec, Runtime};
 
 /// Errors while embedding.
@@ -36,60 +37,13 @@ pub enum EmbedError {
     Image(#[from] opencv::Error),
 }
 
-/// A unit-length face embedding.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(transparent)]
-pub struct Embedding(Vec<f32>);
-
-impl Embedding {
-    /// Normalises `v` to unit length; `None` when it is zero or not finite.
-    pub fn from_raw(mut v: Vec<f32>) -> Option<Self> {
-        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        if !norm.is_finite() || norm <= f32::EPSILON {
-            return None;
-        }
-        v.iter_mut().for_each(|x| *x /= norm);
-        Some(Self(v))
-    }
-
-    /// Wraps a vector already known to be unit length (read back from the gallery).
-    pub fn from_unit(v: Vec<f32>) -> Self {
-        Self(v)
-    }
-
-    /// The components.
-    pub fn as_slice(&self) -> &[f32] {
-        &self.0
-    }
-
-    /// Number of components.
-    pub fn dim(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Cosine similarity (dot product of unit vectors), −1..1.
-    pub fn cosine(&self, other: &Embedding) -> f32 {
-        dot(&self.0, &other.0)
-    }
-}
-
-/// Dot product of two equally long slices.
-///
-/// Eight independent partial sums let the compiler vectorise the loop (a single running sum cannot be reordered
-/// under IEEE rules); gallery scans spend nearly all their time here.
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    const LANES: usize = 8;
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0.0f32; LANES];
-    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
-    for (x, y) in ca.zip(cb) {
-        for i in 0..LANES {
-            acc[i] += x[i] * y[i];
+impl crate::base::exit::Exit for EmbedError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            Self::Model(_) => crate::base::exit::MODEL,
+            _ => crate::base::exit::INPUT,
         }
     }
-    acc.iter().sum::<f32>() + tail
 }
 
 /// A face recognizer: aligned 112×112 BGR crop in, unit-length embedding out. Faked in tests; the real one is
@@ -141,6 +95,42 @@ impl Embedder for OnnxEmbedder {
             .into());
         }
         Embedding::from_raw(data.to_vec()).ok_or(EmbedError::Degenerate)
+    }
+}
+
+/// Why a detected face could not be embedded.
+#[derive(Debug, thiserror::Error)]
+pub enum FaceEmbedError {
+    /// Its landmarks give no alignment.
+    #[error(transparent)]
+    Align(#[from] crate::align::AlignError),
+    /// The recognizer failed on the crop.
+    #[error(transparent)]
+    Embed(#[from] EmbedError),
+}
+
+/// Align + embed: a detected face in a frame to its embedding, the crop buffer kept between faces. The track
+/// stage's embedding step.
+pub struct FaceEmbedder {
+    embedder: Box<dyn Embedder>,
+    crop: Mat,
+}
+
+impl FaceEmbedder {
+    /// Around a loaded recognizer ([`OnnxEmbedder::build`] loads one from the model manifest).
+    pub fn new(embedder: Box<dyn Embedder>) -> Self {
+        Self { embedder, crop: Mat::default() }
+    }
+
+    /// Embedding length.
+    pub fn dim(&self) -> usize {
+        self.embedder.dim()
+    }
+
+    /// Aligns the face `det` of `bgr` to the ArcFace template and embeds it.
+    pub fn embed(&mut self, bgr: &Mat, det: &Detection) -> Result<Embedding, FaceEmbedError> {
+        crate::align::align_into(bgr, &det.landmarks, &mut self.crop)?;
+        Ok(self.embedder.embed(&self.crop)?)
     }
 }
 

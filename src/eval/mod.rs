@@ -8,16 +8,8 @@ pub mod video;
 
 use serde::Serialize;
 
+pub use crate::base::face::ScoredPair;
 pub use pairs::{read_pairs, EvalError, LabelledPair};
-
-/// A scored pair and whether it is truly the same person.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct ScoredPair {
-    /// Cosine similarity.
-    pub score: f32,
-    /// Ground truth.
-    pub same: bool,
-}
 
 /// Fraction of pairs classified right when "same" means `score >= threshold`.
 pub fn accuracy_at(pairs: &[ScoredPair], threshold: f32) -> f32 {

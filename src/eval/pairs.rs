@@ -16,6 +16,9 @@ use crate::folders::{person_dirs, photos_in};
 /// Errors reading or writing pair lists.
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
+    /// A folder of photos could not be listed.
+    #[error(transparent)]
+    Folder(#[from] crate::folders::FolderError),
     /// A file or folder could not be read or written.
     #[error("failed to access {path}: {source}")]
     Io {
@@ -59,6 +62,12 @@ pub enum EvalError {
         /// What is wrong.
         message: String,
     },
+}
+
+impl crate::base::exit::Exit for EvalError {
+    fn exit_code(&self) -> u8 {
+        crate::base::exit::INPUT
+    }
 }
 
 /// A labelled pair of photo paths.
@@ -111,10 +120,9 @@ pub struct GeneratedPairs {
 
 /// Draws balanced pairs; an error when the folder has too few persons or photos for the count asked.
 pub fn generate(dir: &Path, sets: usize, per_set: usize, seed: u64) -> Result<GeneratedPairs, EvalError> {
-    let io = |source| EvalError::Io { path: dir.into(), source };
     let mut people: Vec<(String, Vec<PathBuf>)> = Vec::new();
-    for d in person_dirs(dir).map_err(io)? {
-        let photos = photos_in(&d).map_err(io)?;
+    for d in person_dirs(dir)? {
+        let photos = photos_in(&d)?;
         if !photos.is_empty() {
             people.push((d.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), photos));
         }
@@ -219,8 +227,8 @@ pub fn read_pairs(path: &Path, dir: &Path) -> Result<Vec<LabelledPair>, EvalErro
 fn read_csv(text: &str, path: &Path, dir: &Path) -> Result<Vec<LabelledPair>, EvalError> {
     // Bare names are looked up in every person folder; paths are taken relative to `dir`.
     let mut by_name: HashMap<String, PathBuf> = HashMap::new();
-    for d in person_dirs(dir).map_err(|source| EvalError::Io { path: dir.into(), source })? {
-        for f in photos_in(&d).map_err(|source| EvalError::Io { path: d.clone(), source })? {
+    for d in person_dirs(dir)? {
+        for f in photos_in(&d)? {
             if let Some(name) = f.file_name().and_then(|n| n.to_str()) {
                 by_name.insert(name.to_string(), f.clone());
             }

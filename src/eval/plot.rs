@@ -36,6 +36,12 @@ pub enum PlotError {
     Write(#[from] ImageError),
 }
 
+impl crate::base::exit::Exit for PlotError {
+    fn exit_code(&self) -> u8 {
+        crate::base::exit::INTERNAL
+    }
+}
+
 fn register_font() -> Result<(), PlotError> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     let ok = *REGISTERED.get_or_init(|| {

@@ -23,6 +23,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::EvalError;
+pub use crate::base::{SaidFace, SaidFrame};
 
 /// One row of the truth: a person on screen over a frame range.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -105,28 +106,6 @@ pub fn parse_truth(text: &str) -> Result<Vec<TruthRow>, (usize, String)> {
         return Err((text.lines().count().max(1), "no truth rows".into()));
     }
     Ok(rows)
-}
-
-/// What the pipeline said about one face on one frame.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SaidFace {
-    /// Track id.
-    pub track: u64,
-    /// Box `[x, y, w, h]`, frame pixels.
-    pub bbox: [f32; 4],
-    /// The track's name (`unknown` for a stranger); `None` before the track's first vote.
-    pub name: Option<String>,
-    /// Whether `name` is an enrolled person.
-    pub known: bool,
-}
-
-/// Every face the pipeline reported on one frame.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SaidFrame {
-    /// Frame number.
-    pub seq: u64,
-    /// Faces on it.
-    pub faces: Vec<SaidFace>,
 }
 
 /// The scores of one appearance: a truth row, or consecutive rows of one person (see [`appearances`]).
@@ -247,7 +226,7 @@ pub fn named(row: &TruthRow, frame: &SaidFrame) -> bool {
 /// (a person annotated with a box per stretch of one shot; across a cut the boxes jump), in file order. The grace
 /// period and the time to the first name count from the start of an appearance, not of each of its rows.
 fn appearances(truth: &[TruthRow]) -> Vec<Vec<&TruthRow>> {
-    let bbox = |b: [f32; 4]| crate::detect::BBox { x: b[0], y: b[1], w: b[2], h: b[3] };
+    let bbox = |b: [f32; 4]| crate::base::BBox { x: b[0], y: b[1], w: b[2], h: b[3] };
     let overlap = |a: Option<[f32; 4]>, b: Option<[f32; 4]>| a.zip(b).is_some_and(|(a, b)| bbox(a).iou(&bbox(b)) > 0.0);
     let mut out: Vec<Vec<&TruthRow>> = Vec::new();
     for row in truth {
@@ -384,7 +363,7 @@ mod tests {
             track,
             bbox: [x, 10.0, 40.0, 40.0],
             name: name.map(String::from),
-            known: name.is_some_and(|n| n != crate::publish::UNKNOWN),
+            known: name.is_some_and(|n| n != crate::base::UNKNOWN),
         }
     }
 

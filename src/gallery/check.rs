@@ -8,7 +8,7 @@
 use serde::Serialize;
 
 use super::Gallery;
-use crate::embed::{dot, Embedding};
+use crate::base::face::{dot, Embedding};
 
 /// A photo that matches another person better than its own.
 #[derive(Debug, Clone, Serialize)]
@@ -135,7 +135,7 @@ impl Gallery {
 
 #[cfg(test)]
 mod tests {
-    use crate::embed::Embedding;
+    use crate::base::Embedding;
     use crate::gallery::{Gallery, NewEmbedding};
 
     fn item(v: Vec<f32>, file: &str) -> NewEmbedding {

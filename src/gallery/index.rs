@@ -7,7 +7,7 @@
 
 use hnsw_rs::prelude::{DistDot, Hnsw};
 
-use crate::embed::dot;
+use crate::base::face::dot;
 
 /// A neighbour of a query: entry position and cosine similarity.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -17,7 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
-use crate::embed::Embedding;
+use crate::base::{Candidate, Embedding};
 use index::{Index, Neighbour};
 
 const SCHEMA_VERSION: &str = "1";
@@ -110,6 +110,12 @@ pub enum GalleryError {
     },
 }
 
+impl crate::base::exit::Exit for GalleryError {
+    fn exit_code(&self) -> u8 {
+        crate::base::exit::GALLERY
+    }
+}
+
 /// One embedding to add for a person.
 #[derive(Debug, Clone)]
 pub struct NewEmbedding {
@@ -132,15 +138,6 @@ pub struct PersonSummary {
     pub embeddings: usize,
     /// Enrolment time, seconds since the Unix epoch.
     pub created_at: i64,
-}
-
-/// A gallery candidate for a query face: a person and their best similarity.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct Candidate {
-    /// Person name.
-    pub name: String,
-    /// Highest cosine similarity over that person's embeddings.
-    pub score: f32,
 }
 
 /// An enrolled embedding held in memory.
@@ -226,7 +223,7 @@ pub fn check_name(name: &str) -> Result<(), GalleryError> {
     if name.trim().is_empty()
         || name.len() > 200
         || name.chars().any(char::is_control)
-        || name.trim().eq_ignore_ascii_case(crate::publish::UNKNOWN)
+        || name.trim().eq_ignore_ascii_case(crate::base::UNKNOWN)
     {
         Err(GalleryError::BadName(name.into()))
     } else {
@@ -506,11 +503,11 @@ impl Gallery {
     /// Every pair of enrolled embeddings with its cosine score and whether both belong to one person: the
     /// genuine and impostor scores of this gallery, for calibration. Quadratic: galleries of a few thousand
     /// embeddings give millions of pairs, which is fine for a one-off job.
-    pub fn scored_pairs(&self) -> Vec<crate::eval::ScoredPair> {
+    pub fn scored_pairs(&self) -> Vec<crate::base::face::ScoredPair> {
         let mut out = Vec::with_capacity(self.entries.len() * self.entries.len().saturating_sub(1) / 2);
         for (i, a) in self.entries.iter().enumerate() {
             for b in &self.entries[i + 1..] {
-                out.push(crate::eval::ScoredPair { score: a.embedding.cosine(&b.embedding), same: a.person == b.person });
+                out.push(crate::base::face::ScoredPair { score: a.embedding.cosine(&b.embedding), same: a.person == b.person });
             }
         }
         out

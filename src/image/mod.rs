@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use opencv::core::{Mat, MatTraitConst, Vector};
 use opencv::imgcodecs;
 
-use crate::frame::Frame;
+use crate::base::Frame;
 
 /// Errors reading or writing images.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +64,12 @@ pub enum ImageError {
         /// Why.
         message: String,
     },
+}
+
+impl crate::base::exit::Exit for ImageError {
+    fn exit_code(&self) -> u8 {
+        crate::base::exit::INPUT
+    }
 }
 
 /// Reads and decodes an image file into a BGR frame, bounded by `max_pixels`.

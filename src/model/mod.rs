@@ -99,6 +99,12 @@ pub enum ModelError {
     },
 }
 
+impl crate::base::exit::Exit for ModelError {
+    fn exit_code(&self) -> u8 {
+        crate::base::exit::MODEL
+    }
+}
+
 /// Channel order a network expects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -1,42 +1,53 @@
-//! The real-time pipeline: one named thread per stage, joined by bounded channels, shut down by cascade.
+//! The real-time pipeline: wires the stages, one named thread each, joined by bounded edges; shut down by cascade.
 //!
 //! ```text
-//! capture ─frame_queue (drop oldest)─▶ detect ─stage_queue (block)─▶ embed ─▶ matcher ─▶ track ─try_send─▶ publish ─▶ sinks
-//!    └──────────────── source_lost / source_restored (try_send) ───────────────────────────────┘        └─try_send─▶ preview
+//! capture ─frames (drop oldest | block)─▶ detect ─detections (block)─▶ track ─events (drop newest)─▶ publish ─▶ sinks
+//!    └────────── source_lost / source_restored / input_truncated (drop newest) ──────────┘   └─(drop newest)─▶ preview
 //! ```
 //!
-//! Everything is built before any thread starts ([`Parts`]: models loaded, source opened, socket bound). Edge
-//! policies: capture → detect evicts the oldest frame for live sources, so latency stays bounded while a slow stage
-//! drops stale frames (counted); the middle edges block, which pushes backpressure back to that one dropping edge;
-//! the edges to publish and preview never wait (full: the event or picture is dropped and counted).
+//! A frame's path, one module per hop: [`capture`](crate::capture) reads it ([`CaptureStage`]) →
+//! [`detect`](crate::detect) finds its faces ([`DetectStage`]) → [`track`](crate::track) ([`TrackStage`]) associates
+//! them with tracks, embeds the ones its policy asks for ([`embed`](crate::embed), after [`align`](crate::align)),
+//! searches the gallery for them ([`matcher`](crate::matcher)) and votes their identities into events →
+//! [`publish`](crate::publish) ([`PublishStage`]) serialises each event once and hands it to every sink (the event
+//! socket, stdout, a record file); [`preview`](crate::preview) draws the frame. Every stage has the shape of
+//! [`Stage`]: built before any thread starts, then `run(self, input, output, context)`.
 //!
-//! Shutdown: [`Stop::raise`] stops capture only. Its sender drops, each stage drains its input, drops its own
-//! sender and returns; the track stage ends the live tracks. [`Running::wait`] joins with a deadline. A stage that
+//! Everything is built before any thread starts ([`Pipeline::build`]: models loaded, source opened, gallery read).
+//! Edge policies ([`QueuePolicy`]): capture → detect evicts the oldest frame for live sources, so latency stays
+//! bounded while a slow stage drops stale frames (counted), and blocks for a file read as fast as possible, so
+//! nothing is lost; detect → track blocks, which pushes backpressure back to that one dropping edge; the edges to
+//! publish and preview never wait (full: the event or picture is dropped and counted).
+//!
+//! Shutdown: [`Stop::raise`] stops capture only. Its output closes, each stage drains its input, drops its own
+//! output and returns; the track stage ends the live tracks. [`Running::wait`] joins with a deadline. A stage that
 //! panics is caught at its root, raises the stop and is reported, so a bug shuts the pipeline down instead of
 //! hanging it.
 
-mod stages;
-mod stats;
+mod build;
 pub mod systemd;
 
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::bounded;
 use tracing::{error, info};
 
-pub use stats::{Report, StageReport, StageStats, Stats};
-
-use crate::capture::{CaptureSettings, FrameQueue, FrameSource};
-use crate::config::TrackConfig;
-use crate::detect::Detector;
-use crate::embed::Embedder;
-use crate::gallery::Gallery;
+use crate::base::stage::{edge, unbounded};
+pub use crate::base::stage::{Context, Output, QueuePolicy, Stage, Stop};
+pub use crate::base::stats::{Report, StageReport, StageStats, Stats};
+use crate::base::{Event, SaidFrame};
+use crate::capture::CaptureStage;
+use crate::detect::DetectStage;
 use crate::preview::Preview;
-use crate::publish::EventSink;
+use crate::publish::PublishStage;
+use crate::track::TrackStage;
+pub use build::{daemon_runtime, BuildError, BuildOptions, Built};
+
+/// Capacity of the edges into publish: events are small, and a burst (many tracks ending at once) must fit.
+const EVENT_QUEUE: usize = 1024;
 
 /// Errors of the pipeline.
 #[derive(Debug, thiserror::Error)]
@@ -67,73 +78,35 @@ pub enum PipelineError {
     },
 }
 
-/// The stop signal: raised once (Ctrl-C, SIGTERM, preview closed, a stage failed); capture polls it.
-#[derive(Debug, Clone, Default)]
-pub struct Stop(Arc<AtomicBool>);
-
-impl Stop {
-    /// A stop that is not raised.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Asks the pipeline to drain and finish.
-    pub fn raise(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-
-    /// Whether the stop was raised.
-    pub fn is_raised(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-
-    /// Sleeps up to `d`, waking early when the stop is raised; returns whether it was.
-    pub fn sleep(&self, d: Duration) -> bool {
-        let until = Instant::now() + d;
-        while !self.is_raised() {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            std::thread::sleep(left.min(Duration::from_millis(20)));
-        }
-        true
+impl crate::base::exit::Exit for PipelineError {
+    fn exit_code(&self) -> u8 {
+        crate::base::exit::INTERNAL
     }
 }
 
-/// Everything a pipeline needs, built and checked before any thread starts.
-pub struct Parts {
-    /// Opened frame source.
-    pub source: Box<dyn FrameSource>,
-    /// Capture settings.
-    pub capture: CaptureSettings,
-    /// Loaded detector.
-    pub detector: Box<dyn Detector>,
-    /// Loaded recognizer.
-    pub embedder: Box<dyn Embedder>,
-    /// Opened gallery.
-    pub gallery: Gallery,
-    /// Cosine threshold for a known person.
-    pub threshold: f32,
-    /// Candidates per face.
-    pub top_k: usize,
-    /// Association and voting.
-    pub track: TrackConfig,
-    /// The recognizer's tracking levels, after `[track]` overrides.
-    pub levels: crate::track::FaceThresholds,
-    /// What was said on every frame, for evaluation (`facewatch evaluate --video`); `None` in the daemon.
-    /// The track stage waits on this channel: give it room (unbounded) or read it.
-    pub said: Option<crossbeam_channel::Sender<crate::eval::video::SaidFrame>>,
-    /// `track_updated` interval (None: off).
-    pub update_interval: Option<Duration>,
-    /// Where events go (socket, stdout, channel).
-    pub sinks: Vec<Box<dyn EventSink>>,
+/// Edge capacities (`[pipeline]`).
+#[derive(Debug, Clone, Copy)]
+pub struct Queues {
+    /// Capture → detect.
+    pub frames: usize,
+    /// Detect → track.
+    pub detections: usize,
+}
+
+/// The stages of one camera's pipeline, built and ready to start.
+pub struct Pipeline {
+    /// Reads the source.
+    pub capture: CaptureStage,
+    /// Finds faces.
+    pub detect: DetectStage,
+    /// Tracks, embeds, matches and names them.
+    pub track: TrackStage,
+    /// Hands events to the sinks.
+    pub publish: PublishStage,
     /// The window, when shown.
     pub preview: Option<Preview>,
-    /// Capture → detect capacity.
-    pub frame_queue: usize,
-    /// Capacity of the other edges.
-    pub stage_queue: usize,
+    /// Edge capacities.
+    pub queues: Queues,
 }
 
 type StageResult = Result<(), String>;
@@ -171,53 +144,49 @@ fn spawn(
     Ok((name, handle))
 }
 
-/// Starts every stage thread. `stop` is the handle that Ctrl-C, SIGTERM or the preview raise.
-pub fn start(parts: Parts, stop: Stop) -> Result<Running, PipelineError> {
-    let stats = Arc::new(Stats::default());
-    let (frame_tx, frame_rx) = bounded(parts.frame_queue.max(1));
-    let (det_tx, det_rx) = bounded(parts.stage_queue.max(1));
-    let (obs_tx, obs_rx) = bounded(parts.stage_queue.max(1));
-    let (match_tx, match_rx) = bounded(parts.stage_queue.max(1));
-    let (event_tx, event_rx) = bounded(1024);
-    let (preview_tx, preview_rx) = bounded(1);
-    let mut threads = Vec::new();
+/// Spawns `stage` on its own named thread with its edges.
+fn spawn_stage<S: Stage>(
+    stage: S,
+    input: crossbeam_channel::Receiver<S::In>,
+    output: Output<S::Out>,
+    cx: &Context,
+) -> Result<(&'static str, JoinHandle<StageResult>), PipelineError> {
+    let cx = cx.clone();
+    spawn(S::NAME, &cx.stop.clone(), move || stage.run(input, output, &cx))
+}
 
-    // Downstream first, so that every receiver exists before anything is sent.
-    let s = stats.clone();
-    let sinks = parts.sinks;
-    threads.push(spawn("publish", &stop, move || {
-        let done = || s.track_finished.load(Ordering::SeqCst);
-        crate::publish::run(event_rx, sinks, &s.publish, &done)
-    })?);
-    let preview_tx = match parts.preview {
-        Some(preview) => {
-            let (s, st) = (stats.clone(), stop.clone());
-            threads.push(spawn("preview", &stop, move || preview.run(preview_rx, st, &s))?);
-            Some(preview_tx)
+impl Pipeline {
+    /// Also tells, for every frame, what was said on it: the input of `facewatch evaluate --video`. The edge is
+    /// unbounded and the track stage never drops from it; read it, or it grows.
+    pub fn said(&mut self) -> crossbeam_channel::Receiver<SaidFrame> {
+        let (out, rx) = unbounded();
+        self.track.said_to(out);
+        rx
+    }
+
+    /// Starts every stage thread, downstream first, so that every receiver exists before anything is sent.
+    /// `stop` is the handle that Ctrl-C, SIGTERM or the preview raise.
+    pub fn start(self, stop: Stop) -> Result<Running, PipelineError> {
+        let Self { mut capture, detect, mut track, publish, preview, queues } = self;
+        let cx = Context { stop: stop.clone(), stats: Arc::new(Stats::default()) };
+        let (frames_out, frames_in) = edge(queues.frames, QueuePolicy::DropOldest);
+        let (detections_out, detections_in) = edge(queues.detections, QueuePolicy::Block);
+        let (events_out, events_in) = edge::<Event>(EVENT_QUEUE, QueuePolicy::DropNewest);
+        let mut threads = Vec::new();
+        // Publish and preview end no edge; capture starts none: their unused ends are closed edges.
+        threads.push(spawn_stage(publish, events_in, edge(1, QueuePolicy::DropNewest).0, &cx)?);
+        if let Some(preview) = preview {
+            let (preview_out, preview_in) = edge(1, QueuePolicy::DropNewest);
+            threads.push(spawn_stage(preview, preview_in, edge(1, QueuePolicy::DropNewest).0, &cx)?);
+            track.preview_to(preview_out);
         }
-        None => None,
-    };
-    let s = stats.clone();
-    let (camera, threshold, track) = (parts.capture.camera.clone(), parts.threshold, parts.track.clone());
-    let (ev, interval, said) = (event_tx.clone(), parts.update_interval, parts.said);
-    threads.push(spawn("track", &stop, move || {
-        let ids = crate::track::Identities::new(&camera, threshold, &track, interval);
-        stages::track(match_rx, ev, preview_tx, said, ids, &s)
-    })?);
-    let (s, gallery, top_k) = (stats.clone(), parts.gallery, parts.top_k);
-    threads.push(spawn("matcher", &stop, move || stages::matcher(obs_rx, match_tx, gallery, top_k, &s))?);
-    let (s, mut embedder) = (stats.clone(), parts.embedder);
-    let assoc = crate::track::Associator::new(&parts.track, parts.levels);
-    let cut = crate::track::SceneCut::new(parts.track.scene_cut.get());
-    threads.push(spawn("embed", &stop, move || stages::embed(det_rx, obs_tx, embedder.as_mut(), assoc, cut, &s))?);
-    // Capture keeps a receiver clone of its own edge to evict the oldest frame when the queue is full.
-    let queue = FrameQueue { tx: frame_tx, evict: frame_rx.clone() };
-    let (s, mut detector, st) = (stats.clone(), parts.detector, stop.clone());
-    threads.push(spawn("detect", &stop, move || stages::detect(frame_rx, det_tx, detector.as_mut(), &s, &st))?);
-    let (s, st, source, settings) = (stats.clone(), stop.clone(), parts.source, parts.capture);
-    threads.push(spawn("capture", &stop, move || crate::capture::run(source, settings, queue, event_tx, st, &s.capture))?);
-    info!(stages = threads.len(), "Pipeline started.");
-    Ok(Running { threads, stop, stats })
+        capture.status_to(events_out.clone());
+        threads.push(spawn_stage(track, detections_in, events_out, &cx)?);
+        threads.push(spawn_stage(detect, frames_in, detections_out, &cx)?);
+        threads.push(spawn_stage(capture, crossbeam_channel::never(), frames_out, &cx)?);
+        info!(stages = threads.len(), "Pipeline started.");
+        Ok(Running { threads, stop, stats: cx.stats })
+    }
 }
 
 impl Running {

@@ -13,17 +13,10 @@ use opencv::core::{Mat, Point, Rect, Scalar};
 use opencv::{highgui, imgproc};
 use tracing::{info, warn};
 
-use crate::frame::Frame;
-use crate::pipeline::{Stats, Stop};
-use crate::track::identity::TrackLabel;
-
-/// A frame and what to draw on it.
-pub struct PreviewFrame {
-    /// The frame (its pixels are drawn on).
-    pub frame: Frame,
-    /// Live tracks in it.
-    pub labels: Vec<TrackLabel>,
-}
+pub use crate::base::face::PreviewFrame;
+use crate::base::face::TrackLabel;
+use crate::base::stage::{Context, Output, Stage};
+use crate::base::Stats;
 
 /// Whether a window can be opened: Qt's offscreen platform, a reachable X server, or a Wayland socket.
 pub fn display_available() -> Result<(), String> {
@@ -94,7 +87,7 @@ pub fn annotate(img: &mut Mat, labels: &[TrackLabel], status: &str) -> opencv::R
 
 /// The status line: throughput and per-stage medians.
 fn status_line(stats: &Stats, fps: f64) -> String {
-    let ms = |s: &crate::pipeline::StageStats| s.percentiles().0;
+    let ms = |s: &crate::base::StageStats| s.percentiles().0;
     format!(
         "{fps:.1} fps | detect {:.1} | embed {:.1} | match {:.2} | latency {:.0} ms | dropped {}",
         ms(&stats.detect),
@@ -111,9 +104,16 @@ impl Preview {
         display_available()?;
         Ok(Self { title: "facewatch".into(), close_exits })
     }
+}
+
+impl Stage for Preview {
+    const NAME: &'static str = "preview";
+    type In = PreviewFrame;
+    type Out = ();
 
     /// Shows frames until the input ends or the window is closed.
-    pub fn run(self, rx: Receiver<PreviewFrame>, stop: Stop, stats: &Stats) {
+    fn run(self, rx: Receiver<PreviewFrame>, _output: Output<()>, cx: &Context) {
+        let (stop, stats): (_, &Stats) = (&cx.stop, &cx.stats);
         if let Err(e) = highgui::named_window(&self.title, highgui::WINDOW_AUTOSIZE) {
             warn!(error = %e, "Preview window could not be opened; running without it.");
             return;
@@ -159,7 +159,7 @@ impl Preview {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::BBox;
+    use crate::base::BBox;
     use opencv::core::{MatTraitConst, Vec3b, CV_8UC3};
 
     #[test]

@@ -10,14 +10,14 @@ use std::collections::{BTreeMap, VecDeque};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 
-use super::{unix_seconds, Event, EventKind, EventSink, PublishError};
+use super::{Event, EventKind, EventSink, PublishError};
 
 #[derive(Default)]
 struct Queue {
@@ -80,9 +80,7 @@ impl Hub {
     }
 
     fn subscribe(&self) -> Arc<Subscriber> {
-        let mut hello = Event::new(EventKind::Hello, &self.camera);
-        hello.version = Some(env!("CARGO_PKG_VERSION").to_string());
-        hello.emit_ts = unix_seconds(SystemTime::now());
+        let hello = Event::hello(&self.camera);
         let mut subs = self.subscribers.lock();
         let mut lines: VecDeque<Arc<str>> = VecDeque::from([Arc::from(hello.to_line())]);
         lines.extend(self.live.lock().values().cloned());
@@ -237,7 +235,7 @@ impl SocketServer {
 
 impl EventSink for SocketServer {
     fn publish(&mut self, event: &Event, line: &Arc<str>) {
-        let track = event.track_id.zip(event.kind).map(|(id, kind)| (id, kind == EventKind::TrackEnded));
+        let track = event.track_id().map(|id| (id, event.kind() == EventKind::TrackEnded));
         self.hub.push(line, track);
     }
 
@@ -310,9 +308,7 @@ async fn subscriber(stream: tokio::net::UnixStream, sub: Arc<Subscriber>, camera
                 };
                 buf.clear();
                 if dropped > 0 {
-                    let mut notice = Event::new(EventKind::EventsDropped, &camera);
-                    notice.dropped = Some(dropped);
-                    notice.emit_ts = unix_seconds(SystemTime::now());
+                    let notice = Event::events_dropped(&camera, dropped);
                     buf.extend_from_slice(notice.to_line().as_bytes());
                     buf.push(b'\n');
                 }
@@ -362,18 +358,28 @@ mod tests {
         });
         let n = 20_000u64;
         for i in 0..n {
-            let mut e = Event::new(EventKind::TrackUpdated, "cam");
-            e.track_id = Some(1);
-            e.frame_seq = Some(i);
+            let face = crate::base::TrackFace {
+                track_id: 1,
+                name: "ann".into(),
+                known: true,
+                score: 0.5,
+                threshold: 0.3,
+                bbox: [0.0; 4],
+                quality: 1.0,
+                candidates: Vec::new(),
+                margin: None,
+                votes: [1, 1],
+            };
+            let e = Event::about_frame("cam", crate::base::EventBody::TrackUpdated(face), i, std::time::SystemTime::now());
             server.publish(&e, &Arc::from(e.to_line()));
         }
         assert!(server.dropped() > 0, "the queue of 8 overflowed");
         server.close();
         assert!(!path.exists(), "the socket file is removed when the server closes");
         let lines = reader.join().expect("reader");
-        assert_eq!(lines[0].kind, Some(EventKind::Hello));
-        let told: u64 = lines.iter().filter(|e| e.kind == Some(EventKind::EventsDropped)).filter_map(|e| e.dropped).sum();
-        let received = lines.iter().filter(|e| e.kind == Some(EventKind::TrackUpdated)).count() as u64;
+        assert_eq!(lines[0].kind(), EventKind::Hello);
+        let told: u64 = lines.iter().filter(|e| e.kind() == EventKind::EventsDropped).filter_map(Event::dropped).sum();
+        let received = lines.iter().filter(|e| e.kind() == EventKind::TrackUpdated).count() as u64;
         assert!(told > 0, "the subscriber was told it lost events");
         assert_eq!(received + told, n, "every event was either delivered or counted as dropped");
         assert_eq!(lines.last().and_then(|e| e.frame_seq), Some(n - 1), "the newest event is kept");

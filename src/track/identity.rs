@@ -11,10 +11,9 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, SystemTime};
 
 use super::{Observation, TrackId};
+pub use crate::base::face::TrackLabel;
+use crate::base::{BBox, Candidate, Event, EventBody, EventKind, TrackFace, UNKNOWN};
 use crate::config::TrackConfig;
-use crate::detect::BBox;
-use crate::gallery::Candidate;
-use crate::publish::{unix_seconds, Event, EventKind, UNKNOWN};
 
 /// One vote: a name (`None` = unknown) and the score behind it.
 #[derive(Debug, Clone)]
@@ -62,21 +61,6 @@ pub struct FrameInfo {
     pub captured_at: SystemTime,
     /// Decoded ÷ original size (boxes are published in original pixels).
     pub scale: f32,
-}
-
-/// What the preview shows for one live track.
-#[derive(Debug, Clone)]
-pub struct TrackLabel {
-    /// Track id.
-    pub track: TrackId,
-    /// Box, frame pixels.
-    pub bbox: BBox,
-    /// Name or `unknown`; `None` before the first vote.
-    pub name: Option<String>,
-    /// Whether the name is enrolled.
-    pub known: bool,
-    /// Score behind the name.
-    pub score: f32,
 }
 
 /// Identity voting for every live track of one camera.
@@ -164,11 +148,15 @@ impl Identities {
             }
             if let Some(kind) = kind {
                 t.last_update = Some(frame.captured_at);
-                let mut e = self.event(kind, obs.track, frame);
-                if kind == EventKind::IdentityChanged {
-                    e.previous = Some(previous.unwrap_or_else(|| UNKNOWN.to_string()));
-                }
-                events.push(e);
+                let face = self.face(&self.tracks[&obs.track], obs.track, frame);
+                let body = match kind {
+                    EventKind::TrackStarted => EventBody::TrackStarted(face),
+                    EventKind::IdentityChanged => {
+                        EventBody::IdentityChanged { face, previous: previous.unwrap_or_else(|| UNKNOWN.to_string()) }
+                    }
+                    _ => EventBody::TrackUpdated(face),
+                };
+                events.push(Event::about_frame(&self.camera, body, frame.seq, frame.captured_at));
             }
         }
         for id in ended {
@@ -206,40 +194,30 @@ impl Identities {
         if !t.started {
             return None;
         }
-        let mut e = self.event_for(&t, EventKind::TrackEnded, id, frame);
-        e.duration_s = Some(t.last_seen.duration_since(t.first_seen).map_or(0.0, |d| d.as_secs_f64()));
-        e.frames = Some(t.frames);
-        e.reason = Some(reason.to_string());
+        let face = self.face(&t, id, frame);
+        let duration_s = t.last_seen.duration_since(t.first_seen).map_or(0.0, |d| d.as_secs_f64());
+        let body = EventBody::TrackEnded { face, duration_s, frames: t.frames, reason: reason.to_string() };
         // Ended tracks report their last sighting, not the frame that noticed the absence.
-        e.frame_ts = Some(unix_seconds(t.last_seen));
-        e.frame_seq = Some(t.last_seq);
-        Some(e)
+        Some(Event::about_frame(&self.camera, body, t.last_seq, t.last_seen))
     }
 
-    fn event(&self, kind: EventKind, id: TrackId, frame: FrameInfo) -> Event {
-        self.event_for(&self.tracks[&id], kind, id, frame)
-    }
-
-    fn event_for(&self, t: &TrackIdentity, kind: EventKind, id: TrackId, frame: FrameInfo) -> Event {
-        let mut e = Event::new(kind, &self.camera);
+    /// What the track events say about track `id`, boxes in source pixels.
+    fn face(&self, t: &TrackIdentity, id: TrackId, frame: FrameInfo) -> TrackFace {
         let (score, votes_for) = name_score(t);
-        e.track_id = Some(id);
-        e.name = Some(t.name.clone().unwrap_or_else(|| UNKNOWN.to_string()));
-        e.known = Some(t.name.is_some());
-        e.score = Some(score);
-        e.threshold = Some(self.threshold);
         let s = frame.scale.max(f32::EPSILON);
-        e.bbox = Some([t.bbox.x / s, t.bbox.y / s, t.bbox.w / s, t.bbox.h / s]);
-        e.quality = Some(t.quality);
-        e.margin = match t.candidates.as_slice() {
-            [a, b, ..] => Some(a.score - b.score),
-            _ => None,
-        };
-        e.candidates = Some(t.candidates.clone());
-        e.votes = Some([votes_for, t.votes.len()]);
-        e.frame_seq = Some(frame.seq);
-        e.frame_ts = Some(unix_seconds(frame.captured_at));
-        e
+        TrackFace {
+            track_id: id,
+            name: t.name.clone().unwrap_or_else(|| UNKNOWN.to_string()),
+            known: t.name.is_some(),
+            score,
+            threshold: self.threshold,
+            bbox: [t.bbox.x / s, t.bbox.y / s, t.bbox.w / s, t.bbox.h / s],
+            quality: t.quality,
+            candidates: Vec::new(),
+            margin: None,
+            votes: [votes_for, t.votes.len()],
+        }
+        .with_candidates(t.candidates.clone())
     }
 }
 
@@ -296,7 +274,7 @@ mod tests {
     }
 
     fn kinds(e: &[Event]) -> Vec<EventKind> {
-        e.iter().filter_map(|e| e.kind).collect()
+        e.iter().map(Event::kind).collect()
     }
 
     #[test]
@@ -306,8 +284,8 @@ mod tests {
         let mut ids = Identities::new("cam", 0.4, &cfg, None);
         let e = ids.update(frame(0), &[obs(1, Some(("ann", 0.8)))], &[]);
         assert_eq!(kinds(&e), vec![EventKind::TrackStarted]);
-        assert_eq!(e[0].name.as_deref(), Some("ann"));
-        assert_eq!(e[0].margin.map(|m| (m * 10.0).round()), Some(7.0));
+        assert_eq!(e[0].name(), Some("ann"));
+        assert_eq!(e[0].margin().map(|m| (m * 10.0).round()), Some(7.0));
         // One frame below the threshold, then frames without an embedding: no change.
         assert!(ids.update(frame(1), &[obs(1, Some(("ann", 0.3)))], &[]).is_empty());
         assert!(ids.update(frame(2), &[obs(1, None)], &[]).is_empty());
@@ -317,12 +295,12 @@ mod tests {
             changes.extend(ids.update(frame(s), &[obs(1, Some(("ann", 0.2)))], &[]));
         }
         assert_eq!(kinds(&changes), vec![EventKind::IdentityChanged]);
-        assert_eq!(changes[0].name.as_deref(), Some(UNKNOWN));
-        assert_eq!(changes[0].previous.as_deref(), Some("ann"));
-        assert_eq!(changes[0].known, Some(false));
+        assert_eq!(changes[0].name(), Some(UNKNOWN));
+        assert_eq!(changes[0].previous(), Some("ann"));
+        assert_eq!(changes[0].body.track().map(|f| f.known), Some(false));
         let e = ids.update(frame(9), &[], &[1]);
         assert_eq!(kinds(&e), vec![EventKind::TrackEnded]);
-        assert_eq!(e[0].frames, Some(8));
+        assert_eq!(e[0].frames(), Some(8));
         assert_eq!(e[0].frame_seq, Some(7), "the last sighting, not the frame that noticed the absence");
     }
 
@@ -365,7 +343,7 @@ mod tests {
             events.extend(ids.update(frame(s), &[weighed(1, Some(("ann", 0.2)), 0.6)], &[]));
         }
         assert_eq!(kinds(&events), vec![EventKind::IdentityChanged]);
-        assert_eq!(events[0].name.as_deref(), Some(UNKNOWN));
+        assert_eq!(events[0].name(), Some(UNKNOWN));
     }
 
     #[test]

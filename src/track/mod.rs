@@ -1,26 +1,28 @@
 //! Track: one id per face over time, and one identity per track.
 //!
-//! Two halves, because deciding *whether to embed* needs to know which track a face continues:
-//! - [`Associator`] runs in the embed stage, before embedding. It links each detection to a live track by box
+//! The [`TrackStage`] runs both halves on one thread, with the embedding and the gallery search between them,
+//! because deciding *whether to embed* needs to know which track a face continues:
+//! - [`Associator`], before embedding, links each detection to a live track by box
 //!   overlap (IoU, greedy best-first), plans which faces to embed (a new track and its first few frames, every
 //!   `embed_every` frames, or a clearly better-quality face), then checks the fresh embeddings: a face continuing a track by position but not
 //!   by appearance starts a new track, and a face overlapping no track re-joins a recently lost track whose face
 //!   it matches (IoU + embedding distance). Tracks unseen for `max_absence_s` end.
-//! - [`identity::Identities`] runs in the track stage, after matching. It votes over the track's recent matches and
+//! - [`identity::Identities`], after matching, votes over the track's recent matches and
 //!   changes the name only when another one leads by `switch_votes` (hysteresis), and turns all this into events.
 
 pub mod cut;
 pub mod identity;
+mod stage;
 
 use std::time::SystemTime;
 
+pub use crate::base::TrackId;
+use crate::base::{BBox, Candidate, Detection, Embedding};
 use crate::config::TrackConfig;
-use crate::detect::{BBox, Detection};
-use crate::embed::Embedding;
-use crate::gallery::Candidate;
 
 pub use cut::SceneCut;
 pub use identity::Identities;
+pub use stage::TrackStage;
 
 /// The recognizer's own cosine levels for tracking, from its impostor statistics (manifest), unless
 /// `[track]` overrides them.
@@ -38,9 +40,6 @@ impl FaceThresholds {
         Self { same_face_min: cfg.same_face_min.map_or(same_face_min, |t| t.get()), reid_min: cfg.reid_min.map_or(reid_min, |t| t.get()) }
     }
 }
-
-/// A track's id, unique within one daemon run.
-pub type TrackId = u64;
 
 /// A face seen in one frame, attached to a track.
 #[derive(Debug, Clone)]

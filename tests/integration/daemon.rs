@@ -263,6 +263,16 @@ fn bad_daemon_configuration_is_refused_with_every_key_path_before_anything_start
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("failed to open /dev/video7"), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!socket.exists());
+    // A socket another process serves: exit 6 (not a configuration error), and that socket left alone.
+    let listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind");
+    let out = run_json(&["--gallery", arg(&dir.path().join("g.db")), "run", "--source", arg(&clip()), "--socket", arg(&socket)]);
+    assert_eq!(out.status.code(), Some(6), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already serving"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(socket.exists());
+    drop(listener);
+    // Enroll given a file instead of a folder: an input error, not an internal one.
+    let out = run_json(&["--gallery", arg(&dir.path().join("g.db")), "enroll", arg(&clip())]);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]

@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod daemon;
 mod evaluation;
+mod layers;
 mod pipeline;
 mod preprocessing;
 mod privacy;

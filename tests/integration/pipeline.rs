@@ -5,12 +5,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use facewatch::capture::{CaptureError, CaptureSettings, FrameSource};
-use facewatch::detect::{BBox, DetectError, Detection, Detector};
-use facewatch::embed::{EmbedError, Embedder, Embedding};
+use facewatch::capture::{CaptureError, CaptureSettings, CaptureStage, FrameSource};
+use facewatch::detect::{BBox, DetectError, DetectStage, Detection, Detector};
+use facewatch::embed::{EmbedError, Embedder, Embedding, FaceEmbedder};
 use facewatch::gallery::{Gallery, NewEmbedding};
-use facewatch::pipeline::{self, Parts, PipelineError, Stop};
-use facewatch::publish::{ChannelSink, Event, EventKind};
+use facewatch::matcher::Matcher;
+use facewatch::pipeline::{Pipeline, PipelineError, Queues, Stop};
+use facewatch::publish::{ChannelSink, Event, EventBody, EventKind, PublishStage};
+use facewatch::track::{FaceThresholds, TrackStage};
 use opencv::core::{Mat, Scalar, CV_8UC3};
 
 /// Synthetic frames; optionally live, slow, or lost at one frame until `fail_reopens` reopen attempts failed.
@@ -102,12 +104,17 @@ impl Embedder for FakeEmbedder {
 }
 
 struct Run {
-    parts: Parts,
+    pipeline: Pipeline,
     events: crossbeam_channel::Receiver<Event>,
     calls: Arc<AtomicUsize>,
 }
 
 fn parts(source: FakeSource, detect_delay: Duration, panic_at: Option<usize>) -> Run {
+    build(source, detect_delay, panic_at, false)
+}
+
+/// Every stage built by hand, with the fakes.
+fn build(source: FakeSource, detect_delay: Duration, panic_at: Option<usize>, looping: bool) -> Run {
     let mut gallery = Gallery::in_memory("fake", 8, 1000).expect("gallery");
     gallery
         .enroll("ann", &[NewEmbedding { embedding: ann(), source_path: "ann.jpg".into(), file_sha256: "x".into(), det_score: 0.9 }])
@@ -118,47 +125,48 @@ fn parts(source: FakeSource, detect_delay: Duration, panic_at: Option<usize>) ->
     capture.camera = "test".into();
     capture.reconnect_initial = Duration::from_millis(10);
     capture.reconnect_max = Duration::from_millis(40);
+    capture.looping = looping;
     let calls = Arc::new(AtomicUsize::new(0));
-    let parts = Parts {
-        source: Box::new(source),
-        capture,
-        detector: Box::new(FakeDetector { delay: detect_delay, panic_at, calls: calls.clone() }),
-        embedder: Box::new(FakeEmbedder),
-        gallery,
-        threshold: 0.4,
-        top_k: 3,
-        track: cfg.track.clone(),
-        levels: facewatch::track::FaceThresholds { same_face_min: 0.0, reid_min: 0.5 },
-        said: None,
-        update_interval: None,
-        sinks: vec![Box::new(ChannelSink(tx))],
+    let levels = FaceThresholds { same_face_min: 0.0, reid_min: 0.5 };
+    let pipeline = Pipeline {
+        capture: CaptureStage::new(Box::new(source), capture),
+        detect: DetectStage::new(Box::new(FakeDetector { delay: detect_delay, panic_at, calls: calls.clone() })),
+        track: TrackStage::build(
+            &cfg.track,
+            "test",
+            FaceEmbedder::new(Box::new(FakeEmbedder)),
+            Matcher::new(gallery, 3),
+            levels,
+            0.4,
+            None,
+        ),
+        publish: PublishStage::new(vec![Box::new(ChannelSink(tx))]),
         preview: None,
-        frame_queue: 2,
-        stage_queue: 2,
+        queues: Queues { frames: 2, detections: 2 },
     };
-    Run { parts, events, calls }
+    Run { pipeline, events, calls }
 }
 
 fn kinds(rx: &crossbeam_channel::Receiver<Event>) -> Vec<(EventKind, Event)> {
-    rx.try_iter().filter_map(|e| e.kind.map(|k| (k, e))).collect()
+    rx.try_iter().map(|e| (e.kind(), e)).collect()
 }
 
 #[test]
 fn a_slow_detector_makes_a_live_source_drop_its_oldest_frames_and_every_frame_is_accounted_for() {
     let run = parts(FakeSource::new(Some(200), true), Duration::from_millis(4), None);
-    let report = pipeline::start(run.parts, Stop::new()).expect("start").wait(Duration::from_secs(5)).expect("clean finish");
+    let report = run.pipeline.start(Stop::new()).expect("start").wait(Duration::from_secs(5)).expect("clean finish");
     assert!(report.frames_dropped > 50, "capture outran a 4 ms detector: {report:?}");
     assert_eq!(report.frames + report.frames_dropped, 200, "each frame is processed or counted as dropped");
     let events = kinds(&run.events);
     assert_eq!(events.first().map(|e| e.0), Some(EventKind::TrackStarted));
-    assert_eq!(events[0].1.name.as_deref(), Some("ann"));
+    assert_eq!(events[0].1.name(), Some("ann"));
     assert_eq!(events.last().map(|e| e.0), Some(EventKind::TrackEnded), "the live track ends with the input");
 }
 
 #[test]
 fn a_file_read_as_fast_as_possible_loses_no_frame() {
     let run = parts(FakeSource::new(Some(120), false), Duration::from_millis(2), None);
-    let report = pipeline::start(run.parts, Stop::new()).expect("start").wait(Duration::from_secs(5)).expect("clean finish");
+    let report = run.pipeline.start(Stop::new()).expect("start").wait(Duration::from_secs(5)).expect("clean finish");
     assert_eq!((report.frames, report.frames_dropped), (120, 0));
     assert_eq!(run.calls.load(Ordering::SeqCst), 120);
     // One face tracked over all frames: embedded a few times, not 120.
@@ -168,7 +176,7 @@ fn a_file_read_as_fast_as_possible_loses_no_frame() {
 #[test]
 fn a_panicking_stage_shuts_the_pipeline_down_and_is_reported() {
     let run = parts(FakeSource::new(None, true), Duration::ZERO, Some(10));
-    let running = pipeline::start(run.parts, Stop::new()).expect("start");
+    let running = run.pipeline.start(Stop::new()).expect("start");
     match running.wait(Duration::from_secs(5)) {
         Err(PipelineError::StagePanicked { stage, message }) => {
             assert_eq!(stage, "detect");
@@ -183,14 +191,14 @@ fn a_lost_source_is_reported_retried_and_restored() {
     let mut source = FakeSource::new(Some(40), true);
     (source.lose_at, source.fail_reopens, source.every) = (Some(10), 2, Duration::from_millis(2));
     let run = parts(source, Duration::ZERO, None);
-    let report = pipeline::start(run.parts, Stop::new()).expect("start").wait(Duration::from_secs(5)).expect("clean finish");
+    let report = run.pipeline.start(Stop::new()).expect("start").wait(Duration::from_secs(5)).expect("clean finish");
     assert!(report.frames > 20, "frames flow again after the loss: {report:?}");
     let events = kinds(&run.events);
     let lost = events.iter().position(|e| e.0 == EventKind::SourceLost).expect("source_lost published");
     let restored = events.iter().position(|e| e.0 == EventKind::SourceRestored).expect("source_restored published");
     assert!(lost < restored);
-    assert_eq!(events[restored].1.attempts, Some(3), "two failed reopens, then success");
-    assert!(events[lost].1.reason.as_deref().is_some_and(|r| r.contains("unplugged")));
+    assert!(matches!(events[restored].1.body, EventBody::SourceRestored { attempts: 3, .. }), "two failed reopens, then success");
+    assert!(matches!(&events[lost].1.body, EventBody::SourceLost { reason, .. } if reason.contains("unplugged")));
 }
 
 #[test]
@@ -198,7 +206,7 @@ fn a_stop_mid_stream_drains_every_stage() {
     let mut source = FakeSource::new(None, true);
     source.every = Duration::from_millis(2);
     let run = parts(source, Duration::from_millis(1), None);
-    let running = pipeline::start(run.parts, Stop::new()).expect("start");
+    let running = run.pipeline.start(Stop::new()).expect("start");
     let stop = running.stop_handle();
     let stats = running.stats();
     while stats.track.frames.load(Ordering::Relaxed) < 20 {
@@ -217,7 +225,7 @@ fn a_stop_while_the_source_is_stalled_still_ends_the_tracks_within_the_deadline(
     source.every = Duration::from_millis(2);
     source.stall_at = Some(15);
     let run = parts(source, Duration::from_millis(1), None);
-    let running = pipeline::start(run.parts, Stop::new()).expect("start");
+    let running = run.pipeline.start(Stop::new()).expect("start");
     let (stop, stats) = (running.stop_handle(), running.stats());
     while stats.track.frames.load(Ordering::Relaxed) < 15 {
         std::thread::sleep(Duration::from_millis(5));
@@ -237,9 +245,8 @@ fn a_looping_source_that_gives_no_more_frames_backs_off_instead_of_spinning() {
     // Five frames, then every read says "end" and reopening does not help: a file that went empty.
     let source = FakeSource::new(Some(5), false);
     let reopens = source.reopens.clone();
-    let mut run = parts(source, Duration::ZERO, None);
-    run.parts.capture.looping = true;
-    let running = pipeline::start(run.parts, Stop::new()).expect("start");
+    let run = build(source, Duration::ZERO, None, true);
+    let running = run.pipeline.start(Stop::new()).expect("start");
     let stop = running.stop_handle();
     std::thread::sleep(Duration::from_millis(400));
     stop.raise();

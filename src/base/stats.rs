@@ -9,6 +9,11 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use serde::Serialize;
 
+/// The `p`-quantile (0..1) of `sorted` samples by nearest rank; `None` when there are none.
+pub fn percentile<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
+    (!sorted.is_empty()).then(|| sorted[((sorted.len() - 1) as f64 * p.clamp(0.0, 1.0)).round() as usize])
+}
+
 /// Samples kept per stage for percentiles.
 pub const SAMPLES: usize = 16_384;
 
@@ -65,7 +70,7 @@ impl StageStats {
             return (0.0, 0.0, 0.0);
         }
         s.sort_unstable();
-        let at = |p: f64| f64::from(s[((s.len() - 1) as f64 * p).round() as usize]) / 1000.0;
+        let at = |p: f64| percentile(&s, p).map_or(0.0, |us| f64::from(us) / 1000.0);
         let mean = s.iter().map(|&v| f64::from(v)).sum::<f64>() / s.len() as f64 / 1000.0;
         (at(0.5), at(0.99), mean)
     }

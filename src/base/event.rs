@@ -1,0 +1,361 @@
+//! The event schema: what the daemon says, one JSON line per event.
+//!
+//! An [`Event`] is the envelope every line shares (schema version, camera, the frame it is about, when it was
+//! published) around an [`EventBody`]: a tagged enum with one variant per event type, so each type carries exactly
+//! its own fields. On the wire the body's fields sit beside the envelope's, and `"type"` names the variant:
+//!
+//! ```json
+//! {"v":1,"type":"track_started","track_id":3,"name":"ann","known":true,...,"camera":"door","frame_seq":41,"frame_ts":...,"emit_ts":...}
+//! ```
+//!
+//! Schema version [`SCHEMA_VERSION`]; the README ("Events") documents every field.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use super::face::{margin, Candidate, TrackId};
+
+/// Version of the event schema; bumped on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Seconds since the Unix epoch.
+pub fn unix_seconds(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// The type of an event, without its fields (what `"type"` says).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// First line to a new subscriber.
+    Hello,
+    /// A face was seen and identified (or found unknown) for the first time.
+    TrackStarted,
+    /// The track's voted identity changed.
+    IdentityChanged,
+    /// Periodic position and score of a live track (`publish.update_interval_ms`).
+    TrackUpdated,
+    /// The face has not been seen for `track.max_absence_s`, or the input ended.
+    TrackEnded,
+    /// The camera or stream stopped delivering frames; capture is retrying.
+    SourceLost,
+    /// Frames flow again.
+    SourceRestored,
+    /// A file or image sequence ended early or lost frames (truncated file, unreadable images skipped).
+    InputTruncated,
+    /// This subscriber fell behind and lost this many of its oldest events.
+    EventsDropped,
+}
+
+/// One face track's identity as the track stage sees it: the fields of every track event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrackFace {
+    /// Track id, unique within one daemon run.
+    pub track_id: TrackId,
+    /// Person name, or `unknown`.
+    pub name: String,
+    /// Whether `name` is an enrolled person.
+    pub known: bool,
+    /// Mean cosine of the window's votes for the name (for `unknown`: of those votes' best candidates, below the
+    /// threshold).
+    pub score: f32,
+    /// Threshold in force.
+    pub threshold: f32,
+    /// Face box `[x, y, w, h]` in source pixels.
+    pub bbox: [f32; 4],
+    /// Face quality 0..1 (detector score × size × frontality).
+    pub quality: f32,
+    /// Top-k gallery candidates of the latest embedded face, best first.
+    pub candidates: Vec<Candidate>,
+    /// Best candidate's score minus the second's (how clear-cut the match is); absent with fewer than two.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub margin: Option<f32>,
+    /// Identity votes in the track's window for `name`, and in all.
+    pub votes: [usize; 2],
+}
+
+impl TrackFace {
+    /// Sets the candidates and the margin they give.
+    pub fn with_candidates(mut self, candidates: Vec<Candidate>) -> Self {
+        self.margin = margin(&candidates);
+        self.candidates = candidates;
+        self
+    }
+}
+
+/// What happened: one variant per event type, each with its own fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventBody {
+    /// First line to a new subscriber.
+    Hello {
+        /// facewatch version.
+        version: String,
+    },
+    /// A face was seen and identified (or found unknown) for the first time.
+    TrackStarted(TrackFace),
+    /// The track's voted identity changed.
+    IdentityChanged {
+        /// The track.
+        #[serde(flatten)]
+        face: TrackFace,
+        /// The name before.
+        previous: String,
+    },
+    /// Periodic position and score of a live track.
+    TrackUpdated(TrackFace),
+    /// The face was not seen for `track.max_absence_s`, or the input ended.
+    TrackEnded {
+        /// The track.
+        #[serde(flatten)]
+        face: TrackFace,
+        /// Seconds from first to last sighting.
+        duration_s: f64,
+        /// Frames the face was seen in.
+        frames: u64,
+        /// `absent` or `input_ended`.
+        reason: String,
+    },
+    /// The camera or stream stopped delivering frames; capture is retrying.
+    SourceLost {
+        /// Why.
+        reason: String,
+        /// Seconds until the first retry.
+        retry_in_s: f64,
+    },
+    /// Frames flow again.
+    SourceRestored {
+        /// Seconds without frames.
+        down_s: f64,
+        /// Retries it took.
+        attempts: u32,
+    },
+    /// A finite input ended early or lost frames.
+    InputTruncated {
+        /// Why.
+        reason: String,
+        /// Frames read.
+        frames: u64,
+    },
+    /// This subscriber fell behind and lost this many of its oldest events.
+    EventsDropped {
+        /// How many.
+        dropped: u64,
+    },
+}
+
+impl EventBody {
+    /// The type.
+    pub fn kind(&self) -> EventKind {
+        match self {
+            Self::Hello { .. } => EventKind::Hello,
+            Self::TrackStarted(_) => EventKind::TrackStarted,
+            Self::IdentityChanged { .. } => EventKind::IdentityChanged,
+            Self::TrackUpdated(_) => EventKind::TrackUpdated,
+            Self::TrackEnded { .. } => EventKind::TrackEnded,
+            Self::SourceLost { .. } => EventKind::SourceLost,
+            Self::SourceRestored { .. } => EventKind::SourceRestored,
+            Self::InputTruncated { .. } => EventKind::InputTruncated,
+            Self::EventsDropped { .. } => EventKind::EventsDropped,
+        }
+    }
+
+    /// The track it is about, for track events.
+    pub fn track(&self) -> Option<&TrackFace> {
+        match self {
+            Self::TrackStarted(f) | Self::TrackUpdated(f) => Some(f),
+            Self::IdentityChanged { face, .. } | Self::TrackEnded { face, .. } => Some(face),
+            _ => None,
+        }
+    }
+}
+
+/// One event: the envelope every line shares around its [`EventBody`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Schema version.
+    pub v: u32,
+    /// The type and its fields.
+    #[serde(flatten)]
+    pub body: EventBody,
+    /// Camera name (`capture.camera`).
+    pub camera: String,
+    /// Sequence number of the frame the event is about.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub frame_seq: Option<u64>,
+    /// When that frame was captured (for status events: when it happened), seconds since the Unix epoch.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub frame_ts: Option<f64>,
+    /// When the event was published, seconds since the Unix epoch (`emit_ts − frame_ts` is the latency); set by
+    /// the publish stage.
+    pub emit_ts: f64,
+}
+
+impl Event {
+    /// An event for `camera`, about no frame, not yet published.
+    pub fn new(camera: &str, body: EventBody) -> Self {
+        Self { v: SCHEMA_VERSION, body, camera: camera.to_string(), frame_seq: None, frame_ts: None, emit_ts: 0.0 }
+    }
+
+    /// A status event (no frame): stamped with now as its `frame_ts`.
+    fn status(camera: &str, body: EventBody) -> Self {
+        Self { frame_ts: Some(unix_seconds(SystemTime::now())), ..Self::new(camera, body) }
+    }
+
+    /// A track event about frame `seq` captured at `captured_at`.
+    pub fn about_frame(camera: &str, body: EventBody, seq: u64, captured_at: SystemTime) -> Self {
+        Self { frame_seq: Some(seq), frame_ts: Some(unix_seconds(captured_at)), ..Self::new(camera, body) }
+    }
+
+    /// The type.
+    pub fn kind(&self) -> EventKind {
+        self.body.kind()
+    }
+
+    /// The track it is about, for track events.
+    pub fn track_id(&self) -> Option<TrackId> {
+        self.body.track().map(|f| f.track_id)
+    }
+
+    /// The name said, for track events.
+    pub fn name(&self) -> Option<&str> {
+        self.body.track().map(|f| f.name.as_str())
+    }
+
+    /// The margin of the best candidate, for track events with two or more.
+    pub fn margin(&self) -> Option<f32> {
+        self.body.track().and_then(|f| f.margin)
+    }
+
+    /// `identity_changed`: the name before.
+    pub fn previous(&self) -> Option<&str> {
+        match &self.body {
+            EventBody::IdentityChanged { previous, .. } => Some(previous),
+            _ => None,
+        }
+    }
+
+    /// `track_ended`: frames the face was seen in; `input_truncated`: frames read.
+    pub fn frames(&self) -> Option<u64> {
+        match &self.body {
+            EventBody::TrackEnded { frames, .. } | EventBody::InputTruncated { frames, .. } => Some(*frames),
+            _ => None,
+        }
+    }
+
+    /// `events_dropped`: how many.
+    pub fn dropped(&self) -> Option<u64> {
+        match &self.body {
+            EventBody::EventsDropped { dropped } => Some(*dropped),
+            _ => None,
+        }
+    }
+
+    /// `hello`, stamped now.
+    pub fn hello(camera: &str) -> Self {
+        let version = env!("CARGO_PKG_VERSION").to_string();
+        Self { emit_ts: unix_seconds(SystemTime::now()), ..Self::new(camera, EventBody::Hello { version }) }
+    }
+
+    /// `events_dropped`, stamped now.
+    pub fn events_dropped(camera: &str, dropped: u64) -> Self {
+        Self { emit_ts: unix_seconds(SystemTime::now()), ..Self::new(camera, EventBody::EventsDropped { dropped }) }
+    }
+
+    /// `source_lost`.
+    pub fn source_lost(camera: &str, reason: &str, retry_in: Duration) -> Self {
+        Self::status(camera, EventBody::SourceLost { reason: reason.to_string(), retry_in_s: retry_in.as_secs_f64() })
+    }
+
+    /// `input_truncated`: why, and the frames read.
+    pub fn input_truncated(camera: &str, reason: &str, frames: u64) -> Self {
+        Self::status(camera, EventBody::InputTruncated { reason: reason.to_string(), frames })
+    }
+
+    /// `source_restored`.
+    pub fn source_restored(camera: &str, down: Duration, attempts: u32) -> Self {
+        Self::status(camera, EventBody::SourceRestored { down_s: down.as_secs_f64(), attempts })
+    }
+
+    /// The event as one JSON line (no trailing newline).
+    pub fn to_line(&self) -> String {
+        // Serialising plain data to a String cannot fail; keep the daemon up if it ever did.
+        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"v\":{SCHEMA_VERSION},\"type\":\"error\",\"message\":\"{e}\"}}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn face() -> TrackFace {
+        TrackFace {
+            track_id: 7,
+            name: "ann".into(),
+            known: true,
+            score: 0.5,
+            threshold: 0.25,
+            bbox: [1.0, 2.0, 3.0, 4.0],
+            quality: 0.75,
+            candidates: Vec::new(),
+            margin: None,
+            votes: [2, 3],
+        }
+        .with_candidates(vec![Candidate { name: "ann".into(), score: 0.5 }, Candidate { name: "bob".into(), score: 0.25 }])
+    }
+
+    fn keys(e: &Event) -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_str(&e.to_line()).expect("json");
+        let mut k: Vec<String> = v.as_object().expect("object").keys().cloned().collect();
+        k.sort();
+        k
+    }
+
+    /// The wire format of schema 1, type by type: these key sets are what the README documents and what
+    /// subscribers parse. A change here is a schema change.
+    #[test]
+    fn every_event_type_has_exactly_its_documented_fields() {
+        let at = SystemTime::now();
+        let track = ["bbox", "camera", "candidates", "emit_ts", "frame_seq", "frame_ts", "known", "margin", "name"];
+        let track: Vec<&str> = track.into_iter().chain(["quality", "score", "threshold", "track_id", "type", "v", "votes"]).collect();
+        let with = |extra: &[&str]| {
+            let mut k: Vec<String> = track.iter().chain(extra).map(|s| s.to_string()).collect();
+            k.sort();
+            k
+        };
+        let started = Event::about_frame("door", EventBody::TrackStarted(face()), 4, at);
+        assert_eq!(keys(&started), with(&[]));
+        let changed = Event::about_frame("door", EventBody::IdentityChanged { face: face(), previous: "unknown".into() }, 4, at);
+        assert_eq!(keys(&changed), with(&["previous"]));
+        let ended = EventBody::TrackEnded { face: face(), duration_s: 1.5, frames: 9, reason: "absent".into() };
+        assert_eq!(keys(&Event::about_frame("door", ended, 4, at)), with(&["duration_s", "frames", "reason"]));
+        let status = |e: &Event, own: &[&str]| {
+            let mut k: Vec<String> = ["camera", "emit_ts", "type", "v"].iter().chain(own).map(|s| s.to_string()).collect();
+            k.sort();
+            assert_eq!(keys(e), k, "{}", e.to_line());
+        };
+        status(&Event::hello("door"), &["version"]);
+        status(&Event::events_dropped("door", 3), &["dropped"]);
+        status(&Event::source_lost("door", "gone", Duration::from_millis(500)), &["frame_ts", "reason", "retry_in_s"]);
+        status(&Event::source_restored("door", Duration::from_secs(2), 3), &["attempts", "down_s", "frame_ts"]);
+        status(&Event::input_truncated("door", "short", 9), &["frame_ts", "frames", "reason"]);
+    }
+
+    #[test]
+    fn events_serialise_with_only_their_fields_and_read_back() {
+        let e = Event::source_lost("door", "lost /dev/video0: unplugged", Duration::from_millis(500));
+        let v: serde_json::Value = serde_json::from_str(&e.to_line()).expect("json");
+        assert_eq!(v["v"], 1);
+        assert_eq!(v["type"], "source_lost");
+        assert_eq!(v["camera"], "door");
+        assert_eq!(v["retry_in_s"], 0.5);
+        assert!(v.get("track_id").is_none() && v.get("name").is_none());
+        let back: Event = serde_json::from_value(v).expect("round trip");
+        assert_eq!(back.kind(), EventKind::SourceLost);
+        let changed = Event::about_frame("door", EventBody::IdentityChanged { face: face(), previous: "bob".into() }, 4, SystemTime::now());
+        let back: Event = serde_json::from_str(&changed.to_line()).expect("round trip");
+        assert_eq!(back, changed);
+        assert_eq!(back.body.track().map(|f| f.margin), Some(Some(0.25)));
+    }
+}

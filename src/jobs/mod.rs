@@ -1,0 +1,115 @@
+//! The jobs people start: each a library function that takes the configuration (and its inputs) and returns a
+//! report struct. The command line ([`crate::cli`]) only parses flags, calls these, renders the report and maps
+//! the error to an exit code.
+//!
+//! - [`enroll`]: a folder per person into the gallery.
+//! - [`photos`]: `detect`, `verify` (pair or anchors) and `identify` on still photos.
+//! - [`video`]: what the real-time pipeline says on every frame of a clip (`evaluate --video`).
+//! - [`bench`]: the whole pipeline on a video, beside the bare models on the same frames.
+
+pub mod bench;
+pub mod enroll;
+pub mod photos;
+pub mod video;
+
+use std::path::PathBuf;
+
+use crate::base::exit::{self, Exit};
+use crate::capture::CaptureError;
+use crate::config::ConfigError;
+use crate::engine::EngineError;
+use crate::eval::plot::PlotError;
+use crate::eval::EvalError;
+use crate::folders::FolderError;
+use crate::gallery::GalleryError;
+use crate::image::ImageError;
+use crate::model::ModelError;
+use crate::pipeline::{BuildError, PipelineError};
+use crate::publish::PublishError;
+
+/// Why a job failed; every variant keeps its source and knows its exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// The configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Models or a still photo.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The model manifest or runtime.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// A photo.
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    /// A folder of photos.
+    #[error(transparent)]
+    Folder(#[from] FolderError),
+    /// The gallery.
+    #[error(transparent)]
+    Gallery(#[from] GalleryError),
+    /// A pair list or an evaluation input.
+    #[error(transparent)]
+    Eval(#[from] EvalError),
+    /// A plot.
+    #[error(transparent)]
+    Plot(#[from] PlotError),
+    /// A video source.
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    /// The event socket.
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    /// Building the pipeline.
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    /// Running the pipeline.
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    /// A file the job reads or writes.
+    #[error("failed to {action} {}: {source}", .path.display())]
+    File {
+        /// `read`, `write`, `create`, …
+        action: &'static str,
+        /// The file or folder.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The job's own inputs do not make sense (wrong number of photos, a folder with no person in it, …).
+    #[error("{0}")]
+    Input(String),
+    /// A helper thread of the job failed (a bug).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl JobError {
+    /// A file error.
+    pub fn file(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::File { action, path, source }
+    }
+}
+
+impl Exit for JobError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            Self::Config(e) => e.exit_code(),
+            Self::Engine(e) => e.exit_code(),
+            Self::Model(e) => e.exit_code(),
+            Self::Image(e) => e.exit_code(),
+            Self::Folder(e) => e.exit_code(),
+            Self::Gallery(e) => e.exit_code(),
+            Self::Eval(e) => e.exit_code(),
+            Self::Plot(e) => e.exit_code(),
+            Self::Capture(e) => e.exit_code(),
+            Self::Publish(e) => e.exit_code(),
+            Self::Build(e) => e.exit_code(),
+            Self::Pipeline(e) => e.exit_code(),
+            Self::File { .. } | Self::Input(_) => exit::INPUT,
+            Self::Internal(_) => exit::INTERNAL,
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! The track stage: everything that needs a face's history, on one thread.
+//!
+//! Per frame, in order: shot-cut check ([`SceneCut`]) → association of the faces to live tracks and the
+//! embedding policy ([`Associator::plan`]) → align + embed the faces the policy asks for ([`FaceEmbedder`]) →
+//! commit to the tracks (re-identification, splits, ended tracks) → gallery candidates of the new embeddings
+//! ([`Matcher`]) → identity votes and events ([`Identities`]). The steps are timed separately (`embed`, `matcher`,
+//! `track` in the statistics).
+//!
+//! Why one thread: which faces are embedded depends on the tracks as the previous frame left them, and the tracks
+//! depend on the embeddings; splitting them over threads meant sending each frame's track state back and forth.
+//! Detection, the other heavy model, runs in parallel on its own thread.
+
+use std::sync::atomic::Ordering;
+use std::time::{Instant, SystemTime};
+
+use crossbeam_channel::Receiver;
+use tracing::warn;
+
+use super::identity::FrameInfo;
+use super::{Associator, FaceThresholds, Identities, SceneCut};
+use crate::base::face::PreviewFrame;
+use crate::base::stage::{Context, Output, Sent, Stage};
+use crate::base::{Embedding, Event, SaidFace, SaidFrame};
+use crate::config::TrackConfig;
+use crate::detect::Detections;
+use crate::embed::FaceEmbedder;
+use crate::matcher::Matcher;
+
+/// The track stage: tracks, their embeddings, identities and events.
+pub struct TrackStage {
+    embedder: FaceEmbedder,
+    matcher: Matcher,
+    assoc: Associator,
+    cut: SceneCut,
+    ids: Identities,
+    preview: Option<Output<PreviewFrame>>,
+    said: Option<Output<SaidFrame>>,
+}
+
+impl TrackStage {
+    /// From `[track]` for `camera`: the recognizer, the gallery search, the recognizer's face levels (after the
+    /// `[track]` overrides), the matcher's threshold and the `track_updated` interval (`None`: off).
+    pub fn build(
+        cfg: &TrackConfig,
+        camera: &str,
+        embedder: FaceEmbedder,
+        matcher: Matcher,
+        levels: FaceThresholds,
+        threshold: f32,
+        update_interval: Option<std::time::Duration>,
+    ) -> Self {
+        Self {
+            embedder,
+            matcher,
+            assoc: Associator::new(cfg, levels),
+            cut: SceneCut::new(cfg.scene_cut.get()),
+            ids: Identities::new(camera, threshold, cfg, update_interval),
+            preview: None,
+            said: None,
+        }
+    }
+
+    /// Also hands every frame with its labels to the preview (never waits: a slow window skips pictures).
+    pub fn preview_to(&mut self, preview: Output<PreviewFrame>) {
+        self.preview = Some(preview);
+    }
+
+    /// Also tells, for every frame, what was said on it (`facewatch evaluate --video`; the edge should lose
+    /// nothing, as an unbounded one does).
+    pub fn said_to(&mut self, said: Output<SaidFrame>) {
+        self.said = Some(said);
+    }
+
+    /// Embeds the faces the plan asks for; a face that fails keeps its track's identity (logged, counted).
+    fn embed(&mut self, d: &Detections, plans: &[super::Plan], cx: &Context) -> Vec<Option<Embedding>> {
+        let stats = &cx.stats;
+        d.faces
+            .iter()
+            .zip(plans)
+            .map(|(det, plan)| {
+                if !plan.embed {
+                    return None;
+                }
+                let t = Instant::now();
+                match self.embedder.embed(&d.frame.bgr, det) {
+                    Ok(e) => {
+                        stats.embed_face.record(t.elapsed());
+                        stats.embedded.fetch_add(1, Ordering::Relaxed);
+                        Some(e)
+                    }
+                    Err(e) => {
+                        if stats.embed.error() {
+                            warn!(seq = d.frame.seq, error = %e, "Embedding a face failed; it keeps its track's identity.");
+                        }
+                        None
+                    }
+                }
+            })
+            .collect()
+    }
+}
+
+impl Stage for TrackStage {
+    const NAME: &'static str = "track";
+    type In = Detections;
+    type Out = Event;
+
+    /// Tracks every frame until detect finishes, then ends the live tracks (their `track_ended` events go out
+    /// last) and tells publish that nothing more is coming.
+    fn run(mut self, input: Receiver<Detections>, output: Output<Event>, cx: &Context) {
+        let stats = &cx.stats;
+        let hand_over = |e: Event| {
+            if output.send(e) == Sent::Dropped {
+                stats.publish.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        };
+        let mut last = FrameInfo { seq: 0, captured_at: SystemTime::now(), scale: 1.0 };
+        for d in input {
+            let started = Instant::now();
+            if self.cut.is_cut(&d.frame.bgr) {
+                tracing::debug!(seq = d.frame.seq, tracks = self.assoc.len(), "Shot cut: tracks let go of their positions.");
+                stats.cuts.fetch_add(1, Ordering::Relaxed);
+                self.assoc.scene_cut();
+            }
+            let plans = self.assoc.plan(&d.faces);
+            let embeddings = self.embed(&d, &plans, cx);
+            let Detections { frame, faces } = d;
+            let (mut faces, ended) = self.assoc.commit(faces, &plans, embeddings, frame.captured_at);
+            stats.embed.record(started.elapsed());
+
+            let searched = Instant::now();
+            self.matcher.refresh();
+            for face in &mut faces {
+                if let Some(e) = &face.embedding {
+                    face.candidates = Some(self.matcher.search(e));
+                }
+            }
+            stats.matcher.record(searched.elapsed());
+
+            let voted = Instant::now();
+            let info = FrameInfo { seq: frame.seq, captured_at: frame.captured_at, scale: frame.scale };
+            for e in self.ids.update(info, &faces, &ended) {
+                hand_over(e);
+            }
+            stats.track.record(voted.elapsed());
+            stats.latency.record(SystemTime::now().duration_since(frame.captured_at).unwrap_or_default());
+            if let Some(out) = &self.said {
+                let faces = self
+                    .ids
+                    .labels(info)
+                    .into_iter()
+                    .map(|l| SaidFace { track: l.track, bbox: [l.bbox.x, l.bbox.y, l.bbox.w, l.bbox.h], name: l.name, known: l.known })
+                    .collect();
+                if out.send(SaidFrame { seq: frame.seq, faces }) == Sent::Closed {
+                    self.said = None;
+                }
+            }
+            if let Some(out) = &self.preview {
+                if out.send(PreviewFrame { labels: self.ids.labels(info), frame }) == Sent::Closed {
+                    self.preview = None;
+                }
+            }
+            last = info;
+        }
+        *stats.frames_done.lock() = Some(Instant::now());
+        for e in self.ids.end_all(last) {
+            hand_over(e);
+        }
+        stats.track_finished.store(true, Ordering::SeqCst);
+    }
+}

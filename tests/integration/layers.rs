@@ -1,0 +1,113 @@
+//! The crate's layering, checked on its source: every top-level module of `src/` uses only modules below it in
+//! [`LAYERS`], which makes the module graph acyclic. A new module must be placed in the list.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// The modules from the bottom up. Each may use only those before it.
+const LAYERS: &[&str] = &[
+    // The vocabulary and the stage kit.
+    "base", // Plumbing: folders of photos, configuration, image files, model loading.
+    "folders", "config", "image", "model", // The stages and the steps they use, in the order a frame meets them.
+    "capture", "align", "detect", "embed", "gallery", "matcher", "track", "publish", "preview",
+    // What runs the stages: on photos (engine), on a camera (pipeline).
+    "engine", "pipeline", // The jobs and their measures.
+    "eval", "dedupe", "jobs", // The command line.
+    "cli",
+];
+
+/// The top-level module a file belongs to (`src/track/stage.rs` → `track`), `None` for lib.rs and main.rs.
+fn module_of(src: &Path, file: &Path) -> Option<String> {
+    let rel = file.strip_prefix(src).ok()?;
+    let first = rel.components().next()?.as_os_str().to_str()?.to_string();
+    let name = first.strip_suffix(".rs").map_or(first.clone(), str::to_string);
+    (name != "lib" && name != "main").then_some(name)
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("readable src") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The crate modules a source text names: `crate::x` paths and `use crate::{x, y::…}` groups; comments skipped.
+fn used_modules(text: &str) -> BTreeSet<String> {
+    let code: String = text
+        .lines()
+        .map(|l| match l.find("//") {
+            Some(i) => &l[..i],
+            None => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut used = BTreeSet::new();
+    let ident = |s: &str| s.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect::<String>();
+    for (i, _) in code.match_indices("crate::") {
+        let rest = &code[i + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            // `use crate::{a, b::{c, d}, e}`: the first segment of each top-level item.
+            let (mut depth, mut start) = (0usize, true);
+            for (j, c) in group.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => break,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => start = true,
+                    c if start && (c.is_ascii_alphanumeric() || c == '_') => {
+                        used.insert(ident(&group[j..]));
+                        start = false;
+                    }
+                    _ => {}
+                }
+            }
+        } else {
+            used.insert(ident(rest));
+        }
+    }
+    used
+}
+
+#[test]
+fn every_module_uses_only_the_layers_below_it() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let rank: BTreeMap<&str, usize> = LAYERS.iter().enumerate().map(|(i, m)| (*m, i)).collect();
+    let mut unplaced = BTreeSet::new();
+    let mut upward = Vec::new();
+    for file in &files {
+        let Some(module) = module_of(&src, file) else { continue };
+        let Some(&own) = rank.get(module.as_str()) else {
+            unplaced.insert(module);
+            continue;
+        };
+        let text = std::fs::read_to_string(file).expect("readable source");
+        for used in used_modules(&text) {
+            // Items of lib.rs re-exported at the crate root (`crate::Config`) are not modules.
+            if used == module || used.chars().next().is_some_and(|c| c.is_ascii_uppercase()) {
+                continue;
+            }
+            match rank.get(used.as_str()) {
+                Some(&r) if r < own => {}
+                Some(_) => upward.push(format!("{} uses `{used}`, which is not below `{module}`", file.display())),
+                None => {
+                    unplaced.insert(used);
+                }
+            };
+        }
+    }
+    assert!(unplaced.is_empty(), "modules missing from LAYERS in tests/integration/layers.rs: {unplaced:?}");
+    assert!(upward.is_empty(), "dependencies that point up (or sideways, closing a cycle):\n  {}", upward.join("\n  "));
+}
+
+#[test]
+fn the_layer_check_sees_paths_and_groups_and_skips_comments() {
+    let text = "use crate::base::{Frame, Stop};\nuse crate::{config::Config, detect};\n// crate::cli in a comment\nlet x = crate::track::TrackId::default();";
+    let used: Vec<String> = used_modules(text).into_iter().collect();
+    assert_eq!(used, ["base", "config", "detect", "track"]);
+}
