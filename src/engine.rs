@@ -209,7 +209,7 @@ impl Engine {
     pub fn largest_face(&mut self, path: &Path) -> Result<(Face, usize), EngineError> {
         let frame = self.load(path)?;
         let dets = self.detect(&frame)?;
-        let largest = dets.iter().max_by(|a, b| a.bbox.area().total_cmp(&b.bbox.area())).ok_or_else(|| EngineError::NoFace(path.into()))?;
+        let largest = crate::base::face::largest(&dets).ok_or_else(|| EngineError::NoFace(path.into()))?;
         Ok((self.face(&frame, largest)?, dets.len()))
     }
 }

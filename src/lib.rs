@@ -1,11 +1,14 @@
 //! facewatch: real-time face recognition beside a camera.
 //!
-//! Stages, each in its own module and named the same everywhere (config table, thread, log span):
-//! [`detect`] (boxes + 5 landmarks) → [`align`] (similarity warp to the ArcFace 112×112 template) → [`embed`]
-//! (unit-length vector) → match against the [`gallery`]. One [`frame::Frame`] type carries pixels between them.
-//! [`engine::Engine`] runs the stages on still photos. The daemon adds [`capture`] (camera, file, stream),
-//! [`track`] (one id and one voted identity per face), [`publish`] (JSON-line events on a Unix socket) and
-//! [`preview`], run as named threads by [`pipeline`]. [`cli`] holds the command-line jobs behind the binary.
+//! Layers, each using only those before it (checked by `tests/integration/layers.rs`):
+//! - [`base`]: the vocabulary (frames, faces, embeddings, candidates, track ids, the name policy), the event
+//!   schema, the stage kit and the exit codes.
+//! - [`folders`], [`config`], [`image`], [`model`]: plumbing.
+//! - The stages and their steps, in the order a frame meets them: [`capture`] → [`detect`] → [`track`] (which
+//!   calls [`align`], [`embed`] and [`matcher`] over the [`gallery`]) → [`publish`], and [`preview`].
+//! - [`engine`] (the stages on one photo) and [`pipeline`] (the stages on a camera, one thread each).
+//! - [`eval`] and [`dedupe`] (measures), then [`jobs`]: every job as a library function returning a report.
+//! - [`cli`]: flags, rendering and exit codes around the jobs.
 
 #![deny(missing_docs)]
 

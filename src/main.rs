@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use facewatch::cli::{exit_code, run, Cli};
+use facewatch::cli::{exit_code, message, run, Cli};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -25,7 +25,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            eprintln!("error: {}", facewatch::capture::secrets::redact(&format!("{err:#}")));
+            eprintln!("error: {}", facewatch::capture::secrets::redact(&message(&err)));
             ExitCode::from(exit_code(&err))
         }
     }

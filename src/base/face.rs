@@ -184,6 +184,11 @@ pub struct ScoredPair {
     pub same: bool,
 }
 
+/// The largest face of a photo (by box area): the one a job that needs one face takes.
+pub fn largest(dets: &[Detection]) -> Option<&Detection> {
+    dets.iter().max_by(|a, b| a.bbox.area().total_cmp(&b.bbox.area()))
+}
+
 /// Best candidate's score minus the second's: how clear-cut a match is (`None` with fewer than two candidates).
 pub fn margin(candidates: &[Candidate]) -> Option<f32> {
     match candidates {

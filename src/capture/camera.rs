@@ -100,24 +100,47 @@ impl FrameSource for CameraSource {
     }
 }
 
+/// Why a camera buffer could not be turned into a picture.
+#[derive(Debug, thiserror::Error)]
+pub enum BufferError {
+    /// Fewer bytes than the format and size need.
+    #[error("{got} bytes, {width}×{height} needs {need}")]
+    Short {
+        /// Bytes there.
+        got: usize,
+        /// Width.
+        width: u32,
+        /// Height.
+        height: u32,
+        /// Bytes needed.
+        need: usize,
+    },
+    /// An MJPEG buffer that does not decode.
+    #[error("not a JPEG")]
+    NotJpeg,
+    /// OpenCV failed on the buffer.
+    #[error(transparent)]
+    OpenCv(#[from] opencv::Error),
+}
+
 /// Converts one raw camera buffer of `width`×`height` pixels to an owned 8-bit BGR `Mat`.
-pub fn bgr_from_camera_buffer(bytes: &[u8], width: u32, height: u32, format: FrameFormat) -> Result<Mat, String> {
+pub fn bgr_from_camera_buffer(bytes: &[u8], width: u32, height: u32, format: FrameFormat) -> Result<Mat, BufferError> {
     let (w, h) = (width as i32, height as i32);
     let need = |n: usize| {
         if bytes.len() < n {
-            Err(format!("{} bytes, {width}×{height} needs {n}", bytes.len()))
+            Err(BufferError::Short { got: bytes.len(), width, height, need: n })
         } else {
             Ok(())
         }
     };
     let px = width as usize * height as usize;
     let mut out = Mat::default();
-    let cvt = |src: &Mat, out: &mut Mat, code: i32| imgproc::cvt_color_def(src, out, code).map_err(|e| e.to_string());
+    let cvt = |src: &Mat, out: &mut Mat, code: i32| imgproc::cvt_color_def(src, out, code);
     match format {
         FrameFormat::MJPEG => {
-            out = imgcodecs::imdecode(&Vector::<u8>::from_slice(bytes), imgcodecs::IMREAD_COLOR).map_err(|e| e.to_string())?;
+            out = imgcodecs::imdecode(&Vector::<u8>::from_slice(bytes), imgcodecs::IMREAD_COLOR)?;
             if out.empty() {
-                return Err("not a JPEG".into());
+                return Err(BufferError::NotJpeg);
             }
         }
         FrameFormat::YUYV => {
@@ -148,11 +171,11 @@ pub fn bgr_from_camera_buffer(bytes: &[u8], width: u32, height: u32, format: Fra
 }
 
 /// Copies `rows`×`cols` pixels of `channels` interleaved bytes into an owned `Mat`.
-fn wrap_packed(bytes: &[u8], rows: i32, cols: i32, channels: i32) -> Result<Mat, String> {
+fn wrap_packed(bytes: &[u8], rows: i32, cols: i32, channels: i32) -> Result<Mat, opencv::Error> {
     let len = rows as usize * cols as usize * channels as usize;
-    let flat = Mat::new_rows_cols_with_data(rows, cols * channels, &bytes[..len]).map_err(|e| e.to_string())?;
-    let shaped = flat.reshape(channels, rows).map_err(|e| e.to_string())?;
-    shaped.try_clone().map_err(|e| e.to_string())
+    let flat = Mat::new_rows_cols_with_data(rows, cols * channels, &bytes[..len])?;
+    let shaped = flat.reshape(channels, rows)?;
+    shaped.try_clone()
 }
 
 #[cfg(test)]
@@ -177,7 +200,7 @@ mod tests {
 
     #[test]
     fn short_buffers_and_bad_jpeg_are_errors() {
-        assert!(bgr_from_camera_buffer(&[0u8; 10], 8, 4, FrameFormat::YUYV).expect_err("too short").contains("needs 64"));
+        assert!(bgr_from_camera_buffer(&[0u8; 10], 8, 4, FrameFormat::YUYV).expect_err("too short").to_string().contains("needs 64"));
         assert!(bgr_from_camera_buffer(&[0u8; 10], 8, 4, FrameFormat::MJPEG).is_err());
     }
 

@@ -1,19 +1,17 @@
 //! `pairs`, `evaluate` and `calibrate`: how good is recognition on the user's own photos, and which threshold
 //! to use.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
 
 use super::photos::{engine, open_configured_gallery};
 use super::{emit, GlobalArgs, InputError, EXIT_OK};
-use crate::base::Embedding;
 use crate::config::Config;
-use crate::engine::ModelInfo;
-use crate::eval::{self, pairs, video, LabelledPair, RocPoint, ScoredPair};
+use crate::eval::{self, pairs, LabelledPair};
+use crate::jobs::evaluate as measure;
+use crate::jobs::Progress;
 
 /// `facewatch pairs`.
 #[derive(Debug, Args)]
@@ -124,11 +122,11 @@ pub(super) fn pairs(g: &GlobalArgs, args: PairsArgs) -> anyhow::Result<u8> {
     let generated = pairs::generate(&args.dir, args.sets, args.per_set, args.seed)?;
     let mut written = Vec::new();
     if let Some(f) = &args.lfw {
-        std::fs::write(f, generated.to_lfw()).with_context(|| format!("failed to write {}", f.display()))?;
+        std::fs::write(f, generated.to_lfw()).map_err(crate::jobs::JobError::file("write", f))?;
         written.push(f.clone());
     }
     if let Some(f) = &args.csv {
-        std::fs::write(f, generated.to_csv(&args.dir)).with_context(|| format!("failed to write {}", f.display()))?;
+        std::fs::write(f, generated.to_csv(&args.dir)).map_err(crate::jobs::JobError::file("write", f))?;
         written.push(f.clone());
     }
     if written.is_empty() && !g.json {
@@ -141,79 +139,10 @@ pub(super) fn pairs(g: &GlobalArgs, args: PairsArgs) -> anyhow::Result<u8> {
     Ok(EXIT_OK)
 }
 
-#[derive(Serialize)]
-struct Failure {
-    photo: PathBuf,
-    reason: String,
-}
-
-/// Scores every pair by the cosine of each photo's largest face; photos that fail are reported, and their
-/// pairs left out. Also returns the models and threshold that scored them.
-fn score_pairs(g: &GlobalArgs, cfg: &Config, list: &[LabelledPair]) -> anyhow::Result<(Vec<ScoredPair>, Vec<Failure>, ModelInfo)> {
-    let mut engine = engine(cfg)?;
-    let bar = super::progress(g, "scoring", list.len());
-    let mut cache: HashMap<&Path, Option<Embedding>> = HashMap::new();
-    let mut failures = Vec::new();
-    for p in list {
-        for photo in [&p.a, &p.b] {
-            if !cache.contains_key(photo.as_path()) {
-                let e = match engine.largest_face(photo) {
-                    Ok((face, _)) => Some(face.embedding),
-                    Err(e) => {
-                        failures.push(Failure { photo: photo.clone(), reason: e.to_string() });
-                        None
-                    }
-                };
-                cache.insert(photo, e);
-            }
-        }
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    let scored = list
-        .iter()
-        .filter_map(|p| match (&cache[p.a.as_path()], &cache[p.b.as_path()]) {
-            (Some(a), Some(b)) => Some(ScoredPair { score: a.cosine(b), same: p.same }),
-            _ => None,
-        })
-        .collect();
-    Ok((scored, failures, engine.info().clone()))
-}
-
 fn load_pairs(source: &PairSource) -> anyhow::Result<Vec<LabelledPair>> {
     let file = source.pairs.as_ref().ok_or_else(|| InputError("give --pairs FILE".into()))?;
     let dir = source.dir.clone().unwrap_or_else(|| file.parent().map(Path::to_path_buf).unwrap_or_default());
     Ok(eval::read_pairs(file, &dir)?)
-}
-
-#[derive(Serialize)]
-struct OperatingPoint {
-    far_target: f32,
-    threshold: Option<f32>,
-    tar: Option<f32>,
-    /// False when there are fewer than 1/far_target different pairs: the rate cannot be told from zero.
-    measurable: bool,
-}
-
-#[derive(Serialize)]
-struct EvaluateOut {
-    recognizer: String,
-    pairs: usize,
-    same: usize,
-    different: usize,
-    failed_photos: Vec<Failure>,
-    threshold: f32,
-    accuracy_at_threshold: f32,
-    far_at_threshold: f32,
-    frr_at_threshold: f32,
-    folds: usize,
-    kfold_accuracy_mean: f32,
-    kfold_accuracy_std: f32,
-    kfold_thresholds: Vec<f32>,
-    auc: f32,
-    eer: f32,
-    eer_threshold: f32,
-    tar_at_far: Vec<OperatingPoint>,
 }
 
 /// `evaluate`: pair metrics, or identification with `--people`.
@@ -230,59 +159,14 @@ pub(super) fn evaluate(g: &GlobalArgs, cfg: &Config, args: EvaluateArgs) -> anyh
     }
 }
 
-/// `evaluate --pairs FILE`: accuracy (at the threshold and 10-fold), ROC/AUC, EER, TAR at FAR 1e-2 and 1e-3.
+/// `evaluate --pairs FILE`.
 fn evaluate_pairs(g: &GlobalArgs, cfg: &Config, args: EvaluateArgs) -> anyhow::Result<u8> {
     let list = load_pairs(&args.source)?;
-    let (scored, failed_photos, models) = score_pairs(g, cfg, &list)?;
-    if !scored.iter().any(|p| p.same) || !scored.iter().any(|p| !p.same) {
-        return Err(InputError("evaluation needs both same-person and different-person pairs with faces".into()).into());
-    }
-    let threshold = models.threshold;
-    let (far, frr) = eval::error_rates(&scored, threshold);
-    let (mean, std, kfold_thresholds) = eval::kfold_accuracy(&scored, args.folds);
-    let curve: Vec<RocPoint> = eval::roc(&scored);
-    let (eer_threshold, eer) = eval::equal_error(&scored);
-    if let Some(f) = &args.roc_csv {
-        let mut csv = String::from("threshold,far,tar\n");
-        for p in &curve {
-            csv.push_str(&format!("{:.6},{:.6},{:.6}\n", p.threshold, p.far, p.tar));
-        }
-        std::fs::write(f, csv).with_context(|| format!("failed to write {}", f.display()))?;
-    }
-    let different = scored.iter().filter(|p| !p.same).count();
-    let auc = eval::auc(&curve);
-    if let Some(dir) = &args.plots {
-        std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
-        eval::plot::roc_png(&dir.join("roc.png"), &curve, auc, threshold, (far, 1.0 - frr))?;
-        eval::plot::scores_png(&dir.join("scores.png"), &scored, threshold)?;
-    }
-    let tar_at_far = [1e-2f32, 1e-3]
-        .into_iter()
-        .map(|t| {
-            let point = eval::threshold_at_far(&scored, t);
-            let measurable = different as f32 * t >= 1.0;
-            OperatingPoint { far_target: t, threshold: point.map(|p| p.0), tar: point.map(|p| p.1), measurable }
-        })
-        .collect();
-    let out = EvaluateOut {
-        recognizer: models.recognizer,
-        pairs: scored.len(),
-        same: scored.iter().filter(|p| p.same).count(),
-        different,
-        failed_photos,
-        threshold,
-        accuracy_at_threshold: eval::accuracy_at(&scored, threshold),
-        far_at_threshold: far,
-        frr_at_threshold: frr,
-        folds: kfold_thresholds.len(),
-        kfold_accuracy_mean: mean,
-        kfold_accuracy_std: std,
-        kfold_thresholds,
-        auc,
-        eer,
-        eer_threshold,
-        tar_at_far,
-    };
+    let mut engine = engine(cfg)?;
+    let bar = super::progress(g, "scoring", list.len());
+    let outputs = measure::PairOutputs { folds: args.folds, roc_csv: args.roc_csv.as_deref(), plots: args.plots.as_deref() };
+    let out = measure::pairs(&mut engine, &list, &outputs, &mut bar_progress(&bar))?;
+    bar.finish_and_clear();
     emit(g, &out, |o| {
         println!("{} pairs ({} same, {} different), recognizer {}", o.pairs, o.same, o.different, o.recognizer);
         for f in &o.failed_photos {
@@ -313,94 +197,24 @@ fn evaluate_pairs(g: &GlobalArgs, cfg: &Config, args: EvaluateArgs) -> anyhow::R
     Ok(EXIT_OK)
 }
 
-#[derive(Serialize)]
-struct CalibrateOut {
-    source: String,
-    recognizer: String,
-    far_target: f32,
-    threshold: f32,
-    far_measured: f32,
-    frr_measured: f32,
-    genuine_pairs: usize,
-    impostor_pairs: usize,
-    smallest_measurable_far: f32,
-    in_words: String,
-    written: Option<PathBuf>,
-}
-
-/// "1 in 1,000"-style wording of a rate.
-fn one_in(rate: f32) -> String {
-    if rate <= 0.0 {
-        return "none".into();
-    }
-    let n = (1.0 / rate).round() as u64;
-    let grouped = n.to_string().as_bytes().rchunks(3).rev().map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join(",");
-    format!("1 in {grouped}")
-}
-
 /// `calibrate`: the most lenient threshold whose measured false-accept rate is within the target.
 pub(super) fn calibrate(g: &GlobalArgs, cfg: &Config, args: CalibrateArgs) -> anyhow::Result<u8> {
-    if !(0.0..1.0).contains(&args.far) {
-        return Err(InputError(format!("--far {} must be in 0..1", args.far)).into());
-    }
-    let (scored, source, recognizer) = if args.from_gallery {
+    let from = if args.from_gallery {
         let gallery = open_configured_gallery(cfg)?;
         (gallery.scored_pairs(), format!("gallery {}", gallery.path().display()), gallery.model().to_string())
     } else {
         let list = load_pairs(&args.source)?;
-        let (scored, failures, models) = score_pairs(g, cfg, &list)?;
+        let mut engine = engine(cfg)?;
+        let bar = super::progress(g, "scoring", list.len());
+        let (scored, failures) = measure::score_pairs(&mut engine, &list, &mut bar_progress(&bar));
+        bar.finish_and_clear();
         for f in failures {
             tracing::warn!(photo = %f.photo.display(), reason = %f.reason, "Photo left out of calibration.");
         }
         let file = args.source.pairs.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
-        (scored, format!("pairs {file}"), models.recognizer)
+        (scored, format!("pairs {file}"), engine.info().recognizer.clone())
     };
-    let impostors = scored.iter().filter(|p| !p.same).count();
-    let genuine = scored.len() - impostors;
-    if impostors == 0 || genuine == 0 {
-        return Err(InputError(format!("calibration needs genuine and impostor pairs; {source} has {genuine} and {impostors}")).into());
-    }
-    let (threshold, _) = eval::threshold_at_far(&scored, args.far).ok_or_else(|| InputError("no impostor pairs".into()))?;
-    let (far, frr) = eval::error_rates(&scored, threshold);
-    let smallest = 1.0 / impostors as f32;
-    let accepted = (far * impostors as f32).round() as u64;
-    let strangers = if accepted == 0 {
-        format!("no stranger accepted of {impostors} impostor pairs")
-    } else {
-        format!("{} strangers accepted ({accepted} of {impostors} impostor pairs)", one_in(far))
-    };
-    let mut in_words = format!(
-        "At threshold {threshold:.3}: {strangers}, target at most {}; {:.1} % of your own photos rejected ({} of {genuine} genuine pairs).",
-        one_in(args.far),
-        100.0 * frr,
-        (frr * genuine as f32).round() as u64,
-    );
-    if args.far < smallest {
-        in_words.push_str(&format!(
-            " With {impostors} impostor pairs the smallest measurable rate is {}: the target is below what these photos can show, so the threshold is only as strict as the data.",
-            one_in(smallest)
-        ));
-    }
-    let written = match &args.write {
-        Some(path) => {
-            write_threshold(path, threshold)?;
-            Some(path.clone())
-        }
-        None => None,
-    };
-    let out = CalibrateOut {
-        source,
-        recognizer,
-        far_target: args.far,
-        threshold,
-        far_measured: far,
-        frr_measured: frr,
-        genuine_pairs: genuine,
-        impostor_pairs: impostors,
-        smallest_measurable_far: smallest,
-        in_words,
-        written,
-    };
+    let out = measure::calibrate(from, args.far, args.write.as_deref())?;
     emit(g, &out, |o| {
         println!("{}", o.in_words);
         match &o.written {
@@ -411,60 +225,7 @@ pub(super) fn calibrate(g: &GlobalArgs, cfg: &Config, args: CalibrateArgs) -> an
     Ok(EXIT_OK)
 }
 
-/// Sets `[matcher] threshold` in a TOML file, keeping everything else as it was: other keys, comments and layout
-/// (`toml_edit`), the file's mode and owner (a service's `0640 root:facewatch` stays readable by the service). The
-/// new text goes to a temporary file in the same directory, synced, then renamed over the old one: a crash leaves
-/// the old file or the new one, never half of one.
-fn write_threshold(path: &Path, threshold: f32) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-    let (text, meta) = match std::fs::read_to_string(path) {
-        Ok(text) => (text, std::fs::metadata(path).ok()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (String::new(), None),
-        Err(e) => return Err(e).with_context(|| format!("failed to read {}", path.display())),
-    };
-    let mut doc: toml_edit::DocumentMut = text.parse().with_context(|| format!("failed to parse {}", path.display()))?;
-    if !doc.contains_key("matcher") {
-        doc["matcher"] = toml_edit::table();
-    }
-    let table = doc["matcher"].as_table_like_mut().ok_or_else(|| InputError(format!("{}: `matcher` is not a table", path.display())))?;
-    // Round to 4 decimals so the file reads as written, not as an f32 expansion.
-    table.insert("threshold", toml_edit::value((f64::from(threshold) * 1e4).round() / 1e4));
-    let name = path.file_name().map_or_else(|| "config.toml".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = path.with_file_name(format!(".{name}.partial"));
-    let _ = std::fs::remove_file(&tmp);
-    let mode = meta.as_ref().map_or(0o600, |m| m.mode() & 0o7777);
-    let written = (|| -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
-        f.write_all(doc.to_string().as_bytes())?;
-        f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))?;
-        if let Some(m) = &meta {
-            if (m.uid(), m.gid()) != (f.metadata()?.uid(), f.metadata()?.gid()) {
-                std::os::unix::fs::fchown(&f, Some(m.uid()), Some(m.gid()))?;
-            }
-        }
-        f.sync_all()
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("failed to write {} (mode and owner kept from {})", tmp.display(), path.display()));
-    }
-    std::fs::rename(&tmp, path).with_context(|| format!("failed to replace {}", path.display()))?;
-    Ok(())
-}
-
 /// `evaluate --video CLIP --truth FILE`, with its comparison against a baseline report.
-#[derive(Serialize)]
-struct VideoOut {
-    #[serde(flatten)]
-    report: video::VideoReport,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    baseline: Option<Vec<video::SegmentDiff>>,
-}
-
-/// Named shares closer than this count as unchanged in a comparison (one frame in 100).
-const SHARE_TOLERANCE: f64 = 0.01;
-
 fn evaluate_video(
     g: &GlobalArgs,
     clip: &str,
@@ -473,48 +234,24 @@ fn evaluate_video(
     baseline: Option<&Path>,
     plots: Option<&Path>,
 ) -> anyhow::Result<u8> {
-    if !(0.0..=60.0).contains(&grace) {
-        return Err(InputError(format!("--grace {grace}: give 0 to 60 seconds")).into());
-    }
-    let truth = video::read_truth(truth_path)?;
-    // Read the baseline first: a bad file should not cost a whole run.
-    let base: Option<video::VideoReport> = match baseline {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| InputError(format!("cannot read baseline {}: {e}", p.display())))?;
-            Some(
-                serde_json::from_str(&text)
-                    .map_err(|e| InputError(format!("{} is not an `evaluate --video --json` report: {e}", p.display())))?,
-            )
-        }
-        None => None,
-    };
-    let crate::jobs::video::SaidOnVideo { frames: said, fps, models } = crate::jobs::video::said_on_video(&g.load_config()?, clip)?;
-    let (segments, overall) = video::score(&truth, &said, fps, grace);
-    let report = video::VideoReport {
-        v: 1,
-        video: clip.to_string(),
-        truth: truth_path.display().to_string(),
-        models: format!("{} + {} at threshold {:.3}", models.detector, models.recognizer, models.threshold),
-        frames: said.len() as u64,
-        fps,
-        grace_s: grace,
-        segments,
-        overall,
-    };
-    if let Some(dir) = plots {
-        std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
-        eval::plot::timeline_png(&dir.join("timeline.png"), &truth, &said, report.frames)?;
-    }
-    let out = VideoOut { baseline: base.as_ref().map(|b| video::diff(b, &report, SHARE_TOLERANCE)), report };
+    let out = measure::video(&g.load_config()?, clip, truth_path, grace, baseline, plots)?;
     emit(g, &out, print_video)?;
     Ok(EXIT_OK)
+}
+
+/// A progress bar as a job's progress callback.
+fn bar_progress(bar: &indicatif::ProgressBar) -> impl FnMut(Progress) + '_ {
+    move |p| match p {
+        Progress::Total(n) => bar.set_length(n as u64),
+        Progress::Done => bar.inc(1),
+    }
 }
 
 fn share(v: Option<f64>) -> String {
     v.map_or_else(|| "—".into(), |v| format!("{:.1} %", v * 100.0))
 }
 
-fn print_video(o: &VideoOut) {
+fn print_video(o: &measure::VideoOut) {
     let r = &o.report;
     println!("{}: {} frames at {:.2} fps, {}; grace {:.1} s", r.video, r.frames, r.fps, r.models, r.grace_s);
     println!(

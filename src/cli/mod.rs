@@ -202,6 +202,22 @@ fn emit<T: Serialize>(g: &GlobalArgs, report: &T, text: impl FnOnce(&T)) -> anyh
     Ok(())
 }
 
+/// An error and its causes in one line, each cause said once: many errors already include their source's text in
+/// their own message, and a chain printed blindly says it twice.
+pub fn message(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+    }
+    text
+}
+
 /// The exit code for an error: what the first error of its chain that knows one says ([`Exit`]).
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     err.chain().find_map(exit_of).unwrap_or(exit::INTERNAL)
@@ -218,8 +234,10 @@ fn exit_of(e: &(dyn std::error::Error + 'static)) -> Option<u8> {
         }};
     }
     use crate::folders::FolderError;
+    use crate::jobs::JobError;
     use crate::{capture::CaptureError, eval::plot::PlotError, eval::EvalError, pipeline::BuildError, pipeline::PipelineError};
     first_of!(
+        JobError,
         FolderError,
         ConfigError,
         ImageError,

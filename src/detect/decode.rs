@@ -4,7 +4,7 @@
 //! per cell and anchor (SCRFD, two anchors), row-major over the grid.
 
 use super::{BBox, Detection};
-use crate::model::DetectorFormat;
+use crate::model::{DetectorFormat, LayoutMismatch};
 
 const STRIDES: [u32; 3] = [8, 16, 32];
 const SCRFD_ANCHORS: usize = 2;
@@ -23,7 +23,7 @@ impl Geometry {
 }
 
 /// Checks the number of outputs a format needs (12 for YuNet, 9 for SCRFD with keypoints).
-pub(super) fn check_outputs(format: DetectorFormat, n: usize) -> Result<(), String> {
+pub(super) fn check_outputs(format: DetectorFormat, n: usize) -> Result<(), LayoutMismatch> {
     let want = match format {
         DetectorFormat::Yunet => 12,
         DetectorFormat::Scrfd => 9,
@@ -31,29 +31,29 @@ pub(super) fn check_outputs(format: DetectorFormat, n: usize) -> Result<(), Stri
     if n == want {
         Ok(())
     } else {
-        Err(format!("a {format:?} detector has {want} outputs, this model has {n}"))
+        Err(LayoutMismatch::Outputs { format, want, got: n })
     }
 }
 
 /// Decodes the outputs, in the model's output order, keeping candidates scoring at least `threshold`.
-pub(super) fn decode(format: DetectorFormat, outputs: &[&[f32]], geo: Geometry, threshold: f32) -> Result<Vec<Detection>, String> {
+pub(super) fn decode(format: DetectorFormat, outputs: &[&[f32]], geo: Geometry, threshold: f32) -> Result<Vec<Detection>, LayoutMismatch> {
     match format {
         DetectorFormat::Yunet => yunet(outputs, geo, threshold),
         DetectorFormat::Scrfd => scrfd(outputs, geo, threshold),
     }
 }
 
-fn expect_len(what: &str, stride: u32, got: usize, want: usize) -> Result<(), String> {
+fn expect_len(what: &'static str, stride: u32, got: usize, want: usize) -> Result<(), LayoutMismatch> {
     if got == want {
         Ok(())
     } else {
-        Err(format!("output {what} for stride {stride} has {got} values, expected {want}"))
+        Err(LayoutMismatch::Values { what, stride, got, want })
     }
 }
 
 /// YuNet 2023mar: outputs `cls_{8,16,32}`, `obj_*`, `bbox_*`, `kps_*` in that order. Score is
 /// `sqrt(cls · obj)`; box centre and landmarks are offsets in cells, size is `exp` of a log-size in cells.
-fn yunet(out: &[&[f32]], geo: Geometry, threshold: f32) -> Result<Vec<Detection>, String> {
+fn yunet(out: &[&[f32]], geo: Geometry, threshold: f32) -> Result<Vec<Detection>, LayoutMismatch> {
     let mut dets = Vec::new();
     for (i, &stride) in STRIDES.iter().enumerate() {
         let (cols, rows) = geo.grid(stride);
@@ -83,7 +83,7 @@ fn yunet(out: &[&[f32]], geo: Geometry, threshold: f32) -> Result<Vec<Detection>
 
 /// SCRFD with keypoints: outputs scores ×3, boxes ×3, keypoints ×3 (strides 8, 16, 32). Two anchors share each
 /// cell centre; boxes are distances (left, top, right, bottom) from it and keypoints offsets, both in strides.
-fn scrfd(out: &[&[f32]], geo: Geometry, threshold: f32) -> Result<Vec<Detection>, String> {
+fn scrfd(out: &[&[f32]], geo: Geometry, threshold: f32) -> Result<Vec<Detection>, LayoutMismatch> {
     let mut dets = Vec::new();
     for (i, &stride) in STRIDES.iter().enumerate() {
         let (cols, rows) = geo.grid(stride);
@@ -173,6 +173,6 @@ mod tests {
         let bufs: Vec<Vec<f32>> = (0..12).map(|_| zeros(3)).collect();
         let views: Vec<&[f32]> = bufs.iter().map(Vec::as_slice).collect();
         let err = decode(DetectorFormat::Yunet, &views, GEO, 0.5).expect_err("bad sizes");
-        assert!(err.contains("stride 8"), "{err}");
+        assert!(err.to_string().contains("stride 8"), "{err}");
     }
 }

@@ -1,7 +1,7 @@
-//! Detect: find faces in a [`Frame`] — a box, five landmarks (eyes, nose tip, mouth corners) and a score each.
+//! Detect: find faces in a [`Frame`](crate::base::Frame) — a box, five landmarks (eyes, nose tip, mouth corners) and a score each.
 //!
 //! In: a BGR frame of any size. The image is letterboxed (aspect kept, padded bottom/right) into the model's
-//! input, the raw outputs are decoded per model format ([`decode`]), mapped back to frame pixels, filtered by
+//! input, the raw outputs are decoded per model format (`decode`), mapped back to frame pixels, filtered by
 //! score and minimum size, and merged by non-maximum suppression. Out: [`Detection`]s, best score first.
 
 mod decode;
@@ -62,7 +62,7 @@ impl OnnxDetector {
     pub fn build(runtime: &Runtime, spec: &DetectorSpec, model: &Path, cfg: &DetectConfig) -> Result<Self, DetectError> {
         let loaded = runtime.session(model)?;
         decode::check_outputs(spec.format, loaded.session.outputs().len())
-            .map_err(|message| ModelError::Layout { model: model.to_path_buf(), message })?;
+            .map_err(|source| ModelError::Layout { model: model.to_path_buf(), source })?;
         Ok(Self {
             session: loaded.session,
             tensor: vec![spec.input.pad_value(); spec.input.tensor_len()],
@@ -92,7 +92,7 @@ impl OnnxDetector {
     /// Raw decoded candidates in input-tensor pixels, above the score threshold.
     fn infer(&mut self) -> Result<Vec<Detection>, ModelError> {
         let model = &self.model;
-        let err = |e: ort::Error| ModelError::Inference { model: model.clone(), message: e.to_string() };
+        let err = |source: ort::Error| ModelError::Inference { model: model.clone(), source };
         let shape = [1usize, 3, self.spec.input.height as usize, self.spec.input.width as usize];
         let input = TensorRef::from_array_view((shape, &*self.tensor)).map_err(err)?;
         let outputs = self.session.run(ort::inputs![input]).map_err(err)?;
@@ -103,7 +103,7 @@ impl OnnxDetector {
         }
         let geometry = decode::Geometry { width: self.spec.input.width, height: self.spec.input.height };
         decode::decode(self.spec.format, &views, geometry, self.score_threshold)
-            .map_err(|message| ModelError::Layout { model: self.model.clone(), message })
+            .map_err(|source| ModelError::Layout { model: self.model.clone(), source })
     }
 }
 

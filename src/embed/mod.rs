@@ -83,14 +83,14 @@ impl Embedder for OnnxEmbedder {
         }
         self.spec.input.write_nchw(aligned.data_bytes()?, w as usize, h as usize, &mut self.tensor);
         let model = &self.model;
-        let err = |e: ort::Error| ModelError::Inference { model: model.clone(), message: e.to_string() };
+        let err = |source: ort::Error| ModelError::Inference { model: model.clone(), source };
         let input = TensorRef::from_array_view(([1usize, 3, h as usize, w as usize], &*self.tensor)).map_err(err)?;
         let outputs = self.session.run(ort::inputs![input]).map_err(err)?;
         let (_, data) = outputs[0].try_extract_tensor::<f32>().map_err(err)?;
         if data.len() != self.spec.dim {
             return Err(ModelError::Layout {
                 model: self.model.clone(),
-                message: format!("output has {} values, the manifest says {}", data.len(), self.spec.dim),
+                source: crate::model::LayoutMismatch::Dim { got: data.len(), want: self.spec.dim },
             }
             .into());
         }

@@ -72,7 +72,7 @@ fn render(
         draw(&root).map_err(|message| PlotError::Draw { what, message })?;
         root.present().map_err(|e| PlotError::Draw { what, message: e.to_string() })?;
     }
-    let convert = |e: opencv::Error| PlotError::Write(ImageError::Write { path: path.into(), message: e.to_string() });
+    let convert = |e: opencv::Error| PlotError::Write(ImageError::Encode { path: path.into(), source: Some(e) });
     let flat = Mat::from_slice(&rgb).map_err(convert)?;
     let pixels = flat.reshape(3, h as i32).map_err(convert)?;
     let mut bgr = Mat::default();
@@ -80,6 +80,7 @@ fn render(
     Ok(write_png(path, &bgr)?)
 }
 
+/// plotters' errors are generic over its backends and borrow from them: a drawing error is kept as its message.
 fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }

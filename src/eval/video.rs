@@ -108,7 +108,7 @@ pub fn parse_truth(text: &str) -> Result<Vec<TruthRow>, (usize, String)> {
     Ok(rows)
 }
 
-/// The scores of one appearance: a truth row, or consecutive rows of one person (see [`appearances`]).
+/// The scores of one appearance: a truth row, or consecutive rows of one person (see `appearances`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SegmentReport {
     /// First frame.

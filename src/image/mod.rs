@@ -49,20 +49,31 @@ pub enum ImageError {
         max: usize,
     },
     /// The decoder failed.
-    #[error("failed to decode {path}: {message}")]
+    #[error("failed to decode {path}: {source}")]
     Decode {
         /// The file.
         path: PathBuf,
-        /// The decoder's message.
-        message: String,
+        /// OpenCV's error.
+        source: opencv::Error,
+    },
+    /// The decoder read nothing: a format it does not support, or corrupt data.
+    #[error("failed to decode {0}: unsupported or corrupt image data")]
+    Undecodable(PathBuf),
+    /// The encoder failed or refused the image.
+    #[error("failed to encode {path}: {}", .source.as_ref().map_or("the encoder refused the image".to_string(), ToString::to_string))]
+    Encode {
+        /// The file it was for.
+        path: PathBuf,
+        /// OpenCV's error, when it gave one.
+        source: Option<opencv::Error>,
     },
     /// An image could not be written.
-    #[error("failed to write {path}: {message}")]
+    #[error("failed to write {path}: {source}")]
     Write {
         /// The file.
         path: PathBuf,
-        /// Why.
-        message: String,
+        /// The I/O error.
+        source: std::io::Error,
     },
 }
 
@@ -124,12 +135,12 @@ pub fn decode(bytes: &[u8], path: &Path, max_pixels: usize) -> Result<Frame, Ima
             }
         }
     }
-    let decode_err = |message: String| ImageError::Decode { path: path.into(), message };
+    let decode_err = |source: opencv::Error| ImageError::Decode { path: path.into(), source };
     // A borrowed view of the bytes: no copy of a possibly large file before decoding.
-    let buf = Mat::from_slice(bytes).map_err(|e| decode_err(e.to_string()))?;
-    let mat: Mat = imgcodecs::imdecode(&buf, flags).map_err(|e| decode_err(e.to_string()))?;
+    let buf = Mat::from_slice(bytes).map_err(decode_err)?;
+    let mat: Mat = imgcodecs::imdecode(&buf, flags).map_err(decode_err)?;
     if mat.empty() {
-        return Err(decode_err("unsupported or corrupt image data".into()));
+        return Err(ImageError::Undecodable(path.into()));
     }
     let mut frame = Frame::from_bgr(mat, path.to_string_lossy().as_ref(), 0);
     // EXIF orientation may swap the axes relative to the header: compare like with like.
@@ -142,11 +153,11 @@ pub fn decode(bytes: &[u8], path: &Path, max_pixels: usize) -> Result<Frame, Ima
 
 /// Writes `mat` as a PNG file.
 pub fn write_png(path: &Path, mat: &Mat) -> Result<(), ImageError> {
-    let write_err = |message: String| ImageError::Write { path: path.into(), message };
+    let encode_err = |source: Option<opencv::Error>| ImageError::Encode { path: path.into(), source };
     match imgcodecs::imwrite(path.as_os_str(), mat, &Vector::new()) {
         Ok(true) => Ok(()),
-        Ok(false) => Err(write_err("the encoder refused the image".into())),
-        Err(e) => Err(write_err(e.to_string())),
+        Ok(false) => Err(encode_err(None)),
+        Err(e) => Err(encode_err(Some(e))),
     }
 }
 
@@ -155,17 +166,17 @@ pub fn write_png(path: &Path, mat: &Mat) -> Result<(), ImageError> {
 pub fn write_png_private(path: &Path, mat: &Mat) -> Result<(), ImageError> {
     use std::io::Write;
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let write_err = |message: String| ImageError::Write { path: path.into(), message };
+    let encode_err = |source: Option<opencv::Error>| ImageError::Encode { path: path.into(), source };
+    let write_err = |source: std::io::Error| ImageError::Write { path: path.into(), source };
     let mut buf = Vector::<u8>::new();
     match imgcodecs::imencode(".png", mat, &mut buf, &Vector::new()) {
         Ok(true) => {}
-        Ok(false) => return Err(write_err("the encoder refused the image".into())),
-        Err(e) => return Err(write_err(e.to_string())),
+        Ok(false) => return Err(encode_err(None)),
+        Err(e) => return Err(encode_err(Some(e))),
     }
-    let mut file =
-        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).map_err(|e| write_err(e.to_string()))?;
-    file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(|e| write_err(e.to_string()))?;
-    file.write_all(buf.as_slice()).map_err(|e| write_err(e.to_string()))
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).map_err(write_err)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(write_err)?;
+    file.write_all(buf.as_slice()).map_err(write_err)
 }
 
 /// What the marker walk found in a JPEG.

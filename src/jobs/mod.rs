@@ -2,13 +2,21 @@
 //! report struct. The command line ([`crate::cli`]) only parses flags, calls these, renders the report and maps
 //! the error to an exit code.
 //!
+//! - [`check`]: the models installed, and every problem of the configuration and its environment.
+//! - [`dedupe`]: copies of the same photo in a folder.
 //! - [`enroll`]: a folder per person into the gallery.
+//! - [`evaluate`]: accuracy on pairs, the threshold for a false-accept target, naming people on a video.
+//! - [`identification`]: identification and open-set false accepts on the user's own folders.
 //! - [`photos`]: `detect`, `verify` (pair or anchors) and `identify` on still photos.
 //! - [`video`]: what the real-time pipeline says on every frame of a clip (`evaluate --video`).
-//! - [`bench`]: the whole pipeline on a video, beside the bare models on the same frames.
+//! - [`bench`](mod@bench): the whole pipeline on a video, beside the bare models on the same frames.
 
 pub mod bench;
+pub mod check;
+pub mod dedupe;
 pub mod enroll;
+pub mod evaluate;
+pub mod identification;
 pub mod photos;
 pub mod video;
 
@@ -26,6 +34,15 @@ use crate::image::ImageError;
 use crate::model::ModelError;
 use crate::pipeline::{BuildError, PipelineError};
 use crate::publish::PublishError;
+
+/// What a long job tells its caller as it goes (a progress bar on a terminal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// How many items there are.
+    Total(usize),
+    /// One more item done.
+    Done,
+}
 
 /// Why a job failed; every variant keeps its source and knows its exit code.
 #[derive(Debug, thiserror::Error)]

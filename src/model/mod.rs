@@ -21,13 +21,21 @@ pub const INSTALL_HINT: &str = "run `scripts/setup.sh` (or `scripts/fetch_models
 /// Errors about model files, the manifest and the inference runtime.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
-    /// The manifest could not be read or parsed.
-    #[error("failed to read the model manifest {path}: {message}")]
-    Manifest {
+    /// The manifest could not be read.
+    #[error("failed to read the model manifest {path}: {source}")]
+    ManifestUnreadable {
         /// Manifest path.
         path: PathBuf,
-        /// What went wrong.
-        message: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The manifest is not valid TOML of the manifest's shape.
+    #[error("the model manifest {path} is invalid: {source}")]
+    ManifestInvalid {
+        /// Manifest path.
+        path: PathBuf,
+        /// The parser's error.
+        source: toml::de::Error,
     },
     /// The configuration names a model the manifest does not list.
     #[error("unknown {kind} `{name}`: the manifest lists {known}")]
@@ -65,13 +73,19 @@ pub enum ModelError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The ONNX Runtime library is not there.
+    #[error("the ONNX Runtime library {path} does not exist; {hint}", hint = INSTALL_HINT)]
+    RuntimeLibraryMissing {
+        /// The library path.
+        path: PathBuf,
+    },
     /// The ONNX Runtime library could not be loaded.
-    #[error("failed to load the ONNX Runtime library {path}: {message}; {hint}", hint = INSTALL_HINT)]
+    #[error("failed to load the ONNX Runtime library {path}: {source}; {hint}", hint = INSTALL_HINT)]
     RuntimeLibrary {
         /// The library path.
         path: PathBuf,
-        /// Why.
-        message: String,
+        /// The loader's or ONNX Runtime's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// No configured execution provider could be registered.
     #[error("no configured execution provider is available for {model} (tried {tried})")]
@@ -82,20 +96,55 @@ pub enum ModelError {
         tried: String,
     },
     /// ONNX Runtime refused the model or failed while running it.
-    #[error("onnx runtime failed on {model}: {message}")]
+    #[error("onnx runtime failed on {model}: {source}")]
     Inference {
         /// The model file.
         model: PathBuf,
-        /// ONNX Runtime's message.
-        message: String,
+        /// ONNX Runtime's error.
+        source: ort::Error,
     },
     /// The model's inputs or outputs are not what its manifest entry says.
-    #[error("model {model} does not match its manifest entry: {message}")]
+    #[error("model {model} does not match its manifest entry: {source}")]
     Layout {
         /// The model file.
         model: PathBuf,
         /// The mismatch.
-        message: String,
+        source: LayoutMismatch,
+    },
+}
+
+/// How a model's outputs differ from what its manifest entry says.
+#[derive(Debug, thiserror::Error)]
+pub enum LayoutMismatch {
+    /// The number of outputs.
+    #[error("a {format:?} detector has {want} outputs, this model has {got}")]
+    Outputs {
+        /// The manifest's format.
+        format: DetectorFormat,
+        /// Outputs the format has.
+        want: usize,
+        /// Outputs the model has.
+        got: usize,
+    },
+    /// The length of one detector output.
+    #[error("output {what} for stride {stride} has {got} values, expected {want}")]
+    Values {
+        /// The output (`cls`, `bbox`, …).
+        what: &'static str,
+        /// Its stride.
+        stride: u32,
+        /// Values it has.
+        got: usize,
+        /// Values it should have.
+        want: usize,
+    },
+    /// The length of an embedding.
+    #[error("output has {got} values, the manifest says {want}")]
+    Dim {
+        /// Values it has.
+        got: usize,
+        /// The manifest's dimension.
+        want: usize,
     },
 }
 
@@ -202,8 +251,8 @@ pub struct Manifest {
 impl Manifest {
     /// Reads and parses a manifest file.
     pub fn load(path: &Path) -> Result<Self, ModelError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ModelError::Manifest { path: path.to_path_buf(), message: e.to_string() })?;
-        toml::from_str(&text).map_err(|e| ModelError::Manifest { path: path.to_path_buf(), message: e.to_string() })
+        let text = std::fs::read_to_string(path).map_err(|source| ModelError::ManifestUnreadable { path: path.to_path_buf(), source })?;
+        toml::from_str(&text).map_err(|source| ModelError::ManifestInvalid { path: path.to_path_buf(), source })
     }
 
     /// The detector called `name`.

@@ -26,14 +26,14 @@ fn shared_environment(library: &Path) -> Result<Environment, ModelError> {
         }
         return Ok(env.clone());
     }
-    let runtime_err = |message: String| ModelError::RuntimeLibrary { path: library.to_path_buf(), message };
+    let runtime_err = |source: Box<dyn std::error::Error + Send + Sync>| ModelError::RuntimeLibrary { path: library.to_path_buf(), source };
     // ONNX Runtime's POSIX builds keep a device id and an event queue under ~/.cache and look up a Microsoft
     // host unless this is set before the library loads; the environment switch below covers the rest.
     if std::env::var_os("ORT_DISABLE_TELEMETRY").is_none() {
         std::env::set_var("ORT_DISABLE_TELEMETRY", "1");
     }
-    let builder = ort::init_from(library).map_err(|e| runtime_err(e.to_string()))?;
-    let env = builder.with_name("facewatch").with_telemetry(false).build().map_err(|e| runtime_err(e.to_string()))?;
+    let builder = ort::init_from(library).map_err(|e| runtime_err(e.into()))?;
+    let env = builder.with_name("facewatch").with_telemetry(false).build().map_err(|e| runtime_err(e.into()))?;
     *slot = Some((library.to_path_buf(), env.clone()));
     Ok(env)
 }
@@ -65,12 +65,12 @@ pub struct LoadedSession {
 impl Runtime {
     /// Loads the ONNX Runtime library named by `ORT_DYLIB_PATH` or the configuration.
     ///
-    /// The environment is shared by every `Runtime` of the process (see [`ENVIRONMENT`]).
+    /// The environment is shared by every `Runtime` of the process (see `ENVIRONMENT`).
     pub fn new(cfg: &RuntimeConfig) -> Result<Self, ModelError> {
         let library =
             std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from).unwrap_or_else(|| crate::config::resolve_path(&cfg.ort_library));
         if !library.is_file() {
-            return Err(ModelError::RuntimeLibrary { path: library, message: "no such file".into() });
+            return Err(ModelError::RuntimeLibraryMissing { path: library });
         }
         let env = shared_environment(&library)?;
         Ok(Self {
@@ -89,7 +89,7 @@ impl Runtime {
 
     /// Creates a session for a checked model file on the first provider that registers.
     pub fn session(&self, model: &Path) -> Result<LoadedSession, ModelError> {
-        let inference = |e: ort::Error| ModelError::Inference { model: model.to_path_buf(), message: e.to_string() };
+        let inference = |source: ort::Error| ModelError::Inference { model: model.to_path_buf(), source };
         let mut builder = Session::builder(&self.env).map_err(inference)?;
         if self.intra_threads > 0 {
             builder = builder.with_intra_threads(self.intra_threads).map_err(|e| inference(e.into()))?;

@@ -18,8 +18,22 @@ use crate::base::face::TrackLabel;
 use crate::base::stage::{Context, Output, Stage};
 use crate::base::Stats;
 
+/// Why no window can be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum NoDisplay {
+    /// Neither `DISPLAY` nor a Wayland socket.
+    #[error("no DISPLAY is set")]
+    Unset,
+    /// `DISPLAY` does not parse.
+    #[error("DISPLAY={0} is not host:number")]
+    Malformed(String),
+    /// Nothing answers at `DISPLAY`.
+    #[error("DISPLAY={0} but no X server answers there")]
+    Unreachable(String),
+}
+
 /// Whether a window can be opened: Qt's offscreen platform, a reachable X server, or a Wayland socket.
-pub fn display_available() -> Result<(), String> {
+pub fn display_available() -> Result<(), NoDisplay> {
     if std::env::var("QT_QPA_PLATFORM").is_ok_and(|p| p == "offscreen") {
         return Ok(());
     }
@@ -28,10 +42,9 @@ pub fn display_available() -> Result<(), String> {
             return Ok(());
         }
     }
-    let display = std::env::var("DISPLAY").map_err(|_| "no DISPLAY is set".to_string())?;
-    let (host, rest) = display.split_once(':').ok_or_else(|| format!("DISPLAY={display} is not host:number"))?;
-    let number: u16 =
-        rest.split('.').next().and_then(|n| n.parse().ok()).ok_or_else(|| format!("DISPLAY={display} has no display number"))?;
+    let display = std::env::var("DISPLAY").map_err(|_| NoDisplay::Unset)?;
+    let (host, rest) = display.split_once(':').ok_or_else(|| NoDisplay::Malformed(display.clone()))?;
+    let number: u16 = rest.split('.').next().and_then(|n| n.parse().ok()).ok_or_else(|| NoDisplay::Malformed(display.clone()))?;
     let reachable = if host.is_empty() || host == "unix" {
         std::os::unix::net::UnixStream::connect(format!("/tmp/.X11-unix/X{number}")).is_ok()
     } else {
@@ -45,7 +58,7 @@ pub fn display_available() -> Result<(), String> {
     if reachable {
         Ok(())
     } else {
-        Err(format!("DISPLAY={display} but no X server answers there"))
+        Err(NoDisplay::Unreachable(display))
     }
 }
 
@@ -100,7 +113,7 @@ fn status_line(stats: &Stats, fps: f64) -> String {
 
 impl Preview {
     /// A preview, if a display is available.
-    pub fn new(close_exits: bool) -> Result<Self, String> {
+    pub fn new(close_exits: bool) -> Result<Self, NoDisplay> {
         display_available()?;
         Ok(Self { title: "facewatch".into(), close_exits })
     }

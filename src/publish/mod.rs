@@ -23,12 +23,20 @@ pub use socket::SocketServer;
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
     /// The socket could not be created.
-    #[error("failed to serve events on {path}: {message}")]
+    #[error("failed to serve events on {path}: {source}")]
     Socket {
         /// Socket path.
         path: std::path::PathBuf,
+        /// The system's error.
+        source: std::io::Error,
+    },
+    /// The socket path is not safe to serve on, or is served already.
+    #[error("failed to serve events on {path}: {source}")]
+    Refused {
+        /// Socket path.
+        path: std::path::PathBuf,
         /// Why.
-        message: String,
+        source: socket::Refusal,
     },
 }
 

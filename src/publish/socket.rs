@@ -99,38 +99,65 @@ pub struct SocketServer {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+/// Why a socket path is not served.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    /// A file that is not a socket is there.
+    #[error("it exists and is not a socket")]
+    NotASocket,
+    /// A daemon answers there.
+    #[error("another facewatch is already serving events there")]
+    InUse,
+    /// A socket is there and a connection failed for another reason than "refused".
+    #[error("a socket is there and cannot be proven stale; remove it by hand if no facewatch serves it")]
+    NotProvenStale(#[source] std::io::Error),
+    /// The stale socket could not be removed.
+    #[error("the stale socket cannot be removed")]
+    StaleNotRemoved(#[source] std::io::Error),
+    /// The directory could not be read.
+    #[error("its directory {} cannot be read", .0.display())]
+    DirectoryUnreadable(PathBuf, #[source] std::io::Error),
+    /// Any user may write to the directory, and it has no sticky bit.
+    #[error(
+        "its directory {} is writable by every user (mode {mode:o}, no sticky bit), so another user could replace the socket; use a private directory",
+        .dir.display()
+    )]
+    UnsafeDirectory {
+        /// The directory.
+        dir: PathBuf,
+        /// Its mode.
+        mode: u32,
+    },
+}
+
 /// Removes a stale socket left by a daemon that died; refuses to take over a live one or a non-socket file.
-fn clear_stale(path: &Path) -> Result<(), String> {
+fn clear_stale(path: &Path) -> Result<(), Refusal> {
     let Ok(meta) = std::fs::symlink_metadata(path) else { return Ok(()) };
     if !meta.file_type().is_socket() {
-        return Err("exists and is not a socket".into());
+        return Err(Refusal::NotASocket);
     }
     stale_verdict(std::os::unix::net::UnixStream::connect(path).map(drop))?;
-    std::fs::remove_file(path).map_err(|e| format!("cannot remove the stale socket: {e}"))
+    std::fs::remove_file(path).map_err(Refusal::StaleNotRemoved)
 }
 
 /// Whether a connect attempt proves a socket stale: only "connection refused" (nobody listens) does. Permission
 /// denied, or any other failure, says nothing about whether a daemon still serves there, so the socket is kept:
 /// replacing it would let one user take over another's subscribers.
-fn stale_verdict(connect: std::io::Result<()>) -> Result<(), String> {
+fn stale_verdict(connect: std::io::Result<()>) -> Result<(), Refusal> {
     match connect {
-        Ok(()) => Err("another facewatch is already serving events there".into()),
+        Ok(()) => Err(Refusal::InUse),
         Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => Ok(()),
-        Err(e) => Err(format!("a socket is there and cannot be proven stale ({e}); remove it by hand if no facewatch serves it")),
+        Err(e) => Err(Refusal::NotProvenStale(e)),
     }
 }
 
 /// Refuses a directory that any user may write to without the sticky bit: another user could delete the socket
 /// and serve forged events in its place.
-fn check_directory(dir: &Path) -> Result<(), String> {
-    let meta = std::fs::metadata(dir).map_err(|e| format!("cannot read its directory {}: {e}", dir.display()))?;
+fn check_directory(dir: &Path) -> Result<(), Refusal> {
+    let meta = std::fs::metadata(dir).map_err(|e| Refusal::DirectoryUnreadable(dir.to_path_buf(), e))?;
     let mode = meta.permissions().mode();
     if mode & 0o002 != 0 && mode & 0o1000 == 0 {
-        return Err(format!(
-            "its directory {} is writable by every user (mode {:o}, no sticky bit), so another user could replace the socket; use a private directory",
-            dir.display(),
-            mode & 0o7777
-        ));
+        return Err(Refusal::UnsafeDirectory { dir: dir.to_path_buf(), mode: mode & 0o7777 });
     }
     Ok(())
 }
@@ -171,17 +198,18 @@ impl SocketServer {
     /// [`SocketServer::bind`] serving at most `max_subscribers` at once: a connection beyond is closed at once
     /// (its file descriptor freed), and said so in the log at most every 10 s.
     pub fn bind_capped(path: &Path, camera: &str, queue: usize, max_subscribers: usize) -> Result<Self, PublishError> {
-        let err = |message: String| PublishError::Socket { path: path.to_path_buf(), message };
+        let err = |source: std::io::Error| PublishError::Socket { path: path.to_path_buf(), source };
+        let refused = |source: Refusal| PublishError::Refused { path: path.to_path_buf(), source };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             if !dir.exists() {
-                std::fs::DirBuilder::new().recursive(true).mode(0o750).create(dir).map_err(|e| err(e.to_string()))?;
+                std::fs::DirBuilder::new().recursive(true).mode(0o750).create(dir).map_err(err)?;
             }
-            check_directory(dir).map_err(err)?;
+            check_directory(dir).map_err(refused)?;
         }
-        clear_stale(path).map_err(err)?;
-        let listener = std::os::unix::net::UnixListener::bind(path).map_err(|e| err(e.to_string()))?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).map_err(|e| err(e.to_string()))?;
-        listener.set_nonblocking(true).map_err(|e| err(e.to_string()))?;
+        clear_stale(path).map_err(refused)?;
+        let listener = std::os::unix::net::UnixListener::bind(path).map_err(err)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).map_err(err)?;
+        listener.set_nonblocking(true).map_err(err)?;
         let hub = Arc::new(Hub {
             camera: camera.to_string(),
             capacity: queue.max(1),
@@ -191,12 +219,9 @@ impl SocketServer {
             max_subscribers: max_subscribers.max(1),
         });
         let shutdown = Arc::new(Notify::new());
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build().map_err(|e| err(e.to_string()))?;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build().map_err(err)?;
         let (h, s) = (hub.clone(), shutdown.clone());
-        let thread = std::thread::Builder::new()
-            .name("socket".into())
-            .spawn(move || serve(runtime, listener, h, s))
-            .map_err(|e| err(e.to_string()))?;
+        let thread = std::thread::Builder::new().name("socket".into()).spawn(move || serve(runtime, listener, h, s)).map_err(err)?;
         info!(path = %path.display(), queue, "Serving events.");
         Ok(Self { path: path.to_path_buf(), hub, shutdown, thread: Some(thread) })
     }
@@ -389,9 +414,9 @@ mod tests {
     fn only_a_refused_connection_proves_a_socket_stale() {
         use std::io::{Error, ErrorKind};
         assert!(stale_verdict(Err(Error::from(ErrorKind::ConnectionRefused))).is_ok());
-        let denied = stale_verdict(Err(Error::from(ErrorKind::PermissionDenied))).expect_err("kept");
+        let denied = stale_verdict(Err(Error::from(ErrorKind::PermissionDenied))).expect_err("kept").to_string();
         assert!(denied.contains("cannot be proven stale"), "{denied}");
-        assert!(stale_verdict(Ok(())).expect_err("live").contains("already serving"));
+        assert!(stale_verdict(Ok(())).expect_err("live").to_string().contains("already serving"));
     }
 
     #[test]
