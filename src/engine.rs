@@ -12,6 +12,7 @@ use crate::base::Frame;
 use crate::config::{resolve_path, Config};
 use crate::detect::{DetectError, Detection, Detector, OnnxDetector};
 use crate::embed::{EmbedError, Embedder, Embedding, OnnxEmbedder};
+use crate::gallery::{Gallery, GalleryError};
 use crate::image::{self, ImageError};
 use crate::model::{checked_model_path, Manifest, ModelError, RecognizerSpec, Runtime};
 
@@ -103,6 +104,19 @@ fn threshold_for(cfg: &Config, recognizer: &RecognizerSpec) -> (f32, String) {
 pub fn configured_threshold(cfg: &Config) -> Result<f32, ModelError> {
     let manifest = Manifest::load(&resolve_path(&cfg.models.manifest))?;
     Ok(threshold_for(cfg, manifest.recognizer(&cfg.models.recognizer)?).0)
+}
+
+/// The configured gallery (`gallery.path`, `matcher.exact_search_max`) for the configured recognizer, which
+/// produces `dim`-d embeddings. With `create`, a missing gallery is created (enroll, the daemon); without, it is an
+/// error naming the path ([`GalleryError::Missing`]).
+pub fn open_gallery(cfg: &Config, dim: usize, create: bool) -> Result<Gallery, GalleryError> {
+    let path = resolve_path(&cfg.gallery.path);
+    let (model, max) = (&cfg.models.recognizer, cfg.matcher.exact_search_max);
+    if create {
+        Gallery::open(&path, model, dim, max)
+    } else {
+        Gallery::open_existing(&path, model, dim, max)
+    }
 }
 
 /// Detector + recognizer, ready to run.

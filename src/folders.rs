@@ -56,3 +56,11 @@ pub fn photos_under(dir: &Path) -> Result<Vec<PathBuf>, FolderError> {
     out.sort();
     Ok(out)
 }
+
+/// Expands a leading `~/` with `$HOME`; other paths are returned as they are.
+pub fn resolve_path(p: &str) -> PathBuf {
+    match (p.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => Path::new(&home).join(rest),
+        _ => PathBuf::from(p),
+    }
+}

@@ -3,9 +3,11 @@
 //! Layers, each using only those before it (checked by `tests/integration/layers.rs`):
 //! - [`base`]: the vocabulary (frames, faces, embeddings, candidates, track ids, the name policy), the event
 //!   schema, the stage kit and the exit codes.
-//! - [`folders`], [`config`], [`image`], [`model`]: plumbing.
+//! - [`folders`], [`image`], [`model`]: plumbing.
 //! - The stages and their steps, in the order a frame meets them: [`capture`] → [`detect`] → [`track`] (which
-//!   calls [`align`], [`embed`] and [`matcher`] over the [`gallery`]) → [`publish`], and [`preview`].
+//!   calls [`align`], [`embed`] and [`matcher`] over the [`gallery`]) → [`publish`], and [`preview`]; each defines
+//!   its own configuration section.
+//! - [`config`]: the sections composed, loaded, layered and checked.
 //! - [`engine`] (the stages on one photo) and [`pipeline`] (the stages on a camera, one thread each).
 //! - [`eval`] and [`dedupe`] (measures), then [`jobs`]: every job as a library function returning a report.
 //! - [`cli`]: flags, rendering and exit codes around the jobs.

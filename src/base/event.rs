@@ -353,7 +353,9 @@ mod tests {
         assert!(v.get("track_id").is_none() && v.get("name").is_none());
         let back: Event = serde_json::from_value(v).expect("round trip");
         assert_eq!(back.kind(), EventKind::SourceLost);
-        let changed = Event::about_frame("door", EventBody::IdentityChanged { face: face(), previous: "bob".into() }, 4, SystemTime::now());
+        // A capture time whose seconds are exact in binary, so the comparison is about fields, not float parsing.
+        let at = UNIX_EPOCH + Duration::from_millis(1_700_000_000_500);
+        let changed = Event::about_frame("door", EventBody::IdentityChanged { face: face(), previous: "bob".into() }, 4, at);
         let back: Event = serde_json::from_str(&changed.to_line()).expect("round trip");
         assert_eq!(back, changed);
         assert_eq!(back.body.track().map(|f| f.margin), Some(Some(0.25)));

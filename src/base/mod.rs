@@ -8,6 +8,7 @@
 //! - [`event`]: the event schema ([`Event`], one [`EventBody`] variant per event type).
 //! - [`stage`]: the stage kit: the [`Stage`] shape, its [`Context`], the [`Stop`] signal and the edges with their
 //!   [`QueuePolicy`].
+//! - [`units`]: the typed values of the configuration (ranges, durations).
 //! - [`stats`]: counters and latency samples per stage ([`Stats`], [`Report`]) and [`stats::percentile`].
 
 pub mod event;
@@ -16,6 +17,7 @@ pub mod face;
 pub mod frame;
 pub mod stage;
 pub mod stats;
+pub mod units;
 
 pub use event::{Event, EventBody, EventKind, TrackFace};
 pub use face::{BBox, Candidate, Detection, Embedding, SaidFace, SaidFrame, TrackId, UNKNOWN};

@@ -10,8 +10,8 @@ use opencv::core::{Mat, MatTraitConst, Vector};
 use opencv::{imgcodecs, imgproc};
 use tracing::info;
 
+use super::config::{CaptureConfig, PixelFormat};
 use super::{CaptureError, FrameSource};
-use crate::config::{CaptureConfig, PixelFormat};
 
 /// A V4L2 camera.
 pub struct CameraSource {

@@ -7,6 +7,7 @@
 //! recovery are published as events.
 
 mod camera;
+mod config;
 pub mod secrets;
 mod video;
 
@@ -23,7 +24,7 @@ pub use video::{is_missing_file, is_stream, VideoSource};
 
 use crate::base::stage::{Context, Output, QueuePolicy, Sent, Stage, Stop};
 use crate::base::{Event, Frame};
-use crate::config::{CaptureConfig, SourceKind};
+pub use config::{CaptureConfig, PixelFormat, SourceKind};
 
 /// Errors of a frame source.
 #[derive(Debug, thiserror::Error)]
@@ -95,34 +96,6 @@ pub fn open(cfg: &CaptureConfig) -> Result<Box<dyn FrameSource>, CaptureError> {
     Ok(if wants_camera(cfg) { Box::new(CameraSource::open(cfg)?) } else { Box::new(VideoSource::open(cfg)?) })
 }
 
-/// The capture stage's settings.
-#[derive(Debug, Clone)]
-pub struct CaptureSettings {
-    /// Camera name in events.
-    pub camera: Arc<str>,
-    /// Restart at the end of a finite input.
-    pub looping: bool,
-    /// First reconnect delay.
-    pub reconnect_initial: Duration,
-    /// Longest reconnect delay.
-    pub reconnect_max: Duration,
-    /// Stop after this many frames (benchmarks, tests).
-    pub max_frames: Option<u64>,
-}
-
-impl CaptureSettings {
-    /// From `[capture]`.
-    pub fn from_config(cfg: &CaptureConfig) -> Self {
-        Self {
-            camera: cfg.camera.as_str().into(),
-            looping: cfg.looping,
-            reconnect_initial: Duration::from_millis(cfg.reconnect_initial_ms),
-            reconnect_max: Duration::from_millis(cfg.reconnect_max_ms),
-            max_frames: None,
-        }
-    }
-}
-
 /// A loss in progress: since when, and how many reopen attempts so far.
 struct Outage {
     since: Instant,
@@ -136,19 +109,20 @@ struct Outage {
 /// takes it waits instead ([`QueuePolicy::Block`]), so no frame is lost.
 pub struct CaptureStage {
     source: Box<dyn FrameSource>,
-    settings: CaptureSettings,
+    cfg: CaptureConfig,
+    max_frames: Option<u64>,
     status: Option<Output<Event>>,
 }
 
 impl CaptureStage {
     /// Opens the configured source (fails at start-up when it cannot be opened).
     pub fn build(cfg: &CaptureConfig) -> Result<Self, CaptureError> {
-        Ok(Self::new(open(cfg)?, CaptureSettings::from_config(cfg)))
+        Ok(Self::new(open(cfg)?, cfg.clone()))
     }
 
-    /// Capture from an opened source.
-    pub fn new(source: Box<dyn FrameSource>, settings: CaptureSettings) -> Self {
-        Self { source, settings, status: None }
+    /// Capture from an opened source, by `[capture]` (camera name, looping, reconnect delays).
+    pub fn new(source: Box<dyn FrameSource>, cfg: CaptureConfig) -> Self {
+        Self { source, cfg, max_frames: None, status: None }
     }
 
     /// The source.
@@ -158,7 +132,7 @@ impl CaptureStage {
 
     /// Stops after `n` frames (benchmarks, tests).
     pub fn max_frames(mut self, n: Option<u64>) -> Self {
-        self.settings.max_frames = n;
+        self.max_frames = n;
         self
     }
 
@@ -179,7 +153,7 @@ impl Stage for CaptureStage {
     /// (`source_restored`); in between, reopening is retried with doubling delays, which only reset once a frame
     /// arrives, so a source that opens but gives nothing backs off instead of spinning.
     fn run(self, _input: Receiver<()>, output: Output<Frame>, cx: &Context) {
-        let Self { mut source, settings, status } = self;
+        let Self { mut source, cfg: settings, max_frames, status } = self;
         let (stop, stats) = (&cx.stop, &cx.stats.capture);
         let status = |e: Event| {
             // The publisher never blocks capture: when its queue is full the event is dropped (and counted).
@@ -197,7 +171,7 @@ impl Stage for CaptureStage {
         let mut outage: Option<Outage> = None;
         let mut delay = settings.reconnect_initial;
         while !stop.is_raised() {
-            if settings.max_frames.is_some_and(|m| seq >= m) {
+            if max_frames.is_some_and(|m| seq >= m) {
                 info!(camera = %settings.camera, frames = seq, "Frame limit reached.");
                 break;
             }
@@ -255,7 +229,7 @@ impl Stage for CaptureStage {
 }
 
 /// Says so, in the log and as an `input_truncated` event, when a finite input ended early or lost frames.
-fn report_early_end(source: &dyn FrameSource, settings: &CaptureSettings, status: &dyn Fn(Event), frames: u64) {
+fn report_early_end(source: &dyn FrameSource, settings: &CaptureConfig, status: &dyn Fn(Event), frames: u64) {
     if let Some(reason) = source.ended_early() {
         warn!(camera = %settings.camera, frames, %reason, "Input ended early.");
         status(Event::input_truncated(&settings.camera, &reason, frames));
@@ -263,7 +237,7 @@ fn report_early_end(source: &dyn FrameSource, settings: &CaptureSettings, status
 }
 
 /// Reopens with doubling delays until it works or `stop` is raised.
-fn retry(source: &mut dyn FrameSource, settings: &CaptureSettings, stop: &Stop, outage: &mut Outage, delay: &mut Duration) {
+fn retry(source: &mut dyn FrameSource, settings: &CaptureConfig, stop: &Stop, outage: &mut Outage, delay: &mut Duration) {
     loop {
         if stop.sleep(*delay) {
             return;

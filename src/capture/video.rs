@@ -7,9 +7,9 @@ use opencv::imgproc;
 use opencv::prelude::{VideoCaptureTrait, VideoCaptureTraitConst};
 use opencv::videoio::{self, VideoCapture};
 
+use super::config::CaptureConfig;
 use super::secrets::redact;
 use super::{CaptureError, FrameSource};
-use crate::config::CaptureConfig;
 
 /// A file, URL or image-sequence pattern read by OpenCV.
 pub struct VideoSource {
@@ -107,7 +107,7 @@ fn open_capture(location: &str) -> Result<(VideoCapture, f64), CaptureError> {
 impl VideoSource {
     /// Opens `capture.source` with OpenCV.
     pub fn open(cfg: &CaptureConfig) -> Result<Self, CaptureError> {
-        let file = (!cfg.credentials_file.trim().is_empty()).then(|| crate::config::resolve_path(&cfg.credentials_file));
+        let file = (!cfg.credentials_file.trim().is_empty()).then(|| crate::folders::resolve_path(&cfg.credentials_file));
         let credentials = super::secrets::load(file.as_deref(), std::env::var(super::secrets::CREDENTIALS_ENV).ok())?;
         let location = super::secrets::with_credentials(&cfg.source, credentials.as_deref());
         let (capture, fps) = open_capture(&location)?;

@@ -10,7 +10,7 @@ use clap::Args;
 use tracing::{info, warn};
 
 use super::{emit, GlobalArgs, InputError, EXIT_OK};
-use crate::config::resolve_path;
+use crate::config::{resolve_path, Config};
 use crate::jobs::bench::{self, BenchOptions, BenchReport};
 use crate::pipeline::systemd::Notifier;
 use crate::pipeline::{BuildOptions, Built, Pipeline, Report, Stop};
@@ -53,16 +53,20 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    fn overrides(&self) -> Vec<(String, String)> {
-        let mut o = Vec::new();
-        let mut set = |k: &str, v: Option<String>| o.extend(v.map(|v| (k.to_string(), v)));
-        set("capture.source", self.source.clone());
-        set("capture.camera", self.camera.clone());
-        set("publish.socket", self.socket.clone());
-        set("preview.enabled", self.preview.then(|| "true".into()));
-        set("capture.loop", self.looping.then(|| "true".into()));
-        set("capture.realtime", self.fast.then(|| "false".into()));
-        o
+    /// The flags, over the configuration's fields.
+    fn apply(&self, cfg: &mut Config) {
+        if let Some(source) = &self.source {
+            cfg.capture.source.clone_from(source);
+        }
+        if let Some(camera) = &self.camera {
+            cfg.capture.camera.clone_from(camera);
+        }
+        if let Some(socket) = &self.socket {
+            cfg.publish.socket.clone_from(socket);
+        }
+        cfg.preview.enabled |= self.preview;
+        cfg.capture.looping |= self.looping;
+        cfg.capture.realtime &= !self.fast;
     }
 }
 
@@ -165,7 +169,7 @@ fn log_report(r: &Report) {
 }
 
 pub(super) fn run(g: &GlobalArgs, a: RunArgs) -> anyhow::Result<u8> {
-    let cfg = g.load_config_with(a.overrides())?;
+    let cfg = g.load_config_with(|cfg| a.apply(cfg))?;
     let preview = if cfg.preview.enabled {
         match Preview::new(cfg.preview.close_exits) {
             Ok(p) => Some(p),
@@ -193,8 +197,8 @@ pub(super) fn run(g: &GlobalArgs, a: RunArgs) -> anyhow::Result<u8> {
     let mut notifier = Notifier::from_vars(var("NOTIFY_SOCKET"), var("WATCHDOG_USEC"), var("WATCHDOG_PID"));
     let running = pipeline.start(stop)?;
     notifier.ready();
-    let every = (cfg.pipeline.stats_interval_s > 0).then(|| Duration::from_secs(cfg.pipeline.stats_interval_s));
-    let report = running.wait_logging(Duration::from_secs_f64(cfg.pipeline.shutdown_timeout_s), every, &mut notifier)?;
+    let every = (!cfg.pipeline.stats_interval.is_zero()).then_some(cfg.pipeline.stats_interval);
+    let report = running.wait_logging(cfg.pipeline.shutdown_timeout, every, &mut notifier)?;
     log_report(&report);
     Ok(EXIT_OK)
 }

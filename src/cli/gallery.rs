@@ -120,7 +120,7 @@ pub(super) fn models(g: &GlobalArgs) -> anyhow::Result<u8> {
 
 /// `check-config`.
 pub(super) fn check_config(g: &GlobalArgs) -> anyhow::Result<u8> {
-    let check = check::check_config(&g.sources());
+    let check = crate::config::check::check(g.load_unvalidated(|_| {}));
     let (problems, warnings) = (&check.problems, &check.warnings);
     emit(g, &check, |_| {
         for w in warnings {

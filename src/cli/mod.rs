@@ -114,32 +114,42 @@ fn parse_key_value(s: &str) -> Result<(String, String), String> {
 }
 
 impl GlobalArgs {
-    /// The configuration sources these flags describe, over this process's environment.
+    /// The configuration sources: the system file, `--config`, this process's environment and `--set`.
     pub fn sources(&self) -> Sources {
-        let mut overrides = self.set.clone();
-        let mut flag = |key: &str, v: Option<String>| {
-            if let Some(v) = v {
-                overrides.push((key.to_string(), v));
-            }
-        };
-        flag("gallery.path", self.gallery.clone());
-        flag("models.detector", self.detector.clone());
-        flag("models.recognizer", self.recognizer.clone());
-        flag("matcher.threshold", self.threshold.map(|t| t.to_string()));
-        Sources::from_process(self.config.clone(), overrides)
+        Sources::from_process(self.config.clone(), self.set.clone())
     }
 
-    /// Loads and validates the configuration.
+    /// Loads and validates the configuration, the global flags applied to their fields.
     pub fn load_config(&self) -> Result<Config, ConfigError> {
-        self.load_config_with(Vec::new())
+        self.load_config_with(|_| {})
     }
 
-    /// Loads and validates the configuration with a command's own flags applied last.
-    pub fn load_config_with(&self, extra: Vec<(String, String)>) -> Result<Config, ConfigError> {
-        let mut sources = self.sources();
-        sources.overrides.extend(extra);
-        let cfg = Config::load(&sources)?;
+    /// Loads the configuration, applies the global flags and then a command's own (`flags`) to their typed
+    /// fields, and validates the result once.
+    pub fn load_config_with(&self, flags: impl FnOnce(&mut Config)) -> Result<Config, ConfigError> {
+        let cfg = self.load_unvalidated(flags)?;
         cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// [`GlobalArgs::load_config_with`] without the validation (`check-config` reports every problem itself).
+    pub fn load_unvalidated(&self, flags: impl FnOnce(&mut Config)) -> Result<Config, ConfigError> {
+        let mut cfg = Config::load(&self.sources())?;
+        if let Some(path) = &self.gallery {
+            cfg.gallery.path.clone_from(path);
+        }
+        if let Some(name) = &self.detector {
+            cfg.models.detector.clone_from(name);
+        }
+        if let Some(name) = &self.recognizer {
+            cfg.models.recognizer.clone_from(name);
+        }
+        if let Some(t) = self.threshold {
+            let t = crate::config::Threshold::new(t)
+                .map_err(|e| ConfigError::Invalid { path: "matcher.threshold".into(), message: e.to_string() })?;
+            cfg.matcher.threshold = Some(t);
+        }
+        flags(&mut cfg);
         Ok(cfg)
     }
 }

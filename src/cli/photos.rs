@@ -59,12 +59,12 @@ pub(super) fn open_configured_gallery(cfg: &Config) -> anyhow::Result<Gallery> {
 /// Opens the configured gallery for the configured recognizer producing `dim`-d embeddings, creating it when absent
 /// (enroll; the daemon, which owns its state directory).
 pub(super) fn open_gallery(cfg: &Config, dim: usize) -> anyhow::Result<Gallery> {
-    Ok(Gallery::configured(cfg, dim, true)?)
+    Ok(crate::engine::open_gallery(cfg, dim, true)?)
 }
 
 /// Opens the configured gallery for reading: a missing one is an error naming the path (nothing is created).
 pub(super) fn open_existing_gallery(cfg: &Config, dim: usize) -> anyhow::Result<Gallery> {
-    Ok(Gallery::configured(cfg, dim, false)?)
+    Ok(crate::engine::open_gallery(cfg, dim, false)?)
 }
 
 /// `detect IMG… [--crop DIR]`: exit 3 when any photo could not be read.

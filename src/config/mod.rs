@@ -1,15 +1,32 @@
 //! Configuration: one typed [`Config`], loaded once at start-up from layered sources and validated.
 //!
 //! Layers, later wins: the embedded `config/default.toml` → `/etc/facewatch/config.toml` (when present) →
-//! `--config FILE` → `FACEWATCH_SECTION__KEY` environment variables → CLI overrides. Unknown keys are refused
+//! `--config FILE` → `FACEWATCH_SECTION__KEY` environment variables → `--set key=value` → the command's flags, which
+//! set typed fields. Each section's type is defined beside its stage (`capture::CaptureConfig`, …) with its own
+//! checks; [`check`] adds the environment (models, runtime library, camera). Unknown keys are refused
 //! with their key path; values are checked by their types ([`UnitInterval`], [`ExecutionProvider`], …) and
 //! then by [`Config::problems`], which reports every remaining problem at once.
 
+pub mod check;
+
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+use crate::base::units::{seconds, within};
+pub use crate::base::units::{OutOfRange, Threshold, UnitInterval};
+pub use crate::capture::{CaptureConfig, PixelFormat, SourceKind};
+pub use crate::detect::DetectConfig;
+pub use crate::folders::resolve_path;
+pub use crate::gallery::GalleryConfig;
+pub use crate::matcher::MatcherConfig;
+pub use crate::model::config::{pack, ExecutionProvider, ModelsConfig, Pack, RuntimeConfig, PACKS};
+pub use crate::preview::PreviewConfig;
+pub use crate::publish::PublishConfig;
+pub use crate::track::TrackConfig;
 
 /// The embedded default configuration (`config/default.toml`).
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
@@ -42,271 +59,6 @@ impl crate::base::exit::Exit for ConfigError {
     }
 }
 
-/// A number in `0..=1` (scores, IoU, probabilities).
-#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize, Deserialize)]
-#[serde(try_from = "f64", into = "f64")]
-pub struct UnitInterval(f32);
-
-impl UnitInterval {
-    /// The value as `f32`.
-    pub fn get(self) -> f32 {
-        self.0
-    }
-}
-
-impl TryFrom<f64> for UnitInterval {
-    type Error = String;
-    fn try_from(v: f64) -> Result<Self, String> {
-        if (0.0..=1.0).contains(&v) {
-            Ok(Self(v as f32))
-        } else {
-            Err(format!("{v} is outside 0..=1"))
-        }
-    }
-}
-
-impl From<UnitInterval> for f64 {
-    fn from(v: UnitInterval) -> f64 {
-        f64::from(v.0)
-    }
-}
-
-/// A cosine-similarity threshold in `-1..=1`.
-#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize, Deserialize)]
-#[serde(try_from = "f64", into = "f64")]
-pub struct Threshold(f32);
-
-impl Threshold {
-    /// Checks that `v` is a cosine similarity.
-    pub fn new(v: f32) -> Result<Self, String> {
-        if (-1.0..=1.0).contains(&v) {
-            Ok(Self(v))
-        } else {
-            Err(format!("{v} is outside -1..=1 (cosine similarity)"))
-        }
-    }
-    /// The value as `f32`.
-    pub fn get(self) -> f32 {
-        self.0
-    }
-}
-
-impl TryFrom<f64> for Threshold {
-    type Error = String;
-    fn try_from(v: f64) -> Result<Self, String> {
-        Self::new(v as f32)
-    }
-}
-
-impl From<Threshold> for f64 {
-    fn from(v: Threshold) -> f64 {
-        f64::from(v.0)
-    }
-}
-
-/// An ONNX Runtime execution provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ExecutionProvider {
-    /// NVIDIA TensorRT.
-    Tensorrt,
-    /// NVIDIA CUDA.
-    Cuda,
-    /// The default CPU provider.
-    Cpu,
-}
-
-impl std::fmt::Display for ExecutionProvider {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Tensorrt => "tensorrt",
-            Self::Cuda => "cuda",
-            Self::Cpu => "cpu",
-        })
-    }
-}
-
-/// `[models]`: which models run and where their files are.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ModelsConfig {
-    /// Directory with the installed model files.
-    pub dir: String,
-    /// The model manifest (TOML).
-    pub manifest: String,
-    /// Model pack ([`PACKS`]): a detector and a recognizer chosen together.
-    pub pack: String,
-    /// Detector name in the manifest; empty: the pack's.
-    pub detector: String,
-    /// Recognizer name in the manifest; empty: the pack's.
-    pub recognizer: String,
-}
-
-/// A model pack: a detector and a recognizer chosen together, by one key (`models.pack`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Pack {
-    /// The pack's name.
-    pub name: &'static str,
-    /// Detector (manifest name).
-    pub detector: &'static str,
-    /// Recognizer (manifest name).
-    pub recognizer: &'static str,
-    /// What it is for.
-    pub what: &'static str,
-}
-
-/// The packs, default first. The default is the most accurate on the sample clip's ground truth
-/// (BENCHMARKS.md, "Naming people on video").
-pub const PACKS: [Pack; 3] = [
-    Pack {
-        name: "accurate",
-        detector: "yunet",
-        recognizer: "w600k_mbf",
-        what: "most accurate on video; the recognizer's weights are for non-commercial research only (InsightFace)",
-    },
-    Pack {
-        name: "open",
-        detector: "yunet",
-        recognizer: "sface_int8",
-        what: "licence-clean: MIT detector, Apache-2.0 recognizer; for any use",
-    },
-    Pack {
-        name: "faceplugin",
-        detector: "yunet",
-        recognizer: "faceplugin",
-        what: "the recognizer of facewatch 0.1 (MIT as declared, origin not stated); for galleries enrolled with it",
-    },
-];
-
-/// The pack called `name`.
-pub fn pack(name: &str) -> Option<&'static Pack> {
-    PACKS.iter().find(|p| p.name == name)
-}
-
-impl ModelsConfig {
-    /// Fills an empty detector or recognizer from the pack (an unknown pack leaves them empty: `validate` says so).
-    fn apply_pack(&mut self) {
-        if let Some(p) = pack(&self.pack) {
-            if self.detector.trim().is_empty() {
-                self.detector = p.detector.to_string();
-            }
-            if self.recognizer.trim().is_empty() {
-                self.recognizer = p.recognizer.to_string();
-            }
-        }
-    }
-}
-
-/// `[runtime]`: ONNX Runtime library and execution providers.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RuntimeConfig {
-    /// Path of `libonnxruntime.so`.
-    pub ort_library: String,
-    /// Providers in order of preference.
-    pub execution_providers: Vec<ExecutionProvider>,
-    /// Intra-op threads per session; 0 lets ONNX Runtime choose.
-    pub intra_threads: usize,
-    /// Where TensorRT keeps its built engines.
-    pub trt_cache_dir: String,
-}
-
-/// `[detect]`: face detection.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DetectConfig {
-    /// Minimum face score.
-    pub score_threshold: UnitInterval,
-    /// NMS IoU threshold.
-    pub nms_threshold: UnitInterval,
-    /// Minimum shorter box side in pixels.
-    pub min_face_px: u32,
-    /// Largest image decoded at full size.
-    pub max_image_pixels: NonZeroUsize,
-}
-
-/// `[matcher]`: gallery matching.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MatcherConfig {
-    /// Similarity threshold; `None` uses the recognizer's manifest threshold.
-    #[serde(default)]
-    pub threshold: Option<Threshold>,
-    /// Candidates per face.
-    pub top_k: NonZeroUsize,
-    /// Largest gallery searched exactly.
-    pub exact_search_max: usize,
-}
-
-/// `[gallery]`: the enrolled-person store.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GalleryConfig {
-    /// SQLite file.
-    pub path: String,
-}
-
-/// Which capture backend reads `capture.source`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SourceKind {
-    /// A number or `/dev/video*` path is a camera, anything else a video.
-    Auto,
-    /// A V4L2 camera through nokhwa.
-    Camera,
-    /// A file, URL or image sequence through OpenCV.
-    Video,
-}
-
-/// A V4L2 pixel format to request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PixelFormat {
-    /// Motion JPEG.
-    Mjpeg,
-    /// Packed YUV 4:2:2.
-    Yuyv,
-    /// Planar Y + interleaved UV 4:2:0.
-    Nv12,
-    /// 8-bit grey.
-    Gray,
-    /// Packed 8-bit RGB.
-    Rgb,
-}
-
-/// `[capture]`: where frames come from.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CaptureConfig {
-    /// Camera index or path, file, URL or image-sequence pattern.
-    pub source: String,
-    /// Camera name in events.
-    pub camera: String,
-    /// Backend choice.
-    pub kind: SourceKind,
-    /// Requested width (cameras).
-    pub width: u32,
-    /// Requested height (cameras).
-    pub height: u32,
-    /// Requested frame rate (cameras).
-    pub fps: u32,
-    /// Requested pixel format (cameras).
-    pub pixel_format: PixelFormat,
-    /// Restart files at their end.
-    #[serde(rename = "loop")]
-    pub looping: bool,
-    /// Pace files at their native frame rate.
-    pub realtime: bool,
-    /// First reconnect delay.
-    pub reconnect_initial_ms: u64,
-    /// Longest reconnect delay.
-    pub reconnect_max_ms: u64,
-    /// File holding the stream's `user:password` (readable by its owner only); empty: none. The environment
-    /// variable `FACEWATCH_CAPTURE_CREDENTIALS` wins over it.
-    #[serde(default)]
-    pub credentials_file: String,
-}
-
 /// `[pipeline]`: queues between stages and shutdown.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -315,86 +67,68 @@ pub struct PipelineConfig {
     pub frame_queue: NonZeroUsize,
     /// Queues between later stages (block when full).
     pub stage_queue: NonZeroUsize,
-    /// Drain deadline on shutdown, seconds.
-    pub shutdown_timeout_s: f64,
-    /// Seconds between health lines in the log (0: none).
-    pub stats_interval_s: u64,
+    /// Drain deadline on shutdown (`shutdown_timeout_s`).
+    #[serde(rename = "shutdown_timeout_s", with = "seconds")]
+    pub shutdown_timeout: Duration,
+    /// Between health lines in the log (`stats_interval_s`; 0: none).
+    #[serde(rename = "stats_interval_s", with = "seconds")]
+    pub stats_interval: Duration,
 }
 
-/// `[track]`: association and identity voting.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TrackConfig {
-    /// IoU to continue a track by position.
-    pub iou_threshold: UnitInterval,
-    /// Cosine below which a positional match is another person; `None`: the recognizer's own (manifest).
-    #[serde(default)]
-    pub same_face_min: Option<Threshold>,
-    /// Cosine to re-join a recently lost track or a track across a cut; `None`: the recognizer's own (manifest).
-    #[serde(default)]
-    pub reid_min: Option<Threshold>,
-    /// Frame difference (0..1) that counts as a shot cut; 0: no cut detection.
-    pub scene_cut: UnitInterval,
-    /// Re-embed every this many frames.
-    pub embed_every: NonZeroUsize,
-    /// Quality factor that counts as a better face.
-    pub better_quality: f32,
-    /// Votes kept per track.
-    pub vote_window: NonZeroUsize,
-    /// Vote lead needed to change identity.
-    pub switch_votes: usize,
-    /// Absence that ends a track, seconds.
-    pub max_absence_s: f64,
+impl PipelineConfig {
+    /// What is wrong with `[pipeline]`.
+    pub fn problems(&self, out: &mut Vec<String>) {
+        if self.shutdown_timeout.is_zero() || self.shutdown_timeout > Duration::from_secs(600) {
+            out.push(format!("pipeline.shutdown_timeout_s: {} must be in (0, 600]", self.shutdown_timeout.as_secs_f64()));
+        }
+        within(out, "pipeline.frame_queue", self.frame_queue.get() as u64, 64, "frames held between capture and detect");
+        within(out, "pipeline.stage_queue", self.stage_queue.get() as u64, 256, "items held between stages");
+        within(out, "pipeline.stats_interval_s", self.stats_interval.as_secs(), 86_400, "one day");
+    }
 }
 
-/// `[publish]`: the event socket.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PublishConfig {
-    /// Socket path; empty for none.
-    pub socket: String,
-    /// Queue per subscriber.
-    pub subscriber_queue: NonZeroUsize,
-    /// Subscribers served at once; connections beyond are closed.
-    pub max_subscribers: NonZeroUsize,
-    /// `track_updated` interval, ms (0: none).
-    pub update_interval_ms: u64,
+/// The sections, named once: the [`Config`] struct, the per-section type check that reports a problem in every
+/// section at once, the list of known sections and the per-section validation all come from this list.
+macro_rules! sections {
+    ($($name:ident: $ty:ty),* $(,)?) => {
+        /// The whole configuration: one section per stage, each type defined beside its stage.
+        #[derive(Debug, Clone, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct Config {
+            $(
+                #[doc = concat!("`[", stringify!($name), "]`.")]
+                pub $name: $ty,
+            )*
+        }
+
+        /// The section names.
+        pub const SECTIONS: &[&str] = &[$(stringify!($name)),*];
+
+        /// The first type or key error of each section, with its key path.
+        fn check_sections(merged: &config::Config, out: &mut Vec<String>) {
+            $(check_section::<$ty>(merged, stringify!($name), out);)*
+        }
+
+        impl Config {
+            /// Every section's own problems.
+            fn section_problems(&self, out: &mut Vec<String>) {
+                $(self.$name.problems(out);)*
+            }
+        }
+    };
 }
 
-/// `[preview]`: the annotated window.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PreviewConfig {
-    /// Show the window.
-    pub enabled: bool,
-    /// Closing the window stops the daemon.
-    pub close_exits: bool,
-}
-
-/// The whole configuration.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    /// `[models]`.
-    pub models: ModelsConfig,
-    /// `[runtime]`.
-    pub runtime: RuntimeConfig,
-    /// `[detect]`.
-    pub detect: DetectConfig,
-    /// `[matcher]`.
-    pub matcher: MatcherConfig,
-    /// `[gallery]`.
-    pub gallery: GalleryConfig,
-    /// `[capture]`.
-    pub capture: CaptureConfig,
-    /// `[pipeline]`.
-    pub pipeline: PipelineConfig,
-    /// `[track]`.
-    pub track: TrackConfig,
-    /// `[publish]`.
-    pub publish: PublishConfig,
-    /// `[preview]`.
-    pub preview: PreviewConfig,
+sections! {
+    models: ModelsConfig,
+    runtime: RuntimeConfig,
+    detect: DetectConfig,
+    matcher: MatcherConfig,
+    gallery: GalleryConfig,
+    capture: CaptureConfig,
+    pipeline: PipelineConfig,
+    track: TrackConfig,
+    publish: PublishConfig,
+    preview: PreviewConfig,
 }
 
 /// Where to load configuration from, beyond the embedded defaults.
@@ -465,82 +199,12 @@ impl Config {
         Err(if problems.len() > 1 { ConfigError::Problems(problems) } else { err })
     }
 
-    /// Every problem that types cannot catch, all at once (empty when the configuration is usable).
+    /// Every problem that types cannot catch, all at once (empty when the configuration is usable). Each section
+    /// checks itself beside its stage.
     pub fn problems(&self) -> Vec<String> {
         let mut out = Vec::new();
-        if pack(&self.models.pack).is_none() {
-            let names: Vec<&str> = PACKS.iter().map(|p| p.name).collect();
-            out.push(format!("models.pack: unknown pack `{}`; one of {}", self.models.pack, names.join(", ")));
-        }
-        if self.runtime.execution_providers.is_empty() {
-            out.push("runtime.execution_providers: empty; list at least one of tensorrt, cuda, cpu".into());
-        }
-        if self.detect.min_face_px == 0 {
-            out.push("detect.min_face_px: must be at least 1".into());
-        }
-        if self.gallery.path.trim().is_empty() {
-            out.push("gallery.path: empty".into());
-        }
-        let c = &self.capture;
-        if c.source.trim().is_empty() {
-            out.push("capture.source: empty; give a camera index or path, a file, a URL or an image pattern".into());
-        }
-        if c.camera.trim().is_empty() || c.camera.chars().any(char::is_control) {
-            out.push("capture.camera: must be a printable, non-empty name".into());
-        }
-        if c.reconnect_initial_ms == 0 || c.reconnect_initial_ms > c.reconnect_max_ms {
-            out.push(format!(
-                "capture.reconnect_initial_ms: {} must be at least 1 and at most capture.reconnect_max_ms ({})",
-                c.reconnect_initial_ms, c.reconnect_max_ms
-            ));
-        }
-        if !(self.pipeline.shutdown_timeout_s > 0.0 && self.pipeline.shutdown_timeout_s <= 600.0) {
-            out.push(format!("pipeline.shutdown_timeout_s: {} must be in (0, 600]", self.pipeline.shutdown_timeout_s));
-        }
-        let t = &self.track;
-        if !(t.max_absence_s > 0.0 && t.max_absence_s <= 3600.0) {
-            out.push(format!("track.max_absence_s: {} must be in (0, 3600]", t.max_absence_s));
-        }
-        if !(t.better_quality >= 1.0 && t.better_quality.is_finite()) {
-            out.push(format!("track.better_quality: {} must be at least 1", t.better_quality));
-        }
-        if t.switch_votes >= t.vote_window.get() {
-            out.push(format!(
-                "track.switch_votes: {} must be below track.vote_window ({}), or the identity could never change",
-                t.switch_votes, t.vote_window
-            ));
-        }
-        self.bound_problems(&mut out);
-        if self.publish.socket.len() > 100 {
-            out.push(format!("publish.socket: {} bytes; Unix socket paths must be under 108", self.publish.socket.len()));
-        }
+        self.section_problems(&mut out);
         out
-    }
-
-    /// Numbers that type-check but would exhaust the machine (threads, queues, allocations) or make no sense.
-    fn bound_problems(&self, out: &mut Vec<String>) {
-        let mut within = |key: &str, value: u64, max: u64, why: &str| {
-            if value > max {
-                out.push(format!("{key}: {value} is above the limit {max} ({why})"));
-            }
-        };
-        within("runtime.intra_threads", self.runtime.intra_threads as u64, 256, "threads per inference session");
-        within("detect.min_face_px", u64::from(self.detect.min_face_px), 4096, "pixels");
-        within("detect.max_image_pixels", self.detect.max_image_pixels.get() as u64, 400_000_000, "a 20000×20000 photo");
-        within("matcher.top_k", self.matcher.top_k.get() as u64, 100, "candidates per face");
-        within("matcher.exact_search_max", self.matcher.exact_search_max as u64, 10_000_000, "embeddings");
-        within("capture.width", u64::from(self.capture.width), 7680, "8K");
-        within("capture.height", u64::from(self.capture.height), 4320, "8K");
-        within("capture.fps", u64::from(self.capture.fps), 1000, "frames per second");
-        within("capture.reconnect_max_ms", self.capture.reconnect_max_ms, 3_600_000, "one hour");
-        within("pipeline.frame_queue", self.pipeline.frame_queue.get() as u64, 64, "frames held between capture and detect");
-        within("pipeline.stage_queue", self.pipeline.stage_queue.get() as u64, 256, "items held between stages");
-        within("pipeline.stats_interval_s", self.pipeline.stats_interval_s, 86_400, "one day");
-        within("track.embed_every", self.track.embed_every.get() as u64, 10_000, "frames");
-        within("track.vote_window", self.track.vote_window.get() as u64, 1000, "votes per track");
-        within("publish.subscriber_queue", self.publish.subscriber_queue.get() as u64, 65_536, "events per subscriber");
-        within("publish.max_subscribers", self.publish.max_subscribers.get() as u64, 4096, "file descriptors");
-        within("publish.update_interval_ms", self.publish.update_interval_ms, 86_400_000, "one day");
     }
 
     /// [`Config::problems`] as an error.
@@ -554,33 +218,23 @@ impl Config {
     }
 }
 
-/// The first type or key error of each section, with its key path (for reporting them all at once).
-fn section_problems(merged: &config::Config) -> Vec<String> {
-    fn check<T: serde::de::DeserializeOwned>(merged: &config::Config, section: &str, out: &mut Vec<String>) {
-        match merged.get::<config::Value>(section) {
-            Ok(v) => {
-                if let Err(e) = serde_path_to_error::deserialize::<_, T>(v) {
-                    let path = e.path().to_string();
-                    let path = if path == "." { section.to_string() } else { format!("{section}.{path}") };
-                    out.push(format!("invalid configuration at `{path}`: {}", e.inner()));
-                }
+fn check_section<T: serde::de::DeserializeOwned>(merged: &config::Config, section: &str, out: &mut Vec<String>) {
+    match merged.get::<config::Value>(section) {
+        Ok(v) => {
+            if let Err(e) = serde_path_to_error::deserialize::<_, T>(v) {
+                let path = e.path().to_string();
+                let path = if path == "." { section.to_string() } else { format!("{section}.{path}") };
+                out.push(format!("invalid configuration at `{path}`: {}", e.inner()));
             }
-            Err(e) => out.push(format!("invalid configuration at `{section}`: {e}")),
         }
+        Err(e) => out.push(format!("invalid configuration at `{section}`: {e}")),
     }
+}
+
+/// The first type or key error of each section, and unknown sections (for reporting them all at once).
+fn section_problems(merged: &config::Config) -> Vec<String> {
     let mut out = Vec::new();
-    check::<ModelsConfig>(merged, "models", &mut out);
-    check::<RuntimeConfig>(merged, "runtime", &mut out);
-    check::<DetectConfig>(merged, "detect", &mut out);
-    check::<MatcherConfig>(merged, "matcher", &mut out);
-    check::<GalleryConfig>(merged, "gallery", &mut out);
-    check::<CaptureConfig>(merged, "capture", &mut out);
-    check::<PipelineConfig>(merged, "pipeline", &mut out);
-    check::<TrackConfig>(merged, "track", &mut out);
-    check::<PublishConfig>(merged, "publish", &mut out);
-    check::<PreviewConfig>(merged, "preview", &mut out);
-    const SECTIONS: [&str; 10] =
-        ["models", "runtime", "detect", "matcher", "gallery", "capture", "pipeline", "track", "publish", "preview"];
+    check_sections(merged, &mut out);
     if let Ok(all) = merged.clone().try_deserialize::<HashMap<String, config::Value>>() {
         let mut unknown: Vec<&String> = all.keys().filter(|k| !SECTIONS.contains(&k.as_str())).collect();
         unknown.sort();
@@ -605,14 +259,6 @@ fn parse_scalar(v: &str) -> config::Value {
         return b.into();
     }
     v.into()
-}
-
-/// Expands a leading `~/` with `$HOME`; other paths are returned as they are.
-pub fn resolve_path(p: &str) -> PathBuf {
-    match (p.strip_prefix("~/"), std::env::var_os("HOME")) {
-        (Some(rest), Some(home)) => Path::new(&home).join(rest),
-        _ => PathBuf::from(p),
-    }
 }
 
 #[cfg(test)]

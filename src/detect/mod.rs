@@ -4,6 +4,7 @@
 //! input, the raw outputs are decoded per model format (`decode`), mapped back to frame pixels, filtered by
 //! score and minimum size, and merged by non-maximum suppression. Out: [`Detection`]s, best score first.
 
+mod config;
 mod decode;
 mod stage;
 
@@ -16,8 +17,8 @@ use ort::value::TensorRef;
 pub use stage::{DetectStage, Detections};
 
 pub use crate::base::face::{BBox, Detection};
-use crate::config::DetectConfig;
 use crate::model::{DetectorSpec, ModelError, Runtime};
+pub use config::DetectConfig;
 
 /// Errors while detecting.
 #[derive(Debug, thiserror::Error)]

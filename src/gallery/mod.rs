@@ -7,6 +7,7 @@
 //! embeddings of different models are not comparable.
 
 pub mod check;
+mod config;
 pub mod index;
 
 use std::collections::HashMap;
@@ -18,6 +19,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 use crate::base::{Candidate, Embedding};
+pub use config::GalleryConfig;
 use index::{Index, Neighbour};
 
 const SCHEMA_VERSION: &str = "1";
@@ -232,19 +234,6 @@ pub fn check_name(name: &str) -> Result<(), GalleryError> {
 }
 
 impl Gallery {
-    /// The configured gallery (`gallery.path`, `matcher.exact_search_max`) for the configured recognizer, which
-    /// produces `dim`-d embeddings. With `create`, a missing gallery is created (enroll, the daemon); without, it is
-    /// an error naming the path ([`GalleryError::Missing`]).
-    pub fn configured(cfg: &crate::config::Config, dim: usize, create: bool) -> Result<Self, GalleryError> {
-        let path = crate::config::resolve_path(&cfg.gallery.path);
-        let (model, max) = (&cfg.models.recognizer, cfg.matcher.exact_search_max);
-        if create {
-            Self::open(&path, model, dim, max)
-        } else {
-            Self::open_existing(&path, model, dim, max)
-        }
-    }
-
     /// Opens (creating when absent) the gallery for recognizer `model` producing `dim`-d embeddings.
     ///
     /// `exact_search_max`: galleries up to this many embeddings are searched exactly, larger ones by HNSW.

@@ -181,7 +181,7 @@ pub fn bench(cfg: &Config, a: &BenchOptions) -> Result<BenchReport, JobError> {
     pipeline.publish.add(Box::new(server));
     let (cpu0, _) = process_usage();
     let running = pipeline.start(Stop::new())?;
-    let report = running.wait(Duration::from_secs_f64(cfg.pipeline.shutdown_timeout_s))?;
+    let report = running.wait(cfg.pipeline.shutdown_timeout)?;
     let (cpu1, peak) = process_usage();
     let (reader_lines, reader_told_dropped) = reader.join().map_err(|_| JobError::Internal("the bench reader thread failed".into()))?;
     drop(stalled);

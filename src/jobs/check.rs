@@ -1,12 +1,10 @@
-//! Jobs that inspect the installation without running a model: the models installed (`facewatch models`) and
-//! every problem of the configuration and its environment at once (`facewatch check-config`).
-
-use std::path::PathBuf;
+//! `facewatch models`: the models of the manifest, and whether each is installed intact. (`check-config` is
+//! [`crate::config::check`].)
 
 use serde::Serialize;
 
 use super::JobError;
-use crate::config::{resolve_path, Config, Sources};
+use crate::config::{resolve_path, Config};
 use crate::model::{checked_model_path, Manifest, ModelError};
 
 /// One model or pack of the manifest.
@@ -88,93 +86,4 @@ pub fn models(cfg: &Config) -> Result<Vec<ModelOut>, JobError> {
         });
     }
     Ok(out)
-}
-
-/// The result of `check-config`.
-#[derive(Debug, Serialize)]
-pub struct ConfigCheck {
-    /// No problem found.
-    pub ok: bool,
-    /// What keeps the configuration from working (the command exits 2).
-    pub problems: Vec<String>,
-    /// What the daemon would find missing right now (a camera not plugged in yet, no gallery yet).
-    pub warnings: Vec<String>,
-    /// The merged configuration, stream passwords redacted.
-    pub config: serde_json::Value,
-}
-
-/// What the daemon would find missing right now (a camera not plugged in yet is not a configuration error: the
-/// daemon exits and systemd retries).
-fn daemon_warnings(cfg: &Config) -> Vec<String> {
-    let mut out = Vec::new();
-    let src = &cfg.capture.source;
-    if crate::capture::wants_camera(&cfg.capture) {
-        let dev = src.parse::<u32>().map_or_else(|_| PathBuf::from(src), |i| PathBuf::from(format!("/dev/video{i}")));
-        if !dev.exists() {
-            out.push(format!("capture.source: camera {} is not present", dev.display()));
-        }
-    } else if crate::capture::is_missing_file(src) {
-        out.push(format!("capture.source: {src} does not exist"));
-    }
-    let gallery = resolve_path(&cfg.gallery.path);
-    if !gallery.is_file() {
-        out.push(format!(
-            "gallery.path: no gallery at {}; every face will be unknown until people are enrolled (`facewatch enroll DIR`)",
-            gallery.display()
-        ));
-    } else if crate::gallery::count_embeddings(&gallery) == Some(0) {
-        out.push(format!("gallery.path: the gallery {} is empty; every face will be unknown until people are enrolled", gallery.display()));
-    }
-    if !cfg.publish.socket.trim().is_empty() {
-        let sock = resolve_path(&cfg.publish.socket);
-        let ancestor = sock.ancestors().skip(1).find(|a| a.exists());
-        if let Some(a) = ancestor.filter(|a| std::fs::metadata(a).is_ok_and(|m| m.permissions().readonly())) {
-            out.push(format!("publish.socket: {} is read-only, the socket cannot be created", a.display()));
-        }
-    }
-    out
-}
-
-/// Every problem at once: configuration values, manifest names, model files, the runtime library; and what the
-/// daemon would find missing right now (warnings). Stream passwords are redacted everywhere in the result.
-pub fn check_config(sources: &Sources) -> ConfigCheck {
-    let mut problems = Vec::new();
-    let mut warnings: Vec<String> = Vec::new();
-    let cfg = match Config::load(sources) {
-        Ok(c) => Some(c),
-        Err(e) => {
-            problems.push(e.to_string());
-            None
-        }
-    };
-    if let Some(cfg) = &cfg {
-        problems.extend(cfg.problems());
-        match Manifest::load(&resolve_path(&cfg.models.manifest)) {
-            Err(e) => problems.push(e.to_string()),
-            Ok(m) => {
-                let dir = resolve_path(&cfg.models.dir);
-                match m.detector(&cfg.models.detector) {
-                    Ok(d) => problems.extend(checked_model_path(&dir, &d.file, &d.sha256).err().map(|e| format!("models.detector: {e}"))),
-                    Err(e) => problems.push(format!("models.detector: {e}")),
-                }
-                match m.recognizer(&cfg.models.recognizer) {
-                    Ok(r) => problems.extend(checked_model_path(&dir, &r.file, &r.sha256).err().map(|e| format!("models.recognizer: {e}"))),
-                    Err(e) => problems.push(format!("models.recognizer: {e}")),
-                }
-            }
-        }
-        let lib = std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from).unwrap_or_else(|| resolve_path(&cfg.runtime.ort_library));
-        if !lib.is_file() {
-            problems.push(format!("runtime.ort_library: {} does not exist; run scripts/setup.sh", lib.display()));
-        }
-        warnings.extend(daemon_warnings(cfg));
-    }
-    // The merged configuration is shown with stream passwords redacted, and so is every message.
-    let mut config = serde_json::to_value(&cfg).unwrap_or_default();
-    if let Some(src) = config.pointer_mut("/capture/source") {
-        *src = serde_json::Value::from(crate::capture::secrets::redact(src.as_str().unwrap_or_default()));
-    }
-    let problems: Vec<String> = problems.iter().map(|p| crate::capture::secrets::redact(p)).collect();
-    let warnings: Vec<String> = warnings.iter().map(|w| crate::capture::secrets::redact(w)).collect();
-    ConfigCheck { ok: problems.is_empty(), problems, warnings, config }
 }

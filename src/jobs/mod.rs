@@ -2,7 +2,7 @@
 //! report struct. The command line ([`crate::cli`]) only parses flags, calls these, renders the report and maps
 //! the error to an exit code.
 //!
-//! - [`check`]: the models installed, and every problem of the configuration and its environment.
+//! - [`check`]: the models installed.
 //! - [`dedupe`]: copies of the same photo in a folder.
 //! - [`enroll`]: a folder per person into the gallery.
 //! - [`evaluate`]: accuracy on pairs, the threshold for a false-accept target, naming people on a video.

@@ -1,7 +1,5 @@
 //! What the real-time pipeline says on every frame of a clip: the input of `facewatch evaluate --video`.
 
-use std::time::Duration;
-
 use tracing::info;
 
 use super::JobError;
@@ -33,7 +31,7 @@ pub fn said_on_video(cfg: &Config, video: &str) -> Result<SaidOnVideo, JobError>
     let fps = pipeline.capture.source().frame_rate().unwrap_or(25.0);
     let said = pipeline.said();
     let running = pipeline.start(Stop::new())?;
-    let report = running.wait(Duration::from_secs_f64(cfg.pipeline.shutdown_timeout_s))?;
+    let report = running.wait(cfg.pipeline.shutdown_timeout)?;
     let frames: Vec<_> = said.try_iter().collect();
     info!(frames = report.frames, faces = report.faces, embedded = report.embedded, cuts = report.cuts, "Video evaluated.");
     Ok(SaidOnVideo { frames, fps, models })

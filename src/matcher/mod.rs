@@ -4,12 +4,15 @@
 //! embedded, in the same frame. The gallery may change on disk while the daemon runs (`facewatch enroll`): the
 //! matcher looks for changes every [`GALLERY_POLL`] and, when there are some, reads them and swaps them in.
 
+mod config;
+
 use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
 use crate::base::{Candidate, Embedding};
 use crate::gallery::Gallery;
+pub use config::MatcherConfig;
 
 /// How often the matcher looks for gallery changes made by other processes (`facewatch enroll` while running).
 pub const GALLERY_POLL: Duration = Duration::from_secs(2);

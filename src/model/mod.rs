@@ -4,6 +4,7 @@
 //! In: `models/manifest.toml` and the `[models]`/`[runtime]` configuration. Out: [`DetectorSpec`],
 //! [`RecognizerSpec`] and checked paths; sessions come from [`runtime::Runtime`].
 
+pub mod config;
 pub mod runtime;
 
 use std::collections::BTreeMap;

@@ -8,8 +8,8 @@ use ort::environment::Environment;
 use ort::session::Session;
 use tracing::{info, warn};
 
+use super::config::{ExecutionProvider, RuntimeConfig};
 use super::ModelError;
-use crate::config::{ExecutionProvider, RuntimeConfig};
 
 /// The process's ONNX Runtime environment and the library it came from.
 ///
@@ -68,7 +68,7 @@ impl Runtime {
     /// The environment is shared by every `Runtime` of the process (see `ENVIRONMENT`).
     pub fn new(cfg: &RuntimeConfig) -> Result<Self, ModelError> {
         let library =
-            std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from).unwrap_or_else(|| crate::config::resolve_path(&cfg.ort_library));
+            std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from).unwrap_or_else(|| crate::folders::resolve_path(&cfg.ort_library));
         if !library.is_file() {
             return Err(ModelError::RuntimeLibraryMissing { path: library });
         }
@@ -78,7 +78,7 @@ impl Runtime {
             providers: cfg.execution_providers.clone(),
             intra_threads: cfg.intra_threads,
             library,
-            trt_cache: crate::config::resolve_path(&cfg.trt_cache_dir),
+            trt_cache: crate::folders::resolve_path(&cfg.trt_cache_dir),
         })
     }
 

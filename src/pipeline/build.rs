@@ -1,8 +1,6 @@
 //! [`Pipeline::build`]: every stage of one camera's pipeline from the configuration, checked before any thread
 //! starts: models loaded, gallery read, source opened, socket bound.
 
-use std::time::Duration;
-
 use tracing::{info, warn};
 
 use super::{Pipeline, Queues};
@@ -97,7 +95,7 @@ impl Pipeline {
             threshold = models.threshold, detector = %models.detector, recognizer = %models.recognizer, "Pipeline built."
         );
         let p = &cfg.publish;
-        let update_interval = (p.update_interval_ms > 0).then(|| Duration::from_millis(p.update_interval_ms));
+        let update_interval = (!p.update_interval.is_zero()).then_some(p.update_interval);
         let track = TrackStage::build(
             &cfg.track,
             &cfg.capture.camera,

@@ -5,6 +5,8 @@
 //! because a `DISPLAY` pointing at no X server aborts the process inside Qt, where no error can be caught.
 //! Closing the window (or Esc / `q`) stops the preview only, unless `preview.close_exits` is set.
 
+mod config;
+
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -17,6 +19,7 @@ pub use crate::base::face::PreviewFrame;
 use crate::base::face::TrackLabel;
 use crate::base::stage::{Context, Output, Stage};
 use crate::base::Stats;
+pub use config::PreviewConfig;
 
 /// Why no window can be opened.
 #[derive(Debug, thiserror::Error)]

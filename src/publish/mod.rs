@@ -7,6 +7,7 @@
 //!
 //! Schema version [`SCHEMA_VERSION`]; the fields are documented in the README ("Events").
 
+mod config;
 pub mod socket;
 
 use std::io::Write;
@@ -17,6 +18,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 pub use crate::base::event::{unix_seconds, Event, EventBody, EventKind, TrackFace, SCHEMA_VERSION};
 use crate::base::stage::{Context, Output, Stage};
+pub use config::PublishConfig;
 pub use socket::SocketServer;
 
 /// Errors of the publish stage.

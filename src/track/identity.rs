@@ -10,10 +10,10 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, SystemTime};
 
+use super::config::TrackConfig;
 use super::{Observation, TrackId};
 pub use crate::base::face::TrackLabel;
 use crate::base::{BBox, Candidate, Event, EventBody, EventKind, TrackFace, UNKNOWN};
-use crate::config::TrackConfig;
 
 /// One vote: a name (`None` = unknown) and the score behind it.
 #[derive(Debug, Clone)]

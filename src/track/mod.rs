@@ -10,6 +10,7 @@
 //! - [`identity::Identities`], after matching, votes over the track's recent matches and
 //!   changes the name only when another one leads by `switch_votes` (hysteresis), and turns all this into events.
 
+mod config;
 pub mod cut;
 pub mod identity;
 mod stage;
@@ -18,7 +19,7 @@ use std::time::SystemTime;
 
 pub use crate::base::TrackId;
 use crate::base::{BBox, Candidate, Detection, Embedding};
-use crate::config::TrackConfig;
+pub use config::TrackConfig;
 
 pub use cut::SceneCut;
 pub use identity::Identities;
@@ -133,7 +134,7 @@ impl Associator {
             reid_min: levels.reid_min,
             embed_every: cfg.embed_every.get(),
             better_quality: cfg.better_quality,
-            max_absence: cfg.max_absence_s,
+            max_absence: cfg.max_absence.as_secs_f64(),
             tracks: Vec::new(),
             next_id: 1,
         }

@@ -16,12 +16,12 @@ use std::time::{Instant, SystemTime};
 use crossbeam_channel::Receiver;
 use tracing::warn;
 
+use super::config::TrackConfig;
 use super::identity::FrameInfo;
 use super::{Associator, FaceThresholds, Identities, SceneCut};
 use crate::base::face::PreviewFrame;
 use crate::base::stage::{Context, Output, Sent, Stage};
 use crate::base::{Embedding, Event, SaidFace, SaidFrame};
-use crate::config::TrackConfig;
 use crate::detect::Detections;
 use crate::embed::FaceEmbedder;
 use crate::matcher::Matcher;

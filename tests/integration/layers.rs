@@ -5,14 +5,34 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// The modules from the bottom up. Each may use only those before it.
+#[rustfmt::skip]
 const LAYERS: &[&str] = &[
-    // The vocabulary and the stage kit.
-    "base", // Plumbing: folders of photos, configuration, image files, model loading.
-    "folders", "config", "image", "model", // The stages and the steps they use, in the order a frame meets them.
-    "capture", "align", "detect", "embed", "gallery", "matcher", "track", "publish", "preview",
+    // The vocabulary, the event schema, the stage kit, typed settings, exit codes.
+    "base",
+    // Plumbing: folders of photos, image files, model loading (with `[models]` and `[runtime]`).
+    "folders",
+    "image",
+    "model",
+    // The stages and the steps they use, in the order a frame meets them; each defines its own config section.
+    "capture",
+    "align",
+    "detect",
+    "embed",
+    "gallery",
+    "matcher",
+    "track",
+    "publish",
+    "preview",
+    // The configuration: the sections above composed, loaded, layered and checked (with the environment).
+    "config",
     // What runs the stages: on photos (engine), on a camera (pipeline).
-    "engine", "pipeline", // The jobs and their measures.
-    "eval", "dedupe", "jobs", // The command line.
+    "engine",
+    "pipeline",
+    // The measures and the jobs.
+    "eval",
+    "dedupe",
+    "jobs",
+    // The command line.
     "cli",
 ];
 
@@ -35,8 +55,10 @@ fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
     }
 }
 
-/// The crate modules a source text names: `crate::x` paths and `use crate::{x, y::…}` groups; comments skipped.
+/// The crate modules a source text names: `crate::x` paths and `use crate::{x, y::…}` groups; comments and the
+/// unit tests at the end of a file (`#[cfg(test)] mod tests`, which may build fixtures from any layer) skipped.
 fn used_modules(text: &str) -> BTreeSet<String> {
+    let text = text.find("#[cfg(test)]\nmod tests").map_or(text, |i| &text[..i]);
     let code: String = text
         .lines()
         .map(|l| match l.find("//") {

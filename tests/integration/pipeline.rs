@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use facewatch::capture::{CaptureError, CaptureSettings, CaptureStage, FrameSource};
+use facewatch::capture::{CaptureError, CaptureStage, FrameSource};
 use facewatch::detect::{BBox, DetectError, DetectStage, Detection, Detector};
 use facewatch::embed::{EmbedError, Embedder, Embedding, FaceEmbedder};
 use facewatch::gallery::{Gallery, NewEmbedding};
@@ -121,7 +121,7 @@ fn build(source: FakeSource, detect_delay: Duration, panic_at: Option<usize>, lo
         .expect("enroll");
     let (tx, events) = crossbeam_channel::unbounded();
     let cfg = facewatch::Config::default_embedded().expect("defaults");
-    let mut capture = CaptureSettings::from_config(&cfg.capture);
+    let mut capture = cfg.capture.clone();
     capture.camera = "test".into();
     capture.reconnect_initial = Duration::from_millis(10);
     capture.reconnect_max = Duration::from_millis(40);
