@@ -14,7 +14,7 @@ use crate::detect::{DetectError, Detection, Detector, OnnxDetector};
 use crate::embed::{EmbedError, Embedder, Embedding, OnnxEmbedder};
 use crate::gallery::{Gallery, GalleryError};
 use crate::image::{self, ImageError};
-use crate::model::{checked_model_path, Manifest, ModelError, RecognizerSpec, Runtime};
+use crate::model::{Manifest, ModelError, RecognizerSpec, Runtime};
 
 /// Errors of the still-image path.
 #[derive(Debug, thiserror::Error)]
@@ -131,11 +131,9 @@ impl Engine {
     /// Loads the configured models; fails before any image is read if one is missing or wrong.
     pub fn build(cfg: &Config) -> Result<Self, EngineError> {
         let manifest = Manifest::load(&resolve_path(&cfg.models.manifest))?;
-        let det_spec = manifest.detector(&cfg.models.detector)?;
-        let rec_spec = manifest.recognizer(&cfg.models.recognizer)?;
         let dir = resolve_path(&cfg.models.dir);
-        let det_path = checked_model_path(&dir, &det_spec.file, &det_spec.sha256)?;
-        let rec_path = checked_model_path(&dir, &rec_spec.file, &rec_spec.sha256)?;
+        let (det_spec, det_path) = manifest.installed_detector(&cfg.models.detector, &dir)?;
+        let (rec_spec, rec_path) = manifest.installed_recognizer(&cfg.models.recognizer, &dir)?;
         let runtime = Runtime::new(&cfg.runtime)?;
         let detector = OnnxDetector::build(&runtime, det_spec, &det_path, &cfg.detect)?;
         let embedder = OnnxEmbedder::build(&runtime, rec_spec, &rec_path)?;

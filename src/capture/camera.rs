@@ -58,7 +58,7 @@ impl CameraSource {
 impl FrameSource for CameraSource {
     fn describe(&self) -> String {
         if self.path.parse::<u32>().is_ok() {
-            format!("/dev/video{}", self.index)
+            super::camera_device(&self.path).display().to_string()
         } else {
             self.path.clone()
         }

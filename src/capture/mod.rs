@@ -77,6 +77,11 @@ pub trait FrameSource: Send {
     }
 }
 
+/// The device file a camera source names: `/dev/video<N>` for an index, else the path as given.
+pub fn camera_device(source: &str) -> std::path::PathBuf {
+    source.parse::<u32>().map_or_else(|_| std::path::PathBuf::from(source), |i| std::path::PathBuf::from(format!("/dev/video{i}")))
+}
+
 /// Whether `source` names a V4L2 camera: a number or a `/dev/video*` path.
 pub fn is_camera(source: &str) -> bool {
     source.parse::<u32>().is_ok() || source.starts_with("/dev/video") || source.starts_with("/dev/v4l/")

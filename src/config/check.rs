@@ -2,12 +2,10 @@
 //! model files and their hashes, the ONNX Runtime library; and, as warnings, what the daemon would find missing
 //! right now (a camera not plugged in yet, no gallery yet).
 
-use std::path::PathBuf;
-
 use serde::Serialize;
 
 use super::{resolve_path, Config, ConfigError};
-use crate::model::{checked_model_path, Manifest};
+use crate::model::Manifest;
 
 /// The result of `check-config`.
 #[derive(Debug, Serialize)]
@@ -28,7 +26,7 @@ fn daemon_warnings(cfg: &Config) -> Vec<String> {
     let mut out = Vec::new();
     let src = &cfg.capture.source;
     if crate::capture::wants_camera(&cfg.capture) {
-        let dev = src.parse::<u32>().map_or_else(|_| PathBuf::from(src), |i| PathBuf::from(format!("/dev/video{i}")));
+        let dev = crate::capture::camera_device(src);
         if !dev.exists() {
             out.push(format!("capture.source: camera {} is not present", dev.display()));
         }
@@ -72,17 +70,15 @@ pub fn check(loaded: Result<Config, ConfigError>) -> ConfigCheck {
             Err(e) => problems.push(e.to_string()),
             Ok(m) => {
                 let dir = resolve_path(&cfg.models.dir);
-                match m.detector(&cfg.models.detector) {
-                    Ok(d) => problems.extend(checked_model_path(&dir, &d.file, &d.sha256).err().map(|e| format!("models.detector: {e}"))),
-                    Err(e) => problems.push(format!("models.detector: {e}")),
+                if let Err(e) = m.installed_detector(&cfg.models.detector, &dir) {
+                    problems.push(format!("models.detector: {e}"));
                 }
-                match m.recognizer(&cfg.models.recognizer) {
-                    Ok(r) => problems.extend(checked_model_path(&dir, &r.file, &r.sha256).err().map(|e| format!("models.recognizer: {e}"))),
-                    Err(e) => problems.push(format!("models.recognizer: {e}")),
+                if let Err(e) = m.installed_recognizer(&cfg.models.recognizer, &dir) {
+                    problems.push(format!("models.recognizer: {e}"));
                 }
             }
         }
-        let lib = std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from).unwrap_or_else(|| resolve_path(&cfg.runtime.ort_library));
+        let lib = crate::model::runtime::library_path(&cfg.runtime);
         if !lib.is_file() {
             problems.push(format!("runtime.ort_library: {} does not exist; run scripts/setup.sh", lib.display()));
         }

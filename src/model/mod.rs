@@ -256,6 +256,18 @@ impl Manifest {
         toml::from_str(&text).map_err(|source| ModelError::ManifestInvalid { path: path.to_path_buf(), source })
     }
 
+    /// The detector `name` and its installed file under `dir`, checked against its pinned sha256.
+    pub fn installed_detector(&self, name: &str, dir: &Path) -> Result<(&DetectorSpec, PathBuf), ModelError> {
+        let spec = self.detector(name)?;
+        Ok((spec, checked_model_path(dir, &spec.file, &spec.sha256)?))
+    }
+
+    /// The recognizer `name` and its installed file under `dir`, checked against its pinned sha256.
+    pub fn installed_recognizer(&self, name: &str, dir: &Path) -> Result<(&RecognizerSpec, PathBuf), ModelError> {
+        let spec = self.recognizer(name)?;
+        Ok((spec, checked_model_path(dir, &spec.file, &spec.sha256)?))
+    }
+
     /// The detector called `name`.
     pub fn detector(&self, name: &str) -> Result<&DetectorSpec, ModelError> {
         self.detector.get(name).ok_or_else(|| ModelError::Unknown {

@@ -38,6 +38,11 @@ fn shared_environment(library: &Path) -> Result<Environment, ModelError> {
     Ok(env)
 }
 
+/// The ONNX Runtime library to load: `ORT_DYLIB_PATH` when set, else `runtime.ort_library`.
+pub fn library_path(cfg: &RuntimeConfig) -> PathBuf {
+    std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from).unwrap_or_else(|| crate::folders::resolve_path(&cfg.ort_library))
+}
+
 /// A loaded ONNX Runtime and the provider preference for the sessions it creates.
 #[derive(Clone)]
 pub struct Runtime {
@@ -67,8 +72,7 @@ impl Runtime {
     ///
     /// The environment is shared by every `Runtime` of the process (see `ENVIRONMENT`).
     pub fn new(cfg: &RuntimeConfig) -> Result<Self, ModelError> {
-        let library =
-            std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from).unwrap_or_else(|| crate::folders::resolve_path(&cfg.ort_library));
+        let library = library_path(cfg);
         if !library.is_file() {
             return Err(ModelError::RuntimeLibraryMissing { path: library });
         }

@@ -163,3 +163,33 @@ fn bad_configuration_is_reported_with_its_key_path() {
     assert_eq!(yunet["installed"], true);
     assert_eq!(yunet["selected"], true);
 }
+
+/// The top-level keys of a JSON object (or of an array's first element), sorted.
+fn keys(v: &Value) -> Vec<String> {
+    let object = v.as_array().map_or(Some(v), |a| a.first()).and_then(Value::as_object).expect("an object");
+    let mut k: Vec<String> = object.keys().cloned().collect();
+    k.sort();
+    k
+}
+
+/// The `--json` shapes of the report commands, as scripts parse them: a change here breaks someone's script, so
+/// it must be deliberate (and the README's description changed with it).
+#[test]
+fn the_json_shapes_of_the_report_commands_are_stable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let g = dir.path().join("g.db");
+    let obama = face("people/obama/obama.jpg");
+    let detect = json(&run(&g, &["detect", arg(&obama)]));
+    assert_eq!(keys(&detect), ["faces", "height", "path", "width"], "a photo read without error has no `error`");
+    assert_eq!(keys(&detect[0]["faces"]), ["bbox", "landmarks", "score"]);
+    let verify = json(&run(&g, &["verify", arg(&obama), arg(&face("people/obama/obama3.jpg"))]));
+    assert_eq!(keys(&verify), ["anchors", "decision", "input", "models", "same", "score", "threshold"]);
+    assert_eq!(keys(&verify["input"]), ["bbox", "faces_found", "path"]);
+    let models = json(&run(&g, &["models"]));
+    assert_eq!(keys(&models), ["file", "installed", "kind", "licence", "name", "selected", "status", "what"]);
+    let check = json(&run(&g, &["check-config"]));
+    assert_eq!(keys(&check), ["config", "ok", "problems", "warnings"]);
+    let pairs =
+        json(&run(&g, &["pairs", arg(&faces().join("people")), "--sets", "2", "--per-set", "2", "--lfw", arg(&dir.path().join("p.txt"))]));
+    assert_eq!(keys(&pairs), ["different", "dir", "per_set", "same", "seed", "sets", "written"]);
+}

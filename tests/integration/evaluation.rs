@@ -1,14 +1,51 @@
-//! `pairs`, `evaluate` and `calibrate` through the binary, on the real photos.
+//! The measuring jobs (`pairs`, `evaluate`, `calibrate`, `dedupe`, `gallery check`) called as library functions on
+//! the real photos. Each report is checked as the JSON that `--json` prints (the same struct, serialised), so the
+//! assertions read the fields users read; `cli.rs` runs the binary for its exit codes.
 
-use std::process::Output;
+use std::path::Path;
 
+use facewatch::dedupe::Thresholds;
+use facewatch::eval::{pairs, read_pairs, LabelledPair};
+use facewatch::gallery::Gallery;
+use facewatch::jobs::dedupe::{dedupe, DedupeOptions};
+use facewatch::jobs::evaluate::{self, PairOutputs};
+use facewatch::jobs::{enroll, identification};
 use serde_json::Value;
 
-use crate::common::{arg, face, faces, run_json};
+use crate::common::{arg, config, engine, face, faces};
 
-fn ok_json(out: &Output) -> Value {
-    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("json")
+/// A report as the JSON `--json` prints.
+fn json(report: impl serde::Serialize) -> Value {
+    serde_json::to_value(report).expect("the report serialises")
+}
+
+/// A pair list, its photos relative to `dir` (the list's own folder unless given).
+fn pair_list(file: &Path, dir: Option<&Path>) -> Vec<LabelledPair> {
+    read_pairs(file, dir.unwrap_or_else(|| file.parent().expect("folder"))).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `evaluate --pairs FILE [--roc-csv F] [--plots D]` with 10 folds.
+fn evaluate_pairs(list: &[LabelledPair], roc_csv: Option<&Path>, plots: Option<&Path>) -> Value {
+    let outputs = PairOutputs { folds: 10, roc_csv, plots };
+    json(evaluate::pairs(&mut engine(), list, &outputs, &mut |_| {}).unwrap_or_else(|e| panic!("{e}")))
+}
+
+/// `dedupe DIR [--faces] [--move DEST]` with the default thresholds.
+fn dedupe_json(dir: &Path, faces: bool, move_to: Option<&Path>) -> Value {
+    let mut engine = faces.then(engine);
+    let options = DedupeOptions { engine: engine.as_mut(), max_pixels: 40_000_000, thresholds: Thresholds::default(), move_to };
+    json(dedupe(dir, options, &mut || {}).unwrap_or_else(|e| panic!("{e}")))
+}
+
+/// Enrolls `people` (a folder per person) into a new gallery at `path`.
+fn enrolled(path: &Path, people: &Path) -> Gallery {
+    let mut engine = engine();
+    let info = engine.info().clone();
+    let mut gallery = Gallery::open(path, &info.recognizer, info.dim, config().matcher.exact_search_max).expect("gallery");
+    let listed = enroll::people(people).unwrap_or_else(|e| panic!("{e}"));
+    let out = enroll::enroll(&mut engine, &mut gallery, listed, &mut |_| {}).unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.added > 0, "{out:?}");
+    gallery
 }
 
 #[test]
@@ -16,15 +53,7 @@ fn deepface_pairs_evaluate_above_the_floor_with_cross_validation_and_roc() {
     let dir = tempfile::tempdir().expect("tempdir");
     let roc = dir.path().join("roc.csv");
     let plots = dir.path().join("plots");
-    let r = ok_json(&run_json(&[
-        "evaluate",
-        "--pairs",
-        arg(&face("people/deepface_master.csv")),
-        "--roc-csv",
-        arg(&roc),
-        "--plots",
-        arg(&plots),
-    ]));
+    let r = evaluate_pairs(&pair_list(&face("people/deepface_master.csv"), None), Some(&roc), Some(&plots));
     assert_eq!(r["pairs"], 300);
     assert_eq!((r["same"].as_u64(), r["different"].as_u64()), (Some(38), Some(262)));
     // Floors, measured 100 % / 99.67 % / AUC 1.0 (BENCHMARKS.md).
@@ -57,25 +86,15 @@ fn generated_pairs_are_reproducible_and_evaluate_from_both_formats() {
     let dir = tempfile::tempdir().expect("tempdir");
     let people = faces().join("people");
     let (lfw, csv, lfw2) = (dir.path().join("pairs.txt"), dir.path().join("pairs.csv"), dir.path().join("again.txt"));
-    let r = ok_json(&run_json(&[
-        "pairs",
-        arg(&people),
-        "--sets",
-        "10",
-        "--per-set",
-        "5",
-        "--seed",
-        "3",
-        "--lfw",
-        arg(&lfw),
-        "--csv",
-        arg(&csv),
-    ]));
-    assert_eq!((r["same"].as_u64(), r["different"].as_u64()), (Some(50), Some(50)));
-    ok_json(&run_json(&["pairs", arg(&people), "--sets", "10", "--per-set", "5", "--seed", "3", "--lfw", arg(&lfw2)]));
+    let generated = pairs::generate(&people, 10, 5, 3).unwrap_or_else(|e| panic!("{e}"));
+    let same = generated.pairs.iter().filter(|p| p.same).count();
+    assert_eq!((same, generated.pairs.len() - same), (50, 50));
+    std::fs::write(&lfw, generated.to_lfw()).expect("write");
+    std::fs::write(&csv, generated.to_csv(&people)).expect("write");
+    std::fs::write(&lfw2, pairs::generate(&people, 10, 5, 3).expect("again").to_lfw()).expect("write");
     assert_eq!(std::fs::read(&lfw).expect("lfw"), std::fs::read(&lfw2).expect("lfw again"), "same seed, same file");
-    let a = ok_json(&run_json(&["evaluate", "--pairs", arg(&lfw), "--dir", arg(&people)]));
-    let b = ok_json(&run_json(&["evaluate", "--pairs", arg(&csv), "--dir", arg(&people)]));
+    let a = evaluate_pairs(&pair_list(&lfw, Some(&people)), None, None);
+    let b = evaluate_pairs(&pair_list(&csv, Some(&people)), None, None);
     assert_eq!(a["pairs"], 100);
     assert_eq!(a["auc"], b["auc"], "the two formats hold the same pairs");
     assert!(a["kfold_accuracy_mean"].as_f64().expect("kfold") >= 0.95, "{a}");
@@ -88,7 +107,12 @@ fn calibrate_meets_the_target_and_writes_the_threshold() {
     std::fs::write(&cfg, "# the door camera\n[detect]\nscore_threshold = 0.7 # dim hall\n").expect("write");
     // A service's configuration: 0640 so its group can read it. Rewriting must keep that, and the comments.
     std::fs::set_permissions(&cfg, std::os::unix::fs::PermissionsExt::from_mode(0o640)).expect("chmod");
-    let r = ok_json(&run_json(&["calibrate", "--pairs", arg(&face("people/deepface_master.csv")), "--far", "0.01", "--write", arg(&cfg)]));
+    let list = pair_list(&face("people/deepface_master.csv"), None);
+    let mut engine = engine();
+    let (scored, failures) = evaluate::score_pairs(&mut engine, &list, &mut |_| {});
+    assert!(failures.is_empty(), "{failures:?}");
+    let from = (scored, "pairs deepface_master.csv".to_string(), engine.info().recognizer.clone());
+    let r = json(evaluate::calibrate(from, 0.01, Some(&cfg)).unwrap_or_else(|e| panic!("{e}")));
     assert!(r["far_measured"].as_f64().expect("far") <= 0.01, "{r}");
     assert!(r["in_words"].as_str().is_some_and(|w| w.contains("impostor pairs")), "{r}");
     let t = r["threshold"].as_f64().expect("threshold");
@@ -101,8 +125,16 @@ fn calibrate_meets_the_target_and_writes_the_threshold() {
     assert_eq!(mode, 0o640, "the file keeps its mode");
     assert!(!dir.path().read_dir().expect("dir").any(|e| e.expect("entry").file_name().to_string_lossy().contains("partial")));
     // The written file is a valid configuration layer.
-    let check = run_json(&["--config", arg(&cfg), "check-config"]);
-    assert_eq!(check.status.code(), Some(0), "{}", String::from_utf8_lossy(&check.stdout));
+    let loaded = facewatch::Config::load(&facewatch::config::Sources { file: Some(cfg.clone()), ..Default::default() });
+    let loaded = loaded.unwrap_or_else(|e| panic!("{e}"));
+    assert!(loaded.problems().is_empty(), "{:?}", loaded.problems());
+    assert_eq!(loaded.matcher.threshold.map(|t| (f64::from(t.get()) - t_written(&cfg)).abs() < 1e-6), Some(true));
+}
+
+/// The threshold a calibrated file holds.
+fn t_written(cfg: &Path) -> f64 {
+    let written: toml::Table = toml::from_str(&std::fs::read_to_string(cfg).expect("read")).expect("toml");
+    written["matcher"]["threshold"].as_float().expect("float")
 }
 
 /// A writable folder holding `dedupe/*` and `people/obama/*` side by side.
@@ -140,12 +172,12 @@ fn copy_names(report: &Value) -> Vec<String> {
 fn dedupe_finds_the_resized_obama_copies_and_with_faces_the_reframed_ones() {
     let dir = obama_copies();
     let photos = dir.path().join("photos");
-    let r = ok_json(&run_json(&["dedupe", arg(&photos)]));
+    let r = dedupe_json(&photos, false, None);
     assert_eq!(r["groups"].as_array().map(Vec::len), Some(1));
     assert!(r["groups"][0]["keep"].as_str().is_some_and(|k| k.ends_with("obama-1080p.jpg")), "largest resolution kept: {r}");
     assert_eq!(copy_names(&r), ["obama-240p.jpg", "obama-480p.jpg", "obama-720p.jpg"]);
 
-    let r = ok_json(&run_json(&["dedupe", "--faces", arg(&photos)]));
+    let r = dedupe_json(&photos, true, None);
     assert_eq!(copy_names(&r), ["obama-240p.jpg", "obama-480p.jpg", "obama-720p.jpg", "obama.jpg", "obama_small.jpg"]);
     // obama2 and obama3 are other photos of the same man: not copies.
     assert_eq!(r["photos"], 8);
@@ -153,7 +185,7 @@ fn dedupe_finds_the_resized_obama_copies_and_with_faces_the_reframed_ones() {
 
 #[test]
 fn dedupe_finds_no_false_groups_among_different_photos() {
-    let r = ok_json(&run_json(&["dedupe", "--faces", arg(&faces().join("people"))]));
+    let r = dedupe_json(&faces().join("people"), true, None);
     assert_eq!(r["photos"], 65);
     assert_eq!(r["groups"].as_array().map(Vec::len), Some(0), "{r}");
 }
@@ -163,7 +195,7 @@ fn dedupe_move_moves_copies_out_and_deletes_nothing() {
     let dir = obama_copies();
     let (photos, out) = (dir.path().join("photos"), dir.path().join("copies"));
     let before = facewatch::folders::photos_under(&photos).expect("list").len();
-    let r = ok_json(&run_json(&["dedupe", "--move", arg(&out), arg(&photos)]));
+    let r = dedupe_json(&photos, false, Some(&out));
     assert_eq!(r["moved"].as_array().map(Vec::len), Some(3));
     assert!(out.join("obama/obama-240p.jpg").is_file(), "relative path kept");
     assert!(photos.join("obama/obama-1080p.jpg").is_file(), "best copy stays");
@@ -171,7 +203,7 @@ fn dedupe_move_moves_copies_out_and_deletes_nothing() {
     let moved = facewatch::folders::photos_under(&out).expect("list").len();
     assert_eq!((left, moved), (before - 3, 3));
     // Running again finds nothing left to move.
-    let again = ok_json(&run_json(&["dedupe", "--move", arg(&out), arg(&photos)]));
+    let again = dedupe_json(&photos, false, Some(&out));
     assert_eq!(again["copies"], 0);
 }
 
@@ -188,9 +220,9 @@ fn gallery_check_flags_a_photo_filed_under_the_wrong_person() {
     }
     // Obama's second photo, filed by mistake under id05 as well.
     std::fs::copy(face("people/obama/obama2.jpg"), people.join("id05/misfiled.jpg")).expect("copy");
-    let g = dir.path().join("g.db");
-    ok_json(&run_json(&["--gallery", arg(&g), "enroll", arg(&people)]));
-    let r = ok_json(&run_json(&["--gallery", arg(&g), "gallery", "check"]));
+    let gallery = enrolled(&dir.path().join("g.db"), &people);
+    let threshold = engine().info().threshold;
+    let r = json(gallery.check(threshold, threshold));
     let mislabels = r["mislabels"].as_array().expect("mislabels");
     assert_eq!(mislabels.len(), 1, "{r}");
     let m = &mislabels[0];
@@ -210,15 +242,9 @@ fn identification_on_held_out_photos_and_open_set_false_accepts() {
         }
     }
     let plots = strangers.path().join("plots");
-    let r = ok_json(&run_json(&[
-        "evaluate",
-        "--people",
-        arg(&faces().join("people")),
-        "--strangers",
-        arg(strangers.path()),
-        "--plots",
-        arg(&plots),
-    ]));
+    let (people, exact) = (faces().join("people"), config().matcher.exact_search_max);
+    let report = identification::identification(&mut engine(), exact, &people, 1, Some(strangers.path()), Some(&plots), &mut |_| {});
+    let r = json(report.unwrap_or_else(|e| panic!("{e}")));
     // One filled (blue) cell per correctly identified person on the diagonal.
     assert!(coloured_pixels(&plots.join("confusion.png"), |[b, g, r]| b > 200 && g < 80 && r < 80) > 14 * 100);
     assert_eq!(r["probes"], 14, "one held-out photo per person with two usable photos");
@@ -236,9 +262,10 @@ fn identification_on_held_out_photos_and_open_set_false_accepts() {
     assert!(open["false_accept_rate"].as_f64().expect("far") <= 0.03, "{open}");
 
     // The same strangers against an enrolled gallery file.
-    let g = strangers.path().join("g.db");
-    ok_json(&run_json(&["--gallery", arg(&g), "enroll", arg(&faces().join("people"))]));
-    let r = ok_json(&run_json(&["--gallery", arg(&g), "evaluate", "--strangers", arg(strangers.path())]));
+    let gallery = enrolled(&strangers.path().join("g.db"), &people);
+    let mut engine = engine();
+    let threshold = engine.info().threshold;
+    let r = json(identification::open_set(&mut engine, &gallery, strangers.path(), threshold).unwrap_or_else(|e| panic!("{e}")));
     assert_eq!(r["faces"], 37, "{r}");
     assert!(r["false_accept_rate"].as_f64().expect("far") <= 0.03, "{r}");
 }
