@@ -171,7 +171,7 @@ fn log_report(r: &Report) {
 pub(super) fn run(g: &GlobalArgs, a: RunArgs) -> anyhow::Result<u8> {
     let cfg = g.load_config_with(|cfg| a.apply(cfg))?;
     let preview = if cfg.preview.enabled {
-        match Preview::new(cfg.preview.close_exits) {
+        match Preview::build(&cfg.preview) {
             Ok(p) => Some(p),
             Err(why) => {
                 warn!(%why, "No display: running without the preview.");

@@ -12,7 +12,7 @@ use crate::engine::{Engine, EngineError, ModelInfo};
 use crate::gallery::{Gallery, GalleryError};
 use crate::matcher::Matcher;
 use crate::preview::Preview;
-use crate::publish::{EventSink, PublishError, PublishStage, SocketServer};
+use crate::publish::{EventSink, PublishError, PublishStage};
 use crate::track::{FaceThresholds, TrackStage};
 
 /// Why a pipeline could not be built.
@@ -105,16 +105,7 @@ impl Pipeline {
             models.threshold,
             update_interval,
         );
-        let mut publish = PublishStage::new(options.sinks);
-        if options.serve_socket && !p.socket.trim().is_empty() {
-            let server = SocketServer::bind_capped(
-                &resolve_path(&p.socket),
-                &cfg.capture.camera,
-                p.subscriber_queue.get(),
-                p.max_subscribers.get(),
-            )?;
-            publish.add(Box::new(server));
-        }
+        let publish = PublishStage::build(p, &cfg.capture.camera, options.sinks, options.serve_socket)?;
         let pipeline = Pipeline {
             capture,
             detect: DetectStage::new(detector),

@@ -115,10 +115,10 @@ fn status_line(stats: &Stats, fps: f64) -> String {
 }
 
 impl Preview {
-    /// A preview, if a display is available.
-    pub fn new(close_exits: bool) -> Result<Self, NoDisplay> {
+    /// From `[preview]`: the window, if a display is available.
+    pub fn build(cfg: &PreviewConfig) -> Result<Self, NoDisplay> {
         display_available()?;
-        Ok(Self { title: "facewatch".into(), close_exits })
+        Ok(Self { title: "facewatch".into(), close_exits: cfg.close_exits })
     }
 }
 

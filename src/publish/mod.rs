@@ -128,6 +128,17 @@ pub struct PublishStage {
 }
 
 impl PublishStage {
+    /// From `[publish]` for `camera`: `sinks` plus, with `serve_socket` and a `publish.socket` path, the event
+    /// socket (bound now: refused when another daemon serves it or its folder is unsafe).
+    pub fn build(cfg: &PublishConfig, camera: &str, sinks: Vec<Box<dyn EventSink>>, serve_socket: bool) -> Result<Self, PublishError> {
+        let mut stage = Self::new(sinks);
+        if serve_socket && !cfg.socket.trim().is_empty() {
+            let path = crate::folders::resolve_path(&cfg.socket);
+            stage.add(Box::new(SocketServer::bind_capped(&path, camera, cfg.subscriber_queue.get(), cfg.max_subscribers.get())?));
+        }
+        Ok(stage)
+    }
+
     /// Publishing to `sinks` (the socket, stdout, the record file, a channel).
     pub fn new(sinks: Vec<Box<dyn EventSink>>) -> Self {
         Self { sinks }
