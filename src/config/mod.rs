@@ -218,16 +218,37 @@ impl Config {
     }
 }
 
+/// The type and key errors of one section, each with its key path: serde stops at a section's first error, so a
+/// failing section is checked again key by key, each key alone over the defaults.
 fn check_section<T: serde::de::DeserializeOwned>(merged: &config::Config, section: &str, out: &mut Vec<String>) {
-    match merged.get::<config::Value>(section) {
-        Ok(v) => {
-            if let Err(e) = serde_path_to_error::deserialize::<_, T>(v) {
-                let path = e.path().to_string();
-                let path = if path == "." { section.to_string() } else { format!("{section}.{path}") };
-                out.push(format!("invalid configuration at `{path}`: {}", e.inner()));
-            }
+    let at = |e: &serde_path_to_error::Error<config::ConfigError>| {
+        let path = e.path().to_string();
+        let path = if path == "." { section.to_string() } else { format!("{section}.{path}") };
+        format!("invalid configuration at `{path}`: {}", e.inner())
+    };
+    let value = match merged.get::<config::Value>(section) {
+        Ok(v) => v,
+        Err(e) => return out.push(format!("invalid configuration at `{section}`: {e}")),
+    };
+    let Err(first) = serde_path_to_error::deserialize::<_, T>(value.clone()) else { return };
+    let defaults = config::Config::builder()
+        .add_source(config::File::from_str(DEFAULT_TOML, config::FileFormat::Toml))
+        .build()
+        .and_then(|d| d.get::<config::Value>(section))
+        .and_then(config::Value::into_table);
+    let (Ok(defaults), Ok(given)) = (defaults, value.into_table()) else { return out.push(at(&first)) };
+    let before = out.len();
+    let mut keys: Vec<_> = given.into_iter().collect();
+    keys.sort_by(|a, b| a.0.cmp(&b.0));
+    for (key, v) in keys {
+        let mut one = defaults.clone();
+        one.insert(key, v);
+        if let Err(e) = serde_path_to_error::deserialize::<_, T>(config::Value::new(None, one)) {
+            out.push(at(&e));
         }
-        Err(e) => out.push(format!("invalid configuration at `{section}`: {e}")),
+    }
+    if out.len() == before {
+        out.push(at(&first));
     }
 }
 
@@ -361,6 +382,20 @@ mod tests {
         .expect_err("three bad values");
         let msg = err.to_string();
         for key in ["detect.score_threshold", "track.embed_every", "capture.pixel_format"] {
+            assert!(msg.contains(key), "{key} missing from: {msg}");
+        }
+    }
+
+    #[test]
+    fn every_bad_key_of_one_section_is_reported() {
+        let err = Config::load(&env(&[
+            ("FACEWATCH_CAPTURE__PIXEL_FORMAT", "h264"),
+            ("FACEWATCH_CAPTURE__KIND", "tape"),
+            ("FACEWATCH_CAPTURE__WIDTH", "-5"),
+        ]))
+        .expect_err("three bad values in [capture]");
+        let msg = err.to_string();
+        for key in ["capture.pixel_format", "capture.kind", "capture.width"] {
             assert!(msg.contains(key), "{key} missing from: {msg}");
         }
     }

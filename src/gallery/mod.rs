@@ -517,24 +517,71 @@ impl Gallery {
 
     /// The `k` most similar persons to `query`, best first (each scored by their closest embedding).
     pub fn search(&self, query: &Embedding, k: usize) -> Vec<Candidate> {
-        if k == 0 || self.entries.is_empty() {
-            return Vec::new();
-        }
-        // Several embeddings may belong to one person: ask for more neighbours than persons wanted.
-        let per_person = self.entries.len() / self.persons.len().max(1);
-        let neighbours: Vec<Neighbour> = self.index().search(query.as_slice(), (k * per_person.clamp(1, 8)).max(k * 2));
-        let mut best: Vec<Candidate> = Vec::with_capacity(k);
-        for n in neighbours {
-            let name = &self.persons[self.entries[n.id].person];
-            match best.iter_mut().find(|c| &c.name == name) {
-                Some(c) => c.score = c.score.max(n.score),
-                None => best.push(Candidate { name: name.clone(), score: n.score }),
-            }
-        }
-        best.sort_by(|a, b| b.score.total_cmp(&a.score));
-        best.truncate(k);
-        best
+        candidates(self.index(), &self.persons, |id| self.entries[id].person, query, k)
     }
+
+    /// A read-only copy of what searching needs, its index built now: what the daemon searches while this
+    /// gallery reads the next change (building an HNSW index at 100k embeddings takes minutes).
+    pub fn snapshot(&self) -> Snapshot {
+        let vectors: Vec<&[f32]> = self.entries.iter().map(|e| e.embedding.as_slice()).collect();
+        Snapshot {
+            persons: self.persons.clone(),
+            owners: self.entries.iter().map(|e| e.person).collect(),
+            index: Index::build(&vectors, self.exact_search_max),
+        }
+    }
+}
+
+/// A read-only view of a gallery for searching ([`Gallery::snapshot`]): the names, whose each embedding is, and
+/// the index over them.
+pub struct Snapshot {
+    persons: Vec<String>,
+    owners: Vec<usize>,
+    index: Index,
+}
+
+impl Snapshot {
+    /// The best `k` persons for `query`, best first (as [`Gallery::search`]).
+    pub fn search(&self, query: &Embedding, k: usize) -> Vec<Candidate> {
+        candidates(&self.index, &self.persons, |id| self.owners[id], query, k)
+    }
+
+    /// Embeddings searched.
+    pub fn len(&self) -> usize {
+        self.owners.len()
+    }
+
+    /// Whether there is nothing to search.
+    pub fn is_empty(&self) -> bool {
+        self.owners.is_empty()
+    }
+
+    /// Persons enrolled.
+    pub fn persons(&self) -> usize {
+        self.persons.len()
+    }
+}
+
+/// The best `k` persons among the nearest embeddings of `query`: each person scores their best embedding.
+fn candidates(index: &Index, persons: &[String], owner: impl Fn(usize) -> usize, query: &Embedding, k: usize) -> Vec<Candidate> {
+    let n = index.len();
+    if k == 0 || n == 0 {
+        return Vec::new();
+    }
+    // Several embeddings may belong to one person: ask for more neighbours than persons wanted.
+    let per_person = n / persons.len().max(1);
+    let neighbours: Vec<Neighbour> = index.search(query.as_slice(), (k * per_person.clamp(1, 8)).max(k * 2));
+    let mut best: Vec<Candidate> = Vec::with_capacity(k);
+    for nb in neighbours {
+        let name = &persons[owner(nb.id)];
+        match best.iter_mut().find(|c| &c.name == name) {
+            Some(c) => c.score = c.score.max(nb.score),
+            None => best.push(Candidate { name: name.clone(), score: nb.score }),
+        }
+    }
+    best.sort_by(|a, b| b.score.total_cmp(&a.score));
+    best.truncate(k);
+    best
 }
 
 #[cfg(test)]

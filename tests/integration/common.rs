@@ -144,3 +144,59 @@ pub fn clip_frames(dir: &Path, ext: &str, ranges: &[(i32, i32)]) -> (PathBuf, u6
     }
     (dir.join(format!("f_%03d.{ext}")), n)
 }
+
+/// `mp4` with its `moov` box moved before `mdat` ("fast start", as streaming encoders write it), the chunk
+/// offsets (`stco`/`co64`) shifted to match: a copy cut short still opens, as a half-downloaded file does.
+pub fn faststart(mp4: &[u8]) -> Vec<u8> {
+    /// (start, size, header length, type) of each box in `data`.
+    fn boxes(data: &[u8]) -> Vec<(usize, usize, usize, [u8; 4])> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        while at + 8 <= data.len() {
+            let size = u32::from_be_bytes(data[at..at + 4].try_into().expect("4 bytes")) as usize;
+            let (size, header) = match size {
+                0 => (data.len() - at, 8),
+                1 => (u64::from_be_bytes(data[at + 8..at + 16].try_into().expect("8 bytes")) as usize, 16),
+                n => (n, 8),
+            };
+            out.push((at, size, header, data[at + 4..at + 8].try_into().expect("type")));
+            at += size.max(8);
+        }
+        out
+    }
+    fn shift(data: &mut [u8], by: u64) {
+        for (at, size, header, kind) in boxes(data) {
+            let body = at + header..at + size;
+            match &kind {
+                b"trak" | b"mdia" | b"minf" | b"stbl" => shift(&mut data[body], by),
+                b"stco" | b"co64" => {
+                    let b = &mut data[body];
+                    let n = u32::from_be_bytes(b[4..8].try_into().expect("count")) as usize;
+                    let width = if &kind == b"stco" { 4 } else { 8 };
+                    for e in b[8..8 + n * width].chunks_exact_mut(width) {
+                        if width == 4 {
+                            let v = u32::from_be_bytes(e.try_into().expect("offset")) + by as u32;
+                            e.copy_from_slice(&v.to_be_bytes());
+                        } else {
+                            let v = u64::from_be_bytes(e.try_into().expect("offset")) + by;
+                            e.copy_from_slice(&v.to_be_bytes());
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let top = boxes(mp4);
+    let (moov_at, moov_len, moov_header, _) = *top.iter().find(|b| &b.3 == b"moov").expect("a moov box");
+    let mdat_at = top.iter().find(|b| &b.3 == b"mdat").expect("an mdat box").0;
+    assert!(moov_at > mdat_at, "already fast-start");
+    let mut moov = mp4[moov_at..moov_at + moov_len].to_vec();
+    shift(&mut moov[moov_header..], moov_len as u64);
+    let mut out = Vec::with_capacity(mp4.len());
+    out.extend_from_slice(&mp4[..mdat_at]);
+    out.extend_from_slice(&moov);
+    out.extend_from_slice(&mp4[mdat_at..moov_at]);
+    out.extend_from_slice(&mp4[moov_at + moov_len..]);
+    out
+}

@@ -116,9 +116,15 @@ fn parts(source: FakeSource, detect_delay: Duration, panic_at: Option<usize>) ->
 /// Every stage built by hand, with the fakes.
 fn build(source: FakeSource, detect_delay: Duration, panic_at: Option<usize>, looping: bool) -> Run {
     let mut gallery = Gallery::in_memory("fake", 8, 1000).expect("gallery");
-    gallery
-        .enroll("ann", &[NewEmbedding { embedding: ann(), source_path: "ann.jpg".into(), file_sha256: "x".into(), det_score: 0.9 }])
-        .expect("enroll");
+    gallery.enroll("ann", &[new_embedding(ann(), "ann.jpg")]).expect("enroll");
+    build_with(source, detect_delay, panic_at, looping, gallery)
+}
+
+fn new_embedding(embedding: Embedding, name: &str) -> NewEmbedding {
+    NewEmbedding { embedding, source_path: name.into(), file_sha256: name.into(), det_score: 0.9 }
+}
+
+fn build_with(source: FakeSource, detect_delay: Duration, panic_at: Option<usize>, looping: bool, gallery: Gallery) -> Run {
     let (tx, events) = crossbeam_channel::unbounded();
     let cfg = facewatch::Config::default_embedded().expect("defaults");
     let mut capture = cfg.capture.clone();
@@ -258,4 +264,50 @@ fn a_looping_source_that_gives_no_more_frames_backs_off_instead_of_spinning() {
     // Delays 10, 20, 40, 40, … ms in 400 ms: about a dozen reopens, not thousands.
     let n = reopens.load(Ordering::SeqCst);
     assert!((3..=15).contains(&n), "{n} reopens");
+}
+
+#[test]
+fn re_indexing_a_changed_gallery_never_stalls_the_pipeline() {
+    // A gallery large enough that its HNSW index takes a while to build: 20 persons × 1,000 random embeddings.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("g.db");
+    let mut gallery = Gallery::open(&path, "fake", 8, 100).expect("gallery");
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    };
+    for p in 0..20 {
+        let items: Vec<NewEmbedding> = (0..1000)
+            .map(|i| new_embedding(Embedding::from_raw((0..8).map(|_| next()).collect()).expect("non-zero"), &format!("p{p}/{i}.jpg")))
+            .collect();
+        gallery.enroll(&format!("p{p}"), &items).expect("enroll");
+    }
+    let started = std::time::Instant::now();
+    drop(gallery.snapshot());
+    let rebuild = started.elapsed();
+    assert!(rebuild > Duration::from_millis(300), "the index builds in {rebuild:?}: too fast to show a stall");
+
+    eprintln!("index build: {rebuild:?}");
+    // A live camera at 50 fps for 12 s; "ann" is enrolled from another connection 0.5 s in.
+    let mut source = FakeSource::new(Some(600), true);
+    source.every = Duration::from_millis(20);
+    let run = build_with(source, Duration::ZERO, None, false, gallery);
+    let running = run.pipeline.start(Stop::new()).expect("start");
+    std::thread::sleep(Duration::from_millis(500));
+    let mut writer = Gallery::open(&path, "fake", 8, 100).expect("second connection");
+    writer.enroll("ann", &[new_embedding(ann(), "ann.jpg")]).expect("enroll while running");
+    let report = running.wait(Duration::from_secs(5)).expect("clean finish");
+    let events = kinds(&run.events);
+    let names: Vec<_> = events.iter().map(|(k, e)| format!("{k:?} {:?}", e.name())).collect();
+    assert!(events.iter().any(|(_, e)| e.name() == Some("ann")), "the new person was recognised without a restart: {names:?}");
+    // A stall as long as the rebuild would have evicted about 50 frames per second of it.
+    let stalled = (rebuild.as_secs_f64() * 50.0) as u64;
+    assert!(
+        report.frames_dropped * 4 < stalled.max(20),
+        "{} frames dropped while a {rebuild:?} rebuild ran beside the pipeline: {report:?}",
+        report.frames_dropped
+    );
 }

@@ -237,3 +237,27 @@ fn a_bad_image_in_a_sequence_is_skipped_counted_and_reported() {
     assert_eq!(truncated.len(), 1, "{events:?}");
     assert!(truncated[0]["reason"].as_str().is_some_and(|r| r.contains("1 of the image sequence")), "{}", truncated[0]);
 }
+
+#[test]
+fn a_video_cut_in_the_middle_ends_with_a_warning_and_an_event() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = gallery(dir.path(), &[("lin", &[face("video/lin-manuel-miranda.png")])]);
+    // The sample clip as a streaming encoder writes it, cut at half its size: a download that stopped.
+    let whole = crate::common::faststart(&std::fs::read(clip()).expect("clip"));
+    let cut = dir.path().join("cut.mp4");
+    std::fs::write(&cut, &whole[..whole.len() / 2]).expect("write");
+    let out = facewatch()
+        .args(["--gallery", arg(&db), "run", "--fast", "--print", "--socket", "", "--source", arg(&cut)])
+        .env("RUST_LOG", "warn,facewatch=info")
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("Input ended early"), "{stderr}");
+    let events: Vec<Value> = String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let truncated: Vec<&Value> = events.iter().filter(|e| e["type"] == "input_truncated").collect();
+    assert_eq!(truncated.len(), 1, "{events:?}");
+    let frames = truncated[0]["frames"].as_u64().expect("frames");
+    assert!((50..270).contains(&frames), "the frames before the cut were read: {}", truncated[0]);
+    assert!(truncated[0]["reason"].as_str().is_some_and(|r| r.contains("of the 275 frames")), "{}", truncated[0]);
+}
