@@ -236,6 +236,11 @@ pub(super) fn bench(g: &GlobalArgs, a: BenchArgs) -> anyhow::Result<u8> {
         baseline: !a.no_baseline,
     };
     let out = bench::bench(&cfg, &options)?;
+    // The pipeline and its socket are gone: a closed stdout may now end the process quietly, as for every report.
+    // SAFETY: restoring a signal's default disposition; no thread relies on SIGPIPE being ignored any more.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     emit(g, &out, print_bench)?;
     Ok(EXIT_OK)
 }

@@ -71,6 +71,9 @@ pub struct GlobalArgs {
     /// More log output on stderr (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Errors only on stderr (no warnings or progress lines); RUST_LOG overrides.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
 }
 
 /// The subcommands.
@@ -106,6 +109,22 @@ pub enum Command {
     Subscribe(daemon::SubscribeArgs),
     /// Run the whole pipeline on a video and report fps, per-stage and end-to-end latency, drops, CPU and memory.
     Bench(daemon::BenchArgs),
+    /// Print a shell completion script: `facewatch completions bash > /etc/bash_completion.d/facewatch`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `facewatch man > /usr/local/share/man/man1/facewatch.1`.
+    Man,
+}
+
+impl Command {
+    /// Whether this is a long-running command that serves subscribers (`run`, `bench`): it logs its progress and
+    /// must survive a subscriber or a stdout going away.
+    pub fn is_daemon(&self) -> bool {
+        matches!(self, Self::Run(_) | Self::Bench(_))
+    }
 }
 
 fn parse_key_value(s: &str) -> Result<(String, String), String> {
@@ -165,6 +184,14 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Run(a) => daemon::run(g, a),
         Command::Subscribe(a) => daemon::subscribe(g, a),
         Command::Bench(a) => daemon::bench(g, a),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "facewatch", &mut std::io::stdout());
+            Ok(EXIT_OK)
+        }
+        Command::Man => {
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut std::io::stdout())?;
+            Ok(EXIT_OK)
+        }
         command => {
             let cfg = g.load_config()?;
             match command {
@@ -181,7 +208,9 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
                 | Command::Pairs(_)
                 | Command::Run(_)
                 | Command::Subscribe(_)
-                | Command::Bench(_) => {
+                | Command::Bench(_)
+                | Command::Completions { .. }
+                | Command::Man => {
                     unreachable!("handled above")
                 }
             }
@@ -193,7 +222,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
 fn progress(g: &GlobalArgs, what: &str, total: usize) -> indicatif::ProgressBar {
     use std::io::IsTerminal;
     let bar = indicatif::ProgressBar::new(total as u64);
-    if g.json || !std::io::stderr().is_terminal() {
+    if g.json || g.quiet || !std::io::stderr().is_terminal() {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     if let Ok(style) = indicatif::ProgressStyle::with_template(&format!("{{spinner}} {what} {{bar:30}} {{pos}}/{{len}} {{msg}}")) {
@@ -260,7 +289,8 @@ fn exit_of(e: &(dyn std::error::Error + 'static)) -> Option<u8> {
         PlotError,
         BuildError,
         PipelineError,
-        InputError
+        InputError,
+        UsageError
     )
 }
 
@@ -272,5 +302,16 @@ pub struct InputError(pub String);
 impl Exit for InputError {
     fn exit_code(&self) -> u8 {
         exit::INPUT
+    }
+}
+
+/// Arguments that do not go together (what clap cannot check by itself): a usage error, exit 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+impl Exit for UsageError {
+    fn exit_code(&self) -> u8 {
+        exit::CONFIG
     }
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Args;
 
-use super::{emit, GlobalArgs, InputError, EXIT_DIFFERENT, EXIT_INPUT, EXIT_OK};
+use super::{emit, GlobalArgs, UsageError, EXIT_DIFFERENT, EXIT_INPUT, EXIT_OK};
 use crate::config::{resolve_path, Config};
 use crate::engine::Engine;
 use crate::gallery::Gallery;
@@ -75,7 +75,7 @@ pub(super) fn detect(g: &GlobalArgs, cfg: &Config, args: DetectArgs) -> anyhow::
     emit(g, &out, |photos| {
         for p in photos {
             match &p.error {
-                Some(e) => println!("{}: error: {e}", p.path.display()),
+                Some(e) => eprintln!("{}: error: {e}", p.path.display()),
                 None => println!("{}: {} face(s)", p.path.display(), p.faces.len()),
             }
             for (i, f) in p.faces.iter().enumerate() {
@@ -98,8 +98,8 @@ pub(super) fn verify(g: &GlobalArgs, cfg: &Config, args: VerifyArgs) -> anyhow::
     let (input, anchors): (&Path, Vec<&Path>) = match (args.anchors.is_empty(), args.photos.as_slice()) {
         (true, [a, b]) => (b, vec![a]),
         (false, [input]) => (input, args.anchors.iter().map(PathBuf::as_path).collect()),
-        (true, _) => return Err(InputError("verify takes two photos, or --anchor photos and one INPUT".into()).into()),
-        (false, _) => return Err(InputError("with --anchor, verify takes exactly one INPUT photo".into()).into()),
+        (true, _) => return Err(UsageError("verify takes two photos, or --anchor photos and one INPUT".into()).into()),
+        (false, _) => return Err(UsageError("with --anchor, verify takes exactly one INPUT photo".into()).into()),
     };
     let mut engine = engine(cfg)?;
     let out = photos::verify(&mut engine, input, &anchors)?;
@@ -128,7 +128,7 @@ pub(super) fn identify(g: &GlobalArgs, cfg: &Config, args: IdentifyArgs) -> anyh
     emit(g, &out, |photos| {
         for p in photos {
             match (&p.error, p.faces.len()) {
-                (Some(e), _) => println!("{}: error: {e}", p.path.display()),
+                (Some(e), _) => eprintln!("{}: error: {e}", p.path.display()),
                 (None, 0) => println!("{}: no face found", p.path.display()),
                 (None, n) => println!("{}: {n} face(s)", p.path.display()),
             }

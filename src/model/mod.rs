@@ -151,7 +151,11 @@ pub enum LayoutMismatch {
 
 impl crate::base::exit::Exit for ModelError {
     fn exit_code(&self) -> u8 {
-        crate::base::exit::MODEL
+        match self {
+            // A name the manifest does not list is a configuration mistake (`--detector foo`), not a broken model.
+            Self::Unknown { .. } => crate::base::exit::CONFIG,
+            _ => crate::base::exit::MODEL,
+        }
     }
 }
 

@@ -193,3 +193,68 @@ fn the_json_shapes_of_the_report_commands_are_stable() {
         json(&run(&g, &["pairs", arg(&faces().join("people")), "--sets", "2", "--per-set", "2", "--lfw", arg(&dir.path().join("p.txt"))]));
     assert_eq!(keys(&pairs), ["different", "dir", "per_set", "same", "seed", "sets", "written"]);
 }
+
+/// Runs the binary with its stdout already closed by the reader, as `facewatch … | head -0` would.
+fn with_closed_stdout(args: &[&str]) -> (std::process::ExitStatus, String) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_facewatch"))
+        .current_dir(crate::common::root())
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    (out.status, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly_and_errors_go_to_stderr() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let g = dir.path().join("g.db");
+    for args in
+        [&["models"][..], &["--json", "models"], &["--json", "check-config"], &["--json", "detect", arg(&face("people/obama/obama.jpg"))]]
+    {
+        let (status, stderr) = with_closed_stdout(args);
+        assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{args:?}: {stderr}");
+        assert!(status.success() || status.signal() == Some(13), "{args:?}: {status:?} (0, or ended by SIGPIPE as `ls` is)\n{stderr}");
+    }
+    // A file that cannot be read is reported on stderr, and only the results go to stdout.
+    let bad = dir.path().join("notes.jpg");
+    std::fs::write(&bad, b"not a picture").expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_facewatch"))
+        .current_dir(crate::common::root())
+        .args(["detect", arg(&face("people/obama/obama.jpg")), arg(&bad)])
+        .output()
+        .expect("run");
+    assert_eq!(code(&out), 3);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(stderr.contains("notes.jpg: error") && !stdout.contains("error"), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    // Usage and configuration mistakes exit 2: one photo without anchors, a detector the manifest does not list.
+    assert_eq!(code(&run(&g, &["verify", arg(&face("people/obama/obama.jpg"))])), 2);
+    assert_eq!(code(&run(&g, &["--detector", "foo", "detect", arg(&face("people/obama/obama.jpg"))])), 2);
+    // -q: nothing but errors on stderr; NO_COLOR: no escape codes even where colours would be used.
+    let quiet = std::process::Command::new(env!("CARGO_BIN_EXE_facewatch"))
+        .current_dir(crate::common::root())
+        .args(["-q", "--gallery", arg(&g), "verify", arg(&face("people/obama/obama.jpg")), arg(&face("people/obama/obama3.jpg"))])
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run");
+    assert_eq!(code(&quiet), 0);
+    assert!(quiet.stderr.is_empty(), "{}", String::from_utf8_lossy(&quiet.stderr));
+}
+
+#[test]
+fn completions_and_the_manual_page_come_from_the_command_line_definition() {
+    let bash = std::process::Command::new(env!("CARGO_BIN_EXE_facewatch")).args(["completions", "bash"]).output().expect("run");
+    assert_eq!(code(&bash), 0);
+    let script = String::from_utf8_lossy(&bash.stdout);
+    assert!(script.contains("_facewatch()") && script.contains("check-config") && script.contains("--gallery"), "{script}");
+    let man = std::process::Command::new(env!("CARGO_BIN_EXE_facewatch")).arg("man").output().expect("run");
+    assert_eq!(code(&man), 0);
+    let page = String::from_utf8_lossy(&man.stdout);
+    assert!(page.starts_with(".ie") || page.contains(".TH facewatch"), "{page}");
+    assert!(page.contains("enroll") && page.contains("calibrate"), "every subcommand is listed");
+}

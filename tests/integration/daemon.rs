@@ -276,6 +276,27 @@ fn bad_daemon_configuration_is_refused_with_every_key_path_before_anything_start
 }
 
 #[test]
+fn under_the_journal_log_lines_carry_their_priority_and_no_timestamp_of_their_own() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(env!("CARGO_BIN_EXE_facewatch"))
+        .current_dir(root())
+        .args(["--gallery", arg(&dir.path().join("g.db")), "run", "--source", arg(&dir.path().join("gone.mp4")), "--socket", ""])
+        .env("JOURNAL_STREAM", "8:12345")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(lines.iter().any(|l| l.starts_with("<6>")), "info lines at priority 6:\n{stderr}");
+    assert!(lines.last().is_some_and(|l| l.starts_with("<3>error: ") && l.contains("gone.mp4")), "the error at priority 3:\n{stderr}");
+    // OpenCV's own lines are not ours; every line facewatch writes has a priority and starts without a date.
+    for l in lines.iter().filter(|l| l.starts_with('<')) {
+        assert!(!l[3..].starts_with("20"), "a timestamp of our own: {l}");
+    }
+}
+
+#[test]
 fn the_systemd_unit_checks_the_configuration_it_runs() {
     let unit = std::fs::read_to_string(root().join("systemd/facewatch.service")).expect("unit file");
     let value = |key: &str| unit.lines().find_map(|l| l.strip_prefix(key)).unwrap_or_else(|| panic!("{key} missing from the unit"));
@@ -290,6 +311,7 @@ fn the_systemd_unit_checks_the_configuration_it_runs() {
         "ReadWritePaths=/var/lib/facewatch /run/facewatch",
         "DeviceAllow=char-video4linux rw",
         "Restart=on-failure",
+        "RestartPreventExitStatus=2",
     ] {
         assert!(unit.lines().any(|l| l == directive), "{directive} missing");
     }
