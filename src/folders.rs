@@ -26,6 +26,22 @@ fn listing(dir: &Path) -> Result<std::fs::ReadDir, FolderError> {
 /// File extensions read as photos (compared case-insensitively).
 pub const PHOTO_EXTENSIONS: [&str; 9] = ["jpg", "jpeg", "png", "bmp", "webp", "tif", "tiff", "pgm", "ppm"];
 
+/// Whether `path` has a photo's extension ([`PHOTO_EXTENSIONS`]).
+pub fn is_photo(path: &Path) -> bool {
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| PHOTO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// Sorted files directly inside `dir`, photos or not, hidden ones (`.DS_Store`) left out.
+pub fn files_in(dir: &Path) -> Result<Vec<PathBuf>, FolderError> {
+    let mut out: Vec<PathBuf> = listing(dir)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
 /// Sorted photo files directly inside `dir`.
 pub fn photos_in(dir: &Path) -> Result<Vec<PathBuf>, FolderError> {
     let mut out: Vec<PathBuf> = listing(dir)?

@@ -351,6 +351,26 @@ impl Gallery {
         Ok(())
     }
 
+    /// Who already has the photo with content hash `file_sha256` (for this gallery's recognizer).
+    pub fn owners_of(&self, file_sha256: &str) -> Result<Vec<String>, GalleryError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT p.name FROM embeddings e JOIN persons p ON p.id = e.person_id WHERE e.file_sha256 = ?1 AND e.model = ?2 ORDER BY p.name",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = stmt.query_map(params![file_sha256, self.model], |r| r.get(0)).map_err(|e| self.sql(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
+    }
+
+    /// Embeddings stored now, as the file says (other processes' enrolments included).
+    pub fn stored(&self) -> Result<usize, GalleryError> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM embeddings WHERE model = ?1", [&self.model], |r| r.get::<_, i64>(0))
+            .map(|n| n as usize)
+            .map_err(|e| self.sql(e))
+    }
+
     fn data_version(&self) -> Result<i64, GalleryError> {
         self.conn.query_row("PRAGMA data_version", [], |r| r.get(0)).map_err(|e| self.sql(e))
     }

@@ -12,8 +12,8 @@ use sha2::{Digest, Sha256};
 
 use super::JobError;
 use crate::engine::{Engine, EngineError};
-use crate::folders::{person_dirs, photos_in, FolderError};
-use crate::gallery::{Gallery, NewEmbedding};
+use crate::folders::{files_in, is_photo, person_dirs, FolderError, PHOTO_EXTENSIONS};
+use crate::gallery::{check_name, Gallery, NewEmbedding};
 use crate::model::hex;
 
 /// A photo left out, and why.
@@ -57,7 +57,9 @@ pub struct EnrollOut {
     pub gallery_embeddings: usize,
 }
 
-/// The photos of each person folder of `dir`, by name; an error when there is no person folder.
+/// The files of each person folder of `dir`, by name (files that are not photos are reported as skipped). Every folder is checked before anything is enrolled: no
+/// person folder, or a folder whose name cannot be a person's (`unknown`, too long, control characters), is an
+/// error naming all of them, and nothing is written.
 pub fn people(dir: &Path) -> Result<Vec<(String, Vec<PathBuf>)>, JobError> {
     let people = person_dirs(dir)?;
     if people.is_empty() {
@@ -66,10 +68,12 @@ pub fn people(dir: &Path) -> Result<Vec<(String, Vec<PathBuf>)>, JobError> {
             dir.display()
         )));
     }
-    Ok(people
-        .iter()
-        .map(|d| Ok((d.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), photos_in(d)?)))
-        .collect::<Result<_, FolderError>>()?)
+    let name = |d: &PathBuf| d.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let bad: Vec<String> = people.iter().filter_map(|d| check_name(&name(d)).err().map(|e| format!("{}: {e}", d.display()))).collect();
+    if !bad.is_empty() {
+        return Err(JobError::Input(format!("nothing enrolled; rename these folders first:\n  {}", bad.join("\n  "))));
+    }
+    Ok(people.iter().map(|d| Ok((name(d), files_in(d)?))).collect::<Result<_, FolderError>>()?)
 }
 
 /// Enrolls `people` (from [`people`]) into `gallery`, one transaction per person; `progress` is told each photo's
@@ -82,33 +86,50 @@ pub fn enroll(
 ) -> Result<EnrollOut, JobError> {
     let mut persons = Vec::new();
     for (name, photos) in people {
-        let mut items = Vec::new();
-        let mut skipped = Vec::new();
+        let (mut items, mut skipped, mut known) = (Vec::new(), Vec::new(), 0);
         for path in &photos {
-            match embed_photo(engine, path) {
-                Ok(item) => items.push(item),
+            if !is_photo(path) {
+                let reason = format!("not a photo facewatch reads (.{})", PHOTO_EXTENSIONS.join(", ."));
+                skipped.push(Skipped { file: path.clone(), reason });
+                progress(&name);
+                continue;
+            }
+            // The content hash first: a photo already in the gallery costs a read, not a detection.
+            let read = std::fs::read(path).map_err(JobError::file("read", path)).and_then(|bytes| {
+                let hash = hex(&Sha256::digest(&bytes));
+                Ok((gallery.owners_of(&hash)?, hash, bytes))
+            });
+            match read {
+                Ok((owners, _, _)) if owners.contains(&name) => known += 1,
+                Ok((owners, _, _)) if !owners.is_empty() => {
+                    let reason = format!("the same photo is already enrolled as {}", owners.join(", "));
+                    skipped.push(Skipped { file: path.clone(), reason });
+                }
+                Ok((_, hash, bytes)) => match embed_photo(engine, path, &bytes, hash) {
+                    Ok(item) => items.push(item),
+                    Err(e) => skipped.push(Skipped { file: path.clone(), reason: e.to_string() }),
+                },
                 Err(e) => skipped.push(Skipped { file: path.clone(), reason: e.to_string() }),
             }
             progress(&name);
         }
         let added = if items.is_empty() { 0 } else { gallery.enroll(&name, &items)? };
-        persons.push(PersonOut { name, photos: photos.len(), added, already_enrolled: items.len() - added, skipped });
+        persons.push(PersonOut { name, photos: photos.len(), added, already_enrolled: known + items.len() - added, skipped });
     }
     Ok(EnrollOut {
         gallery: gallery.path().to_path_buf(),
         recognizer: gallery.model().to_string(),
         added: persons.iter().map(|p| p.added).sum(),
         skipped: persons.iter().map(|p| p.skipped.len()).sum(),
-        gallery_embeddings: gallery.len(),
+        // What the file holds, other runs' enrolments included (not this process's view of it).
+        gallery_embeddings: gallery.stored()?,
         persons,
     })
 }
 
-/// A photo's one face as a gallery embedding, with the photo's content hash.
-pub fn embed_photo(engine: &mut Engine, path: &Path) -> Result<NewEmbedding, JobError> {
-    let bytes = std::fs::read(path).map_err(JobError::file("read", path))?;
-    let file_sha256 = hex(&Sha256::digest(&bytes));
-    let frame = engine.decode(&bytes, path).map_err(EngineError::from)?;
+/// A photo's one face (`bytes` read from `path`) as a gallery embedding, with the photo's content hash.
+pub fn embed_photo(engine: &mut Engine, path: &Path, bytes: &[u8], file_sha256: String) -> Result<NewEmbedding, JobError> {
+    let frame = engine.decode(bytes, path).map_err(EngineError::from)?;
     let face = engine.one_face(&frame, path)?;
     Ok(NewEmbedding {
         embedding: face.embedding,

@@ -269,3 +269,51 @@ fn identification_on_held_out_photos_and_open_set_false_accepts() {
     assert_eq!(r["faces"], 37, "{r}");
     assert!(r["false_accept_rate"].as_f64().expect("far") <= 0.03, "{r}");
 }
+
+#[test]
+fn enroll_checks_every_folder_first_and_reports_all_it_skips() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let people = dir.path().join("people");
+    for (person, files) in [("ann", &["obama.jpg", "notes.txt"][..]), ("unknown", &["obama2.jpg"][..])] {
+        std::fs::create_dir_all(people.join(person)).expect("dir");
+        for f in files {
+            let from = face(&format!("people/obama/{f}"));
+            let to = people.join(person).join(f);
+            if from.is_file() {
+                std::fs::copy(&from, &to).expect("copy");
+            } else {
+                std::fs::write(&to, "a note, not a photo").expect("write");
+            }
+        }
+    }
+    // A folder that cannot be a person's name stops the run before anything is written, naming it.
+    let err = enroll::people(&people).expect_err("`unknown` is not a name");
+    assert!(err.to_string().contains("unknown") && err.to_string().contains("nothing enrolled"), "{err}");
+    std::fs::remove_dir_all(people.join("unknown")).expect("rm");
+    // The same photo filed under a second person is reported, not enrolled twice; a text file is reported too.
+    std::fs::create_dir_all(people.join("bob")).expect("dir");
+    std::fs::copy(face("people/obama/obama.jpg"), people.join("bob/copy.jpg")).expect("copy");
+    let mut engine = engine();
+    let info = engine.info().clone();
+    let path = dir.path().join("g.db");
+    let mut gallery = Gallery::open(&path, &info.recognizer, info.dim, 1000).expect("gallery");
+    let out = enroll::enroll(&mut engine, &mut gallery, enroll::people(&people).expect("people"), &mut |_| {}).expect("enroll");
+    let r = json(&out);
+    assert_eq!(r["added"], 1, "{r}");
+    let skipped: Vec<String> = out.persons.iter().flat_map(|p| p.skipped.iter().map(|s| s.reason.clone())).collect();
+    assert!(skipped.iter().any(|s| s.contains("not a photo")), "{skipped:?}");
+    assert!(skipped.iter().any(|s| s.contains("already enrolled as ann")), "{skipped:?}");
+    // Another process enrols meanwhile: a second run counts what the file holds, and skips ann's photo by its hash.
+    let mut other = Gallery::open(&path, &info.recognizer, info.dim, 1000).expect("second connection");
+    let carl = facewatch::jobs::enroll::embed_photo(
+        &mut engine,
+        &face("people/biden/biden.jpg"),
+        &std::fs::read(face("people/biden/biden.jpg")).expect("read"),
+        "carl-hash".into(),
+    )
+    .expect("embed");
+    other.enroll("carl", &[carl]).expect("enroll carl");
+    let again = enroll::enroll(&mut engine, &mut gallery, enroll::people(&people).expect("people"), &mut |_| {}).expect("again");
+    assert_eq!((again.added, again.gallery_embeddings), (0, 2), "{again:?}");
+    assert_eq!(again.persons.iter().find(|p| p.name == "ann").map(|p| p.already_enrolled), Some(1));
+}
