@@ -85,7 +85,16 @@ pub struct Group {
     /// The best copy.
     pub keep: PathBuf,
     /// The other copies.
-    pub copies: Vec<(PathBuf, Reason)>,
+    pub copies: Vec<Copy>,
+}
+
+/// One copy of the kept photo, and why it is one.
+#[derive(Debug, Clone, Serialize)]
+pub struct Copy {
+    /// The photo.
+    pub path: PathBuf,
+    /// How it matches.
+    pub reason: Reason,
 }
 
 /// 64-bit difference hash of a BGR image.
@@ -184,7 +193,10 @@ pub fn groups(photos: &[PhotoInfo], t: &Thresholds) -> Vec<Group> {
             let copies = m
                 .iter()
                 .filter(|&&i| i != best)
-                .map(|&i| (photos[i].path.clone(), link(&photos[best], &photos[i], t).unwrap_or(Reason::ViaAnotherCopy)))
+                .map(|&i| Copy {
+                    path: photos[i].path.clone(),
+                    reason: link(&photos[best], &photos[i], t).unwrap_or(Reason::ViaAnotherCopy),
+                })
                 .collect();
             Group { keep: photos[best].path.clone(), copies }
         })
@@ -212,7 +224,7 @@ mod tests {
         let g = groups(&photos, &Thresholds::default());
         assert_eq!(g.len(), 1);
         assert_eq!(g[0].keep, PathBuf::from("big.jpg"));
-        let reasons: Vec<&Reason> = g[0].copies.iter().map(|(_, r)| r).collect();
+        let reasons: Vec<&Reason> = g[0].copies.iter().map(|c| &c.reason).collect();
         // a is one bit from big; b is linked to a by bytes but far from big by hash.
         assert!(reasons.contains(&&Reason::SameImage { distance: 1 }));
         assert!(reasons.contains(&&Reason::ViaAnotherCopy));

@@ -9,8 +9,8 @@ pub const UNKNOWN: &str = "unknown";
 /// A track's id, unique within one daemon run.
 pub type TrackId = u64;
 
-/// An axis-aligned box in pixels: top-left corner and size.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+/// An axis-aligned box in pixels: top-left corner and size. In JSON `[x, y, w, h]`, as in the events.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BBox {
     /// Left edge.
     pub x: f32,
@@ -20,6 +20,12 @@ pub struct BBox {
     pub w: f32,
     /// Height.
     pub h: f32,
+}
+
+impl Serialize for BBox {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        [self.x, self.y, self.w, self.h].serialize(s)
+    }
 }
 
 impl BBox {

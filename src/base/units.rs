@@ -38,8 +38,14 @@ impl TryFrom<f64> for UnitInterval {
 
 impl From<UnitInterval> for f64 {
     fn from(v: UnitInterval) -> f64 {
-        f64::from(v.0)
+        widen(v.0)
     }
+}
+
+/// `v` as `f64` without the noise of its binary expansion: `0.3f32` is 0.3, not 0.30000001192092896 (six
+/// decimals are more than any setting means).
+fn widen(v: f32) -> f64 {
+    (f64::from(v) * 1e6).round() / 1e6
 }
 
 /// A cosine-similarity threshold in `-1..=1`.
@@ -71,7 +77,7 @@ impl TryFrom<f64> for Threshold {
 
 impl From<Threshold> for f64 {
     fn from(v: Threshold) -> f64 {
-        f64::from(v.0)
+        widen(v.0)
     }
 }
 
@@ -114,5 +120,19 @@ pub mod seconds {
 pub fn within(out: &mut Vec<String>, key: &str, value: u64, max: u64, why: &str) {
     if value > max {
         out.push(format!("{key}: {value} is above the limit {max} ({why})"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_read_back_without_binary_noise() {
+        let t = UnitInterval::try_from(0.3).expect("in range");
+        assert_eq!(serde_json::to_string(&t).expect("json"), "0.3");
+        let c = Threshold::new(0.363).expect("in range");
+        assert_eq!(serde_json::to_string(&c).expect("json"), "0.363");
+        assert!(UnitInterval::try_from(1.5).is_err() && Threshold::new(-1.5).is_err());
     }
 }

@@ -41,7 +41,7 @@ pub struct RunArgs {
     /// Read a file as fast as the pipeline takes it instead of at its frame rate (capture.realtime = false).
     #[arg(long)]
     pub fast: bool,
-    /// Also print every event as a JSON line on stdout.
+    /// Also print every event as a JSON line on stdout (`--json` does the same).
     #[arg(long)]
     pub print: bool,
     /// Stop after this many frames.
@@ -183,7 +183,7 @@ pub(super) fn run(g: &GlobalArgs, a: RunArgs) -> anyhow::Result<u8> {
     };
     let mut sinks: Vec<Box<dyn EventSink>> = Vec::new();
     // Each line output writes on its own thread: a stdout nobody reads never starves the socket.
-    if a.print {
+    if a.print || g.json {
         sinks.push(Box::new(QueuedLineSink::spawn("print", std::io::stdout(), PRINT_QUEUE)?));
     }
     if let Some(path) = &a.record {

@@ -53,7 +53,7 @@ pub(super) fn dedupe(g: &GlobalArgs, cfg: Option<&Config>, args: DedupeArgs) -> 
         );
         for gr in &o.groups {
             println!("keep {}", gr.keep.display());
-            for (p, r) in &gr.copies {
+            for crate::dedupe::Copy { path: p, reason: r } in &gr.copies {
                 let why = match r {
                     Reason::Identical => "identical bytes".to_string(),
                     Reason::SameImage { distance } => format!("same image, hash {distance} bits apart"),

@@ -80,7 +80,7 @@ pub(super) fn detect(g: &GlobalArgs, cfg: &Config, args: DetectArgs) -> anyhow::
             }
             for (i, f) in p.faces.iter().enumerate() {
                 let b = f.bbox;
-                println!("  face {i}: box x={:.0} y={:.0} w={:.0} h={:.0}, score {:.3}", b.x, b.y, b.w, b.h, f.score);
+                println!("  face {i}: box x={:.0} y={:.0} w={:.0} h={:.0}, score {:.3}", b.x, b.y, b.w, b.h, f.det_score);
                 if let Some(c) = &f.crop {
                     println!("    crop {}", c.display());
                 }

@@ -14,6 +14,7 @@ use crate::base::face::{dot, Embedding};
 #[derive(Debug, Clone, Serialize)]
 pub struct Mislabel {
     /// The photo.
+    #[serde(rename = "path")]
     pub photo: String,
     /// The person it is enrolled under.
     pub enrolled_as: String,
@@ -29,6 +30,7 @@ pub struct Mislabel {
 #[derive(Debug, Clone, Serialize)]
 pub struct Outlier {
     /// The photo.
+    #[serde(rename = "path")]
     pub photo: String,
     /// Its person.
     pub person: String,

@@ -108,7 +108,7 @@ pub fn dedupe(dir: &Path, options: DedupeOptions<'_>, progress: &mut dyn FnMut()
     let groups = dedupe::groups(&photos, &thresholds);
     let (mut moved, mut move_errors) = (Vec::new(), Vec::new());
     if let Some(dest) = move_to {
-        for (from, _) in groups.iter().flat_map(|gr| &gr.copies) {
+        for from in groups.iter().flat_map(|gr| gr.copies.iter().map(|c| &c.path)) {
             match move_out(from, dir, dest) {
                 Ok(to) => moved.push(Moved { from: from.clone(), to }),
                 Err(e) => move_errors.push(e.to_string()),

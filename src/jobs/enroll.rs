@@ -20,6 +20,7 @@ use crate::model::hex;
 #[derive(Debug, Serialize)]
 pub struct Skipped {
     /// The photo.
+    #[serde(rename = "path")]
     pub file: PathBuf,
     /// Why (no face, several faces, unreadable).
     pub reason: String,

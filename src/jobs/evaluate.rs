@@ -17,6 +17,7 @@ use crate::eval::{self, video as truth_video, LabelledPair, RocPoint, ScoredPair
 #[derive(Debug, Serialize)]
 pub struct Failure {
     /// Photo.
+    #[serde(rename = "path")]
     pub photo: PathBuf,
     /// Why the face is unknown.
     pub reason: String,

@@ -21,6 +21,7 @@ use crate::gallery::{Gallery, NewEmbedding};
 #[derive(Debug, Serialize)]
 pub struct Miss {
     /// The photo.
+    #[serde(rename = "path")]
     pub photo: PathBuf,
     /// The true person.
     pub person: String,
@@ -34,6 +35,7 @@ pub struct Miss {
 #[derive(Debug, Serialize)]
 pub struct FalseAccept {
     /// The photo.
+    #[serde(rename = "path")]
     pub photo: PathBuf,
     /// The person it was taken for.
     pub matched: String,

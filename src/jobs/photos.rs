@@ -17,8 +17,8 @@ pub struct FaceOut {
     pub bbox: BBox,
     /// Eyes, nose tip, mouth corners (ArcFace order), original pixels.
     pub landmarks: [[f32; 2]; 5],
-    /// Cosine similarity (for a detection: detector confidence).
-    pub score: f32,
+    /// Detector confidence, 0..1 (`det_score` in every report; `score` is always a cosine).
+    pub det_score: f32,
     /// Where the aligned crop was written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub crop: Option<PathBuf>,
@@ -43,7 +43,7 @@ pub struct PhotoOut {
 }
 
 fn face_out(d: &Detection, crop: Option<PathBuf>) -> FaceOut {
-    FaceOut { bbox: d.bbox, landmarks: d.landmarks, score: d.score, crop }
+    FaceOut { bbox: d.bbox, landmarks: d.landmarks, det_score: d.score, crop }
 }
 
 /// Every face of every photo; with `crop_dir`, each face's aligned 112×112 crop written there (the folder created

@@ -181,7 +181,7 @@ fn the_json_shapes_of_the_report_commands_are_stable() {
     let obama = face("people/obama/obama.jpg");
     let detect = json(&run(&g, &["detect", arg(&obama)]));
     assert_eq!(keys(&detect), ["faces", "height", "path", "width"], "a photo read without error has no `error`");
-    assert_eq!(keys(&detect[0]["faces"]), ["bbox", "landmarks", "score"]);
+    assert_eq!(keys(&detect[0]["faces"]), ["bbox", "det_score", "landmarks"]);
     let verify = json(&run(&g, &["verify", arg(&obama), arg(&face("people/obama/obama3.jpg"))]));
     assert_eq!(keys(&verify), ["anchors", "decision", "input", "models", "same", "score", "threshold"]);
     assert_eq!(keys(&verify["input"]), ["bbox", "faces_found", "path"]);

@@ -161,7 +161,7 @@ fn copy_names(report: &Value) -> Vec<String> {
                 .as_array()
                 .expect("copies")
                 .iter()
-                .map(|c| c[0].as_str().expect("path").rsplit('/').next().expect("name").to_string())
+                .map(|c| c["path"].as_str().expect("path").rsplit('/').next().expect("name").to_string())
         })
         .collect();
     names.sort();
@@ -226,7 +226,7 @@ fn gallery_check_flags_a_photo_filed_under_the_wrong_person() {
     let mislabels = r["mislabels"].as_array().expect("mislabels");
     assert_eq!(mislabels.len(), 1, "{r}");
     let m = &mislabels[0];
-    assert!(m["photo"].as_str().is_some_and(|p| p.ends_with("id05/misfiled.jpg")), "{m}");
+    assert!(m["path"].as_str().is_some_and(|p| p.ends_with("id05/misfiled.jpg")), "{m}");
     assert_eq!((m["enrolled_as"].as_str(), m["looks_like"].as_str()), (Some("id05"), Some("obama")));
     assert!(m["score"].as_f64().expect("score") > m["own_score"].as_f64().expect("own"), "{m}");
 }
