@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use serde::Serialize;
 
+use super::bar_progress;
 use super::photos::{engine, open_configured_gallery};
 use super::{emit, GlobalArgs, InputError, EXIT_OK};
 use crate::config::Config;
 use crate::eval::{self, pairs, LabelledPair};
 use crate::jobs::evaluate as measure;
-use crate::jobs::Progress;
 
 /// `facewatch pairs`.
 #[derive(Debug, Args)]
@@ -237,14 +237,6 @@ fn evaluate_video(
     let out = measure::video(&g.load_config()?, clip, truth_path, grace, baseline, plots)?;
     emit(g, &out, print_video)?;
     Ok(EXIT_OK)
-}
-
-/// A progress bar as a job's progress callback.
-fn bar_progress(bar: &indicatif::ProgressBar) -> impl FnMut(Progress) + '_ {
-    move |p| match p {
-        Progress::Total(n) => bar.set_length(n as u64),
-        Progress::Done => bar.inc(1),
-    }
 }
 
 fn share(v: Option<f64>) -> String {

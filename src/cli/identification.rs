@@ -6,7 +6,6 @@ use super::photos::engine;
 use super::{emit, progress, GlobalArgs, InputError, EXIT_OK};
 use crate::config::Config;
 use crate::jobs::identification::{self, OpenSet};
-use crate::jobs::Progress;
 
 fn print_open_set(s: &OpenSet, against: &str) {
     println!(
@@ -31,10 +30,7 @@ pub(super) fn evaluate(
 ) -> anyhow::Result<u8> {
     let mut engine = engine(cfg)?;
     let bar = progress(g, "embedding", 0);
-    let mut on_progress = |p: Progress| match p {
-        Progress::Total(n) => bar.set_length(n as u64),
-        Progress::Done => bar.inc(1),
-    };
+    let mut on_progress = super::bar_progress(&bar);
     let out =
         identification::identification(&mut engine, cfg.matcher.exact_search_max, people, holdout, strangers, plots, &mut on_progress)?;
     bar.finish_and_clear();

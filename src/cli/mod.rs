@@ -231,6 +231,14 @@ fn progress(g: &GlobalArgs, what: &str, total: usize) -> indicatif::ProgressBar 
     bar
 }
 
+/// A progress bar as a job's progress callback.
+fn bar_progress(bar: &indicatif::ProgressBar) -> impl FnMut(crate::jobs::Progress) + '_ {
+    move |p| match p {
+        crate::jobs::Progress::Total(n) => bar.set_length(n as u64),
+        crate::jobs::Progress::Done => bar.inc(1),
+    }
+}
+
 /// Prints `report` as pretty JSON when `--json`, else calls `text`.
 fn emit<T: Serialize>(g: &GlobalArgs, report: &T, text: impl FnOnce(&T)) -> anyhow::Result<()> {
     if g.json {
