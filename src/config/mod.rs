@@ -190,6 +190,9 @@ impl Config {
         let err = match serde_path_to_error::deserialize::<_, Config>(merged.clone()) {
             Ok(mut c) => {
                 c.models.apply_pack();
+                c.models.dir = crate::folders::locate(&c.models.dir);
+                c.models.manifest = crate::folders::locate(&c.models.manifest);
+                c.runtime.ort_library = crate::folders::locate(&c.runtime.ort_library);
                 return Ok(c);
             }
             Err(e) => ConfigError::Invalid { path: e.path().to_string(), message: e.inner().to_string() },

@@ -258,3 +258,26 @@ fn completions_and_the_manual_page_come_from_the_command_line_definition() {
     assert!(page.starts_with(".ie") || page.contains(".TH facewatch"), "{page}");
     assert!(page.contains("enroll") && page.contains("calibrate"), "every subcommand is listed");
 }
+
+#[test]
+fn the_binary_runs_from_any_directory() {
+    // Nothing relative to the working directory: the defaults find the models and ONNX Runtime of the checkout the
+    // binary was built in (an installed binary finds them under its prefix's share/ and lib/).
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let g = elsewhere.path().join("g.db");
+    let run_here = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_facewatch"))
+            .current_dir(elsewhere.path())
+            .args(["--json", "--gallery", arg(&g)])
+            .args(args)
+            .output()
+            .expect("run")
+    };
+    let models = run_here(&["models"]);
+    assert_eq!(code(&models), 0, "{}", String::from_utf8_lossy(&models.stderr));
+    let selected: Vec<Value> = json(&models).as_array().expect("rows").iter().filter(|m| m["selected"] == true).cloned().collect();
+    assert!(!selected.is_empty() && selected.iter().all(|m| m["installed"] == true), "{selected:?}");
+    let detect = run_here(&["detect", arg(&face("people/obama/obama.jpg"))]);
+    assert_eq!(code(&detect), 0, "{}", String::from_utf8_lossy(&detect.stderr));
+    assert_eq!(json(&detect)[0]["faces"].as_array().map(Vec::len), Some(1));
+}
