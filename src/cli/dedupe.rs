@@ -36,9 +36,9 @@ pub(super) fn dedupe(g: &GlobalArgs, cfg: Option<&Config>, args: DedupeArgs) -> 
     let max_pixels = cfg.map_or(40_000_000, |c| c.detect.max_image_pixels.get());
     let thresholds =
         Thresholds { max_image_distance: args.max_image_distance, min_face_cosine: args.min_face_cosine, ..Thresholds::default() };
-    let bar = progress(g, "hashing", crate::folders::photos_under(&args.dir)?.len());
+    let bar = progress(g, "hashing", 0);
     let options = DedupeOptions { engine: engine.as_mut(), max_pixels, thresholds, move_to: args.move_to.as_deref() };
-    let out = dedupe::dedupe(&args.dir, options, &mut || bar.inc(1))?;
+    let out = dedupe::dedupe(&args.dir, options, &mut super::bar_progress(&bar))?;
     bar.finish_and_clear();
     for e in &out.move_errors {
         eprintln!("error: {e}");

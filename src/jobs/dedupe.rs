@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::JobError;
+use super::{JobError, Progress};
 use crate::base::face::largest;
 use crate::dedupe::{self, Group, PhotoInfo, Thresholds};
 use crate::engine::Engine;
@@ -70,10 +70,11 @@ pub struct DedupeOptions<'a> {
 }
 
 /// Hashes every photo under `dir` (and with an engine its largest face), groups the copies and, with `move_to`,
-/// moves them out; `progress` is called once per photo hashed.
-pub fn dedupe(dir: &Path, options: DedupeOptions<'_>, progress: &mut dyn FnMut()) -> Result<DedupeOut, JobError> {
+/// moves them out; `progress` is told how many photos there are, then each one hashed.
+pub fn dedupe(dir: &Path, options: DedupeOptions<'_>, progress: &mut dyn FnMut(Progress)) -> Result<DedupeOut, JobError> {
     let DedupeOptions { mut engine, max_pixels, thresholds, move_to } = options;
     let files = crate::folders::photos_under(dir)?;
+    progress(Progress::Total(files.len()));
     let mut photos = Vec::with_capacity(files.len());
     let mut unreadable = Vec::new();
     for path in &files {
@@ -103,7 +104,7 @@ pub fn dedupe(dir: &Path, options: DedupeOptions<'_>, progress: &mut dyn FnMut()
             Err(e) => unreadable.push(Unreadable { path: path.clone(), reason: e.to_string() }),
         }
         photos.push(info);
-        progress();
+        progress(Progress::Done);
     }
     let groups = dedupe::groups(&photos, &thresholds);
     let (mut moved, mut move_errors) = (Vec::new(), Vec::new());

@@ -34,7 +34,7 @@ fn evaluate_pairs(list: &[LabelledPair], roc_csv: Option<&Path>, plots: Option<&
 fn dedupe_json(dir: &Path, faces: bool, move_to: Option<&Path>) -> Value {
     let mut engine = faces.then(engine);
     let options = DedupeOptions { engine: engine.as_mut(), max_pixels: 40_000_000, thresholds: Thresholds::default(), move_to };
-    json(dedupe(dir, options, &mut || {}).unwrap_or_else(|e| panic!("{e}")))
+    json(dedupe(dir, options, &mut |_| {}).unwrap_or_else(|e| panic!("{e}")))
 }
 
 /// Enrolls `people` (a folder per person) into a new gallery at `path`.
