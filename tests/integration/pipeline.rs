@@ -291,23 +291,30 @@ fn re_indexing_a_changed_gallery_never_stalls_the_pipeline() {
     assert!(rebuild > Duration::from_millis(300), "the index builds in {rebuild:?}: too fast to show a stall");
 
     eprintln!("index build: {rebuild:?}");
-    // A live camera at 50 fps for 12 s; "ann" is enrolled from another connection 0.5 s in.
-    let mut source = FakeSource::new(Some(600), true);
+    // A live camera at 50 fps; "ann" is enrolled from another connection 0.5 s in. The test watches the track
+    // stage's frame count: a rebuild on that thread would hold it still for about as long as the build takes.
+    let mut source = FakeSource::new(None, true);
     source.every = Duration::from_millis(20);
     let run = build_with(source, Duration::ZERO, None, false, gallery);
     let running = run.pipeline.start(Stop::new()).expect("start");
+    let (stop, stats) = (running.stop_handle(), running.stats());
     std::thread::sleep(Duration::from_millis(500));
     let mut writer = Gallery::open(&path, "fake", 8, 100).expect("second connection");
     writer.enroll("ann", &[new_embedding(ann(), "ann.jpg")]).expect("enroll while running");
-    let report = running.wait(Duration::from_secs(5)).expect("clean finish");
-    let events = kinds(&run.events);
-    let names: Vec<_> = events.iter().map(|(k, e)| format!("{k:?} {:?}", e.name())).collect();
-    assert!(events.iter().any(|(_, e)| e.name() == Some("ann")), "the new person was recognised without a restart: {names:?}");
-    // A stall as long as the rebuild would have evicted about 50 frames per second of it.
-    let stalled = (rebuild.as_secs_f64() * 50.0) as u64;
-    assert!(
-        report.frames_dropped * 4 < stalled.max(20),
-        "{} frames dropped while a {rebuild:?} rebuild ran beside the pipeline: {report:?}",
-        report.frames_dropped
-    );
+    let (mut seen, mut longest_still, mut last) = (Vec::new(), Duration::ZERO, (std::time::Instant::now(), 0u64));
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while !seen.iter().any(|e: &Event| e.name() == Some("ann")) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+        let frames = stats.track.frames.load(Ordering::Relaxed);
+        if frames != last.1 {
+            last = (std::time::Instant::now(), frames);
+        }
+        longest_still = longest_still.max(last.0.elapsed());
+        seen.extend(run.events.try_iter());
+    }
+    stop.raise();
+    running.wait(Duration::from_secs(5)).expect("clean finish");
+    assert!(seen.iter().any(|e| e.name() == Some("ann")), "the new person was recognised without a restart");
+    // Frames arrive every 20 ms; a stall as long as the rebuild would hold the count still for about `rebuild`.
+    assert!(longest_still < rebuild / 2, "the track stage stood still for {longest_still:?} while a {rebuild:?} rebuild ran beside it");
 }
