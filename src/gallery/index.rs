@@ -64,20 +64,6 @@ impl Index {
         Self::Hnsw(Box::new(hnsw))
     }
 
-    /// Vectors indexed.
-    pub fn len(&self) -> usize {
-        match self {
-            Self::Empty => 0,
-            Self::Exact { data, dim } => data.len() / (*dim).max(1),
-            Self::Hnsw(h) => h.get_nb_point(),
-        }
-    }
-
-    /// Whether nothing is indexed.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Up to `k` nearest vectors to `query`, most similar first.
     pub fn search(&self, query: &[f32], k: usize) -> Vec<Neighbour> {
         match self {

@@ -162,7 +162,8 @@ pub struct Gallery {
     dim: usize,
     persons: Vec<String>,
     entries: Vec<Entry>,
-    index: OnceLock<Index>,
+    /// The search view of the entries, built on the first search after a change.
+    index: OnceLock<Snapshot>,
     exact_search_max: usize,
     /// SQLite's `data_version` when the entries were last read: it changes when another connection commits.
     seen_version: i64,
@@ -387,14 +388,6 @@ impl Gallery {
         Ok(true)
     }
 
-    /// The search index over the current entries, built on first use.
-    fn index(&self) -> &Index {
-        self.index.get_or_init(|| {
-            let vectors: Vec<&[f32]> = self.entries.iter().map(|e| e.embedding.as_slice()).collect();
-            Index::build(&vectors, self.exact_search_max)
-        })
-    }
-
     /// The gallery file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -537,7 +530,7 @@ impl Gallery {
 
     /// The `k` most similar persons to `query`, best first (each scored by their closest embedding).
     pub fn search(&self, query: &Embedding, k: usize) -> Vec<Candidate> {
-        candidates(self.index(), &self.persons, |id| self.entries[id].person, query, k)
+        self.index.get_or_init(|| self.snapshot()).search(query, k)
     }
 
     /// A read-only copy of what searching needs, its index built now: what the daemon searches while this
@@ -562,8 +555,26 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// The best `k` persons for `query`, best first (as [`Gallery::search`]).
+    /// Each person scores their best embedding among the nearest ones.
     pub fn search(&self, query: &Embedding, k: usize) -> Vec<Candidate> {
-        candidates(&self.index, &self.persons, |id| self.owners[id], query, k)
+        let n = self.owners.len();
+        if k == 0 || n == 0 {
+            return Vec::new();
+        }
+        // Several embeddings may belong to one person: ask for more neighbours than persons wanted.
+        let per_person = n / self.persons.len().max(1);
+        let neighbours: Vec<Neighbour> = self.index.search(query.as_slice(), (k * per_person.clamp(1, 8)).max(k * 2));
+        let mut best: Vec<Candidate> = Vec::with_capacity(k);
+        for nb in neighbours {
+            let name = &self.persons[self.owners[nb.id]];
+            match best.iter_mut().find(|c| &c.name == name) {
+                Some(c) => c.score = c.score.max(nb.score),
+                None => best.push(Candidate { name: name.clone(), score: nb.score }),
+            }
+        }
+        best.sort_by(|a, b| b.score.total_cmp(&a.score));
+        best.truncate(k);
+        best
     }
 
     /// Embeddings searched.
@@ -580,28 +591,6 @@ impl Snapshot {
     pub fn persons(&self) -> usize {
         self.persons.len()
     }
-}
-
-/// The best `k` persons among the nearest embeddings of `query`: each person scores their best embedding.
-fn candidates(index: &Index, persons: &[String], owner: impl Fn(usize) -> usize, query: &Embedding, k: usize) -> Vec<Candidate> {
-    let n = index.len();
-    if k == 0 || n == 0 {
-        return Vec::new();
-    }
-    // Several embeddings may belong to one person: ask for more neighbours than persons wanted.
-    let per_person = n / persons.len().max(1);
-    let neighbours: Vec<Neighbour> = index.search(query.as_slice(), (k * per_person.clamp(1, 8)).max(k * 2));
-    let mut best: Vec<Candidate> = Vec::with_capacity(k);
-    for nb in neighbours {
-        let name = &persons[owner(nb.id)];
-        match best.iter_mut().find(|c| &c.name == name) {
-            Some(c) => c.score = c.score.max(nb.score),
-            None => best.push(Candidate { name: name.clone(), score: nb.score }),
-        }
-    }
-    best.sort_by(|a, b| b.score.total_cmp(&a.score));
-    best.truncate(k);
-    best
 }
 
 #[cfg(test)]
