@@ -161,9 +161,10 @@ impl Stage for CaptureStage {
         let Self { mut source, cfg: settings, max_frames, status } = self;
         let (stop, stats) = (&cx.stop, &cx.stats.capture);
         let status = |e: Event| {
-            // The publisher never blocks capture: when its queue is full the event is dropped (and counted).
-            if let Some(s) = &status {
-                s.send(e);
+            // The publisher never blocks capture: when its queue is full the event is dropped, and counted with the
+            // other events the publish queue refused.
+            if status.as_ref().is_some_and(|s| s.send(e) == Sent::Dropped) {
+                cx.stats.publish.dropped.fetch_add(1, Ordering::Relaxed);
             }
         };
         let name: Arc<str> = source.describe().into();
