@@ -144,19 +144,24 @@ impl Stage for TrackStage {
             }
             stats.track.record(voted.elapsed());
             stats.latency.record(SystemTime::now().duration_since(frame.captured_at).unwrap_or_default());
+            // What was said on the frame, once, for whoever watches (evaluation, the window).
+            let labels = if self.said.is_some() || self.preview.is_some() { self.ids.labels(info) } else { Vec::new() };
             if let Some(out) = &self.said {
-                let faces = self
-                    .ids
-                    .labels(info)
-                    .into_iter()
-                    .map(|l| SaidFace { track: l.track, bbox: [l.bbox.x, l.bbox.y, l.bbox.w, l.bbox.h], name: l.name, known: l.known })
+                let faces = labels
+                    .iter()
+                    .map(|l| SaidFace {
+                        track: l.track,
+                        bbox: [l.bbox.x, l.bbox.y, l.bbox.w, l.bbox.h],
+                        name: l.name.clone(),
+                        known: l.known,
+                    })
                     .collect();
                 if out.send(SaidFrame { seq: frame.seq, faces }) == Sent::Closed {
                     self.said = None;
                 }
             }
             if let Some(out) = &self.preview {
-                if out.send(PreviewFrame { labels: self.ids.labels(info), frame }) == Sent::Closed {
+                if out.send(PreviewFrame { labels, frame }) == Sent::Closed {
                     self.preview = None;
                 }
             }
