@@ -54,6 +54,11 @@ pub fn photos_in(dir: &Path) -> Result<Vec<PathBuf>, FolderError> {
     Ok(out)
 }
 
+/// The person a folder is named after.
+pub fn person_name(dir: &Path) -> String {
+    dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
 /// Sorted person folders inside `dir`.
 pub fn person_dirs(dir: &Path) -> Result<Vec<PathBuf>, FolderError> {
     let mut out: Vec<PathBuf> = listing(dir)?.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_dir()).collect();

@@ -124,7 +124,7 @@ pub fn generate(dir: &Path, sets: usize, per_set: usize, seed: u64) -> Result<Ge
     for d in person_dirs(dir)? {
         let photos = photos_in(&d)?;
         if !photos.is_empty() {
-            people.push((d.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), photos));
+            people.push((crate::folders::person_name(&d), photos));
         }
     }
     let want = sets * per_set;

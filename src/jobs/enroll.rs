@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::JobError;
 use crate::engine::{Engine, EngineError};
-use crate::folders::{files_in, is_photo, person_dirs, FolderError, PHOTO_EXTENSIONS};
+use crate::folders::{files_in, is_photo, person_dirs, person_name, FolderError, PHOTO_EXTENSIONS};
 use crate::gallery::{check_name, Gallery, NewEmbedding};
 use crate::model::hex;
 
@@ -69,12 +69,12 @@ pub fn people(dir: &Path) -> Result<Vec<(String, Vec<PathBuf>)>, JobError> {
             dir.display()
         )));
     }
-    let name = |d: &PathBuf| d.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let bad: Vec<String> = people.iter().filter_map(|d| check_name(&name(d)).err().map(|e| format!("{}: {e}", d.display()))).collect();
+    let bad: Vec<String> =
+        people.iter().filter_map(|d| check_name(&person_name(d)).err().map(|e| format!("{}: {e}", d.display()))).collect();
     if !bad.is_empty() {
         return Err(JobError::Input(format!("nothing enrolled; rename these folders first:\n  {}", bad.join("\n  "))));
     }
-    Ok(people.iter().map(|d| Ok((name(d), files_in(d)?))).collect::<Result<_, FolderError>>()?)
+    Ok(people.iter().map(|d| Ok((person_name(d), files_in(d)?))).collect::<Result<_, FolderError>>()?)
 }
 
 /// Enrolls `people` (from [`people`]) into `gallery`, one transaction per person; `progress` is told each photo's

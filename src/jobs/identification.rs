@@ -118,15 +118,16 @@ pub fn identification(
     let info = engine.info().clone();
     let mut closed = Gallery::in_memory(&info.recognizer, info.dim, exact_search_max)?;
     let mut everyone = Gallery::in_memory(&info.recognizer, info.dim, exact_search_max)?;
-    let dirs = person_dirs(people)?;
-    let total: usize = dirs.iter().map(|d| photos_in(d).map_or(0, |p| p.len())).sum();
-    progress(Progress::Total(total));
+    let listed = person_dirs(people)?
+        .iter()
+        .map(|d| Ok((crate::folders::person_name(d), photos_in(d)?)))
+        .collect::<Result<Vec<_>, crate::folders::FolderError>>()?;
+    progress(Progress::Total(listed.iter().map(|(_, photos)| photos.len()).sum()));
     let mut probes: Vec<(String, Sample)> = Vec::new();
     let mut skipped = 0;
-    for dir in &dirs {
-        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    for (name, photos) in listed {
         let mut faces = Vec::new();
-        for p in photos_in(dir)? {
+        for p in photos {
             // One face per photo, as enrolment requires.
             match engine.single_face(&p) {
                 Ok(f) => faces.push(Sample { photo: p, embedding: f.embedding, det_score: f.detection.score }),
