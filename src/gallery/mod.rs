@@ -194,15 +194,40 @@ fn create_private(path: &Path) -> std::io::Result<()> {
     make_private(path)
 }
 
+/// `path` with `suffix` appended (SQLite's `-wal` and `-shm` companions).
+fn companion(path: &Path, suffix: &str) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(suffix);
+    PathBuf::from(p)
+}
+
+/// Whether this process may write `path` (access(2) with the real ids, as SQLite will find out).
+fn writable(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::CString::new(path.as_os_str().as_bytes())
+        // SAFETY: a valid NUL-terminated path; access(2) only reads it.
+        .is_ok_and(|c| unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0)
+}
+
+/// `path` made absolute and percent-encoded where a SQLite URI needs it.
+fn uri_path(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut out = String::new();
+    for &b in abs.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Narrows the gallery file and its SQLite companions to 0600 when others may read or write them.
 fn make_private(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    let mut files = vec![path.to_path_buf()];
-    for ext in ["-wal", "-shm"] {
-        let mut p = path.as_os_str().to_owned();
-        p.push(ext);
-        files.push(PathBuf::from(p));
-    }
+    let files = [path.to_path_buf(), companion(path, "-wal"), companion(path, "-shm")];
     for f in files.iter().filter(|f| f.exists()) {
         let mode = std::fs::metadata(f)?.permissions().mode();
         if mode & 0o077 != 0 {
@@ -253,7 +278,43 @@ impl Gallery {
         if !path.is_file() {
             return Err(GalleryError::Missing(path.to_path_buf()));
         }
-        Self::open(path, model, dim, exact_search_max)
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if writable(path) && writable(dir) {
+            return Self::open(path, model, dim, exact_search_max);
+        }
+        Self::open_read_only(path, dir, model, dim, exact_search_max)
+    }
+
+    /// Opens a gallery this process may not change (a read-only file or directory, another user's state
+    /// directory): nothing is created, migrated or written, and changing it is refused by SQLite. In WAL mode
+    /// SQLite keeps a shared-memory index (`-shm`) beside the file; when there is none and the directory is not
+    /// writable it could not make one (`SQLITE_READONLY_DIRECTORY`), so the file is then read as immutable: as it
+    /// lies, without locks.
+    fn open_read_only(path: &Path, dir: &Path, model: &str, dim: usize, exact_search_max: usize) -> Result<Self, GalleryError> {
+        use rusqlite::OpenFlags;
+        let sqlite = |source| GalleryError::Sqlite { path: path.to_path_buf(), source };
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = if writable(dir) || companion(path, "-shm").exists() {
+            Connection::open_with_flags(path, flags).map_err(sqlite)?
+        } else {
+            let uri = format!("file:{}?immutable=1", uri_path(path));
+            Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI).map_err(sqlite)?
+        };
+        let mut g = Self {
+            conn,
+            path: path.to_path_buf(),
+            model: model.into(),
+            dim,
+            persons: Vec::new(),
+            entries: Vec::new(),
+            index: OnceLock::new(),
+            exact_search_max,
+            seen_version: 0,
+        };
+        g.check_model()?;
+        g.seen_version = g.data_version()?;
+        g.reload()?;
+        Ok(g)
     }
 
     /// A gallery that lives in memory only (evaluation runs): nothing touches the disk.
@@ -292,6 +353,11 @@ impl Gallery {
             .and_then(|()| self.conn.pragma_update(None, "foreign_keys", "ON"))
             .and_then(|()| self.conn.execute_batch(SCHEMA))
             .map_err(|e| self.sql(e))?;
+        self.check_model()
+    }
+
+    /// Refuses a gallery made by another recognizer; records the configured one in a new gallery.
+    fn check_model(&mut self) -> Result<(), GalleryError> {
         let meta = |k: &str| -> Result<Option<String>, rusqlite::Error> {
             self.conn.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get(0)).optional()
         };

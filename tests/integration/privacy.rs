@@ -62,6 +62,45 @@ fn read_only_commands_create_no_gallery_and_name_the_missing_one() {
     assert!(!typo.exists());
 }
 
+/// A gallery another user owns, in a directory the reader may not write (an installed service's state, a
+/// read-only mount): `gallery list` and `identify` read it; changing it is refused with SQLite's reason. Run as
+/// `nobody`, because root may write anywhere.
+#[test]
+fn a_gallery_in_a_read_only_directory_can_still_be_read() {
+    use std::os::unix::fs::chown;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = gallery(dir.path(), &[("obama", &[face("people/obama/obama.jpg")])]);
+    // The enrol closed the gallery cleanly: no -wal/-shm beside it, which a reader in a read-only directory
+    // cannot create.
+    for companion in ["gallery.db-wal", "gallery.db-shm"] {
+        assert!(!dir.path().join(companion).exists(), "{companion} left behind");
+    }
+    let nobody = 65534;
+    chown(&db, Some(nobody), Some(nobody)).expect("chown gallery");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod dir");
+    let as_nobody = |args: &[&str]| {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]).arg(env!("CARGO_BIN_EXE_facewatch"));
+        c.current_dir(root()).env("HOME", dir.path()).env_remove("RUST_LOG");
+        c.args(["--json", "--gallery", arg(&db)]).args(args).output().expect("setpriv (util-linux)")
+    };
+    let out = as_nobody(&["gallery", "list"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "gallery list in a read-only directory: {stderr}");
+    let list: Value = serde_json::from_slice(&out.stdout).expect("gallery list JSON");
+    assert_eq!(list["persons"][0]["name"], "obama", "{list}");
+    let out = as_nobody(&["identify", arg(&face("people/obama/obama2.jpg"))]);
+    assert!(out.status.success(), "identify: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"obama\""), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = as_nobody(&["gallery", "remove", "obama"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "removing from a read-only gallery: {stderr}");
+    assert!(stderr.contains("readonly") || stderr.contains("read-only"), "{stderr}");
+    let names: Vec<String> =
+        std::fs::read_dir(dir.path()).expect("ls").map(|e| e.expect("entry").file_name().to_string_lossy().into()).collect();
+    assert!(!names.iter().any(|n| n.ends_with("-wal") || n.ends_with("-shm")), "reading left {names:?}");
+}
+
 #[test]
 fn face_crops_are_private() {
     let dir = tempfile::tempdir().expect("tempdir");
