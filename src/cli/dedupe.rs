@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::photos::engine;
-use super::{emit, progress, GlobalArgs, EXIT_INPUT, EXIT_OK};
+use super::{emit, progress, GlobalArgs, EXIT_INPUT, EXIT_OK, shown};
 use crate::config::Config;
 use crate::dedupe::{Reason, Thresholds};
 use crate::jobs::dedupe::{self, DedupeOptions};
@@ -52,7 +52,7 @@ pub(super) fn dedupe(g: &GlobalArgs, cfg: Option<&Config>, args: DedupeArgs) -> 
             if o.faces_compared { " (faces compared)" } else { "" }
         );
         for gr in &o.groups {
-            println!("keep {}", gr.keep.display());
+            println!("keep {}", shown(&gr.keep));
             for crate::dedupe::Copy { path: p, reason: r } in &gr.copies {
                 let why = match r {
                     Reason::Identical => "identical bytes".to_string(),
@@ -60,15 +60,15 @@ pub(super) fn dedupe(g: &GlobalArgs, cfg: Option<&Config>, args: DedupeArgs) -> 
                     Reason::SameFace { cosine, distance } => format!("same face crop, cosine {cosine:.3}, hash {distance} bits apart"),
                     Reason::ViaAnotherCopy => "copy of another copy".to_string(),
                 };
-                println!("  copy {} ({why})", p.display());
+                println!("  copy {} ({why})", shown(&p));
             }
         }
         for u in &o.unreadable {
-            println!("unreadable (compared by bytes only): {}: {}", u.path.display(), u.reason);
+            println!("unreadable (compared by bytes only): {}: {}", shown(&u.path), u.reason);
         }
         match (&args.move_to, o.moved.len()) {
             (None, _) if o.copies > 0 => println!("dry run: nothing moved; add --move DEST to move the copies out"),
-            (Some(d), n) => println!("moved {n} copies to {}", d.display()),
+            (Some(d), n) => println!("moved {n} copies to {}", shown(&d)),
             _ => {}
         }
     })?;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::photos::{engine, open_gallery};
-use super::{emit, GlobalArgs, EXIT_INPUT, EXIT_OK};
+use super::{emit, GlobalArgs, EXIT_INPUT, EXIT_OK, shown};
 use crate::config::Config;
 use crate::jobs::enroll;
 
@@ -39,10 +39,10 @@ pub(super) fn enroll(g: &GlobalArgs, cfg: &Config, args: EnrollArgs) -> anyhow::
                 p.skipped.len()
             );
             for s in &p.skipped {
-                println!("  skipped {}: {}", s.file.display(), s.reason);
+                println!("  skipped {}: {}", shown(&s.file), s.reason);
             }
         }
-        println!("{} embedding(s) added; gallery {} now holds {} ({})", o.added, o.gallery.display(), o.gallery_embeddings, o.recognizer);
+        println!("{} embedding(s) added; gallery {} now holds {} ({})", o.added, shown(&o.gallery), o.gallery_embeddings, o.recognizer);
     })?;
     let nothing = out.gallery_embeddings == 0;
     Ok(if nothing { EXIT_INPUT } else { EXIT_OK })

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::bar_progress;
 use super::photos::{engine, open_configured_gallery};
-use super::{emit, GlobalArgs, InputError, EXIT_OK};
+use super::{emit, GlobalArgs, InputError, EXIT_OK, shown};
 use crate::config::Config;
 use crate::eval::{self, pairs, LabelledPair};
 use crate::jobs::evaluate as measure;
@@ -170,7 +170,7 @@ fn evaluate_pairs(g: &GlobalArgs, cfg: &Config, args: EvaluateArgs) -> anyhow::R
     emit(g, &out, |o| {
         println!("{} pairs ({} same, {} different), recognizer {}", o.pairs, o.same, o.different, o.recognizer);
         for f in &o.failed_photos {
-            println!("  left out {}: {}", f.photo.display(), f.reason);
+            println!("  left out {}: {}", shown(&f.photo), f.reason);
         }
         println!(
             "accuracy at threshold {:.3}: {:.2} % (FAR {:.4}, FRR {:.4})",
@@ -218,7 +218,7 @@ pub(super) fn calibrate(g: &GlobalArgs, cfg: &Config, args: CalibrateArgs) -> an
     emit(g, &out, |o| {
         println!("{}", o.in_words);
         match &o.written {
-            Some(p) => println!("written: [matcher] threshold = {:.3} in {}", o.threshold, p.display()),
+            Some(p) => println!("written: [matcher] threshold = {:.3} in {}", o.threshold, shown(&p)),
             None => println!("to use it: --threshold {:.3}, or calibrate again with --write /etc/facewatch/config.toml", o.threshold),
         }
     })?;

@@ -6,7 +6,7 @@ use clap::Subcommand;
 use serde::Serialize;
 
 use super::photos::open_configured_gallery;
-use super::{emit, GlobalArgs, EXIT_CONFIG, EXIT_OK};
+use super::{emit, GlobalArgs, EXIT_CONFIG, EXIT_OK, shown};
 use crate::config::Config;
 use crate::gallery::PersonSummary;
 use crate::jobs::check;
@@ -58,7 +58,7 @@ pub(super) fn gallery(g: &GlobalArgs, cfg: &Config, cmd: GalleryCommand) -> anyh
                 persons: gallery.persons()?,
             };
             emit(g, &out, |o| {
-                println!("{} ({}, {} embeddings, {} search)", o.gallery.display(), o.recognizer, o.embeddings, o.search);
+                println!("{} ({}, {} embeddings, {} search)", shown(&o.gallery), o.recognizer, o.embeddings, o.search);
                 for p in &o.persons {
                     println!("  {:<24} {} photo(s)", p.name, p.embeddings);
                 }

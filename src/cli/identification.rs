@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::photos::engine;
-use super::{emit, progress, GlobalArgs, InputError, EXIT_OK};
+use super::{emit, progress, GlobalArgs, InputError, EXIT_OK, shown};
 use crate::config::Config;
 use crate::jobs::identification::{self, OpenSet};
 
@@ -15,7 +15,7 @@ fn print_open_set(s: &OpenSet, against: &str) {
         100.0 * s.false_accept_rate
     );
     for a in &s.accepted {
-        println!("  {} → {} ({:.3})", a.photo.display(), a.matched, a.score);
+        println!("  {} → {} ({:.3})", shown(&a.photo), a.matched, a.score);
     }
 }
 
@@ -44,7 +44,7 @@ pub(super) fn evaluate(
             100.0 * o.identified_at_threshold
         );
         for m in &o.misses {
-            println!("  {} ({}) → {} ({:.3})", m.photo.display(), m.person, m.predicted, m.score);
+            println!("  {} ({}) → {} ({:.3})", shown(&m.photo), m.person, m.predicted, m.score);
         }
         if let Some(s) = &o.open_set {
             print_open_set(s, "a gallery of the people above");
@@ -62,6 +62,6 @@ pub(super) fn strangers_vs_gallery(g: &GlobalArgs, cfg: &Config, strangers: &Pat
     }
     let threshold = engine.info().threshold;
     let out = identification::open_set(&mut engine, &gallery, strangers, threshold)?;
-    emit(g, &out, |s| print_open_set(s, &gallery.path().display().to_string()))?;
+    emit(g, &out, |s| print_open_set(s, &shown(gallery.path())))?;
     Ok(EXIT_OK)
 }

@@ -262,7 +262,30 @@ pub fn message(err: &anyhow::Error) -> String {
             text.push_str(&part);
         }
     }
-    text
+    printable(&text)
+}
+
+/// `text` with its control characters escaped (`\n`, `\u{1b}`…), so that a file or person name cannot break a
+/// line of output, forge another one or drive the terminal. A newline followed by two spaces is kept: it is how
+/// an error lists several problems.
+fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\n' && chars.clone().take(2).eq("  ".chars()) {
+            out.push(c);
+        } else if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A path as the text output shows it: every control character escaped.
+fn shown(path: &std::path::Path) -> String {
+    path.display().to_string().chars().flat_map(|c| if c.is_control() { c.escape_debug().collect() } else { vec![c] }).collect()
 }
 
 /// The exit code for an error: what the first error of its chain that knows one says ([`Exit`]).

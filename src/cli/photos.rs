@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Args;
 
-use super::{emit, GlobalArgs, UsageError, EXIT_DIFFERENT, EXIT_INPUT, EXIT_OK};
+use super::{emit, GlobalArgs, UsageError, EXIT_DIFFERENT, EXIT_INPUT, EXIT_OK, shown, printable};
 use crate::config::{resolve_path, Config};
 use crate::engine::Engine;
 use crate::gallery::Gallery;
@@ -75,14 +75,14 @@ pub(super) fn detect(g: &GlobalArgs, cfg: &Config, args: DetectArgs) -> anyhow::
     emit(g, &out, |photos| {
         for p in photos {
             match &p.error {
-                Some(e) => eprintln!("{}: error: {e}", p.path.display()),
-                None => println!("{}: {} face(s)", p.path.display(), p.faces.len()),
+                Some(e) => eprintln!("{}: error: {}", shown(&p.path), printable(&e.to_string())),
+                None => println!("{}: {} face(s)", shown(&p.path), p.faces.len()),
             }
             for (i, f) in p.faces.iter().enumerate() {
                 let b = f.bbox;
                 println!("  face {i}: box x={:.0} y={:.0} w={:.0} h={:.0}, score {:.3}", b.x, b.y, b.w, b.h, f.det_score);
                 if let Some(c) = &f.crop {
-                    println!("    crop {}", c.display());
+                    println!("    crop {}", shown(&c));
                 }
             }
         }
@@ -107,11 +107,11 @@ pub(super) fn verify(g: &GlobalArgs, cfg: &Config, args: VerifyArgs) -> anyhow::
         let verdict = if o.same { "SAME person" } else { "DIFFERENT persons" };
         println!("{verdict}: score {:.3} (threshold {:.3}, {})", o.score, o.threshold, o.decision);
         for a in &o.anchors {
-            println!("  {} vs {}: {:.3}{}", a.side.path.display(), o.input.path.display(), a.score, if a.same { " ✓" } else { "" });
+            println!("  {} vs {}: {:.3}{}", shown(&a.side.path), shown(&o.input.path), a.score, if a.same { " ✓" } else { "" });
         }
         for s in std::iter::once(&o.input).chain(o.anchors.iter().map(|a| &a.side)) {
             if s.faces_found > 1 {
-                println!("  note: {} has {} faces; the largest was used", s.path.display(), s.faces_found);
+                println!("  note: {} has {} faces; the largest was used", shown(&s.path), s.faces_found);
             }
         }
     })?;
@@ -128,9 +128,9 @@ pub(super) fn identify(g: &GlobalArgs, cfg: &Config, args: IdentifyArgs) -> anyh
     emit(g, &out, |photos| {
         for p in photos {
             match (&p.error, p.faces.len()) {
-                (Some(e), _) => eprintln!("{}: error: {e}", p.path.display()),
-                (None, 0) => println!("{}: no face found", p.path.display()),
-                (None, n) => println!("{}: {n} face(s)", p.path.display()),
+                (Some(e), _) => eprintln!("{}: error: {}", shown(&p.path), printable(&e.to_string())),
+                (None, 0) => println!("{}: no face found", shown(&p.path)),
+                (None, n) => println!("{}: {n} face(s)", shown(&p.path)),
             }
             for f in &p.faces {
                 let b = f.bbox;

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use opencv::core::{Mat, MatTraitConst, Vector};
+use opencv::core::{Mat, MatTraitConst, MatTraitConstManual, Vector};
 use opencv::imgcodecs;
 
 use crate::base::Frame;
@@ -47,6 +47,16 @@ pub enum ImageError {
         height: usize,
         /// The configured bound.
         max: usize,
+    },
+    /// A JPEG holds less image data than its header declares: the decoder would fill the rest with grey.
+    #[error("{path} is damaged: its JPEG data ends before the {width}x{height} image its header declares (the rest would decode as grey)")]
+    ShortOfItsHeader {
+        /// The file.
+        path: PathBuf,
+        /// Width from the header.
+        width: usize,
+        /// Height from the header.
+        height: usize,
     },
     /// The decoder failed.
     #[error("failed to decode {path}: {source}")]
@@ -99,15 +109,21 @@ pub fn decode(bytes: &[u8], path: &Path, max_pixels: usize) -> Result<Frame, Ima
         return Err(ImageError::Empty(path.into()));
     }
     let kind = imagesize::image_type(bytes).map_err(|_| ImageError::NotAnImage(path.into()))?;
-    let size = imagesize::blob_size(bytes).map_err(|_| ImageError::NotAnImage(path.into()))?;
+    let jpeg = (kind == imagesize::ImageType::Jpeg).then(|| jpeg_structure(bytes));
+    let truncated = match kind {
+        imagesize::ImageType::Jpeg => jpeg.is_some_and(|j| j.ending == Ending::Truncated).then_some("JPEG"),
+        imagesize::ImageType::Png => (!png_complete(bytes)).then_some("PNG"),
+        _ => None,
+    };
+    if let Some(format) = truncated {
+        // Before the size: a file cut inside its header has none to read.
+        return Err(ImageError::Truncated(path.into(), format));
+    }
+    let size = imagesize::blob_size(bytes).map_err(|_| ImageError::Undecodable(path.into()))?;
     let (width, height) = (size.width, size.height);
     let mut flags = imgcodecs::IMREAD_COLOR;
-    match kind {
-        imagesize::ImageType::Jpeg => {
-            let info = jpeg_structure(bytes);
-            if !info.complete {
-                return Err(ImageError::Truncated(path.into(), "JPEG"));
-            }
+    match jpeg {
+        Some(info) => {
             let pixels = width.saturating_mul(height);
             if pixels > max_pixels {
                 // libjpeg decodes a progressive JPEG through a whole-image coefficient buffer, so DCT scaling
@@ -126,10 +142,7 @@ pub fn decode(bytes: &[u8], path: &Path, max_pixels: usize) -> Result<Frame, Ima
                 }
             }
         }
-        _ => {
-            if kind == imagesize::ImageType::Png && !png_complete(bytes) {
-                return Err(ImageError::Truncated(path.into(), "PNG"));
-            }
+        None => {
             if width.saturating_mul(height) > max_pixels {
                 return Err(ImageError::TooLarge { path: path.into(), width, height, max: max_pixels });
             }
@@ -141,6 +154,9 @@ pub fn decode(bytes: &[u8], path: &Path, max_pixels: usize) -> Result<Frame, Ima
     let mat: Mat = imgcodecs::imdecode(&buf, flags).map_err(decode_err)?;
     if mat.empty() {
         return Err(ImageError::Undecodable(path.into()));
+    }
+    if jpeg.is_some() && grey_filled_edge(&mat) {
+        return Err(ImageError::ShortOfItsHeader { path: path.into(), width, height });
     }
     let mut frame = Frame::from_bgr(mat, path.to_string_lossy().as_ref(), 0);
     // EXIF orientation may swap the axes relative to the header: compare like with like.
@@ -179,11 +195,39 @@ pub fn write_png_private(path: &Path, mat: &Mat) -> Result<(), ImageError> {
     file.write_all(buf.as_slice()).map_err(write_err)
 }
 
+/// How the marker walk through a JPEG ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// At the EOI marker that ends the last scan.
+    Complete,
+    /// The data ran out first: the file was cut.
+    Truncated,
+    /// At bytes that are no marker where one must be: damaged data, for the decoder to recover from or refuse.
+    Damaged,
+}
+
+/// libjpeg gives the blocks it has no data for zero coefficients, which decode to mid grey (128, 128, 128): a
+/// JPEG whose header declares more image than its data holds decodes "successfully" with a grey band. A band of
+/// exactly that grey along a whole edge (any edge: EXIF orientation may have turned the image) is taken for it;
+/// a camera photo does not hold one.
+fn grey_filled_edge(mat: &Mat) -> bool {
+    let (w, h) = (mat.cols() as usize, mat.rows() as usize);
+    let Ok(data) = mat.data_bytes() else { return false };
+    if w < 8 || h < 8 || data.len() != w * h * 3 {
+        return false;
+    }
+    let grey = |x: usize, y: usize| data[(y * w + x) * 3..(y * w + x) * 3 + 3] == [128, 128, 128];
+    let band = 4;
+    let rows = |ys: std::ops::Range<usize>| ys.clone().all(|y| (0..w).all(|x| grey(x, y)));
+    let cols = |xs: std::ops::Range<usize>| (0..h).all(|y| xs.clone().all(|x| grey(x, y)));
+    rows(h - band..h) || rows(0..band) || cols(w - band..w) || cols(0..band)
+}
+
 /// What the marker walk found in a JPEG.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct JpegInfo {
-    /// An EOI marker ends the last scan.
-    complete: bool,
+    /// Where the walk ended.
+    ending: Ending,
     /// A progressive frame header (SOF2/SOF6/SOF10/SOF14) was seen.
     progressive: bool,
 }
@@ -192,13 +236,14 @@ struct JpegInfo {
 /// (`FF 00`), fill (`FF FF`) and restarts (`FF D0`–`D7`), so the walk finds EOI or runs off the end of a
 /// truncated file; bytes after EOI (camera trailers, motion-photo video) are ignored.
 fn jpeg_structure(b: &[u8]) -> JpegInfo {
-    let mut info = JpegInfo { complete: false, progressive: false };
+    let mut info = JpegInfo { ending: Ending::Truncated, progressive: false };
     if b.len() < 4 || b[0] != 0xFF || b[1] != 0xD8 {
         return info;
     }
     let mut i = 2;
     while i < b.len() {
         if b[i] != 0xFF {
+            info.ending = Ending::Damaged;
             return info;
         }
         while i < b.len() && b[i] == 0xFF {
@@ -208,14 +253,18 @@ fn jpeg_structure(b: &[u8]) -> JpegInfo {
         i += 1;
         match marker {
             0xD9 => {
-                info.complete = true;
+                info.ending = Ending::Complete;
                 return info;
             }
             0xD0..=0xD7 | 0x01 => continue,
             _ => {}
         }
         let Some(len) = b.get(i..i + 2).map(|s| usize::from(u16::from_be_bytes([s[0], s[1]]))) else { return info };
-        if len < 2 || i + len > b.len() {
+        if len < 2 {
+            info.ending = Ending::Damaged;
+            return info;
+        }
+        if i + len > b.len() {
             return info;
         }
         if matches!(marker, 0xC2 | 0xC6 | 0xCA | 0xCE) {
@@ -262,14 +311,14 @@ mod tests {
 
     #[test]
     fn complete_jpeg_skeleton_is_complete() {
-        assert_eq!(jpeg_structure(&skeleton()), JpegInfo { complete: true, progressive: false });
+        assert_eq!(jpeg_structure(&skeleton()), JpegInfo { ending: Ending::Complete, progressive: false });
     }
 
     #[test]
     fn every_truncation_is_detected() {
         let full = skeleton();
         for cut in 0..full.len() - 1 {
-            assert!(!jpeg_structure(&full[..cut]).complete, "cut at {cut} seen as complete");
+            assert_eq!(jpeg_structure(&full[..cut]).ending, Ending::Truncated, "cut at {cut}");
         }
     }
 
@@ -277,7 +326,17 @@ mod tests {
     fn trailer_after_eoi_is_ignored() {
         let mut v = skeleton();
         v.extend_from_slice(b"ftypmp42 trailing video");
-        assert!(jpeg_structure(&v).complete);
+        assert_eq!(jpeg_structure(&v).ending, Ending::Complete);
+    }
+
+    #[test]
+    fn a_broken_marker_is_damage_not_truncation() {
+        let mut v = skeleton();
+        v[8] = 0x00; // the FF of SOS
+        assert_eq!(jpeg_structure(&v).ending, Ending::Damaged);
+        let mut v = skeleton();
+        v[5] = 0x01; // a segment length below 2
+        assert_eq!(jpeg_structure(&v).ending, Ending::Damaged);
     }
 
     #[test]

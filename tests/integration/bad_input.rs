@@ -61,6 +61,49 @@ fn missing_empty_non_image_and_truncated_files_are_named_in_clear_errors() {
     assert!(matches!(load_err(&engine, &cut_png), ImageError::Truncated(_, "PNG")));
 }
 
+/// Each kind of damage is named for what it is: a file cut in its header is truncated (not "not an image"), a
+/// broken marker in a complete file is damage (not truncation), a header declaring more image than the data holds
+/// is refused (libjpeg would fill the rest with grey and report success).
+#[test]
+fn cut_damaged_and_lying_jpegs_are_told_apart() {
+    let engine = engine();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bytes = std::fs::read(obama()).expect("read");
+    for percent in [1, 5, 10, 50, 90] {
+        let cut = dir.path().join(format!("cut{percent}.jpg"));
+        std::fs::write(&cut, &bytes[..bytes.len() * percent / 100]).expect("write");
+        let e = load_err(&engine, &cut);
+        assert!(matches!(e, ImageError::Truncated(_, "JPEG")), "cut at {percent} %: {e}");
+    }
+
+    // The second marker's FF overwritten: the file still ends with its EOI.
+    let second = 4 + usize::from(u16::from_be_bytes([bytes[4], bytes[5]]));
+    assert_eq!(bytes[second], 0xFF, "a marker at {second}");
+    let mut damaged = bytes.clone();
+    damaged[second] = 0x00;
+    let path = dir.path().join("damaged.jpg");
+    std::fs::write(&path, &damaged).expect("write");
+    match engine.load(&path) {
+        Err(e) => assert!(!matches!(e, ImageError::Truncated(..)), "a complete file called truncated: {e}"),
+        Ok(frame) => assert_eq!(frame.width() as i32, read_bgr(&obama()).cols(), "recovered, at its size"),
+    }
+
+    // The frame header (SOF0..SOF2, found by walking the segments: an EXIF thumbnail has its own) says twice the
+    // height the data holds.
+    let mut sof = 2;
+    while !matches!(bytes[sof + 1], 0xC0..=0xC2) {
+        sof += 2 + usize::from(u16::from_be_bytes([bytes[sof + 2], bytes[sof + 3]]));
+    }
+    let mut lying = bytes.clone();
+    let height = u16::from_be_bytes([lying[sof + 5], lying[sof + 6]]);
+    lying[sof + 5..sof + 7].copy_from_slice(&(height * 2).to_be_bytes());
+    let path = dir.path().join("lying.jpg");
+    std::fs::write(&path, &lying).expect("write");
+    let e = load_err(&engine, &path);
+    assert!(matches!(e, ImageError::ShortOfItsHeader { .. }), "{e}");
+    assert!(e.to_string().contains(&format!("x{}", height * 2)), "{e}");
+}
+
 #[test]
 fn grey_16_bit_and_alpha_images_are_converted_and_still_show_the_face() {
     let mut engine = engine();

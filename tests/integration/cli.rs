@@ -281,3 +281,36 @@ fn the_binary_runs_from_any_directory() {
     assert_eq!(code(&detect), 0, "{}", String::from_utf8_lossy(&detect.stderr));
     assert_eq!(json(&detect)[0]["faces"].as_array().map(Vec::len), Some(1));
 }
+
+#[test]
+fn control_characters_in_file_names_are_escaped_not_printed() {
+    // A file name may hold a newline or a terminal escape: printed raw it would forge a line of output (or drive
+    // the terminal). Text and error output show it escaped, on one line; JSON escapes it by itself.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let photo = dir.path().join("two\nlines\u{1b}[31m.jpg");
+    std::fs::copy(face("people/obama/obama.jpg"), &photo).expect("copy");
+    let missing = dir.path().join("gone\n.jpg");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_facewatch"))
+        .current_dir(crate::common::root())
+        .args(["detect"])
+        .arg(&photo)
+        .arg(&missing)
+        .output()
+        .expect("run");
+    assert_eq!(code(&out), 3, "one photo missing");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!stdout.contains('\u{1b}') && !stderr.contains('\u{1b}'), "raw escape printed: {stdout:?} {stderr:?}");
+    assert!(stdout.contains("two\\nlines\\u{1b}[31m.jpg: 1 face(s)"), "{stdout:?}");
+    assert!(stderr.contains("gone\\n.jpg"), "{stderr:?}");
+    assert!(stdout.lines().all(|l| !l.starts_with("lines")) && stderr.lines().count() == 1, "{stdout:?} {stderr:?}");
+    let verify = std::process::Command::new(env!("CARGO_BIN_EXE_facewatch"))
+        .current_dir(crate::common::root())
+        .args(["verify"])
+        .arg(&missing)
+        .arg(&photo)
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&verify.stderr);
+    assert_eq!(code(&verify), 3, "{stderr}");
+    assert!(stderr.contains("gone\\n.jpg") && stderr.lines().count() == 1, "{stderr:?}");
+}
