@@ -1,12 +1,25 @@
 #!/usr/bin/env bash
-# Installs facewatch as a systemd service (run as root from a checkout where scripts/setup.sh has run):
+# Installs facewatch as a systemd service, from a checkout where scripts/setup.sh has run. Run it as yourself:
+# it builds with your own cargo (rustup's lives in your home, not root's) and asks sudo for the install steps
+# only; under `sudo` it builds as the user who called sudo, so root never owns target/. It installs:
 #   binary → /usr/local/bin, ONNX Runtime → /usr/local/lib/facewatch, models → /usr/local/share/facewatch/models,
 #   configuration → /etc/facewatch/config.toml (kept if present), unit → /etc/systemd/system, user `facewatch`.
 # Then: enroll into /var/lib/facewatch/gallery.db as that user, and `systemctl enable --now facewatch`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ "$(id -u)" -eq 0 ] || { echo "install: run as root" >&2; exit 1; }
-cargo build --release --quiet
+if [ "$(id -u)" -ne 0 ]; then
+  cargo build --release --quiet
+  exec sudo "$0" --built
+fi
+if [ "${1:-}" != --built ]; then
+  if [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ]; then
+    # A login shell of that user, so that ~/.cargo/bin is on its PATH.
+    runuser -u "$SUDO_USER" -- bash -lc "cd $(printf %q "$PWD") && cargo build --release --quiet"
+  else
+    cargo build --release --quiet
+  fi
+fi
+[ -x target/release/facewatch ] || { echo "install: target/release/facewatch was not built" >&2; exit 1; }
 id facewatch >/dev/null 2>&1 || useradd --system --home-dir /var/lib/facewatch --shell /usr/sbin/nologin --groups video facewatch
 install -D -m 0755 target/release/facewatch /usr/local/bin/facewatch
 install -D -m 0644 lib/libonnxruntime.so.1.32.0 /usr/local/lib/facewatch/libonnxruntime.so.1.32.0
