@@ -107,8 +107,12 @@ pub(super) fn gallery(g: &GlobalArgs, cfg: &Config, cmd: GalleryCommand) -> anyh
 /// `models`.
 pub(super) fn models(g: &GlobalArgs) -> anyhow::Result<u8> {
     let out = check::models(&g.load_config()?)?;
-    emit(g, &out, |models| {
-        for m in models {
+    #[derive(Serialize)]
+    struct Models<T> {
+        models: Vec<T>,
+    }
+    emit(g, &Models { models: out }, |out| {
+        for m in &out.models {
             let mark = if m.selected { "*" } else { " " };
             let state = if m.installed { "installed" } else { "not installed" };
             println!("{mark} {:<10} {:<11} {:<38} {state}; {}", m.kind, m.name, m.file, m.licence);

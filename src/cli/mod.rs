@@ -239,10 +239,11 @@ fn bar_progress(bar: &indicatif::ProgressBar) -> impl FnMut(crate::jobs::Progres
     }
 }
 
-/// Prints `report` as pretty JSON when `--json`, else calls `text`.
+/// Prints `report` as one pretty JSON document, `{"v": 1, …}`, when `--json`, else calls `text`. A report must
+/// serialize as an object (a list goes in a named field).
 fn emit<T: Serialize>(g: &GlobalArgs, report: &T, text: impl FnOnce(&T)) -> anyhow::Result<()> {
     if g.json {
-        println!("{}", serde_json::to_string_pretty(report)?);
+        println!("{}", serde_json::to_string_pretty(&crate::jobs::Document::new(report))?);
     } else {
         text(report);
     }

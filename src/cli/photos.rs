@@ -67,13 +67,19 @@ pub(super) fn open_existing_gallery(cfg: &Config, dim: usize) -> anyhow::Result<
     Ok(crate::engine::open_gallery(cfg, dim, false)?)
 }
 
+/// The report of a command over several photos: one entry per photo, in the order given.
+#[derive(serde::Serialize)]
+struct Photos<T> {
+    photos: Vec<T>,
+}
+
 /// `detect IMG… [--crop DIR]`: exit 3 when any photo could not be read.
 pub(super) fn detect(g: &GlobalArgs, cfg: &Config, args: DetectArgs) -> anyhow::Result<u8> {
     let mut engine = engine(cfg)?;
     let out = photos::detect(&mut engine, &args.images, args.crop.as_deref())?;
     let failed = out.iter().any(|p| p.error.is_some());
-    emit(g, &out, |photos| {
-        for p in photos {
+    emit(g, &Photos { photos: out }, |out| {
+        for p in &out.photos {
             match &p.error {
                 Some(e) => eprintln!("{}: error: {}", shown(&p.path), printable(&e.to_string())),
                 None => println!("{}: {} face(s)", shown(&p.path), p.faces.len()),
@@ -125,8 +131,8 @@ pub(super) fn identify(g: &GlobalArgs, cfg: &Config, args: IdentifyArgs) -> anyh
     let k = args.top_k.unwrap_or(cfg.matcher.top_k.get());
     let out = photos::identify(&mut engine, &gallery, &args.images, k);
     let failed = out.iter().any(|p| p.error.is_some());
-    emit(g, &out, |photos| {
-        for p in photos {
+    emit(g, &Photos { photos: out }, |out| {
+        for p in &out.photos {
             match (&p.error, p.faces.len()) {
                 (Some(e), _) => eprintln!("{}: error: {}", shown(&p.path), printable(&e.to_string())),
                 (None, 0) => println!("{}: no face found", shown(&p.path)),

@@ -11,6 +11,27 @@
 //! - [`video`]: what the real-time pipeline says on every frame of a clip (`evaluate --video`).
 //! - [`bench`](mod@bench): the whole pipeline on a video, beside the bare models on the same frames.
 
+/// The version of every report document (`--json`, and the HTTP API's bodies): `v` in each, bumped on any
+/// incompatible change of a report, as events carry theirs.
+pub const REPORT_VERSION: u32 = 1;
+
+/// A report as one JSON document: `{"v": 1, …the report's fields}`.
+#[derive(Debug, serde::Serialize)]
+pub struct Document<'a, T: serde::Serialize> {
+    /// [`REPORT_VERSION`].
+    pub v: u32,
+    /// The report, its fields beside `v`.
+    #[serde(flatten)]
+    pub report: &'a T,
+}
+
+impl<'a, T: serde::Serialize> Document<'a, T> {
+    /// `report` as a versioned document.
+    pub fn new(report: &'a T) -> Self {
+        Self { v: REPORT_VERSION, report }
+    }
+}
+
 pub mod bench;
 pub mod check;
 pub mod dedupe;

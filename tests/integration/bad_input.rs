@@ -182,10 +182,10 @@ fn a_12000_pixel_square_photo_is_decoded_reduced_within_bounded_memory() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_str(&stdout).expect("json");
-    assert_eq!(report[0]["width"], 12_000);
-    assert_eq!(report[0]["faces"].as_array().map(Vec::len), Some(1), "{stdout}");
+    assert_eq!(report["photos"][0]["width"], 12_000);
+    assert_eq!(report["photos"][0]["faces"].as_array().map(Vec::len), Some(1), "{stdout}");
     // Boxes are reported in the original image's pixels even though it was decoded at half size.
-    let x = report[0]["faces"][0]["bbox"][0].as_f64().expect("x");
+    let x = report["photos"][0]["faces"][0]["bbox"][0].as_f64().expect("x");
     assert!(x > 500.0 && x < 4500.0, "box x {x}");
     // A full decode alone needs 12000·12000·3 B = 412 MiB on top of the ~130 MiB the process needs for a small
     // photo; the half-scale decode keeps the whole process below the full image's size.

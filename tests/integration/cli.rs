@@ -48,10 +48,10 @@ fn enroll_identify_list_rename_remove_through_the_binary() {
     let out = run(&g, &["identify", arg(&face("groups/two_people_2.jpg")), arg(&face("video/lin-manuel-miranda.png"))]);
     assert_eq!(code(&out), 0);
     let report = json(&out);
-    let mut names: Vec<&str> = report[0]["faces"].as_array().expect("faces").iter().map(|f| f["name"].as_str().expect("name")).collect();
+    let mut names: Vec<&str> = report["photos"][0]["faces"].as_array().expect("faces").iter().map(|f| f["name"].as_str().expect("name")).collect();
     names.sort_unstable();
     assert_eq!(names, vec!["biden", "obama"]);
-    let stranger = &report[1]["faces"][0];
+    let stranger = &report["photos"][1]["faces"][0];
     assert_eq!(stranger["name"], "unknown");
     assert_eq!(stranger["known"], false);
     assert!(stranger["reason"].as_str().is_some_and(|r| r.contains("below the threshold")), "{stranger}");
@@ -63,7 +63,7 @@ fn enroll_identify_list_rename_remove_through_the_binary() {
 
     assert_eq!(code(&run(&g, &["gallery", "rename", "obama", "Barack Obama"])), 0);
     let out = run(&g, &["identify", arg(&face("people/obama/obama2.jpg"))]);
-    assert_eq!(json(&out)[0]["faces"][0]["name"], "Barack Obama");
+    assert_eq!(json(&out)["photos"][0]["faces"][0]["name"], "Barack Obama");
     let out = run(&g, &["gallery", "remove", "Barack Obama"]);
     assert_eq!(json(&out)["embeddings"], 3);
     let out = run(&g, &["gallery", "remove", "Barack Obama"]);
@@ -128,7 +128,7 @@ fn detect_reports_faces_writes_aligned_crops_and_flags_bad_files() {
     let out = run(&dir.path().join("g.db"), &["detect", "--crop", arg(&crops), arg(&face("groups/compreface_012_4.jpg")), arg(&junk)]);
     assert_eq!(code(&out), 3, "a bad file among the inputs is an input error");
     let r = json(&out);
-    let faces = r[0]["faces"].as_array().expect("faces");
+    let faces = r["photos"][0]["faces"].as_array().expect("faces");
     assert_eq!(faces.len(), 4);
     for f in faces {
         assert_eq!(f["landmarks"].as_array().map(Vec::len), Some(5));
@@ -137,7 +137,7 @@ fn detect_reports_faces_writes_aligned_crops_and_flags_bad_files() {
         use opencv::core::MatTraitConst;
         assert_eq!((img.cols(), img.rows(), img.channels()), (112, 112, 3), "{crop}");
     }
-    assert!(r[1]["error"].as_str().is_some_and(|e| e.contains("0 bytes")), "{}", r[1]);
+    assert!(r["photos"][1]["error"].as_str().is_some_and(|e| e.contains("0 bytes")), "{r}");
 }
 
 #[test]
@@ -159,15 +159,15 @@ fn bad_configuration_is_reported_with_its_key_path() {
     let good = run(&g, &["check-config"]);
     assert_eq!(code(&good), 0, "{}", String::from_utf8_lossy(&good.stdout));
     let models = json(&run(&g, &["models"]));
-    let yunet = models.as_array().expect("models").iter().find(|m| m["name"] == "yunet").expect("yunet listed");
+    let yunet = models["models"].as_array().expect("models").iter().find(|m| m["name"] == "yunet").expect("yunet listed");
     assert_eq!(yunet["installed"], true);
     assert_eq!(yunet["selected"], true);
 }
 
 /// The top-level keys of a JSON object (or of an array's first element), sorted.
-fn keys(v: &Value) -> Vec<String> {
+fn keys(v: &Value) -> Vec<&str> {
     let object = v.as_array().map_or(Some(v), |a| a.first()).and_then(Value::as_object).expect("an object");
-    let mut k: Vec<String> = object.keys().cloned().collect();
+    let mut k: Vec<&str> = object.keys().map(String::as_str).collect();
     k.sort();
     k
 }
@@ -180,18 +180,24 @@ fn the_json_shapes_of_the_report_commands_are_stable() {
     let g = dir.path().join("g.db");
     let obama = face("people/obama/obama.jpg");
     let detect = json(&run(&g, &["detect", arg(&obama)]));
-    assert_eq!(keys(&detect), ["faces", "height", "path", "width"], "a photo read without error has no `error`");
-    assert_eq!(keys(&detect[0]["faces"]), ["bbox", "det_score", "landmarks"]);
+    assert_eq!(keys(&detect), ["photos", "v"]);
+    assert_eq!(keys(&detect["photos"]), ["faces", "height", "path", "width"], "a photo read without error has no `error`");
+    assert_eq!(keys(&detect["photos"][0]["faces"]), ["bbox", "det_score", "landmarks"]);
     let verify = json(&run(&g, &["verify", arg(&obama), arg(&face("people/obama/obama3.jpg"))]));
-    assert_eq!(keys(&verify), ["anchors", "decision", "input", "models", "same", "score", "threshold"]);
+    assert_eq!(keys(&verify), ["anchors", "decision", "input", "models", "same", "score", "threshold", "v"]);
     assert_eq!(keys(&verify["input"]), ["bbox", "faces_found", "path"]);
     let models = json(&run(&g, &["models"]));
-    assert_eq!(keys(&models), ["file", "installed", "kind", "licence", "name", "selected", "status", "what"]);
+    assert_eq!(keys(&models), ["models", "v"]);
+    assert_eq!(keys(&models["models"]), ["file", "installed", "kind", "licence", "name", "selected", "status", "what"]);
     let check = json(&run(&g, &["check-config"]));
-    assert_eq!(keys(&check), ["config", "ok", "problems", "warnings"]);
+    assert_eq!(keys(&check), ["config", "ok", "problems", "v", "warnings"]);
     let pairs =
         json(&run(&g, &["pairs", arg(&faces().join("people")), "--sets", "2", "--per-set", "2", "--lfw", arg(&dir.path().join("p.txt"))]));
-    assert_eq!(keys(&pairs), ["different", "dir", "per_set", "same", "seed", "sets", "written"]);
+    assert_eq!(keys(&pairs), ["different", "dir", "per_set", "same", "seed", "sets", "v", "written"]);
+    // Every document says its version, the same as the events' `v`.
+    for doc in [&detect, &verify, &models, &check, &pairs] {
+        assert_eq!(doc["v"], 1, "{doc}");
+    }
 }
 
 /// Runs the binary with its stdout already closed by the reader, as `facewatch … | head -0` would.
@@ -275,11 +281,11 @@ fn the_binary_runs_from_any_directory() {
     };
     let models = run_here(&["models"]);
     assert_eq!(code(&models), 0, "{}", String::from_utf8_lossy(&models.stderr));
-    let selected: Vec<Value> = json(&models).as_array().expect("rows").iter().filter(|m| m["selected"] == true).cloned().collect();
+    let selected: Vec<Value> = json(&models)["models"].as_array().expect("rows").iter().filter(|m| m["selected"] == true).cloned().collect();
     assert!(!selected.is_empty() && selected.iter().all(|m| m["installed"] == true), "{selected:?}");
     let detect = run_here(&["detect", arg(&face("people/obama/obama.jpg"))]);
     assert_eq!(code(&detect), 0, "{}", String::from_utf8_lossy(&detect.stderr));
-    assert_eq!(json(&detect)[0]["faces"].as_array().map(Vec::len), Some(1));
+    assert_eq!(json(&detect)["photos"][0]["faces"].as_array().map(Vec::len), Some(1));
 }
 
 #[test]
