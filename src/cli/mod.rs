@@ -99,8 +99,13 @@ pub enum Command {
     Evaluate(evaluate::EvaluateArgs),
     /// Choose the threshold for a target false-accept rate from your own pairs or gallery.
     Calibrate(evaluate::CalibrateArgs),
-    /// List the models of the manifest and whether each is installed with the right sha256.
-    Models,
+    /// List the models of the manifest and whether each is installed with the right sha256; `models install`
+    /// fetches them.
+    Models {
+        /// `install`: fetch and check the runtime, models and samples.
+        #[command(subcommand)]
+        action: Option<gallery::ModelsCommand>,
+    },
     /// Load the configuration, check it and the files it names, and print every problem at once.
     CheckConfig,
     /// The daemon: watch a camera, file or stream; publish who is in front of it on the event socket.
@@ -178,7 +183,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     let g = &cli.global;
     match cli.command {
         Command::CheckConfig => gallery::check_config(g),
-        Command::Models => gallery::models(g),
+        Command::Models { action: None } => gallery::models(g),
+        Command::Models { action: Some(gallery::ModelsCommand::Install(a)) } => gallery::install(g, a),
         Command::Pairs(a) => evaluate::pairs(g, a),
         Command::Dedupe(a) if !a.faces => dedupe::dedupe(g, None, a),
         Command::Run(a) => daemon::run(g, a),
@@ -204,7 +210,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
                 Command::Dedupe(a) => dedupe::dedupe(g, Some(&cfg), a),
                 Command::Calibrate(a) => evaluate::calibrate(g, &cfg, a),
                 Command::CheckConfig
-                | Command::Models
+                | Command::Models { .. }
                 | Command::Pairs(_)
                 | Command::Run(_)
                 | Command::Subscribe(_)

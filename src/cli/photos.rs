@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Args;
 
-use super::{emit, GlobalArgs, UsageError, EXIT_DIFFERENT, EXIT_INPUT, EXIT_OK, shown, printable};
+use super::{emit, printable, shown, GlobalArgs, UsageError, EXIT_DIFFERENT, EXIT_INPUT, EXIT_OK};
 use crate::config::{resolve_path, Config};
 use crate::engine::Engine;
 use crate::gallery::Gallery;
@@ -88,7 +88,7 @@ pub(super) fn detect(g: &GlobalArgs, cfg: &Config, args: DetectArgs) -> anyhow::
                 let b = f.bbox;
                 println!("  face {i}: box x={:.0} y={:.0} w={:.0} h={:.0}, score {:.3}", b.x, b.y, b.w, b.h, f.det_score);
                 if let Some(c) = &f.crop {
-                    println!("    crop {}", shown(&c));
+                    println!("    crop {}", shown(c));
                 }
             }
         }

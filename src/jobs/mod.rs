@@ -6,6 +6,7 @@
 //! - [`dedupe`]: copies of the same photo in a folder.
 //! - [`enroll`]: a folder per person into the gallery.
 //! - [`evaluate`]: accuracy on pairs, the threshold for a false-accept target, naming people on a video.
+//! - [`install`]: the runtime, models and samples of the manifest, fetched and checked (`models install`).
 //! - [`identification`]: identification and open-set false accepts on the user's own folders.
 //! - [`photos`]: `detect`, `verify` (pair or anchors) and `identify` on still photos.
 //! - [`video`]: what the real-time pipeline says on every frame of a clip (`evaluate --video`).
@@ -38,6 +39,7 @@ pub mod dedupe;
 pub mod enroll;
 pub mod evaluate;
 pub mod identification;
+pub mod install;
 pub mod photos;
 pub mod video;
 

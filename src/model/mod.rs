@@ -5,6 +5,7 @@
 //! [`RecognizerSpec`] and checked paths; sessions come from [`runtime::Runtime`].
 
 pub mod config;
+pub mod repair;
 pub mod runtime;
 
 use std::collections::BTreeMap;
@@ -17,7 +18,7 @@ use sha2::{Digest, Sha256};
 pub use runtime::Runtime;
 
 /// How to install models, quoted by every "missing model" message.
-pub const INSTALL_HINT: &str = "run `scripts/setup.sh` (or `scripts/fetch_models.py`) to install it";
+pub const INSTALL_HINT: &str = "run `facewatch models install` (or `scripts/setup.sh` in a checkout) to install it";
 
 /// Errors about model files, the manifest and the inference runtime.
 #[derive(Debug, thiserror::Error)]

