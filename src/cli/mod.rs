@@ -190,6 +190,9 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Run(a) => daemon::run(g, a),
         Command::Subscribe(a) => daemon::subscribe(g, a),
         Command::Bench(a) => daemon::bench(g, a),
+        Command::Completions { .. } | Command::Man if g.json => {
+            Err(UsageError("--json has no meaning for `completions` and `man`: they print a script and a manual page".into()).into())
+        }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "facewatch", &mut std::io::stdout());
             Ok(EXIT_OK)

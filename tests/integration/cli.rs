@@ -264,6 +264,9 @@ fn completions_and_the_manual_page_come_from_the_command_line_definition() {
     let page = String::from_utf8_lossy(&man.stdout);
     assert!(page.starts_with(".ie") || page.contains(".TH facewatch"), "{page}");
     assert!(page.contains("enroll") && page.contains("calibrate"), "every subcommand is listed");
+    let refused = run_json(&["man"]);
+    assert_eq!(code(&refused), 2, "--json is refused where it has no meaning");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--json has no meaning"));
 }
 
 #[test]
