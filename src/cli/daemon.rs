@@ -189,7 +189,7 @@ pub(super) fn run(g: &GlobalArgs, a: RunArgs) -> anyhow::Result<u8> {
     if let Some(path) = &a.record {
         sinks.push(Box::new(QueuedLineSink::spawn("record", open_record(path)?, PRINT_QUEUE)?));
     }
-    let options = BuildOptions { sinks, serve_socket: true, preview, max_frames: a.max_frames };
+    let options = BuildOptions { sinks, serve_socket: true, mqtt: true, preview, max_frames: a.max_frames };
     let Built { pipeline, .. } = Pipeline::build(&cfg, options)?;
     let stop = Stop::new();
     install_signal_handler(stop.clone())?;

@@ -25,6 +25,7 @@ pub use crate::gallery::GalleryConfig;
 pub use crate::matcher::MatcherConfig;
 pub use crate::model::config::{pack, ExecutionProvider, ModelsConfig, Pack, RuntimeConfig, PACKS};
 pub use crate::preview::PreviewConfig;
+pub use crate::publish::mqtt::MqttConfig;
 pub use crate::publish::PublishConfig;
 pub use crate::track::TrackConfig;
 
@@ -128,6 +129,7 @@ sections! {
     pipeline: PipelineConfig,
     track: TrackConfig,
     publish: PublishConfig,
+    mqtt: MqttConfig,
     preview: PreviewConfig,
 }
 

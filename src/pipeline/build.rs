@@ -12,6 +12,7 @@ use crate::engine::{Engine, EngineError, ModelInfo};
 use crate::gallery::{Gallery, GalleryError};
 use crate::matcher::Matcher;
 use crate::preview::Preview;
+use crate::publish::mqtt::{MqttError, MqttSink};
 use crate::publish::{EventSink, PublishError, PublishStage};
 use crate::track::{FaceThresholds, TrackStage};
 
@@ -30,6 +31,9 @@ pub enum BuildError {
     /// The event socket could not be served.
     #[error(transparent)]
     Publish(#[from] PublishError),
+    /// The MQTT client could not be set up.
+    #[error(transparent)]
+    Mqtt(#[from] MqttError),
 }
 
 impl crate::base::exit::Exit for BuildError {
@@ -39,6 +43,7 @@ impl crate::base::exit::Exit for BuildError {
             Self::Gallery(e) => e.exit_code(),
             Self::Capture(e) => e.exit_code(),
             Self::Publish(e) => e.exit_code(),
+            Self::Mqtt(e) => e.exit_code(),
         }
     }
 }
@@ -50,6 +55,8 @@ pub struct BuildOptions {
     pub sinks: Vec<Box<dyn EventSink>>,
     /// Serve `publish.socket` (the daemon); off for jobs that only read the events themselves.
     pub serve_socket: bool,
+    /// Publish to the broker of `[mqtt]`, when one is configured (the daemon; `bench --mqtt`).
+    pub mqtt: bool,
     /// The window (`preview.enabled`, when a display is there).
     pub preview: Option<Preview>,
     /// Stop after this many frames.
@@ -94,6 +101,13 @@ impl Pipeline {
             camera = %cfg.capture.camera, source = %capture.source().describe(), persons = gallery.persons()?.len(),
             threshold = models.threshold, detector = %models.detector, recognizer = %models.recognizer, "Pipeline built."
         );
+        let mqtt = match options.mqtt && cfg.mqtt.enabled() {
+            true => {
+                let people: Vec<String> = gallery.persons()?.into_iter().map(|p| p.name).collect();
+                Some(MqttSink::start(&cfg.mqtt, std::slice::from_ref(&cfg.capture.camera), &people)?)
+            }
+            false => None,
+        };
         let p = &cfg.publish;
         let update_interval = (!p.update_interval.is_zero()).then_some(p.update_interval);
         let track = TrackStage::build(
@@ -105,7 +119,10 @@ impl Pipeline {
             models.threshold,
             update_interval,
         );
-        let publish = PublishStage::build(p, &cfg.capture.camera, options.sinks, options.serve_socket)?;
+        let mut publish = PublishStage::build(p, &cfg.capture.camera, options.sinks, options.serve_socket)?;
+        if let Some(mqtt) = mqtt {
+            publish.add(Box::new(mqtt));
+        }
         let pipeline = Pipeline {
             capture,
             detect: DetectStage::new(detector),

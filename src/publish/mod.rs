@@ -8,6 +8,7 @@
 //! Schema version [`SCHEMA_VERSION`]; the fields are documented in the README ("Events").
 
 mod config;
+pub mod mqtt;
 pub mod socket;
 
 use std::io::Write;

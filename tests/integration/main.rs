@@ -6,6 +6,7 @@ mod common;
 mod daemon;
 mod evaluation;
 mod layers;
+mod mqtt;
 mod pipeline;
 mod preprocessing;
 mod privacy;

@@ -1,0 +1,340 @@
+//! MQTT through a real broker: Debian's `mosquitto`, started by each test on a free port (`scripts/setup.sh`
+//! installs it), the daemon run on the sample clip, and a real client subscribed to everything.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
+use serde_json::Value;
+
+use super::common::{arg, clip, face, gallery, root};
+
+/// A mosquitto broker on a free localhost port, stopped when dropped.
+struct Broker {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Broker {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+        Self::on(port)
+    }
+
+    fn on(port: u16) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conf = dir.path().join("mosquitto.conf");
+        std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")).expect("write conf");
+        let binary = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .unwrap_or_else(|| panic!("mosquitto is not installed: run scripts/setup.sh (Debian: apt install mosquitto)"));
+        let child = Command::new(binary).arg("-c").arg(&conf).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start mosquitto");
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(start.elapsed() < Duration::from_secs(10), "mosquitto did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { child, port, _dir: dir }
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// One message as a subscriber got it.
+#[derive(Debug, Clone)]
+struct Message {
+    topic: String,
+    payload: String,
+    retain: bool,
+    at: Instant,
+}
+
+/// A client subscribed to `#`, collecting every message.
+fn listen(port: u16) -> Arc<Mutex<Vec<Message>>> {
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let sink = got.clone();
+    let mut options = MqttOptions::new(format!("test-listener-{port}-{}", std::process::id()), "127.0.0.1", port);
+    options.set_keep_alive(Duration::from_secs(5)).set_max_packet_size(1 << 20, 1 << 20);
+    let (client, mut connection) = Client::new(options, 100);
+    client.subscribe("#", QoS::AtLeastOnce).expect("subscribe");
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _client = client;
+        for item in connection.iter() {
+            match item {
+                Ok(Event::Incoming(Packet::SubAck(_))) => {
+                    let _ = ready_tx.send(());
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => sink.lock().expect("lock").push(Message {
+                    topic: p.topic.clone(),
+                    payload: String::from_utf8_lossy(&p.payload).into_owned(),
+                    retain: p.retain,
+                    at: Instant::now(),
+                }),
+                Ok(_) => {}
+                Err(_) => return,
+            }
+        }
+    });
+    ready_rx.recv_timeout(Duration::from_secs(10)).expect("subscribed");
+    got
+}
+
+fn on(messages: &[Message], topic: &str) -> Vec<Message> {
+    messages.iter().filter(|m| m.topic == topic).cloned().collect()
+}
+
+fn facewatch(gallery: &Path, port: u16, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_facewatch"));
+    c.current_dir(root())
+        .args(["--gallery", arg(gallery), "--set", "runtime.intra_threads=1", "--set", "mqtt.host=127.0.0.1"])
+        .arg("--set")
+        .arg(format!("mqtt.port={port}"))
+        .args(["--set", "mqtt.node_id=testnode"])
+        .args(args)
+        .env("RUST_LOG", "info");
+    c
+}
+
+fn lin_gallery(dir: &Path) -> PathBuf {
+    gallery(dir, &[("lin", &[face("video/lin-manuel-miranda.png")]), ("alex", &[face("video/alex-lacamoire.png")])])
+}
+
+/// The sample clip at its frame rate: every event on the socket's stdout copy is also on MQTT, in order; Lin's
+/// presence goes ON, then OFF once he has been gone for `presence_timeout_s` (while the clip still runs); the
+/// last recognized face is retained; discovery announces each person with the fields Home Assistant requires.
+#[test]
+fn the_sample_clip_s_events_presence_and_discovery_reach_the_broker() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let g = lin_gallery(dir.path());
+    let messages = listen(broker.port);
+    let out = facewatch(
+        &g,
+        broker.port,
+        &[
+            "--set",
+            "mqtt.presence_timeout_s=1",
+            "--set",
+            "mqtt.username=fw",
+            "--set",
+            "mqtt.password=s3cret-mqtt-pw",
+            "run",
+            "--source",
+            arg(&clip()),
+            "--camera",
+            "stage",
+            "--socket",
+            "",
+            "--print",
+        ],
+    )
+    .output()
+    .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    std::thread::sleep(Duration::from_millis(500));
+    let messages = messages.lock().expect("lock").clone();
+    let printed: Vec<Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("event")).collect();
+    let mqtt_events: Vec<Value> =
+        on(&messages, "facewatch/testnode/stage/events").iter().map(|m| serde_json::from_str(&m.payload).expect("event JSON")).collect();
+    assert!(!printed.is_empty());
+    let types = |v: &[Value]| v.iter().map(|e| format!("{}:{}", e["type"], e["track_id"])).collect::<Vec<_>>();
+    assert_eq!(types(&mqtt_events), types(&printed), "every event, in order");
+
+    // Presence: ON while Lin is seen, OFF a second after his last track ends, before the clip is over.
+    let presence = on(&messages, "facewatch/testnode/stage/person/lin");
+    let states: Vec<&str> = presence.iter().map(|m| m.payload.as_str()).collect();
+    // What a client connecting later is told: the retained state.
+    let later = listen(broker.port);
+    std::thread::sleep(Duration::from_millis(500));
+    let retained = later.lock().expect("lock").clone();
+    assert!(retained.iter().all(|m| m.retain), "a new subscriber gets only retained messages");
+    for (topic, payload) in [
+        ("facewatch/testnode/stage/person/lin", "OFF"),
+        ("facewatch/testnode/availability", "offline"),
+        ("facewatch/testnode/stage/faces", "0"),
+    ] {
+        assert_eq!(on(&retained, topic).last().map(|m| m.payload.as_str()), Some(payload), "{topic} retained");
+    }
+    assert!(!on(&retained, "facewatch/testnode/stage/last_recognized").is_empty(), "the last recognized face is retained");
+    assert!(!on(&retained, "homeassistant/binary_sensor/facewatch_testnode/stage_lin/config").is_empty(), "discovery is retained");
+    assert!(on(&retained, "facewatch/testnode/stage/events").is_empty(), "events are not retained");
+    let first_on = states.iter().position(|s| *s == "ON").unwrap_or_else(|| panic!("Lin never present: {states:?}"));
+    assert!(states[first_on..].contains(&"OFF"), "Lin never went away: {states:?}");
+    let offline = on(&messages, "facewatch/testnode/availability");
+    assert_eq!(offline.first().map(|m| m.payload.as_str()), Some("online"));
+    assert_eq!(offline.last().map(|m| m.payload.as_str()), Some("offline"), "a clean stop says offline");
+    let timed_out = presence.iter().find(|m| m.payload == "OFF" && m.at < offline.last().expect("offline").at - Duration::from_millis(300));
+    assert!(timed_out.is_some(), "an OFF by the presence timeout, before the end of the run: {states:?}");
+    let attributes: Value =
+        serde_json::from_str(&on(&messages, "facewatch/testnode/stage/person/lin/attributes")[0].payload).expect("attributes");
+    assert_eq!(attributes["name"], "lin");
+
+    let last = on(&messages, "facewatch/testnode/stage/last_recognized");
+    let last: Value = serde_json::from_str(&last.last().expect("a last recognized face").payload).expect("JSON");
+    assert!(last["name"] == "lin" || last["name"] == "alex", "{last}");
+    assert!(on(&messages, "facewatch/testnode/stage/faces").iter().any(|m| m.payload != "0"), "faces in view counted");
+
+    // Discovery: a binary_sensor per person, two sensors per camera, with Home Assistant's required fields.
+    for (topic, state) in [
+        ("homeassistant/binary_sensor/facewatch_testnode/stage_lin/config", "facewatch/testnode/stage/person/lin"),
+        ("homeassistant/binary_sensor/facewatch_testnode/stage_alex/config", "facewatch/testnode/stage/person/alex"),
+        ("homeassistant/sensor/facewatch_testnode/stage_last_recognized/config", "facewatch/testnode/stage/last_recognized"),
+        ("homeassistant/sensor/facewatch_testnode/stage_faces/config", "facewatch/testnode/stage/faces"),
+    ] {
+        let config = on(&messages, topic);
+        let config: Value =
+            serde_json::from_str(&config.first().unwrap_or_else(|| panic!("no discovery at {topic}")).payload).expect("JSON");
+        assert_eq!(config["state_topic"], state, "{config}");
+        assert_eq!(config["availability_topic"], "facewatch/testnode/availability");
+        assert!(config["unique_id"].as_str().is_some_and(|u| u.starts_with("facewatch_testnode_")), "{config}");
+        assert!(config["device"]["identifiers"][0] == "facewatch_testnode_stage" && config["device"]["name"].is_string(), "{config}");
+        assert!(config["name"].is_string());
+    }
+    let lin: Value =
+        serde_json::from_str(&on(&messages, "homeassistant/binary_sensor/facewatch_testnode/stage_lin/config")[0].payload).expect("JSON");
+    assert_eq!(
+        (lin["payload_on"].as_str(), lin["payload_off"].as_str(), lin["device_class"].as_str()),
+        (Some("ON"), Some("OFF"), Some("presence"))
+    );
+
+    // Unknown faces (the audience) have their own topic.
+    assert!(!on(&messages, "facewatch/testnode/stage/unknown").is_empty(), "no unknown face event");
+
+    // The password is nowhere: not in the log, not on the broker, not in the printed configuration.
+    assert!(!stderr.contains("s3cret-mqtt-pw"), "{stderr}");
+    assert!(messages.iter().all(|m| !m.payload.contains("s3cret-mqtt-pw")));
+    let check =
+        facewatch(&g, broker.port, &["--set", "mqtt.password=s3cret-mqtt-pw", "--json", "check-config"]).output().expect("check-config");
+    let check = String::from_utf8_lossy(&check.stdout);
+    assert!(check.contains("\"mqtt\"") && !check.contains("s3cret-mqtt-pw"), "{check}");
+}
+
+/// Killed without a goodbye, the daemon is marked offline by the broker (its last will); a person no longer
+/// enrolled loses their Home Assistant entity.
+#[test]
+fn the_last_will_says_offline_and_deleted_people_lose_their_entity() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let g = lin_gallery(dir.path());
+    // A retained entity of a person since removed from the gallery.
+    {
+        let mut options = MqttOptions::new("test-ghost", "127.0.0.1", broker.port);
+        options.set_keep_alive(Duration::from_secs(5));
+        let (client, mut connection) = Client::new(options, 10);
+        client
+            .publish("homeassistant/binary_sensor/facewatch_testnode/stage_ghost/config", QoS::AtLeastOnce, true, r#"{"name":"ghost"}"#)
+            .expect("publish");
+        for item in connection.iter() {
+            if matches!(item, Ok(Event::Incoming(Packet::PubAck(_))) | Err(_)) {
+                break;
+            }
+        }
+    }
+    let messages = listen(broker.port);
+    let mut child = facewatch(&g, broker.port, &["run", "--source", arg(&clip()), "--camera", "stage", "--socket", "", "--loop"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run");
+    let stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let log = std::thread::spawn(move || stderr.lines().map_while(Result::ok).collect::<Vec<_>>().join("\n"));
+    let start = Instant::now();
+    let online = loop {
+        let got = messages.lock().expect("lock").clone();
+        if got.iter().any(|m| m.topic == "facewatch/testnode/availability" && m.payload == "online") {
+            break got;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "never online");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    std::thread::sleep(Duration::from_secs(1));
+    let removed = messages.lock().expect("lock").clone();
+    let ghost = on(&removed, "homeassistant/binary_sensor/facewatch_testnode/stage_ghost/config");
+    assert!(ghost.iter().any(|m| m.payload.is_empty()), "the ghost's entity was not removed: {ghost:?} ({} messages)", online.len());
+    assert!(on(&removed, "homeassistant/binary_sensor/facewatch_testnode/stage_lin/config").iter().all(|m| !m.payload.is_empty()));
+
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    let killed = Instant::now();
+    loop {
+        let got = messages.lock().expect("lock").clone();
+        if on(&got, "facewatch/testnode/availability").last().is_some_and(|m| m.payload == "offline") {
+            break;
+        }
+        assert!(killed.elapsed() < Duration::from_secs(10), "no last will after kill -9");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = log.join();
+}
+
+/// A broker that goes away mid-run costs the pipeline nothing: every frame is processed and every event still
+/// reaches the other outputs; the loss is logged once, and the daemon reconnects when the broker is back.
+#[test]
+fn a_broker_stopped_mid_run_never_stalls_the_pipeline_and_is_reconnected() {
+    let mut broker = Broker::start();
+    let port = broker.port;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let g = lin_gallery(dir.path());
+    let clip = clip();
+    let base = |extra: &[&str]| {
+        let mut args =
+            vec!["--set", "mqtt.reconnect_max_s=1", "run", "--source", arg(&clip), "--camera", "stage", "--socket", "", "--print"];
+        args.extend_from_slice(extra);
+        args.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    // Without MQTT, as the reference.
+    let reference = Command::new(env!("CARGO_BIN_EXE_facewatch"))
+        .current_dir(root())
+        .args(["--gallery", arg(&g), "--set", "runtime.intra_threads=1"])
+        .args(base(&[]))
+        .output()
+        .expect("run");
+    assert!(reference.status.success());
+    let reference_events = String::from_utf8_lossy(&reference.stdout).lines().count();
+
+    let messages = listen(port);
+    let child = facewatch(&g, port, &base(&[]).iter().map(String::as_str).collect::<Vec<_>>())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run");
+    // Stop the broker once the daemon is publishing, bring it back two seconds later.
+    let start = Instant::now();
+    while !messages.lock().expect("lock").iter().any(|m| m.topic == "facewatch/testnode/stage/events") {
+        assert!(start.elapsed() < Duration::from_secs(60), "no event reached the broker");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    broker.stop();
+    std::thread::sleep(Duration::from_secs(2));
+    let restarted = Broker::on(port);
+    let back = listen(restarted.port);
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), reference_events, "the same events as without MQTT");
+    assert_eq!(stderr.matches("MQTT broker unreachable").count(), 1, "the loss is said once: {stderr}");
+    assert!(stderr.contains("MQTT broker connected again"), "{stderr}");
+    std::thread::sleep(Duration::from_millis(300));
+    let back = back.lock().expect("lock").clone();
+    assert!(
+        on(&back, "facewatch/testnode/availability").iter().any(|m| m.payload == "offline"),
+        "the end of the run reached the new broker"
+    );
+}
