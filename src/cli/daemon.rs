@@ -99,6 +99,9 @@ pub struct BenchArgs {
     /// Skip the bare-model baseline on the same frames.
     #[arg(long)]
     pub no_baseline: bool,
+    /// Publish to the configured MQTT broker too ([mqtt] host), to measure its cost.
+    #[arg(long)]
+    pub mqtt: bool,
 }
 
 /// Set by SIGQUIT, which `ctrlc` does not cover: a signal handler may only touch an atomic, so this flag is the
@@ -234,6 +237,7 @@ pub(super) fn bench(g: &GlobalArgs, a: BenchArgs) -> anyhow::Result<u8> {
         realtime: a.realtime,
         stalled_subscribers: a.stalled_subscribers,
         baseline: !a.no_baseline,
+        mqtt: a.mqtt,
     };
     let out = bench::bench(&cfg, &options)?;
     // The pipeline and its socket are gone: a closed stdout may now end the process quietly, as for every report.

@@ -142,6 +142,8 @@ pub struct BenchOptions {
     pub stalled_subscribers: usize,
     /// Also run the bare models on the same frames.
     pub baseline: bool,
+    /// Publish to the broker of `[mqtt]` too (its cost on the pipeline).
+    pub mqtt: bool,
 }
 
 /// Runs the whole pipeline over the video with `cfg`'s models and gallery, a socket with one reading and
@@ -155,7 +157,7 @@ pub fn bench(cfg: &Config, a: &BenchOptions) -> Result<BenchReport, JobError> {
     cfg.capture.realtime = a.realtime;
     let cfg = &cfg;
     let (events_tx, events_rx) = crossbeam_channel::unbounded();
-    let options = BuildOptions { sinks: vec![Box::new(ChannelSink(events_tx))], max_frames: a.frames, ..BuildOptions::default() };
+    let options = BuildOptions { sinks: vec![Box::new(ChannelSink(events_tx))], max_frames: a.frames, mqtt: a.mqtt, ..BuildOptions::default() };
     let Built { mut pipeline, .. } = Pipeline::build(cfg, options)?;
     let server = SocketServer::bind(&socket, &cfg.capture.camera, cfg.publish.subscriber_queue.get())?;
     let connect = || UnixStream::connect(&socket).map_err(JobError::file("connect to", &socket));
