@@ -12,14 +12,22 @@ use crate::jobs::enroll;
 /// `facewatch enroll`.
 #[derive(Debug, Args)]
 pub struct EnrollArgs {
-    /// Folder with one sub-folder of photos per person; the sub-folder's name is the person's name.
-    #[arg(value_name = "DIR")]
-    pub dir: PathBuf,
+    /// A folder with one sub-folder of photos per person (the sub-folder's name is the person's name); with
+    /// `--name`, photos of that one person.
+    #[arg(value_name = "DIR | PHOTO", required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Enroll the PHOTOs given under this name (added to the person when they exist).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
 }
 
 /// Runs `enroll`; exit 3 when the folder holds no person folders or nothing at all could be enrolled.
 pub(super) fn enroll(g: &GlobalArgs, cfg: &Config, args: EnrollArgs) -> anyhow::Result<u8> {
-    let people = enroll::people(&args.dir)?;
+    let people = match (&args.name, args.paths.as_slice()) {
+        (Some(name), photos) => enroll::one_person(name, photos)?,
+        (None, [dir]) => enroll::people(dir)?,
+        (None, _) => return Err(super::UsageError("enroll takes one folder of person folders, or photos with --name NAME".into()).into()),
+    };
     let mut engine = engine(cfg)?;
     let mut gallery = open_gallery(cfg, engine.info().dim)?;
     let bar = super::progress(g, "enrolling", people.iter().map(|(_, p)| p.len()).sum());

@@ -16,6 +16,16 @@ use crate::jobs::check;
 pub enum GalleryCommand {
     /// List enrolled people and how many photos each has.
     List,
+    /// A person's enrolled photos, with the ids `remove-photo` takes.
+    Photos {
+        /// The person's name.
+        name: String,
+    },
+    /// Remove one enrolled photo by id (a person left with none is removed too).
+    RemovePhoto {
+        /// The photo's id (`gallery photos NAME`).
+        id: i64,
+    },
     /// Remove a person and all their embeddings.
     Remove {
         /// The person's name.
@@ -62,6 +72,33 @@ pub(super) fn gallery(g: &GlobalArgs, cfg: &Config, cmd: GalleryCommand) -> anyh
                 for p in &o.persons {
                     println!("  {:<24} {} photo(s)", p.name, p.embeddings);
                 }
+            })?;
+        }
+        GalleryCommand::Photos { name } => {
+            #[derive(Serialize)]
+            struct PhotosOut {
+                name: String,
+                photos: Vec<crate::gallery::PhotoSummary>,
+            }
+            let out = PhotosOut { photos: gallery.photos(&name)?, name };
+            emit(g, &out, |o| {
+                println!("{} ({} photo(s))", o.name, o.photos.len());
+                for p in &o.photos {
+                    println!(
+                        "  {:>6}  {}  (face score {:.3}, sha256 {})",
+                        p.id,
+                        shown(std::path::Path::new(&p.path)),
+                        p.det_score,
+                        &p.sha256[..12.min(p.sha256.len())]
+                    );
+                }
+            })?;
+        }
+        GalleryCommand::RemovePhoto { id } => {
+            let out = gallery.remove_photo(id)?;
+            emit(g, &out, |o| {
+                let gone = if o.person_removed { format!("; {} had no other photo and was removed", o.name) } else { String::new() };
+                println!("removed photo {} of {} ({}){gone}", o.id, o.name, shown(std::path::Path::new(&o.path)));
             })?;
         }
         GalleryCommand::Check { close } => {

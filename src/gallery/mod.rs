@@ -82,6 +82,9 @@ pub enum GalleryError {
     /// No person has that name.
     #[error("no person named `{0}` in the gallery")]
     UnknownPerson(String),
+    /// No photo has that id.
+    #[error("no photo with id {0} in the gallery (`facewatch gallery photos NAME` lists them)")]
+    UnknownPhoto(i64),
     /// The new name is taken.
     #[error("a person named `{0}` is already in the gallery")]
     NameTaken(String),
@@ -140,6 +143,34 @@ pub struct PersonSummary {
     pub embeddings: usize,
     /// Enrolment time, seconds since the Unix epoch.
     pub created_at: i64,
+}
+
+/// One enrolled photo of a person.
+#[derive(Debug, Clone, Serialize)]
+pub struct PhotoSummary {
+    /// Its id in the gallery (`gallery remove-photo ID`).
+    pub id: i64,
+    /// The photo it was enrolled from, as given then.
+    pub path: String,
+    /// sha256 of the photo's bytes.
+    pub sha256: String,
+    /// The detector's confidence in its face.
+    pub det_score: f32,
+    /// Enrolment time, seconds since the Unix epoch.
+    pub created_at: i64,
+}
+
+/// What removing one photo did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RemovedPhoto {
+    /// The photo's id.
+    pub id: i64,
+    /// Whose it was.
+    pub name: String,
+    /// The photo it was enrolled from.
+    pub path: String,
+    /// The person had no other photo and was removed too.
+    pub person_removed: bool,
 }
 
 /// An enrolled embedding held in memory.
@@ -547,6 +578,55 @@ impl Gallery {
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
             .map_err(|e| self.sql(e));
         rows
+    }
+
+    /// A person's photos (one embedding each), oldest first.
+    pub fn photos(&self, name: &str) -> Result<Vec<PhotoSummary>, GalleryError> {
+        self.embeddings_of(name)?;
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT e.id, e.source_path, e.file_sha256, e.det_score, e.created_at FROM embeddings e
+                 JOIN persons p ON p.id = e.person_id WHERE p.name = ?1 ORDER BY e.id",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = stmt
+            .query_map([name], |r| {
+                Ok(PhotoSummary {
+                    id: r.get(0)?,
+                    path: r.get(1)?,
+                    sha256: r.get(2)?,
+                    det_score: r.get::<_, f64>(3)? as f32,
+                    created_at: r.get(4)?,
+                })
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| self.sql(e));
+        rows
+    }
+
+    /// Removes one photo (its embedding) by id; a person left with no photo is removed too. Returns whose it was
+    /// and whether the person went with it.
+    pub fn remove_photo(&mut self, id: i64) -> Result<RemovedPhoto, GalleryError> {
+        let tx = self.conn.transaction().map_err(|e| GalleryError::Sqlite { path: self.path.clone(), source: e })?;
+        let sql = |e| GalleryError::Sqlite { path: self.path.clone(), source: e };
+        let found: Option<(i64, String, String)> = tx
+            .query_row(
+                "SELECT p.id, p.name, e.source_path FROM embeddings e JOIN persons p ON p.id = e.person_id WHERE e.id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(sql)?;
+        let (person_id, name, path) = found.ok_or(GalleryError::UnknownPhoto(id))?;
+        tx.execute("DELETE FROM embeddings WHERE id = ?1", [id]).map_err(sql)?;
+        let left: i64 = tx.query_row("SELECT COUNT(*) FROM embeddings WHERE person_id = ?1", [person_id], |r| r.get(0)).map_err(sql)?;
+        if left == 0 {
+            tx.execute("DELETE FROM persons WHERE id = ?1", [person_id]).map_err(sql)?;
+        }
+        tx.commit().map_err(sql)?;
+        self.reload()?;
+        Ok(RemovedPhoto { id, name, path, person_removed: left == 0 })
     }
 
     /// Removes a person and their embeddings.

@@ -157,7 +157,8 @@ pub fn bench(cfg: &Config, a: &BenchOptions) -> Result<BenchReport, JobError> {
     cfg.capture.realtime = a.realtime;
     let cfg = &cfg;
     let (events_tx, events_rx) = crossbeam_channel::unbounded();
-    let options = BuildOptions { sinks: vec![Box::new(ChannelSink(events_tx))], max_frames: a.frames, mqtt: a.mqtt, ..BuildOptions::default() };
+    let options =
+        BuildOptions { sinks: vec![Box::new(ChannelSink(events_tx))], max_frames: a.frames, mqtt: a.mqtt, ..BuildOptions::default() };
     let Built { mut pipeline, .. } = Pipeline::build(cfg, options)?;
     let server = SocketServer::bind(&socket, &cfg.capture.camera, cfg.publish.subscriber_queue.get())?;
     let connect = || UnixStream::connect(&socket).map_err(JobError::file("connect to", &socket));

@@ -77,7 +77,20 @@ pub fn people(dir: &Path) -> Result<Vec<(String, Vec<PathBuf>)>, JobError> {
     Ok(people.iter().map(|d| Ok((person_name(d), files_in(d)?))).collect::<Result<_, FolderError>>()?)
 }
 
-/// Enrolls `people` (from [`people`]) into `gallery`, one transaction per person; `progress` is told each photo's
+/// Photos of one person, `name`, for [`enroll`]: the name is checked and every photo must exist (a folder is
+/// refused: one person's photos are given as files).
+pub fn one_person(name: &str, photos: &[PathBuf]) -> Result<Vec<(String, Vec<PathBuf>)>, JobError> {
+    check_name(name)?;
+    for p in photos {
+        let meta = std::fs::metadata(p).map_err(JobError::file("read", p))?;
+        if meta.is_dir() {
+            return Err(JobError::Input(format!("{} is a folder: with --name, give the person's photos", p.display())));
+        }
+    }
+    Ok(vec![(name.to_string(), photos.to_vec())])
+}
+
+/// Enrolls `people` (from [`people`] or [`one_person`]) into `gallery`, one transaction per person; `progress` is told each photo's
 /// person as it is done.
 pub fn enroll(
     engine: &mut Engine,

@@ -391,3 +391,34 @@ fn models_install_fetches_checks_and_repairs_without_python_or_npm() {
     assert_eq!(code(&out), 3, "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not in the manifest: no_such_model"));
 }
+
+#[test]
+fn one_person_s_photos_are_enrolled_listed_and_removed_one_by_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let g = dir.path().join("g.db");
+    let (a, b) = (face("people/obama/obama.jpg"), face("people/obama/obama2.jpg"));
+    let out = run(&g, &["enroll", "--name", "Barack Obama", arg(&a), arg(&b)]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(json(&out)["added"], 2);
+    let photos = json(&run(&g, &["gallery", "photos", "Barack Obama"]));
+    let listed = photos["photos"].as_array().expect("photos");
+    assert_eq!(listed.len(), 2, "{photos}");
+    assert!(listed[0]["path"].as_str().is_some_and(|p| p.ends_with("obama.jpg")) && listed[0]["sha256"].as_str().map(str::len) == Some(64));
+    let (first, second) = (listed[0]["id"].as_i64().expect("id"), listed[1]["id"].as_i64().expect("id"));
+
+    let removed = json(&run(&g, &["gallery", "remove-photo", &first.to_string()]));
+    assert_eq!((removed["name"].as_str(), removed["person_removed"].as_bool()), (Some("Barack Obama"), Some(false)), "{removed}");
+    assert_eq!(json(&run(&g, &["gallery", "photos", "Barack Obama"]))["photos"].as_array().map(Vec::len), Some(1));
+    // The same photo again is a new embedding (it was removed), under the same person.
+    assert_eq!(json(&run(&g, &["enroll", "--name", "Barack Obama", arg(&a)]))["added"], 1);
+    let removed = json(&run(&g, &["gallery", "remove-photo", &second.to_string()]));
+    assert_eq!(removed["person_removed"], false);
+    let last = json(&run(&g, &["gallery", "photos", "Barack Obama"]))["photos"][0]["id"].as_i64().expect("id");
+    let removed = json(&run(&g, &["gallery", "remove-photo", &last.to_string()]));
+    assert_eq!(removed["person_removed"], true, "the last photo takes the person with it");
+    assert_eq!(json(&run(&g, &["gallery", "list"]))["persons"].as_array().map(Vec::len), Some(0));
+
+    assert_eq!(code(&run(&g, &["gallery", "remove-photo", &last.to_string()])), 5, "an unknown id is a gallery error");
+    assert_eq!(code(&run(&g, &["enroll", "--name", "unknown", arg(&a)])), 5, "`unknown` is no name");
+    assert_eq!(code(&run(&g, &["enroll", arg(&a), arg(&b)])), 2, "photos without --name");
+}
