@@ -220,8 +220,13 @@ impl Engine {
     /// The largest face of a photo and how many faces it has; an error when there is none.
     pub fn largest_face(&mut self, path: &Path) -> Result<(Face, usize), EngineError> {
         let frame = self.load(path)?;
-        let dets = self.detect(&frame)?;
+        self.largest_face_in(&frame, path)
+    }
+
+    /// The largest face of a decoded photo (`path` names it in errors) and how many faces it has.
+    pub fn largest_face_in(&mut self, frame: &Frame, path: &Path) -> Result<(Face, usize), EngineError> {
+        let dets = self.detect(frame)?;
         let largest = crate::base::face::largest(&dets).ok_or_else(|| EngineError::NoFace(path.into()))?;
-        Ok((self.face(&frame, largest)?, dets.len()))
+        Ok((self.face(frame, largest)?, dets.len()))
     }
 }

@@ -15,6 +15,7 @@
 #![deny(missing_docs)]
 
 pub mod align;
+pub mod api;
 pub mod base;
 pub mod capture;
 pub mod cli;

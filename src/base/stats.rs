@@ -17,6 +17,9 @@ pub fn percentile<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
 /// Samples kept per stage for percentiles.
 pub const SAMPLES: usize = 16_384;
 
+/// Upper bounds (seconds) of the latency histogram of every stage (Prometheus `le`), beside `+Inf`.
+pub const BUCKETS_S: [f64; 12] = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0];
+
 /// One stage's counters.
 #[derive(Debug)]
 pub struct StageStats {
@@ -31,6 +34,20 @@ pub struct StageStats {
     /// Capture: a lost source is being retried (no frames, by design).
     pub retrying: std::sync::atomic::AtomicBool,
     samples: Mutex<Vec<u32>>,
+    /// Items per [`BUCKETS_S`] bucket (not cumulative), and the sum of their times in microseconds.
+    buckets: [AtomicU64; BUCKETS_S.len()],
+    sum_us: AtomicU64,
+}
+
+/// A stage's latency histogram since start, as Prometheus serves it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Histogram {
+    /// Items at or below each bound of [`BUCKETS_S`] (cumulative).
+    pub cumulative: Vec<u64>,
+    /// Items in all.
+    pub count: u64,
+    /// Their summed time, seconds.
+    pub sum_s: f64,
 }
 
 impl StageStats {
@@ -43,13 +60,34 @@ impl StageStats {
             errors: AtomicU64::new(0),
             retrying: std::sync::atomic::AtomicBool::new(false),
             samples: Mutex::new(Vec::new()),
+            buckets: Default::default(),
+            sum_us: AtomicU64::new(0),
         }
+    }
+
+    /// The latency histogram since start.
+    pub fn histogram(&self) -> Histogram {
+        let mut total = 0;
+        let cumulative = self
+            .buckets
+            .iter()
+            .map(|b| {
+                total += b.load(Ordering::Relaxed);
+                total
+            })
+            .collect();
+        Histogram { cumulative, count: self.frames.load(Ordering::Relaxed), sum_s: self.sum_us.load(Ordering::Relaxed) as f64 / 1e6 }
     }
 
     /// Counts one item that took `d`.
     pub fn record(&self, d: Duration) {
         let n = self.frames.fetch_add(1, Ordering::Relaxed) as usize;
         let us = d.as_micros().min(u128::from(u32::MAX)) as u32;
+        self.sum_us.fetch_add(u64::from(us), Ordering::Relaxed);
+        let secs = d.as_secs_f64();
+        if let Some(i) = BUCKETS_S.iter().position(|&b| secs <= b) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
         let mut s = self.samples.lock();
         if s.len() < SAMPLES {
             s.push(us);

@@ -192,6 +192,15 @@ pub(super) fn run(g: &GlobalArgs, a: RunArgs) -> anyhow::Result<u8> {
     if let Some(path) = &a.record {
         sinks.push(Box::new(QueuedLineSink::spawn("record", open_record(path)?, PRINT_QUEUE)?));
     }
+    // The API binds its address and loads its models before anything starts, as the socket does.
+    let api = match cfg.api.enabled() {
+        true => {
+            let feed = crate::api::EventFeed::new(cfg.publish.subscriber_queue.get());
+            sinks.push(Box::new(feed.clone()));
+            Some(crate::api::Api::build(&cfg, feed)?)
+        }
+        false => None,
+    };
     let options = BuildOptions { sinks, serve_socket: true, mqtt: true, preview, max_frames: a.max_frames };
     let Built { pipeline, .. } = Pipeline::build(&cfg, options)?;
     let stop = Stop::new();
@@ -199,6 +208,8 @@ pub(super) fn run(g: &GlobalArgs, a: RunArgs) -> anyhow::Result<u8> {
     let var = |k: &str| std::env::var(k).ok();
     let mut notifier = Notifier::from_vars(var("NOTIFY_SOCKET"), var("WATCHDOG_USEC"), var("WATCHDOG_PID"));
     let running = pipeline.start(stop)?;
+    // Stopped when dropped, after the pipeline.
+    let _api = api.map(|api| api.serve(Some(running.stats()))).transpose()?;
     notifier.ready();
     let every = (!cfg.pipeline.stats_interval.is_zero()).then_some(cfg.pipeline.stats_interval);
     let report = running.wait_logging(cfg.pipeline.shutdown_timeout, every, &mut notifier)?;

@@ -330,6 +330,8 @@ fn exit_of(e: &(dyn std::error::Error + 'static)) -> Option<u8> {
         PlotError,
         BuildError,
         PipelineError,
+        crate::api::ApiError,
+        crate::publish::mqtt::MqttError,
         InputError,
         UsageError
     )

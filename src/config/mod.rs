@@ -7,6 +7,7 @@
 //! with their key path; values are checked by their types ([`UnitInterval`], [`ExecutionProvider`], …) and
 //! then by [`Config::problems`], which reports every remaining problem at once.
 
+mod api;
 pub mod check;
 
 use std::collections::HashMap;
@@ -28,6 +29,7 @@ pub use crate::preview::PreviewConfig;
 pub use crate::publish::mqtt::MqttConfig;
 pub use crate::publish::PublishConfig;
 pub use crate::track::TrackConfig;
+pub use api::ApiConfig;
 
 /// The embedded default configuration (`config/default.toml`).
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
@@ -130,6 +132,7 @@ sections! {
     track: TrackConfig,
     publish: PublishConfig,
     mqtt: MqttConfig,
+    api: ApiConfig,
     preview: PreviewConfig,
 }
 

@@ -131,8 +131,19 @@ pub struct VerifyOut {
     pub models: ModelInfo,
 }
 
-fn side(engine: &mut Engine, path: &Path) -> Result<(Face, VerifySide), JobError> {
-    let (face, n) = engine.largest_face(path)?;
+/// A photo to verify: read from its path, or already decoded (an upload), named by `path`.
+pub enum Photo<'a> {
+    /// A file.
+    File(&'a Path),
+    /// Decoded bytes and the name they go by.
+    Decoded(&'a Path, &'a crate::base::Frame),
+}
+
+fn side(engine: &mut Engine, photo: &Photo<'_>) -> Result<(Face, VerifySide), JobError> {
+    let (path, (face, n)) = match photo {
+        Photo::File(path) => (*path, engine.largest_face(path)?),
+        Photo::Decoded(path, frame) => (*path, engine.largest_face_in(frame, path)?),
+    };
     let s = VerifySide { path: path.into(), faces_found: n, bbox: face.detection.bbox };
     Ok((face, s))
 }
@@ -141,6 +152,12 @@ fn side(engine: &mut Engine, path: &Path) -> Result<(Face, VerifySide), JobError
 /// found is reported). Each anchor votes "same" when its score reaches the threshold; the majority decides and a
 /// tie goes to the mean score.
 pub fn verify(engine: &mut Engine, input: &Path, anchors: &[&Path]) -> Result<VerifyOut, JobError> {
+    let anchors: Vec<Photo<'_>> = anchors.iter().map(|a| Photo::File(a)).collect();
+    verify_photos(engine, &Photo::File(input), &anchors)
+}
+
+/// [`verify`] on photos read or decoded already.
+pub fn verify_photos(engine: &mut Engine, input: &Photo<'_>, anchors: &[Photo<'_>]) -> Result<VerifyOut, JobError> {
     if anchors.is_empty() {
         return Err(JobError::Input("verify needs at least one anchor photo".into()));
     }
@@ -219,6 +236,18 @@ pub fn decide(face: &Face, candidates: Vec<Candidate>, threshold: f32, gallery_e
         reason,
         candidates,
     }
+}
+
+/// The faces of one decoded photo against `gallery`, `k` candidates each.
+pub fn identify_frame(
+    engine: &mut Engine,
+    gallery: &Gallery,
+    frame: &crate::base::Frame,
+    k: usize,
+) -> Result<Vec<IdentifiedFace>, JobError> {
+    let threshold = engine.info().threshold;
+    let faces = engine.faces(frame)?;
+    Ok(faces.iter().map(|f| decide(f, gallery.search(&f.embedding, k.max(1)), threshold, gallery.is_empty())).collect())
 }
 
 /// Every face of every photo against `gallery`, `k` candidates each. A photo that cannot be read is reported with

@@ -32,6 +32,8 @@ const LAYERS: &[&str] = &[
     "eval",
     "dedupe",
     "jobs",
+    // The daemon's HTTP API (the jobs over HTTP, the pipeline's counters).
+    "api",
     // The command line.
     "cli",
 ];

@@ -1,5 +1,6 @@
 //! Integration tests on real models and real photos (one test binary, so it links once).
 
+mod api;
 mod bad_input;
 mod cli;
 mod common;

@@ -1,0 +1,553 @@
+//! The HTTP API of the daemon (`[api]`): recognize and verify uploaded photos, edit the gallery, health,
+//! Prometheus metrics and the event stream (server-sent events), described by an OpenAPI document it serves.
+//!
+//! Every route but `GET /api/health` wants a key of `api.keys` / `api.keys_file` in `X-Api-Key` or
+//! `Authorization: Bearer`; keys are compared in constant time and never logged. Bodies are the photo's bytes
+//! (`Content-Type: image/*` or `application/octet-stream`) or a `multipart/form-data` field (`file`; `a` and `b`
+//! for verify), at most `api.max_upload_bytes`. Errors are `{"v": 1, "error": "…"}` with the status that fits:
+//! 400 a bad photo (the CLI's message), 401 no or a wrong key, 404 no such person or photo, 413 too large, 422 no
+//! face where one is needed.
+//!
+//! The server runs on a thread of its own with its own models (the pipeline's are busy with the camera) and its
+//! own connection to the gallery; a change made here reaches the daemon's matcher through the gallery watcher.
+
+mod metrics;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path as UrlPath, Query, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use parking_lot::Mutex;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::base::stats::Stats;
+use crate::base::Frame;
+pub use crate::config::ApiConfig;
+use crate::config::Config;
+use crate::engine::{Engine, EngineError};
+use crate::gallery::{Gallery, GalleryError};
+use crate::image::ImageError;
+use crate::jobs::photos::{self, Photo};
+use crate::jobs::{JobError, REPORT_VERSION};
+use crate::publish::{Event, EventSink};
+
+/// The OpenAPI 3 description of the routes, served at `/api/openapi.json`.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// Why the API could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The keys file is unreadable, empty or readable by others.
+    #[error("api.keys_file {path}: {message}")]
+    Keys {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// The address could not be bound.
+    #[error("failed to listen on {address}: {source}")]
+    Bind {
+        /// The address.
+        address: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Models or the gallery.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The gallery.
+    #[error(transparent)]
+    Gallery(#[from] GalleryError),
+    /// The thread could not start.
+    #[error("failed to start the API thread: {0}")]
+    Thread(#[source] std::io::Error),
+}
+
+impl crate::base::exit::Exit for ApiError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            Self::Keys { .. } => crate::base::exit::CONFIG,
+            Self::Bind { .. } => crate::base::exit::SOCKET,
+            Self::Engine(e) => e.exit_code(),
+            Self::Gallery(e) => e.exit_code(),
+            Self::Thread(_) => crate::base::exit::INTERNAL,
+        }
+    }
+}
+
+/// The events, for the server-sent event stream: an [`EventSink`] of the pipeline.
+#[derive(Clone)]
+pub struct EventFeed(tokio::sync::broadcast::Sender<Arc<str>>);
+
+impl EventFeed {
+    /// A feed keeping up to `capacity` events for a slow client (which then loses its oldest, and is told).
+    pub fn new(capacity: usize) -> Self {
+        Self(tokio::sync::broadcast::channel(capacity.max(1)).0)
+    }
+}
+
+impl EventSink for EventFeed {
+    fn publish(&mut self, _event: &Event, line: &Arc<str>) {
+        // No receiver is no error: nobody is listening.
+        let _ = self.0.send(line.clone());
+    }
+}
+
+/// What the handlers share.
+struct Shared {
+    keys: Vec<String>,
+    /// Models and gallery, one request at a time (inference holds the session).
+    work: Mutex<(Engine, Gallery)>,
+    stats: Mutex<Option<Arc<Stats>>>,
+    camera: String,
+    started: Instant,
+    feed: EventFeed,
+    top_k: usize,
+    max_upload: usize,
+    fps: Mutex<metrics::FpsWindow>,
+}
+
+/// A bound, ready API: models loaded, gallery open, address bound ([`Api::build`]); [`Api::serve`] starts it.
+pub struct Api {
+    shared: Arc<Shared>,
+    listener: std::net::TcpListener,
+}
+
+/// A running API; dropping it stops the server.
+pub struct ApiHandle {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// The address it listens on.
+    pub address: SocketAddr,
+}
+
+impl Drop for ApiHandle {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn read_keys(cfg: &ApiConfig) -> Result<Vec<String>, ApiError> {
+    let mut keys: Vec<String> = cfg.keys.iter().map(|k| k.expose().to_string()).filter(|k| !k.is_empty()).collect();
+    if !cfg.keys_file.trim().is_empty() {
+        use std::os::unix::fs::PermissionsExt;
+        let path = crate::folders::resolve_path(&cfg.keys_file);
+        let err = |message: String| ApiError::Keys { path: path.clone(), message };
+        let meta = std::fs::metadata(&path).map_err(|e| err(e.to_string()))?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            return Err(err(format!("readable by other users (mode {:o}); chmod 600 it", meta.permissions().mode() & 0o777)));
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| err(e.to_string()))?;
+        keys.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from));
+    }
+    if keys.is_empty() {
+        return Err(ApiError::Keys { path: PathBuf::from(&cfg.keys_file), message: "no API key configured".into() });
+    }
+    Ok(keys)
+}
+
+impl Api {
+    /// Loads the API's models, opens the gallery and binds `api.listen`, before the daemon starts anything.
+    pub fn build(cfg: &Config, feed: EventFeed) -> Result<Self, ApiError> {
+        let keys = read_keys(&cfg.api)?;
+        let mut runtime = cfg.clone();
+        // One inference thread: the pipeline's sessions have the cores.
+        runtime.runtime.intra_threads = 1;
+        let engine = Engine::build(&runtime)?;
+        let gallery = crate::engine::open_gallery(cfg, engine.info().dim, true)?;
+        let address = cfg.api.listen.trim().to_string();
+        let listener = std::net::TcpListener::bind(&address).map_err(|source| ApiError::Bind { address: address.clone(), source })?;
+        listener.set_nonblocking(true).map_err(|source| ApiError::Bind { address, source })?;
+        let shared = Shared {
+            keys,
+            work: Mutex::new((engine, gallery)),
+            stats: Mutex::new(None),
+            camera: cfg.capture.camera.clone(),
+            started: Instant::now(),
+            feed,
+            top_k: cfg.matcher.top_k.get(),
+            max_upload: cfg.api.max_upload_bytes.get(),
+            fps: Mutex::new(metrics::FpsWindow::default()),
+        };
+        Ok(Self { shared: Arc::new(shared), listener })
+    }
+
+    /// The address bound.
+    pub fn address(&self) -> Option<SocketAddr> {
+        self.listener.local_addr().ok()
+    }
+
+    /// Serves on a thread of its own; `stats` are the running pipeline's (metrics and health).
+    pub fn serve(self, stats: Option<Arc<Stats>>) -> Result<ApiHandle, ApiError> {
+        *self.shared.stats.lock() = stats;
+        let address = self.listener.local_addr().map_err(|source| ApiError::Bind { address: "?".into(), source })?;
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let router = router(self.shared.clone());
+        let listener = self.listener;
+        let thread = std::thread::Builder::new()
+            .name("api".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(rt) => rt,
+                    Err(e) => return tracing::error!(error = %e, "The API could not start its runtime."),
+                };
+                rt.block_on(async move {
+                    let listener = match tokio::net::TcpListener::from_std(listener) {
+                        Ok(l) => l,
+                        Err(e) => return tracing::error!(error = %e, "The API could not listen."),
+                    };
+                    tracing::info!(address = %address, "HTTP API listening.");
+                    let served = axum::serve(listener, router).with_graceful_shutdown(async {
+                        let _ = stop_rx.await;
+                    });
+                    if let Err(e) = served.await {
+                        tracing::error!(error = %e, "The HTTP API stopped.");
+                    }
+                });
+            })
+            .map_err(ApiError::Thread)?;
+        Ok(ApiHandle { stop: Some(stop_tx), thread: Some(thread), address })
+    }
+}
+
+/// Every route; [`OPENAPI`] describes each (`api::tests` checks both lists are the same).
+fn router(shared: Arc<Shared>) -> Router {
+    let limit = shared.max_upload;
+    Router::new()
+        .route("/api/health", get(health))
+        .route("/api/openapi.json", get(openapi))
+        .route("/api/metrics", get(metrics::serve))
+        .route("/api/events", get(events))
+        .route("/api/recognize", post(recognize))
+        .route("/api/verify", post(verify))
+        .route("/api/faces", get(list_faces))
+        .route("/api/faces/{name}", get(person_photos).post(add_photo).delete(remove_person))
+        .route("/api/faces/{name}/photos/{id}", delete(remove_photo))
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(shared.clone(), authorize))
+        .with_state(shared)
+}
+
+/// The routes of [`router`], as the OpenAPI document must list them: (method, path).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/api/health"),
+    ("get", "/api/openapi.json"),
+    ("get", "/api/metrics"),
+    ("get", "/api/events"),
+    ("post", "/api/recognize"),
+    ("post", "/api/verify"),
+    ("get", "/api/faces"),
+    ("get", "/api/faces/{name}"),
+    ("post", "/api/faces/{name}"),
+    ("delete", "/api/faces/{name}"),
+    ("delete", "/api/faces/{name}/photos/{id}"),
+];
+
+/// An error answer: `{"v": 1, "error": message}`.
+struct Failure(StatusCode, String);
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({"v": REPORT_VERSION, "error": self.1}))).into_response()
+    }
+}
+
+impl From<JobError> for Failure {
+    fn from(e: JobError) -> Self {
+        let status = match &e {
+            JobError::Image(ImageError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
+            JobError::Image(_) | JobError::Input(_) => StatusCode::BAD_REQUEST,
+            JobError::Engine(EngineError::Image(ImageError::TooLarge { .. })) => StatusCode::PAYLOAD_TOO_LARGE,
+            JobError::Engine(EngineError::Image(_)) => StatusCode::BAD_REQUEST,
+            JobError::Engine(EngineError::NoFace(_) | EngineError::SeveralFaces { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
+            JobError::Gallery(GalleryError::UnknownPerson(_) | GalleryError::UnknownPhoto(_)) => StatusCode::NOT_FOUND,
+            JobError::Gallery(GalleryError::BadName(_) | GalleryError::NameTaken(_)) => StatusCode::BAD_REQUEST,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(error = %e, "API request failed.");
+        }
+        Failure(status, e.to_string())
+    }
+}
+
+impl From<GalleryError> for Failure {
+    fn from(e: GalleryError) -> Self {
+        JobError::from(e).into()
+    }
+}
+
+impl From<EngineError> for Failure {
+    fn from(e: EngineError) -> Self {
+        JobError::from(e).into()
+    }
+}
+
+/// Constant-time comparison: the time taken does not tell how much of a key was right.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn authorize(State(shared): State<Arc<Shared>>, request: Request, next: axum::middleware::Next) -> Response {
+    if request.uri().path() == "/api/health" {
+        return next.run(request).await;
+    }
+    let headers = request.headers();
+    let given = headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")));
+    let refusal = match given {
+        Some(key) if shared.keys.iter().any(|k| same(k, key.trim())) => return next.run(request).await,
+        Some(_) => "wrong API key",
+        None => "an API key is required: X-Api-Key: KEY or Authorization: Bearer KEY",
+    };
+    // The upload is read (within the limit) before the answer: a client still sending its photo would otherwise
+    // see a broken pipe instead of the 401.
+    let _ = axum::body::to_bytes(request.into_body(), shared.max_upload).await;
+    let mut r = Failure(StatusCode::UNAUTHORIZED, refusal.into()).into_response();
+    r.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+    r
+}
+
+async fn health(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
+    let stats = shared.stats.lock().clone();
+    let frames = stats.as_ref().map_or(0, |s| s.capture.frames.load(std::sync::atomic::Ordering::Relaxed));
+    let retrying = stats.as_ref().is_some_and(|s| s.capture.retrying.load(std::sync::atomic::Ordering::Relaxed));
+    Json(json!({
+        "v": REPORT_VERSION,
+        "status": if retrying { "degraded" } else { "ok" },
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_s": (shared.started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+        "cameras": [{"name": shared.camera, "frames": frames, "source": if retrying { "lost" } else { "ok" }}],
+    }))
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+/// The photo of a request: the raw body, or a multipart field `field`.
+async fn upload(request: Request, field: &str) -> Result<Bytes, Failure> {
+    let is_multipart =
+        request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|t| t.starts_with("multipart/form-data"));
+    if !is_multipart {
+        let bytes = Bytes::from_request(request, &()).await.map_err(body_failure)?;
+        return Ok(bytes);
+    }
+    let mut fields = fields_of(request).await?;
+    fields.remove(field).ok_or_else(|| Failure(StatusCode::BAD_REQUEST, format!("the multipart body has no `{field}` field")))
+}
+
+async fn fields_of(request: Request) -> Result<std::collections::HashMap<String, Bytes>, Failure> {
+    let mut multipart = Multipart::from_request(request, &()).await.map_err(|e| Failure(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let mut out = std::collections::HashMap::new();
+    while let Some(f) = multipart.next_field().await.map_err(|e| {
+        let status = e.status();
+        Failure(if status == StatusCode::PAYLOAD_TOO_LARGE { status } else { StatusCode::BAD_REQUEST }, e.body_text())
+    })? {
+        let name = f.name().unwrap_or_default().to_string();
+        let bytes = f.bytes().await.map_err(|e| Failure(e.status(), e.body_text()))?;
+        out.insert(name, bytes);
+    }
+    Ok(out)
+}
+
+fn body_failure(e: axum::extract::rejection::BytesRejection) -> Failure {
+    Failure(e.status(), e.body_text())
+}
+
+/// Decodes an upload named `name` (for messages), as the CLI would a file.
+fn decode(engine: &Engine, bytes: &[u8], name: &str) -> Result<Frame, Failure> {
+    engine.decode(bytes, std::path::Path::new(name)).map_err(|e| JobError::from(e).into())
+}
+
+/// Runs `work` on the models and gallery, off the server's thread.
+async fn with_work<T: Send + 'static>(
+    shared: &Arc<Shared>,
+    work: impl FnOnce(&mut Engine, &mut Gallery) -> Result<T, Failure> + Send + 'static,
+) -> Result<T, Failure> {
+    let shared = shared.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut guard = shared.work.lock();
+        let (engine, gallery) = &mut *guard;
+        // Changes made by the CLI or another process since the last request.
+        gallery.reload_if_changed()?;
+        work(engine, gallery)
+    })
+    .await
+    .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, format!("the request's worker failed: {e}")))?
+}
+
+#[derive(Deserialize)]
+struct TopK {
+    top_k: Option<usize>,
+}
+
+async fn recognize(State(shared): State<Arc<Shared>>, Query(q): Query<TopK>, request: Request) -> Result<Json<serde_json::Value>, Failure> {
+    let bytes = upload(request, "file").await?;
+    let k = q.top_k.unwrap_or(shared.top_k).clamp(1, 100);
+    let started = Instant::now();
+    let faces = with_work(&shared, move |engine, gallery| {
+        let frame = decode(engine, &bytes, "upload")?;
+        let faces = photos::identify_frame(engine, gallery, &frame, k)?;
+        Ok((faces, frame.original_width, frame.original_height))
+    })
+    .await?;
+    Ok(Json(json!({
+        "v": REPORT_VERSION, "width": faces.1, "height": faces.2, "faces": faces.0,
+        "took_ms": (started.elapsed().as_secs_f64() * 1e4).round() / 10.0,
+    })))
+}
+
+async fn verify(State(shared): State<Arc<Shared>>, request: Request) -> Result<Json<serde_json::Value>, Failure> {
+    let mut fields = fields_of(request).await?;
+    let (Some(a), Some(b)) = (fields.remove("a"), fields.remove("b")) else {
+        return Err(Failure(StatusCode::BAD_REQUEST, "verify takes a multipart body with two photos, fields `a` and `b`".into()));
+    };
+    let out = with_work(&shared, move |engine, _| {
+        let (fa, fb) = (decode(engine, &a, "a")?, decode(engine, &b, "b")?);
+        let (pa, pb) = (std::path::Path::new("a"), std::path::Path::new("b"));
+        Ok(photos::verify_photos(engine, &Photo::Decoded(pb, &fb), &[Photo::Decoded(pa, &fa)])?)
+    })
+    .await?;
+    Ok(Json(serde_json::to_value(crate::jobs::Document::new(&out)).unwrap_or_default()))
+}
+
+async fn list_faces(State(shared): State<Arc<Shared>>) -> Result<Json<serde_json::Value>, Failure> {
+    let persons = with_work(&shared, |_, gallery| Ok(gallery.persons()?)).await?;
+    Ok(Json(json!({"v": REPORT_VERSION, "persons": persons})))
+}
+
+async fn person_photos(State(shared): State<Arc<Shared>>, UrlPath(name): UrlPath<String>) -> Result<Json<serde_json::Value>, Failure> {
+    let n = name.clone();
+    let photos = with_work(&shared, move |_, gallery| Ok(gallery.photos(&n)?)).await?;
+    Ok(Json(json!({"v": REPORT_VERSION, "name": name, "photos": photos})))
+}
+
+async fn add_photo(
+    State(shared): State<Arc<Shared>>,
+    UrlPath(name): UrlPath<String>,
+    headers: HeaderMap,
+    request: Request,
+) -> Result<(StatusCode, Json<serde_json::Value>), Failure> {
+    // The body first: answering before reading it would break the client's upload.
+    let bytes = upload(request, "file").await?;
+    crate::gallery::check_name(&name)?;
+    let label = headers.get("x-file-name").and_then(|v| v.to_str().ok()).unwrap_or("upload").to_string();
+    let n = name.clone();
+    let added = with_work(&shared, move |engine, gallery| {
+        use sha2::Digest;
+        let hash = crate::model::hex(&sha2::Sha256::digest(&bytes));
+        let item = crate::jobs::enroll::embed_photo(engine, std::path::Path::new(&format!("api:{label}")), &bytes, hash)?;
+        Ok(gallery.enroll(&n, &[item])?)
+    })
+    .await?;
+    let status = if added > 0 { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(json!({"v": REPORT_VERSION, "name": name, "added": added}))))
+}
+
+async fn remove_person(State(shared): State<Arc<Shared>>, UrlPath(name): UrlPath<String>) -> Result<Json<serde_json::Value>, Failure> {
+    let n = name.clone();
+    let removed = with_work(&shared, move |_, gallery| Ok(gallery.remove(&n)?)).await?;
+    Ok(Json(json!({"v": REPORT_VERSION, "name": name, "embeddings": removed})))
+}
+
+async fn remove_photo(
+    State(shared): State<Arc<Shared>>,
+    UrlPath((name, id)): UrlPath<(String, i64)>,
+) -> Result<Json<serde_json::Value>, Failure> {
+    let removed = with_work(&shared, move |_, gallery| {
+        // The photo must be this person's: a URL naming someone else's photo removes nothing.
+        if !gallery.photos(&name)?.iter().any(|p| p.id == id) {
+            return Err(GalleryError::UnknownPhoto(id).into());
+        }
+        Ok(gallery.remove_photo(id)?)
+    })
+    .await?;
+    Ok(Json(serde_json::to_value(crate::jobs::Document::new(&removed)).unwrap_or_default()))
+}
+
+async fn events(State(shared): State<Arc<Shared>>) -> Sse<impl futures_core::Stream<Item = Result<SseEvent, std::convert::Infallible>>> {
+    let mut rx = shared.feed.0.subscribe();
+    let stream = async_stream(move |tx| async move {
+        loop {
+            let item = match rx.recv().await {
+                Ok(line) => SseEvent::default().data(&*line),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    SseEvent::default().data(json!({"v": REPORT_VERSION, "type": "events_dropped", "dropped": n}).to_string())
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            };
+            if tx.send(Ok(item)).await.is_err() {
+                return;
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// A stream fed by an async task through a small channel (what `async-stream` would give, without the macro).
+fn async_stream<T: Send + 'static, F, Fut>(f: F) -> impl futures_core::Stream<Item = T>
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<T>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(f(tx));
+    ReceiverStream(rx)
+}
+
+/// An mpsc receiver as a stream.
+struct ReceiverStream<T>(tokio::sync::mpsc::Receiver<T>);
+
+impl<T> futures_core::Stream for ReceiverStream<T> {
+    type Item = T;
+    fn poll_next(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<T>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_openapi_document_lists_exactly_the_routes_served() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).expect("OpenAPI JSON");
+        assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")), "{}", doc["openapi"]);
+        let mut documented: Vec<(String, String)> = Vec::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for method in
+                item.as_object().expect("path item").keys().filter(|k| ["get", "post", "put", "delete", "patch"].contains(&k.as_str()))
+            {
+                documented.push((method.clone(), path.clone()));
+            }
+        }
+        documented.sort();
+        let mut served: Vec<(String, String)> = ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+        served.sort();
+        assert_eq!(documented, served);
+    }
+
+    #[test]
+    fn keys_compare_whole() {
+        assert!(same("abc", "abc"));
+        assert!(!same("abc", "abd") && !same("abc", "ab") && !same("", "a"));
+    }
+}

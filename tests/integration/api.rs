@@ -1,0 +1,264 @@
+//! The daemon's HTTP API through a real HTTP client, on the running daemon (the sample clip on a loop): every
+//! route, bad uploads, missing and wrong keys, the event stream, the metrics.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::common::{arg, clip, face, gallery, root};
+
+const KEY: &str = "test-key-5f2b9c0e8a";
+
+struct Daemon {
+    child: Child,
+    base: String,
+    /// The daemon's log, read as it comes (a pipe nobody reads would stop the daemon once full).
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(g: &Path, dir: &Path, extra: &[&str]) -> Daemon {
+    let keys = dir.join("api-keys");
+    std::fs::write(&keys, format!("# facewatch API keys\n{KEY}\n")).expect("write keys");
+    std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_facewatch"))
+        .current_dir(root())
+        .args(["--gallery", arg(g), "--set", "runtime.intra_threads=1", "--set"])
+        .arg(format!("api.listen=127.0.0.1:{port}"))
+        .arg("--set")
+        .arg(format!("api.keys_file={}", keys.display()))
+        .args(extra)
+        .args(["run", "--source", arg(&clip()), "--camera", "stage", "--socket", "", "--loop"])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start facewatch run");
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let (stderr, sink) = (child.stderr.take().expect("stderr"), log.clone());
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let mut log = sink.lock().expect("log");
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
+    let base = format!("http://127.0.0.1:{port}");
+    let start = Instant::now();
+    // The address is bound before the pipeline starts; the server answers once everything runs.
+    let probe = ureq::AgentBuilder::new().timeout(Duration::from_secs(2)).build();
+    while probe.get(&format!("{base}/api/health")).call().is_err() {
+        assert!(start.elapsed() < Duration::from_secs(60), "the API never answered:\n{}", log.lock().expect("log"));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Daemon { child, base, log }
+}
+
+/// An HTTP client that gives up after 60 s (a request must never hang a test).
+fn http() -> ureq::Agent {
+    ureq::AgentBuilder::new().timeout(Duration::from_secs(60)).build()
+}
+
+/// Status and JSON body, whatever the status.
+fn answer(r: Result<ureq::Response, ureq::Error>) -> (u16, Value) {
+    let response = match r {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("transport error: {e}"),
+    };
+    let status = response.status();
+    let text = response.into_string().expect("body");
+    (status, serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}")))
+}
+
+/// A multipart/form-data body of `fields` (name, file bytes).
+fn multipart(fields: &[(&str, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "facewatch-test-boundary-7d1c";
+    let mut body = Vec::new();
+    for (name, bytes) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n")
+                .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+#[test]
+fn every_route_answers_through_a_real_client_and_only_to_a_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let g = gallery(dir.path(), &[("obama", &[face("people/obama/obama.jpg")]), ("lin", &[face("video/lin-manuel-miranda.png")])]);
+    let mut daemon = start(&g, dir.path(), &["--set", "api.max_upload_bytes=2000000"]);
+    let url = |p: &str| format!("{}{p}", daemon.base);
+    let obama2 = std::fs::read(face("people/obama/obama2.jpg")).expect("photo");
+
+    // Health needs no key; everything else does.
+    let (status, health) = answer(http().get(&url("/api/health")).call());
+    assert_eq!((status, health["status"].as_str()), (200, Some("ok")), "{health}");
+    assert_eq!(health["cameras"][0]["name"], "stage");
+    for route in ["/api/metrics", "/api/faces", "/api/openapi.json"] {
+        let (status, body) = answer(http().get(&url(route)).call());
+        assert_eq!(status, 401, "{route} without a key: {body}");
+        assert!(body["error"].as_str().is_some_and(|e| e.contains("API key")), "{body}");
+        assert_eq!(answer(http().get(&url(route)).set("X-Api-Key", "wrong").call()).0, 401, "{route} with a wrong key");
+    }
+    let (status, _) = answer(http().post(&url("/api/recognize")).send_bytes(&obama2));
+    assert_eq!(status, 401, "an upload without a key is refused");
+
+    // recognize: the body, or a multipart field; the answer is identify --json's.
+    let with_key = |r: ureq::Request| r.set("X-Api-Key", KEY);
+    let (status, r) = answer(with_key(http().post(&url("/api/recognize"))).set("Content-Type", "image/jpeg").send_bytes(&obama2));
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["v"], 1);
+    assert_eq!((r["faces"][0]["name"].as_str(), r["faces"][0]["known"].as_bool()), (Some("obama"), Some(true)), "{r}");
+    assert!(r["faces"][0]["bbox"].as_array().is_some_and(|b| b.len() == 4) && r["faces"][0]["candidates"].as_array().is_some());
+    let (ctype, body) = multipart(&[("file", &obama2)]);
+    let (status, r) = answer(
+        http()
+            .post(&url("/api/recognize?top_k=1"))
+            .set("Authorization", &format!("Bearer {KEY}"))
+            .set("Content-Type", &ctype)
+            .send_bytes(&body),
+    );
+    assert_eq!((status, r["faces"][0]["candidates"].as_array().map(Vec::len)), (200, Some(1)), "{r}");
+
+    // Bad uploads: the CLI's message, a 4xx.
+    let (status, r) = answer(with_key(http().post(&url("/api/recognize"))).send_bytes(b"shopping list: eggs"));
+    assert_eq!(status, 400, "{r}");
+    assert!(r["error"].as_str().is_some_and(|e| e.contains("not an image")), "{r}");
+    let cut = &obama2[..obama2.len() / 2];
+    let (status, r) = answer(with_key(http().post(&url("/api/recognize"))).send_bytes(cut));
+    assert!(status == 400 && r["error"].as_str().is_some_and(|e| e.contains("truncated")), "{status} {r}");
+    let big = vec![0u8; 2_500_000];
+    let (status, r) = answer(with_key(http().post(&url("/api/recognize"))).send_bytes(&big));
+    assert_eq!(status, 413, "over api.max_upload_bytes: {r}");
+    let (ctype, body) = multipart(&[("wrong", &obama2)]);
+    let (status, r) = answer(with_key(http().post(&url("/api/recognize"))).set("Content-Type", &ctype).send_bytes(&body));
+    assert!(status == 400 && r["error"].as_str().is_some_and(|e| e.contains("`file`")), "{status} {r}");
+
+    // verify: two photos.
+    let obama = std::fs::read(face("people/obama/obama.jpg")).expect("photo");
+    let biden = std::fs::read(face("people/biden/biden.jpg")).expect("photo");
+    let (ctype, body) = multipart(&[("a", &obama), ("b", &obama2)]);
+    let (status, r) = answer(with_key(http().post(&url("/api/verify"))).set("Content-Type", &ctype).send_bytes(&body));
+    assert_eq!((status, r["same"].as_bool()), (200, Some(true)), "{r}");
+    let (ctype, body) = multipart(&[("a", &obama), ("b", &biden)]);
+    assert_eq!(answer(with_key(http().post(&url("/api/verify"))).set("Content-Type", &ctype).send_bytes(&body)).1["same"], false);
+
+    // The gallery: list, add, list a person's photos, remove one, remove a person.
+    let (_, faces) = answer(with_key(http().get(&url("/api/faces"))).call());
+    assert_eq!(faces["persons"].as_array().map(Vec::len), Some(2), "{faces}");
+    let (status, added) = answer(with_key(http().post(&url("/api/faces/Joe%20Biden"))).set("X-File-Name", "biden.jpg").send_bytes(&biden));
+    assert_eq!((status, added["added"].as_u64()), (201, Some(1)), "{added}");
+    let (status, again) = answer(with_key(http().post(&url("/api/faces/Joe%20Biden"))).send_bytes(&biden));
+    assert_eq!((status, again["added"].as_u64()), (200, Some(0)), "the same photo twice is one");
+    let (_, photos) = answer(with_key(http().get(&url("/api/faces/Joe%20Biden"))).call());
+    let id = photos["photos"][0]["id"].as_i64().expect("id");
+    assert!(photos["photos"][0]["path"].as_str().is_some_and(|p| p.contains("biden.jpg")), "{photos}");
+    let (status, r) = answer(with_key(http().delete(&url(&format!("/api/faces/obama/photos/{id}")))).call());
+    assert_eq!(status, 404, "another person's photo id removes nothing: {r}");
+    let (status, r) = answer(with_key(http().delete(&url(&format!("/api/faces/Joe%20Biden/photos/{id}")))).call());
+    assert_eq!((status, r["person_removed"].as_bool()), (200, Some(true)), "{r}");
+    assert_eq!(answer(with_key(http().get(&url("/api/faces/Joe%20Biden"))).call()).0, 404);
+    assert_eq!(answer(with_key(http().delete(&url("/api/faces/ghost"))).call()).0, 404);
+    let (status, r) = answer(with_key(http().post(&url("/api/faces/unknown"))).send_bytes(&biden));
+    assert_eq!(status, 400, "`unknown` is no name: {r}");
+    let (status, r) = answer(
+        with_key(http().post(&url("/api/faces/crowd"))).send_bytes(&std::fs::read(face("groups/compreface_012_4.jpg")).expect("photo")),
+    );
+    assert_eq!(status, 422, "a photo of four faces enrolls nobody: {r}");
+    let (status, r) = answer(with_key(http().delete(&url("/api/faces/lin"))).call());
+    assert_eq!((status, r["embeddings"].as_u64()), (200, Some(1)));
+
+    // Metrics: Prometheus text with the pipeline's counters and histograms.
+    let metrics = with_key(http().get(&url("/api/metrics"))).call().expect("metrics");
+    assert!(metrics.content_type().starts_with("text/plain"));
+    let metrics = metrics.into_string().expect("text");
+    for name in [
+        "facewatch_up 1",
+        "facewatch_frames_total{camera=\"stage\"}",
+        "facewatch_fps{camera=\"stage\"}",
+        "facewatch_stage_seconds_bucket{camera=\"stage\",stage=\"detect\",le=\"+Inf\"}",
+        "facewatch_frame_to_result_seconds_count",
+        "facewatch_frames_dropped_total{camera=\"stage\",stage=\"capture\"}",
+        "facewatch_events_total",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from\n{metrics}");
+    }
+    let frames: u64 = metrics
+        .lines()
+        .find(|l| l.starts_with("facewatch_frames_total{"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .expect("frames");
+    assert!(frames > 0);
+
+    // The OpenAPI document served is the one the routes are checked against.
+    let doc: Value =
+        serde_json::from_str(&with_key(http().get(&url("/api/openapi.json"))).call().expect("doc").into_string().expect("text"))
+            .expect("JSON");
+    assert_eq!(doc["openapi"], "3.0.3");
+
+    // The event stream: server-sent events carrying the socket's JSON lines.
+    let stream = with_key(http().get(&url("/api/events"))).call().expect("events");
+    assert!(stream.content_type().starts_with("text/event-stream"));
+    let mut reader = BufReader::new(stream.into_reader());
+    let started = Instant::now();
+    let event: Value = loop {
+        let mut line = String::new();
+        assert!(reader.read_line(&mut line).expect("read") > 0, "the stream ended");
+        if let Some(data) = line.strip_prefix("data: ").or_else(|| line.strip_prefix("data:")) {
+            break serde_json::from_str(data.trim()).expect("event JSON");
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "no event in 30 s");
+    };
+    assert_eq!(event["v"], 1);
+    assert!(event["type"].is_string() && event["camera"] == "stage", "{event}");
+
+    // The key is never in the log.
+    let _ = daemon.child.kill();
+    let _ = daemon.child.wait();
+    std::thread::sleep(Duration::from_millis(200));
+    let log = daemon.log.lock().expect("log").clone();
+    assert!(log.contains("HTTP API listening"), "{log}");
+    assert!(!log.contains(KEY), "the key was logged: {log}");
+}
+
+#[test]
+fn an_api_without_a_key_or_with_a_readable_key_file_is_refused_at_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(env!("CARGO_BIN_EXE_facewatch"))
+        .current_dir(root())
+        .args(["--set", "api.listen=127.0.0.1:0", "check-config"])
+        .output()
+        .expect("check-config");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("api.keys_file"), "{}", String::from_utf8_lossy(&out.stdout));
+    let keys = dir.path().join("keys");
+    std::fs::write(&keys, "k\n").expect("write");
+    std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let g = gallery(dir.path(), &[("obama", &[face("people/obama/obama.jpg")])]);
+    let out = Command::new(env!("CARGO_BIN_EXE_facewatch"))
+        .current_dir(root())
+        .args(["--gallery", arg(&g), "--set", "api.listen=127.0.0.1:0", "--set"])
+        .arg(format!("api.keys_file={}", keys.display()))
+        .args(["run", "--source", arg(&clip()), "--socket", ""])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("readable by other users"));
+}
