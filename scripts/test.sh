@@ -4,6 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# Schemathesis (PyPI, pinned) for the schema-driven fuzz run of the HTTP API (tests/integration/api.rs).
+if [ ! -x .facewatch/fuzz/bin/st ]; then
+  python3 -m venv .facewatch/fuzz
+  .facewatch/fuzz/bin/pip install --quiet --disable-pip-version-check schemathesis==3.39.16 hypothesis==6.122.0
+fi
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --no-fail-fast
 else

@@ -26,7 +26,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use parking_lot::Mutex;
-use serde::Deserialize;
 use serde_json::json;
 
 use crate::base::stats::Stats;
@@ -238,6 +237,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/api/faces", get(list_faces))
         .route("/api/faces/{name}", get(person_photos).post(add_photo).delete(remove_person))
         .route("/api/faces/{name}/photos/{id}", delete(remove_photo))
+        .fallback(|| async { Failure(StatusCode::NOT_FOUND, "no such route (GET /api/openapi.json lists them)".into()) })
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(shared.clone(), authorize))
         .with_state(shared)
@@ -312,8 +312,17 @@ async fn authorize(State(shared): State<Arc<Shared>>, request: Request, next: ax
         .get("x-api-key")
         .and_then(|v| v.to_str().ok())
         .or_else(|| headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")));
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     let refusal = match given {
-        Some(key) if shared.keys.iter().any(|k| same(k, key.trim())) => return next.run(request).await,
+        Some(key) if shared.keys.iter().any(|k| same(k, key.trim())) => {
+            // Refused on the declared length, before the body is read (and before `100 Continue`).
+            if declared.is_some_and(|n| n > shared.max_upload as u64) {
+                let limit = shared.max_upload;
+                return Failure(StatusCode::PAYLOAD_TOO_LARGE, format!("the upload is larger than api.max_upload_bytes ({limit} bytes)"))
+                    .into_response();
+            }
+            return next.run(request).await;
+        }
         Some(_) => "wrong API key",
         None => "an API key is required: X-Api-Key: KEY or Authorization: Bearer KEY",
     };
@@ -394,14 +403,20 @@ async fn with_work<T: Send + 'static>(
     .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, format!("the request's worker failed: {e}")))?
 }
 
-#[derive(Deserialize)]
-struct TopK {
-    top_k: Option<usize>,
-}
-
-async fn recognize(State(shared): State<Arc<Shared>>, Query(q): Query<TopK>, request: Request) -> Result<Json<serde_json::Value>, Failure> {
+async fn recognize(
+    State(shared): State<Arc<Shared>>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+    request: Request,
+) -> Result<Json<serde_json::Value>, Failure> {
     let bytes = upload(request, "file").await?;
-    let k = q.top_k.unwrap_or(shared.top_k).clamp(1, 100);
+    let k = match q.get("top_k") {
+        None => shared.top_k,
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|k| (1..=100).contains(k))
+            .ok_or_else(|| Failure(StatusCode::BAD_REQUEST, format!("top_k `{v}`: an integer from 1 to 100")))?,
+    };
     let started = Instant::now();
     let faces = with_work(&shared, move |engine, gallery| {
         let frame = decode(engine, &bytes, "upload")?;
@@ -470,8 +485,9 @@ async fn remove_person(State(shared): State<Arc<Shared>>, UrlPath(name): UrlPath
 
 async fn remove_photo(
     State(shared): State<Arc<Shared>>,
-    UrlPath((name, id)): UrlPath<(String, i64)>,
+    UrlPath((name, id)): UrlPath<(String, String)>,
 ) -> Result<Json<serde_json::Value>, Failure> {
+    let id: i64 = id.parse().map_err(|_| Failure(StatusCode::BAD_REQUEST, format!("photo id `{id}` is not an integer id")))?;
     let removed = with_work(&shared, move |_, gallery| {
         // The photo must be this person's: a URL naming someone else's photo removes nothing.
         if !gallery.photos(&name)?.iter().any(|p| p.id == id) {
