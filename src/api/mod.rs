@@ -258,6 +258,21 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/faces/{name}/photos/{id}"),
 ];
 
+/// A report as an answer body: `{"v": 1, …its fields}`, serialized as the CLI's `--json` is (no binary noise in
+/// its numbers).
+#[derive(serde::Serialize)]
+pub struct Doc<T: serde::Serialize> {
+    v: u32,
+    #[serde(flatten)]
+    body: T,
+}
+
+impl<T: serde::Serialize> Doc<T> {
+    fn new(body: T) -> Self {
+        Self { v: REPORT_VERSION, body }
+    }
+}
+
 /// An error answer: `{"v": 1, "error": message}`.
 struct Failure(StatusCode, String);
 
@@ -407,7 +422,7 @@ async fn recognize(
     State(shared): State<Arc<Shared>>,
     Query(q): Query<std::collections::HashMap<String, String>>,
     request: Request,
-) -> Result<Json<serde_json::Value>, Failure> {
+) -> Result<Json<Doc<impl serde::Serialize>>, Failure> {
     let bytes = upload(request, "file").await?;
     let k = match q.get("top_k") {
         None => shared.top_k,
@@ -424,13 +439,18 @@ async fn recognize(
         Ok((faces, frame.original_width, frame.original_height))
     })
     .await?;
-    Ok(Json(json!({
-        "v": REPORT_VERSION, "width": faces.1, "height": faces.2, "faces": faces.0,
-        "took_ms": (started.elapsed().as_secs_f64() * 1e4).round() / 10.0,
-    })))
+    #[derive(serde::Serialize)]
+    struct Recognized {
+        width: u32,
+        height: u32,
+        faces: Vec<photos::IdentifiedFace>,
+        took_ms: f64,
+    }
+    let took_ms = (started.elapsed().as_secs_f64() * 1e4).round() / 10.0;
+    Ok(Json(Doc::new(Recognized { width: faces.1, height: faces.2, faces: faces.0, took_ms })))
 }
 
-async fn verify(State(shared): State<Arc<Shared>>, request: Request) -> Result<Json<serde_json::Value>, Failure> {
+async fn verify(State(shared): State<Arc<Shared>>, request: Request) -> Result<Json<Doc<photos::VerifyOut>>, Failure> {
     let mut fields = fields_of(request).await?;
     let (Some(a), Some(b)) = (fields.remove("a"), fields.remove("b")) else {
         return Err(Failure(StatusCode::BAD_REQUEST, "verify takes a multipart body with two photos, fields `a` and `b`".into()));
@@ -441,7 +461,7 @@ async fn verify(State(shared): State<Arc<Shared>>, request: Request) -> Result<J
         Ok(photos::verify_photos(engine, &Photo::Decoded(pb, &fb), &[Photo::Decoded(pa, &fa)])?)
     })
     .await?;
-    Ok(Json(serde_json::to_value(crate::jobs::Document::new(&out)).unwrap_or_default()))
+    Ok(Json(Doc::new(out)))
 }
 
 async fn list_faces(State(shared): State<Arc<Shared>>) -> Result<Json<serde_json::Value>, Failure> {
@@ -449,10 +469,18 @@ async fn list_faces(State(shared): State<Arc<Shared>>) -> Result<Json<serde_json
     Ok(Json(json!({"v": REPORT_VERSION, "persons": persons})))
 }
 
-async fn person_photos(State(shared): State<Arc<Shared>>, UrlPath(name): UrlPath<String>) -> Result<Json<serde_json::Value>, Failure> {
+async fn person_photos(
+    State(shared): State<Arc<Shared>>,
+    UrlPath(name): UrlPath<String>,
+) -> Result<Json<Doc<impl serde::Serialize>>, Failure> {
+    #[derive(serde::Serialize)]
+    struct Photos {
+        name: String,
+        photos: Vec<crate::gallery::PhotoSummary>,
+    }
     let n = name.clone();
     let photos = with_work(&shared, move |_, gallery| Ok(gallery.photos(&n)?)).await?;
-    Ok(Json(json!({"v": REPORT_VERSION, "name": name, "photos": photos})))
+    Ok(Json(Doc::new(Photos { name, photos })))
 }
 
 async fn add_photo(
@@ -486,7 +514,7 @@ async fn remove_person(State(shared): State<Arc<Shared>>, UrlPath(name): UrlPath
 async fn remove_photo(
     State(shared): State<Arc<Shared>>,
     UrlPath((name, id)): UrlPath<(String, String)>,
-) -> Result<Json<serde_json::Value>, Failure> {
+) -> Result<Json<Doc<crate::gallery::RemovedPhoto>>, Failure> {
     let id: i64 = id.parse().map_err(|_| Failure(StatusCode::BAD_REQUEST, format!("photo id `{id}` is not an integer id")))?;
     let removed = with_work(&shared, move |_, gallery| {
         // The photo must be this person's: a URL naming someone else's photo removes nothing.
@@ -496,7 +524,7 @@ async fn remove_photo(
         Ok(gallery.remove_photo(id)?)
     })
     .await?;
-    Ok(Json(serde_json::to_value(crate::jobs::Document::new(&removed)).unwrap_or_default()))
+    Ok(Json(Doc::new(removed)))
 }
 
 async fn events(State(shared): State<Arc<Shared>>) -> Sse<impl futures_core::Stream<Item = Result<SseEvent, std::convert::Infallible>>> {
