@@ -34,6 +34,7 @@ pub mod model;
 pub mod pipeline;
 pub mod preview;
 pub mod publish;
+pub mod snapshot;
 pub mod track;
 
 pub use base::Frame;

@@ -114,6 +114,8 @@ struct Shared {
     top_k: usize,
     max_upload: usize,
     fps: Mutex<metrics::FpsWindow>,
+    /// Where `[snapshots]` are, when on.
+    snapshots: Option<PathBuf>,
 }
 
 /// A bound, ready API: models loaded, gallery open, address bound ([`Api::build`]); [`Api::serve`] starts it.
@@ -182,6 +184,7 @@ impl Api {
             top_k: cfg.matcher.top_k.get(),
             max_upload: cfg.api.max_upload_bytes.get(),
             fps: Mutex::new(metrics::FpsWindow::default()),
+            snapshots: cfg.snapshots.enabled.then(|| crate::folders::resolve_path(&cfg.snapshots.dir)),
         };
         Ok(Self { shared: Arc::new(shared), listener })
     }
@@ -237,6 +240,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/api/faces", get(list_faces))
         .route("/api/faces/{name}", get(person_photos).post(add_photo).delete(remove_person))
         .route("/api/faces/{name}/photos/{id}", delete(remove_photo))
+        .route("/api/snapshots/{*path}", get(snapshot))
         .fallback(|| async { Failure(StatusCode::NOT_FOUND, "no such route (GET /api/openapi.json lists them)".into()) })
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(shared.clone(), authorize))
@@ -256,6 +260,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/faces/{name}"),
     ("delete", "/api/faces/{name}"),
     ("delete", "/api/faces/{name}/photos/{id}"),
+    ("get", "/api/snapshots/{path}"),
 ];
 
 /// A report as an answer body: `{"v": 1, …its fields}`, serialized as the CLI's `--json` is (no binary noise in
@@ -525,6 +530,17 @@ async fn remove_photo(
     })
     .await?;
     Ok(Json(Doc::new(removed)))
+}
+
+async fn snapshot(State(shared): State<Arc<Shared>>, UrlPath(path): UrlPath<String>) -> Result<Response, Failure> {
+    let not_found = || Failure(StatusCode::NOT_FOUND, format!("no snapshot {path}"));
+    let root = shared
+        .snapshots
+        .as_ref()
+        .ok_or_else(|| Failure(StatusCode::NOT_FOUND, "snapshots are off ([snapshots] enabled = false)".into()))?;
+    let file = crate::snapshot::inside(root, &path).ok_or_else(not_found)?;
+    let bytes = tokio::task::spawn_blocking(move || std::fs::read(file)).await.ok().and_then(Result::ok).ok_or_else(not_found)?;
+    Ok(([(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "private, max-age=86400")], bytes).into_response())
 }
 
 async fn events(State(shared): State<Arc<Shared>>) -> Sse<impl futures_core::Stream<Item = Result<SseEvent, std::convert::Infallible>>> {

@@ -73,6 +73,18 @@ pub struct TrackFace {
     pub margin: Option<f32>,
     /// Identity votes in the track's window for `name`, and in all.
     pub votes: [usize; 2],
+    /// The picture of this decision (`track_started`, `identity_changed`), when `[snapshots]` is on.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub snapshot: Option<SnapshotRef>,
+}
+
+/// Where a snapshot is: its file, and its address on the HTTP API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotRef {
+    /// The JPEG file.
+    pub path: String,
+    /// `/api/snapshots/<camera>/<day>/<file>.jpg`, relative to the API's address.
+    pub url: String,
 }
 
 impl TrackFace {
@@ -301,6 +313,7 @@ mod tests {
             candidates: Vec::new(),
             margin: None,
             votes: [2, 3],
+            snapshot: None,
         }
         .with_candidates(vec![Candidate { name: "ann".into(), score: 0.5 }, Candidate { name: "bob".into(), score: 0.25 }])
     }

@@ -201,7 +201,7 @@ pub(super) fn run(g: &GlobalArgs, a: RunArgs) -> anyhow::Result<u8> {
         }
         false => None,
     };
-    let options = BuildOptions { sinks, serve_socket: true, mqtt: true, preview, max_frames: a.max_frames };
+    let options = BuildOptions { sinks, serve_socket: true, mqtt: true, snapshots: true, preview, max_frames: a.max_frames };
     let Built { pipeline, .. } = Pipeline::build(&cfg, options)?;
     let stop = Stop::new();
     install_signal_handler(stop.clone())?;

@@ -28,6 +28,7 @@ pub use crate::model::config::{pack, ExecutionProvider, ModelsConfig, Pack, Runt
 pub use crate::preview::PreviewConfig;
 pub use crate::publish::mqtt::MqttConfig;
 pub use crate::publish::PublishConfig;
+pub use crate::snapshot::SnapshotConfig;
 pub use crate::track::TrackConfig;
 pub use api::ApiConfig;
 
@@ -133,6 +134,7 @@ sections! {
     publish: PublishConfig,
     mqtt: MqttConfig,
     api: ApiConfig,
+    snapshots: SnapshotConfig,
     preview: PreviewConfig,
 }
 

@@ -14,6 +14,7 @@ use crate::matcher::Matcher;
 use crate::preview::Preview;
 use crate::publish::mqtt::{MqttError, MqttSink};
 use crate::publish::{EventSink, PublishError, PublishStage};
+use crate::snapshot::{SnapshotError, Snapshots};
 use crate::track::{FaceThresholds, TrackStage};
 
 /// Why a pipeline could not be built.
@@ -34,6 +35,9 @@ pub enum BuildError {
     /// The MQTT client could not be set up.
     #[error(transparent)]
     Mqtt(#[from] MqttError),
+    /// The snapshot directory could not be made.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
 }
 
 impl crate::base::exit::Exit for BuildError {
@@ -44,6 +48,7 @@ impl crate::base::exit::Exit for BuildError {
             Self::Capture(e) => e.exit_code(),
             Self::Publish(e) => e.exit_code(),
             Self::Mqtt(e) => e.exit_code(),
+            Self::Snapshot(e) => e.exit_code(),
         }
     }
 }
@@ -57,6 +62,8 @@ pub struct BuildOptions {
     pub serve_socket: bool,
     /// Publish to the broker of `[mqtt]`, when one is configured (the daemon; `bench --mqtt`).
     pub mqtt: bool,
+    /// Save `[snapshots]`, when enabled (the daemon).
+    pub snapshots: bool,
     /// The window (`preview.enabled`, when a display is there).
     pub preview: Option<Preview>,
     /// Stop after this many frames.
@@ -119,6 +126,10 @@ impl Pipeline {
             models.threshold,
             update_interval,
         );
+        let mut track = track;
+        if options.snapshots && cfg.snapshots.enabled {
+            track.snapshots_to(Snapshots::start(&cfg.snapshots, &cfg.capture.camera)?);
+        }
         let mut publish = PublishStage::build(p, &cfg.capture.camera, options.sinks, options.serve_socket)?;
         if let Some(mqtt) = mqtt {
             publish.add(Box::new(mqtt));

@@ -393,6 +393,7 @@ mod tests {
                 quality: 1.0,
                 candidates: Vec::new(),
                 margin: None,
+                snapshot: None,
                 votes: [1, 1],
             };
             let e = Event::about_frame("cam", crate::base::EventBody::TrackUpdated(face), i, std::time::SystemTime::now());

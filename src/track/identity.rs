@@ -216,6 +216,7 @@ impl Identities {
             candidates: Vec::new(),
             margin: None,
             votes: [votes_for, t.votes.len()],
+            snapshot: None,
         }
         .with_candidates(t.candidates.clone())
     }

@@ -19,12 +19,14 @@ use tracing::warn;
 use super::config::TrackConfig;
 use super::identity::FrameInfo;
 use super::{Associator, FaceThresholds, Identities, SceneCut};
+use crate::base::event::{EventBody, SnapshotRef};
 use crate::base::face::PreviewFrame;
 use crate::base::stage::{Context, Output, Sent, Stage};
 use crate::base::{Embedding, Event, SaidFace, SaidFrame};
 use crate::detect::Detections;
 use crate::embed::FaceEmbedder;
 use crate::matcher::Matcher;
+use crate::snapshot::Snapshots;
 
 /// The track stage: tracks, their embeddings, identities and events.
 pub struct TrackStage {
@@ -35,6 +37,7 @@ pub struct TrackStage {
     ids: Identities,
     preview: Option<Output<PreviewFrame>>,
     said: Option<Output<SaidFrame>>,
+    snapshots: Option<Snapshots>,
 }
 
 impl TrackStage {
@@ -57,7 +60,13 @@ impl TrackStage {
             ids: Identities::new(camera, threshold, cfg, update_interval),
             preview: None,
             said: None,
+            snapshots: None,
         }
+    }
+
+    /// Also saves a snapshot of every identity decision ([`Snapshots`]), referenced from its event.
+    pub fn snapshots_to(&mut self, snapshots: Snapshots) {
+        self.snapshots = Some(snapshots);
     }
 
     /// Also hands every frame with its labels to the preview (never waits: a slow window skips pictures).
@@ -100,6 +109,20 @@ impl TrackStage {
     }
 }
 
+/// Takes the snapshot of a decision event and puts its reference in the event.
+fn snapshot(snapshots: &Snapshots, frame: &crate::base::Frame, event: &mut Event) {
+    let face = match &mut event.body {
+        EventBody::TrackStarted(face) | EventBody::IdentityChanged { face, .. } => face,
+        _ => return,
+    };
+    let [x, y, w, h] = face.bbox;
+    let bbox = crate::base::face::BBox { x, y, w, h };
+    if let Some(rel) = snapshots.take(frame, bbox, face.track_id, &face.name, frame.captured_at) {
+        let url = format!("/api/snapshots/{}", rel.display());
+        face.snapshot = Some(SnapshotRef { path: snapshots.dir().join(&rel).display().to_string(), url });
+    }
+}
+
 impl Stage for TrackStage {
     const NAME: &'static str = "track";
     type In = Detections;
@@ -139,7 +162,10 @@ impl Stage for TrackStage {
 
             let voted = Instant::now();
             let info = FrameInfo { seq: frame.seq, captured_at: frame.captured_at, scale: frame.scale };
-            for e in self.ids.update(info, &faces, &ended) {
+            for mut e in self.ids.update(info, &faces, &ended) {
+                if let Some(snapshots) = &self.snapshots {
+                    snapshot(snapshots, &frame, &mut e);
+                }
                 hand_over(e);
             }
             stats.track.record(voted.elapsed());

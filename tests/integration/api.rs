@@ -102,7 +102,10 @@ fn multipart(fields: &[(&str, &[u8])]) -> (String, Vec<u8>) {
 fn every_route_answers_through_a_real_client_and_only_to_a_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     let g = gallery(dir.path(), &[("obama", &[face("people/obama/obama.jpg")]), ("lin", &[face("video/lin-manuel-miranda.png")])]);
-    let mut daemon = start(&g, dir.path(), &["--set", "api.max_upload_bytes=2000000"]);
+    let snaps = dir.path().join("snaps");
+    let snaps_dir = format!("snapshots.dir={}", snaps.display());
+    let mut daemon =
+        start(&g, dir.path(), &["--set", "api.max_upload_bytes=2000000", "--set", "snapshots.enabled=true", "--set", &snaps_dir]);
     let url = |p: &str| format!("{}{p}", daemon.base);
     let obama2 = std::fs::read(face("people/obama/obama2.jpg")).expect("photo");
 
@@ -238,6 +241,28 @@ fn every_route_answers_through_a_real_client_and_only_to_a_key() {
     };
     assert_eq!(event["v"], 1);
     assert!(event["type"].is_string() && event["camera"] == "stage", "{event}");
+
+    // Snapshots of the decisions, served by the URL their events give.
+    let started = Instant::now();
+    let first = loop {
+        let mut found = Vec::new();
+        for day in std::fs::read_dir(snaps.join("stage")).into_iter().flatten().flatten() {
+            found.extend(std::fs::read_dir(day.path()).expect("day").flatten().map(|f| f.path()));
+        }
+        if let Some(f) = found.into_iter().next() {
+            break f;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "no snapshot written");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let rel = first.strip_prefix(&snaps).expect("inside").display().to_string();
+    let picture = with_key(http().get(&url(&format!("/api/snapshots/{rel}")))).call().expect("snapshot");
+    assert_eq!(picture.content_type(), "image/jpeg");
+    let mut jpeg = Vec::new();
+    std::io::Read::read_to_end(&mut picture.into_reader(), &mut jpeg).expect("read");
+    assert_eq!(jpeg, std::fs::read(&first).expect("file"));
+    assert_eq!(answer(with_key(http().get(&url("/api/snapshots/stage/..%2F..%2Fapi-keys"))).call()).0, 404);
+    assert_eq!(answer(http().get(&url(&format!("/api/snapshots/{rel}"))).call()).0, 401, "snapshots need the key");
 
     // The key is never in the log.
     let _ = daemon.child.kill();

@@ -453,3 +453,43 @@ fn under_systemd_the_daemon_says_ready_feeds_the_watchdog_and_says_stopping() {
     let feeds = messages.iter().filter(|m| *m == "WATCHDOG=1").count();
     assert!(feeds >= 5, "fed every 100 ms while frames flowed for 1.5 s: {messages:?}");
 }
+
+/// With `[snapshots]` on, every decision event (a track named, or renamed) points at a JPEG of that face, 0600 in
+/// 0700 directories; other events carry none; the frame is saved beside it on request.
+#[test]
+fn decision_events_point_at_private_snapshots_of_the_face() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let g = gallery(dir.path(), &[("lin", &[face("video/lin-manuel-miranda.png")])]);
+    let snaps = dir.path().join("snaps");
+    let out = Command::new(env!("CARGO_BIN_EXE_facewatch"))
+        .current_dir(root())
+        .args(["--gallery", arg(&g), "--set", "snapshots.enabled=true", "--set", "snapshots.frame=true", "--set"])
+        .arg(format!("snapshots.dir={}", snaps.display()))
+        .args(["run", "--source", arg(&clip()), "--camera", "stage", "--fast", "--socket", "", "--print"])
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let events: Vec<Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("event")).collect();
+    let decisions: Vec<&Value> = events.iter().filter(|e| e["type"] == "track_started" || e["type"] == "identity_changed").collect();
+    assert!(!decisions.is_empty());
+    assert!(events.iter().filter(|e| e["type"] == "track_ended").all(|e| e.get("snapshot").is_none()), "only decisions have snapshots");
+    let mode = |p: &Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(mode(&snaps), 0o700);
+    for e in &decisions {
+        let path = PathBuf::from(e["snapshot"]["path"].as_str().unwrap_or_else(|| panic!("no snapshot: {e}")));
+        let url = e["snapshot"]["url"].as_str().expect("url");
+        assert!(path.starts_with(&snaps) && url.starts_with("/api/snapshots/stage/"), "{e}");
+        assert!(path.to_string_lossy().ends_with(&format!("_t{}_{}.jpg", e["track_id"], e["name"].as_str().expect("name"))), "{e}");
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+        assert_eq!(mode(path.parent().expect("day")), 0o700);
+        let img = opencv::imgcodecs::imread(arg(&path), opencv::imgcodecs::IMREAD_COLOR).expect("read");
+        use opencv::core::MatTraitConst;
+        let w = e["bbox"][2].as_f64().expect("w");
+        assert!(f64::from(img.cols()) >= w && f64::from(img.cols()) <= w * 1.6 + 2.0, "face {w} px wide, snapshot {} px", img.cols());
+        let frame =
+            opencv::imgcodecs::imread(path.to_string_lossy().replace(".jpg", ".frame.jpg").as_str(), opencv::imgcodecs::IMREAD_COLOR)
+                .expect("frame");
+        assert_eq!((frame.cols(), frame.rows()), (640, 360), "the whole frame beside it");
+    }
+}

@@ -20,6 +20,7 @@ const LAYERS: &[&str] = &[
     "embed",
     "gallery",
     "matcher",
+    "snapshot",
     "track",
     "publish",
     "preview",

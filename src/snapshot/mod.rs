@@ -1,0 +1,373 @@
+//! Snapshots (`[snapshots]`): the face (and, as an option, the whole frame) of each identity decision, known or
+//! unknown, as a JPEG under the state directory, referenced from its event (`snapshot: {"path", "url"}`), so an
+//! automation can send "who was at the door" with a picture.
+//!
+//! Files are `<dir>/<camera>/<YYYY-MM-DD>/<HHMMSS.mmm>_t<track>_<name>.jpg` (and `….frame.jpg`), 0600 in 0700
+//! directories: biometric data. The track stage only copies the face's pixels and names the file; encoding,
+//! writing and retention (`max_age_days`, `max_total_mb`: the oldest go first) run on a thread of their own behind
+//! a bounded queue, so a slow disk costs snapshots (counted, and the event then has none), never frames.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::Sender;
+use opencv::core::{Mat, MatTraitConst, Rect, Vector};
+use serde::{Deserialize, Serialize};
+
+use crate::base::face::BBox;
+use crate::base::units::within;
+use crate::base::{Frame, TrackId};
+
+/// `[snapshots]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotConfig {
+    /// Save snapshots.
+    pub enabled: bool,
+    /// Where (created 0700).
+    pub dir: String,
+    /// Also save the whole frame.
+    pub frame: bool,
+    /// Delete snapshots older than this many days; 0: keep.
+    pub max_age_days: u32,
+    /// Keep at most this many MiB of snapshots, the oldest deleted first; 0: no bound.
+    pub max_total_mb: u64,
+    /// JPEG quality, 1–100.
+    pub quality: u8,
+    /// The face's box is widened by this share of its size on each side (the head, not only the face).
+    pub margin: f32,
+}
+
+impl SnapshotConfig {
+    /// What is wrong with `[snapshots]`.
+    pub fn problems(&self, out: &mut Vec<String>) {
+        if !self.enabled {
+            return;
+        }
+        if self.dir.trim().is_empty() {
+            out.push("snapshots.dir: empty; name a directory (it is created 0700)".into());
+        }
+        if !(1..=100).contains(&self.quality) {
+            out.push(format!("snapshots.quality: {} is outside 1..=100", self.quality));
+        }
+        if !(0.0..=2.0).contains(&self.margin) {
+            out.push(format!("snapshots.margin: {} is outside 0..=2 (a share of the face's size)", self.margin));
+        }
+        within(out, "snapshots.max_age_days", u64::from(self.max_age_days), 36_500, "a century");
+    }
+}
+
+/// Why snapshots could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("snapshots.dir {path}: {source}")]
+pub struct SnapshotError {
+    /// The directory.
+    pub path: PathBuf,
+    /// Why.
+    pub source: std::io::Error,
+}
+
+impl crate::base::exit::Exit for SnapshotError {
+    fn exit_code(&self) -> u8 {
+        crate::base::exit::CONFIG
+    }
+}
+
+/// One snapshot to write.
+struct Job {
+    rel: PathBuf,
+    face: Mat,
+    frame: Option<Mat>,
+}
+
+/// The snapshot writer ([module docs](self)).
+pub struct Snapshots {
+    tx: Option<Sender<Job>>,
+    dir: PathBuf,
+    camera: String,
+    frame: bool,
+    margin: f32,
+    /// Snapshots not taken (queue full).
+    pub dropped: Arc<AtomicU64>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Jobs waiting for the disk.
+const QUEUE: usize = 16;
+
+impl Snapshots {
+    /// Creates the directory (0700) and starts the writer for `camera`.
+    pub fn start(cfg: &SnapshotConfig, camera: &str) -> Result<Self, SnapshotError> {
+        let dir = crate::folders::resolve_path(&cfg.dir);
+        private_dir(&dir).map_err(|source| SnapshotError { path: dir.clone(), source })?;
+        let (tx, rx) = crossbeam_channel::bounded::<Job>(QUEUE);
+        let (root, quality) = (dir.clone(), i32::from(cfg.quality));
+        let retention = Retention {
+            max_age: (cfg.max_age_days > 0).then(|| Duration::from_secs(u64::from(cfg.max_age_days) * 86_400)),
+            max_bytes: (cfg.max_total_mb > 0).then(|| cfg.max_total_mb.saturating_mul(1 << 20)),
+        };
+        let thread = std::thread::Builder::new()
+            .name("snapshots".into())
+            .spawn(move || {
+                retention.apply(&root);
+                let mut written = 0u64;
+                for job in rx {
+                    if let Err(e) = write(&root, &job, quality) {
+                        tracing::warn!(file = %job.rel.display(), error = %e, "Snapshot not written.");
+                        continue;
+                    }
+                    written += 1;
+                    if written % 50 == 0 {
+                        retention.apply(&root);
+                    }
+                }
+                retention.apply(&root);
+            })
+            .map_err(|source| SnapshotError { path: dir.clone(), source })?;
+        Ok(Self {
+            tx: Some(tx),
+            dir,
+            camera: camera.to_string(),
+            frame: cfg.frame,
+            margin: cfg.margin,
+            dropped: Arc::default(),
+            thread: Some(thread),
+        })
+    }
+
+    /// Where snapshots are.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Queues the face at `bbox` (source pixels) of `frame` as the snapshot of `track` named `name` at `at`;
+    /// returns its path relative to the snapshot directory, or `None` when the queue is full (counted).
+    pub fn take(&self, frame: &Frame, bbox: BBox, track: TrackId, name: &str, at: SystemTime) -> Option<PathBuf> {
+        let tx = self.tx.as_ref()?;
+        let s = frame.scale;
+        let (w, h) = (frame.bgr.cols(), frame.bgr.rows());
+        let grow = self.margin;
+        let x0 = ((bbox.x - bbox.w * grow) * s).floor().max(0.0) as i32;
+        let y0 = ((bbox.y - bbox.h * grow) * s).floor().max(0.0) as i32;
+        let x1 = ((bbox.x + bbox.w * (1.0 + grow)) * s).ceil().min(w as f32) as i32;
+        let y1 = ((bbox.y + bbox.h * (1.0 + grow)) * s).ceil().min(h as f32) as i32;
+        if x1 - x0 < 2 || y1 - y0 < 2 {
+            return None;
+        }
+        let face = Mat::roi(&frame.bgr, Rect::new(x0, y0, x1 - x0, y1 - y0)).and_then(|r| r.try_clone()).ok()?;
+        let whole = if self.frame { frame.bgr.try_clone().ok() } else { None };
+        let rel = file_name(&self.camera, track, name, at);
+        match tx.try_send(Job { rel: rel.clone(), face, frame: whole }) {
+            Ok(()) => Some(rel),
+            Err(_) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    /// Writes what is queued and stops.
+    pub fn close(&mut self) {
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let dropped = self.dropped.load(Ordering::Relaxed);
+        if dropped > 0 {
+            tracing::warn!(dropped, "Snapshots skipped: the disk did not keep up.");
+        }
+    }
+}
+
+impl Drop for Snapshots {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// `path` made a 0700 directory (with its parents), narrowing it when others may enter.
+fn private_dir(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path)?;
+    let mode = std::fs::metadata(path)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// A name as part of a file name: letters, digits, `-` and `_`; the rest `_`.
+fn safe(name: &str) -> String {
+    name.chars().map(|c| if c.is_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).take(64).collect()
+}
+
+/// Days since 1970-01-01 as (year, month, day), proleptic Gregorian (H. Hinnant's `civil_from_days`).
+fn civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// `<camera>/<YYYY-MM-DD>/<HHMMSS.mmm>_t<track>_<name>.jpg`, in UTC.
+fn file_name(camera: &str, track: TrackId, name: &str, at: SystemTime) -> PathBuf {
+    let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs() as i64;
+    let (y, m, d) = civil(secs.div_euclid(86_400));
+    let t = secs.rem_euclid(86_400);
+    PathBuf::from(safe(camera)).join(format!("{y:04}-{m:02}-{d:02}")).join(format!(
+        "{:02}{:02}{:02}.{:03}_t{track}_{}.jpg",
+        t / 3600,
+        t / 60 % 60,
+        t % 60,
+        since.subsec_millis(),
+        safe(name)
+    ))
+}
+
+/// The whole frame's file beside the face's.
+fn frame_name(rel: &Path) -> PathBuf {
+    let name = rel.to_string_lossy();
+    PathBuf::from(format!("{}.frame.jpg", name.strip_suffix(".jpg").unwrap_or(&name)))
+}
+
+fn write(root: &Path, job: &Job, quality: i32) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = root.join(&job.rel);
+    if let Some(parent) = path.parent() {
+        private_dir(parent)?;
+    }
+    let encode = |mat: &Mat| -> std::io::Result<Vec<u8>> {
+        let mut buf = Vector::<u8>::new();
+        let params = Vector::from_slice(&[opencv::imgcodecs::IMWRITE_JPEG_QUALITY, quality]);
+        match opencv::imgcodecs::imencode(".jpg", mat, &mut buf, &params) {
+            Ok(true) => Ok(buf.as_slice().to_vec()),
+            Ok(false) => Err(std::io::Error::other("the JPEG encoder refused the image")),
+            Err(e) => Err(std::io::Error::other(e.to_string())),
+        }
+    };
+    let mut files = vec![(path.clone(), encode(&job.face)?)];
+    if let Some(frame) = &job.frame {
+        files.push((root.join(frame_name(&job.rel)), encode(frame)?));
+    }
+    for (path, bytes) in files {
+        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&path)?;
+        f.write_all(&bytes)?;
+    }
+    Ok(())
+}
+
+/// How long snapshots are kept.
+#[derive(Debug, Clone, Copy)]
+struct Retention {
+    max_age: Option<Duration>,
+    max_bytes: Option<u64>,
+}
+
+impl Retention {
+    /// Deletes snapshots older than `max_age`, then the oldest until the rest fit in `max_bytes`; empty day
+    /// directories go too.
+    fn apply(&self, root: &Path) {
+        if self.max_age.is_none() && self.max_bytes.is_none() {
+            return;
+        }
+        let mut files = Vec::new();
+        collect(root, 0, &mut files);
+        files.sort_by_key(|(_, modified, _)| *modified);
+        let now = SystemTime::now();
+        let mut total: u64 = files.iter().map(|(_, _, len)| len).sum();
+        let mut removed = 0usize;
+        for (path, modified, len) in &files {
+            let old = self.max_age.is_some_and(|age| now.duration_since(*modified).unwrap_or_default() > age);
+            let over = self.max_bytes.is_some_and(|max| total > max);
+            if !(old || over) {
+                break;
+            }
+            if std::fs::remove_file(path).is_ok() {
+                total = total.saturating_sub(*len);
+                removed += 1;
+                if let Some(day) = path.parent() {
+                    // Only when empty; an error here means it is not.
+                    let _ = std::fs::remove_dir(day);
+                }
+            }
+        }
+        if removed > 0 {
+            tracing::debug!(removed, kept_bytes = total, "Old snapshots deleted.");
+        }
+    }
+}
+
+/// Every `.jpg` under `dir` (camera / day / file) with its modification time and size.
+fn collect(dir: &Path, depth: usize, out: &mut Vec<(PathBuf, SystemTime, u64)>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let Ok(meta) = e.metadata() else { continue };
+        let path = e.path();
+        if meta.is_dir() && depth < 2 {
+            collect(&path, depth + 1, out);
+        } else if meta.is_file() && path.extension().is_some_and(|x| x == "jpg") {
+            out.push((path, meta.modified().unwrap_or(UNIX_EPOCH), meta.len()));
+        }
+    }
+}
+
+/// `rel` when it names a file inside a snapshot directory (no `..`, not absolute), for serving it.
+pub fn inside(root: &Path, rel: &str) -> Option<PathBuf> {
+    let rel = Path::new(rel);
+    let plain = rel.components().all(|c| matches!(c, std::path::Component::Normal(_)));
+    (plain && rel.extension().is_some_and(|x| x == "jpg")).then(|| root.join(rel))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_are_dated_in_utc_and_safe() {
+        // 2026-11-30T08:30:15.250Z
+        let at = UNIX_EPOCH + Duration::from_millis(1_796_027_415_250);
+        let rel = file_name("front door", 7, "Ann/../x", at);
+        assert_eq!(rel, PathBuf::from("front_door/2026-11-30/083015.250_t7_Ann____x.jpg"));
+        assert_eq!(frame_name(&rel), PathBuf::from("front_door/2026-11-30/083015.250_t7_Ann____x.frame.jpg"));
+        assert_eq!(civil(0), (1970, 1, 1));
+        assert_eq!(civil(19_782), (2024, 2, 29));
+    }
+
+    #[test]
+    fn only_plain_relative_jpg_paths_are_served() {
+        let root = Path::new("/s");
+        assert_eq!(inside(root, "cam/2026-11-30/a.jpg"), Some(PathBuf::from("/s/cam/2026-11-30/a.jpg")));
+        for bad in ["../etc/passwd.jpg", "/etc/x.jpg", "cam/../../x.jpg", "cam/a.db", "./a.jpg"] {
+            assert_eq!(inside(root, bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn retention_deletes_the_oldest_beyond_the_size_bound() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let day = dir.path().join("cam/2026-11-30");
+        std::fs::create_dir_all(&day).expect("mkdir");
+        for i in 0..5 {
+            let f = day.join(format!("{i}.jpg"));
+            std::fs::write(&f, vec![0u8; 1000]).expect("write");
+            let t = std::fs::FileTimes::new().set_modified(SystemTime::now() - Duration::from_secs(100 - i * 10));
+            std::fs::File::options().write(true).open(&f).expect("open").set_times(t).expect("times");
+        }
+        Retention { max_age: None, max_bytes: Some(2500) }.apply(dir.path());
+        let mut left: Vec<String> =
+            std::fs::read_dir(&day).expect("ls").map(|e| e.expect("e").file_name().to_string_lossy().into()).collect();
+        left.sort();
+        assert_eq!(left, ["3.jpg", "4.jpg"], "the oldest went first");
+        Retention { max_age: Some(Duration::from_secs(65)), max_bytes: None }.apply(dir.path());
+        assert_eq!(std::fs::read_dir(&day).expect("ls").count(), 1, "older than 65 s: gone");
+    }
+}
