@@ -374,6 +374,10 @@ fn network(
     use rumqttc::{ConnectionError, Event as NetEvent, Outgoing, Packet};
     let mut backoff = Duration::from_secs(1);
     let mut down_since: Option<Instant> = None;
+    // Set once DISCONNECT has been handed to the connection: the goodbye (presence OFF, `offline`) may still sit in
+    // its write buffer, which only the next poll flushes; returning at once would drop it, and the broker would
+    // publish the last will instead. The broker then closes the connection, which ends the loop.
+    let mut leaving = false;
     for item in connection.iter() {
         match item {
             Ok(NetEvent::Incoming(Packet::ConnAck(_))) => {
@@ -394,8 +398,9 @@ fn network(
             Ok(NetEvent::Incoming(Packet::Publish(p))) if !p.payload.is_empty() => {
                 let _ = notices.send(Notice::Discovered(p.topic));
             }
-            Ok(NetEvent::Outgoing(Outgoing::Disconnect)) => return,
+            Ok(NetEvent::Outgoing(Outgoing::Disconnect)) => leaving = true,
             Ok(_) => {}
+            Err(_) if leaving => return,
             Err(ConnectionError::RequestsDone) => return,
             Err(e) => {
                 if down_since.is_none() {

@@ -170,7 +170,12 @@ fn the_sample_clip_s_events_presence_and_discovery_reach_the_broker() {
         ("facewatch/testnode/availability", "offline"),
         ("facewatch/testnode/stage/faces", "0"),
     ] {
-        assert_eq!(on(&retained, topic).last().map(|m| m.payload.as_str()), Some(payload), "{topic} retained");
+        assert_eq!(
+            on(&retained, topic).last().map(|m| m.payload.as_str()),
+            Some(payload),
+            "{topic} retained; sent: {:?}\n{stderr}",
+            on(&messages, topic).iter().map(|m| m.payload.as_str()).collect::<Vec<_>>()
+        );
     }
     assert!(!on(&retained, "facewatch/testnode/stage/last_recognized").is_empty(), "the last recognized face is retained");
     assert!(!on(&retained, "homeassistant/binary_sensor/facewatch_testnode/stage_lin/config").is_empty(), "discovery is retained");
@@ -284,8 +289,9 @@ fn the_last_will_says_offline_and_deleted_people_lose_their_entity() {
     let _ = log.join();
 }
 
-/// A broker that goes away mid-run costs the pipeline nothing: every frame is processed and every event still
-/// reaches the other outputs; the loss is logged once, and the daemon reconnects when the broker is back.
+/// A broker that goes away mid-run costs the pipeline nothing: every frame is processed (read as fast as possible,
+/// none dropped) and the events still reach the other outputs; the loss is logged once, and the daemon reconnects
+/// when the broker is back and goes on publishing there.
 #[test]
 fn a_broker_stopped_mid_run_never_stalls_the_pipeline_and_is_reconnected() {
     let mut broker = Broker::start();
@@ -293,28 +299,26 @@ fn a_broker_stopped_mid_run_never_stalls_the_pipeline_and_is_reconnected() {
     let dir = tempfile::tempdir().expect("tempdir");
     let g = lin_gallery(dir.path());
     let clip = clip();
-    let base = |extra: &[&str]| {
-        let mut args =
-            vec!["--set", "mqtt.reconnect_max_s=1", "run", "--source", arg(&clip), "--camera", "stage", "--socket", "", "--print"];
-        args.extend_from_slice(extra);
-        args.into_iter().map(String::from).collect::<Vec<_>>()
-    };
-    // Without MQTT, as the reference.
-    let reference = Command::new(env!("CARGO_BIN_EXE_facewatch"))
-        .current_dir(root())
-        .args(["--gallery", arg(&g), "--set", "runtime.intra_threads=1"])
-        .args(base(&[]))
-        .output()
-        .expect("run");
-    assert!(reference.status.success());
-    let reference_events = String::from_utf8_lossy(&reference.stdout).lines().count();
-
+    let args = [
+        "--set",
+        "mqtt.reconnect_max_s=1",
+        "--set",
+        "publish.update_interval_ms=0",
+        "run",
+        "--source",
+        arg(&clip),
+        "--camera",
+        "stage",
+        "--socket",
+        "",
+        "--print",
+        "--fast",
+        "--loop",
+        "--max-frames",
+        "550",
+    ];
     let messages = listen(port);
-    let child = facewatch(&g, port, &base(&[]).iter().map(String::as_str).collect::<Vec<_>>())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run");
+    let child = facewatch(&g, port, &args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("run");
     // Stop the broker once the daemon is publishing, bring it back two seconds later.
     let start = Instant::now();
     while !messages.lock().expect("lock").iter().any(|m| m.topic == "facewatch/testnode/stage/events") {
@@ -328,13 +332,13 @@ fn a_broker_stopped_mid_run_never_stalls_the_pipeline_and_is_reconnected() {
     let out = child.wait_with_output().expect("wait");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), reference_events, "the same events as without MQTT");
+    let stopped = stderr.lines().find(|l| l.contains("Stopped.")).unwrap_or_else(|| panic!("no final report: {stderr}"));
+    assert!(stopped.contains("frames=550") && stopped.contains("dropped=0"), "every frame processed: {stopped}");
+    assert!(String::from_utf8_lossy(&out.stdout).lines().count() > 10, "events printed all along");
     assert_eq!(stderr.matches("MQTT broker unreachable").count(), 1, "the loss is said once: {stderr}");
     assert!(stderr.contains("MQTT broker connected again"), "{stderr}");
     std::thread::sleep(Duration::from_millis(300));
     let back = back.lock().expect("lock").clone();
-    assert!(
-        on(&back, "facewatch/testnode/availability").iter().any(|m| m.payload == "offline"),
-        "the end of the run reached the new broker"
-    );
+    assert!(!on(&back, "facewatch/testnode/stage/events").is_empty(), "events reached the broker after its return");
+    assert!(on(&back, "facewatch/testnode/availability").iter().any(|m| m.payload == "offline"), "the end of the run reached it");
 }
