@@ -247,7 +247,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-/// The routes of [`router`], as the OpenAPI document must list them: (method, path).
+/// The routes served, as the OpenAPI document must list them: (method, path).
 pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/health"),
     ("get", "/api/openapi.json"),
