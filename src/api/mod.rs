@@ -146,14 +146,8 @@ impl Drop for ApiHandle {
 fn read_keys(cfg: &ApiConfig) -> Result<Vec<String>, ApiError> {
     let mut keys: Vec<String> = cfg.keys.iter().map(|k| k.expose().to_string()).filter(|k| !k.is_empty()).collect();
     if !cfg.keys_file.trim().is_empty() {
-        use std::os::unix::fs::PermissionsExt;
         let path = crate::folders::resolve_path(&cfg.keys_file);
-        let err = |message: String| ApiError::Keys { path: path.clone(), message };
-        let meta = std::fs::metadata(&path).map_err(|e| err(e.to_string()))?;
-        if meta.permissions().mode() & 0o077 != 0 {
-            return Err(err(format!("readable by other users (mode {:o}); chmod 600 it", meta.permissions().mode() & 0o777)));
-        }
-        let text = std::fs::read_to_string(&path).map_err(|e| err(e.to_string()))?;
+        let text = crate::folders::read_secret_file(&path).map_err(|e| ApiError::Keys { path, message: e.to_string() })?;
         keys.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from));
     }
     if keys.is_empty() {

@@ -331,9 +331,18 @@ impl Gallery {
             let uri = format!("file:{}?immutable=1", uri_path(path));
             Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI).map_err(sqlite)?
         };
-        let mut g = Self {
+        let mut g = Self::bare(conn, path.to_path_buf(), model, dim, exact_search_max);
+        g.check_model()?;
+        g.seen_version = g.data_version()?;
+        g.reload()?;
+        Ok(g)
+    }
+
+    /// The struct around an open connection, nothing read yet.
+    fn bare(conn: Connection, path: PathBuf, model: &str, dim: usize, exact_search_max: usize) -> Self {
+        Self {
             conn,
-            path: path.to_path_buf(),
+            path,
             model: model.into(),
             dim,
             persons: Vec::new(),
@@ -341,11 +350,7 @@ impl Gallery {
             index: OnceLock::new(),
             exact_search_max,
             seen_version: 0,
-        };
-        g.check_model()?;
-        g.seen_version = g.data_version()?;
-        g.reload()?;
-        Ok(g)
+        }
     }
 
     /// A gallery that lives in memory only (evaluation runs): nothing touches the disk.
@@ -357,17 +362,7 @@ impl Gallery {
 
     /// Wraps an open connection: applies the schema and checks (or records) the recognizer.
     fn from_connection(conn: Connection, path: PathBuf, model: &str, dim: usize, exact_search_max: usize) -> Result<Self, GalleryError> {
-        let mut g = Self {
-            conn,
-            path,
-            model: model.into(),
-            dim,
-            persons: Vec::new(),
-            entries: Vec::new(),
-            index: OnceLock::new(),
-            exact_search_max,
-            seen_version: 0,
-        };
+        let mut g = Self::bare(conn, path, model, dim, exact_search_max);
         g.init()?;
         g.seen_version = g.data_version()?;
         Ok(g)

@@ -159,12 +159,12 @@ impl MqttConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum MqttError {
     /// The password file could not be read, or others may read it.
-    #[error("mqtt.password_file {path}: {message}")]
+    #[error("mqtt.password_file {path}: {source}")]
     PasswordFile {
         /// The file.
         path: PathBuf,
         /// Why.
-        message: String,
+        source: crate::folders::SecretFileError,
     },
     /// The CA file could not be read.
     #[error("mqtt.ca_file {path}: {source}")]
@@ -209,14 +209,8 @@ fn password(cfg: &MqttConfig) -> Result<Option<String>, MqttError> {
         return Ok(Some(p));
     }
     if !cfg.password_file.is_empty() {
-        use std::os::unix::fs::PermissionsExt;
         let path = crate::folders::resolve_path(&cfg.password_file);
-        let err = |message: String| MqttError::PasswordFile { path: path.clone(), message };
-        let meta = std::fs::metadata(&path).map_err(|e| err(e.to_string()))?;
-        if meta.permissions().mode() & 0o077 != 0 {
-            return Err(err(format!("readable by other users (mode {:o}); chmod 600 it", meta.permissions().mode() & 0o777)));
-        }
-        let text = std::fs::read_to_string(&path).map_err(|e| err(e.to_string()))?;
+        let text = crate::folders::read_secret_file(&path).map_err(|source| MqttError::PasswordFile { path, source })?;
         return Ok(Some(text.trim_end_matches(['\n', '\r']).to_string()));
     }
     Ok((!cfg.password.expose().is_empty()).then(|| cfg.password.expose().to_string()))
