@@ -12,6 +12,8 @@
 //! | `facewatch_faces_total`, `facewatch_faces_embedded_total`, `facewatch_shot_cuts_total` | counter | `camera` |
 //! | `facewatch_events_total` | counter | `camera` |
 //! | `facewatch_source_up` | gauge | `camera` (0 while a lost source is retried) |
+//! | `facewatch_subscribers`, `facewatch_subscriber_events_dropped_total` | gauge, counter | `camera` |
+//! | `facewatch_mqtt_connected`, `facewatch_mqtt_messages_dropped_total` | gauge, counter | (with `[mqtt]`) |
 
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
@@ -101,6 +103,20 @@ pub(super) async fn serve(State(shared): State<Arc<Shared>>) -> Response {
                 let v = if get == 0 { s.dropped.load(Ordering::Relaxed) } else { s.errors.load(Ordering::Relaxed) };
                 let _ = writeln!(out, "{name}{{{cam},stage=\"{}\"}} {v}", s.name);
             }
+        }
+        let o = &stats.outputs;
+        let _ = writeln!(out, "# HELP facewatch_subscribers Subscribers on the event socket.\n# TYPE facewatch_subscribers gauge\nfacewatch_subscribers{{{cam}}} {}", o.subscribers.load(Ordering::Relaxed));
+        counter(
+            &mut out,
+            "facewatch_subscriber_events_dropped_total",
+            "Events the socket's slow subscribers lost (each its own oldest).",
+            o.subscriber_dropped.load(Ordering::Relaxed),
+        );
+        if o.mqtt.load(Ordering::Relaxed) {
+            let up = u8::from(o.mqtt_connected.load(Ordering::Relaxed));
+            let _ = writeln!(out, "# HELP facewatch_mqtt_connected Whether the MQTT broker is connected.\n# TYPE facewatch_mqtt_connected gauge\nfacewatch_mqtt_connected {up}");
+            let dropped = o.mqtt_dropped.load(Ordering::Relaxed);
+            let _ = writeln!(out, "# HELP facewatch_mqtt_messages_dropped_total MQTT messages dropped (queue full or broker away).\n# TYPE facewatch_mqtt_messages_dropped_total counter\nfacewatch_mqtt_messages_dropped_total {dropped}");
         }
         let _ = writeln!(out, "# HELP facewatch_stage_seconds Time per item in each stage.\n# TYPE facewatch_stage_seconds histogram");
         for s in stats.stages().into_iter().chain([&stats.embed_face]) {

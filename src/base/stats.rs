@@ -159,6 +159,23 @@ pub struct Stats {
     pub frames_done: Mutex<Option<Instant>>,
     /// The track stage has finished, its last events (the live tracks ending) handed to publish.
     pub track_finished: std::sync::atomic::AtomicBool,
+    /// What the event outputs report (the publish stage asks its sinks).
+    pub outputs: OutputStats,
+}
+
+/// The event outputs' counters, as their sinks last reported them.
+#[derive(Debug, Default)]
+pub struct OutputStats {
+    /// Subscribers on the event socket now.
+    pub subscribers: AtomicU64,
+    /// Events the socket's subscribers lost, all together (each loses only its own oldest).
+    pub subscriber_dropped: AtomicU64,
+    /// Whether an MQTT broker is configured.
+    pub mqtt: std::sync::atomic::AtomicBool,
+    /// Whether the MQTT broker is connected now.
+    pub mqtt_connected: std::sync::atomic::AtomicBool,
+    /// MQTT messages dropped (queue full, or the broker away).
+    pub mqtt_dropped: AtomicU64,
 }
 
 impl Default for Stats {
@@ -178,6 +195,7 @@ impl Default for Stats {
             started: Instant::now(),
             frames_done: Mutex::new(None),
             track_finished: std::sync::atomic::AtomicBool::new(false),
+            outputs: OutputStats::default(),
         }
     }
 }

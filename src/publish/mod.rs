@@ -55,6 +55,8 @@ pub trait EventSink: Send {
     fn publish(&mut self, event: &Event, line: &Arc<str>);
     /// The input is over: flush what can be flushed quickly.
     fn close(&mut self) {}
+    /// Puts this sink's counters into `outputs` (metrics); called after each event and every 50 ms.
+    fn observe(&self, _outputs: &crate::base::stats::OutputStats) {}
 }
 
 /// JSON lines to a writer on a thread of its own, through a bounded queue: a writer that blocks (a stdout that
@@ -149,6 +151,12 @@ impl PublishStage {
     pub fn add(&mut self, sink: Box<dyn EventSink>) {
         self.sinks.push(sink);
     }
+
+    fn observe(&self, cx: &Context) {
+        for sink in &self.sinks {
+            sink.observe(&cx.stats.outputs);
+        }
+    }
 }
 
 impl Stage for PublishStage {
@@ -169,7 +177,10 @@ impl Stage for PublishStage {
                 Err(RecvTimeoutError::Timeout) if cx.stats.track_finished.load(std::sync::atomic::Ordering::SeqCst) && rx.is_empty() => {
                     break
                 }
-                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Timeout) => {
+                    self.observe(cx);
+                    continue;
+                }
             };
             let started = std::time::Instant::now();
             event.emit_ts = unix_seconds(SystemTime::now());
@@ -178,6 +189,7 @@ impl Stage for PublishStage {
                 sink.publish(&event, &line);
             }
             stats.record(started.elapsed());
+            self.observe(cx);
         }
         for sink in &mut self.sinks {
             sink.close();

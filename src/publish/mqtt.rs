@@ -222,12 +222,15 @@ enum Notice {
     Connected,
     /// A retained discovery configuration of this node, seen on the broker.
     Discovered(String),
+    /// The connection was lost (reconnection under way).
+    Disconnected,
 }
 
 /// Publishes events to an MQTT broker ([module docs](self)).
 pub struct MqttSink {
     tx: Option<Sender<(Event, Arc<str>)>>,
     dropped: Arc<AtomicU64>,
+    connected: Arc<std::sync::atomic::AtomicBool>,
     worker: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -287,7 +290,9 @@ impl MqttSink {
             .map_err(MqttError::Thread)?;
         let (tx, rx) = crossbeam_channel::bounded(cfg.queue.get());
         let dropped = Arc::new(AtomicU64::new(0));
+        let connected = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let worker = Worker {
+            link: connected.clone(),
             client,
             topics,
             cameras: cameras.to_vec(),
@@ -302,7 +307,7 @@ impl MqttSink {
             net: Some(net),
         };
         let worker = std::thread::Builder::new().name("mqtt".into()).spawn(move || worker.run(rx, notice_rx)).map_err(MqttError::Thread)?;
-        Ok(Self { tx: Some(tx), dropped, worker: Some(worker) })
+        Ok(Self { tx: Some(tx), dropped, connected, worker: Some(worker) })
     }
 
     /// Messages dropped so far (queue full, or the broker away).
@@ -318,6 +323,12 @@ impl EventSink for MqttSink {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+
+    fn observe(&self, outputs: &crate::base::stats::OutputStats) {
+        outputs.mqtt.store(true, Ordering::Relaxed);
+        outputs.mqtt_connected.store(self.connected.load(Ordering::Relaxed), Ordering::Relaxed);
+        outputs.mqtt_dropped.store(self.dropped(), Ordering::Relaxed);
     }
 
     fn close(&mut self) {
@@ -399,6 +410,7 @@ fn network(
             Err(e) => {
                 if down_since.is_none() {
                     down_since = Some(Instant::now());
+                    let _ = notices.send(Notice::Disconnected);
                     tracing::warn!(broker = %address, error = %e, "MQTT broker unreachable; retrying with backoff.");
                 } else {
                     tracing::debug!(broker = %address, error = %e, retry_in_s = backoff.as_secs(), "MQTT reconnection failed.");
@@ -436,6 +448,8 @@ struct Worker {
     last: BTreeMap<String, serde_json::Value>,
     dropped: Arc<AtomicU64>,
     connected: bool,
+    /// Whether the broker is connected now, for the metrics.
+    link: Arc<std::sync::atomic::AtomicBool>,
     /// The network thread, waited for at the end so that the goodbye reaches the broker.
     net: Option<std::thread::JoinHandle<()>>,
 }
@@ -453,7 +467,8 @@ impl Worker {
                     Err(_) => break,
                 },
                 recv(notices) -> n => match n {
-                    Ok(Notice::Connected) => { self.connected = true; self.announce(); }
+                    Ok(Notice::Connected) => { self.connected = true; self.link.store(true, Ordering::Relaxed); self.announce(); }
+                    Ok(Notice::Disconnected) => self.link.store(false, Ordering::Relaxed),
                     Ok(Notice::Discovered(topic)) => self.forget_if_deleted(&topic),
                     Err(_) => {}
                 },

@@ -267,6 +267,12 @@ impl EventSink for SocketServer {
     fn close(&mut self) {
         self.stop();
     }
+
+    fn observe(&self, outputs: &crate::base::stats::OutputStats) {
+        use std::sync::atomic::Ordering::Relaxed;
+        outputs.subscribers.store(self.subscribers() as u64, Relaxed);
+        outputs.subscriber_dropped.store(self.dropped(), Relaxed);
+    }
 }
 
 impl Drop for SocketServer {

@@ -209,6 +209,8 @@ fn every_route_answers_through_a_real_client_and_only_to_a_key() {
         "facewatch_frame_to_result_seconds_count",
         "facewatch_frames_dropped_total{camera=\"stage\",stage=\"capture\"}",
         "facewatch_events_total",
+        "facewatch_subscribers{camera=\"stage\"} 0",
+        "facewatch_subscriber_events_dropped_total{camera=\"stage\"} 0",
     ] {
         assert!(metrics.contains(name), "{name} missing from\n{metrics}");
     }

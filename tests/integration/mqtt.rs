@@ -253,11 +253,21 @@ fn the_last_will_says_offline_and_deleted_people_lose_their_entity() {
         }
     }
     let messages = listen(broker.port);
-    let mut child = facewatch(&g, broker.port, &["run", "--source", arg(&clip()), "--camera", "stage", "--socket", "", "--loop"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run");
+    // The API too, for the MQTT metrics.
+    let keys = dir.path().join("keys");
+    std::fs::write(&keys, "mqtt-test-key\n").expect("keys");
+    std::fs::set_permissions(&keys, std::os::unix::fs::PermissionsExt::from_mode(0o600)).expect("chmod");
+    let api_port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let (listen_at, keys_file) = (format!("api.listen=127.0.0.1:{api_port}"), format!("api.keys_file={}", keys.display()));
+    let mut child = facewatch(
+        &g,
+        broker.port,
+        &["--set", &listen_at, "--set", &keys_file, "run", "--source", arg(&clip()), "--camera", "stage", "--socket", "", "--loop"],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("run");
     let stderr = BufReader::new(child.stderr.take().expect("stderr"));
     let log = std::thread::spawn(move || stderr.lines().map_while(Result::ok).collect::<Vec<_>>().join("\n"));
     let start = Instant::now();
@@ -274,6 +284,17 @@ fn the_last_will_says_offline_and_deleted_people_lose_their_entity() {
     let ghost = on(&removed, "homeassistant/binary_sensor/facewatch_testnode/stage_ghost/config");
     assert!(ghost.iter().any(|m| m.payload.is_empty()), "the ghost's entity was not removed: {ghost:?} ({} messages)", online.len());
     assert!(on(&removed, "homeassistant/binary_sensor/facewatch_testnode/stage_lin/config").iter().all(|m| !m.payload.is_empty()));
+
+    let metrics = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .get(&format!("http://127.0.0.1:{api_port}/api/metrics"))
+        .set("X-Api-Key", "mqtt-test-key")
+        .call()
+        .expect("metrics")
+        .into_string()
+        .expect("text");
+    assert!(metrics.contains("facewatch_mqtt_connected 1") && metrics.contains("facewatch_mqtt_messages_dropped_total 0"), "{metrics}");
 
     child.kill().expect("kill -9");
     let _ = child.wait();
