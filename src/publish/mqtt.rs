@@ -188,13 +188,13 @@ impl crate::base::exit::Exit for MqttError {
     }
 }
 
-/// A name as one topic level and a Home Assistant id: lower-case ASCII letters and digits, `_` for the rest; a
-/// name that is not plain ASCII gets a short hash of itself so that two names never share a slug.
+/// A name as one topic level and a Home Assistant id: ASCII letters, digits, `_` and `-` are kept as they are, any
+/// other character becomes `_`, and a name that had to change gets a short hash of itself, so that two names
+/// (`Ann B` and `Ann_B`, `José` and `Jos_`) never share a slug and one person never takes another's entity.
 pub fn slug(name: &str) -> String {
-    let mut s: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
-    let plain = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == ' ')
-        && name.chars().any(|c| c.is_ascii_alphanumeric());
-    if !plain || s.chars().all(|c| c == '_') || name.contains('_') && name.contains(' ') {
+    let kept = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    let mut s: String = name.chars().map(|c| if kept(c) { c } else { '_' }).collect();
+    if s != name || s.is_empty() {
         use sha2::Digest;
         let h = sha2::Sha256::digest(name.as_bytes());
         s.push('_');
@@ -720,11 +720,13 @@ mod tests {
     #[test]
     fn slugs_are_topic_and_id_safe_and_distinct() {
         assert_eq!(slug("ann"), "ann");
-        assert_eq!(slug("Lin Manuel"), "lin_manuel");
-        let (a, b) = (slug("José"), slug("Jose"));
-        assert_ne!(a, b);
-        assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "{a}");
-        assert!(slug("a/b+#").chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+        assert_eq!(slug("lin-manuel-miranda"), "lin-manuel-miranda");
+        assert!(slug("Lin Manuel").starts_with("Lin_Manuel_"), "{}", slug("Lin Manuel"));
+        for (a, b) in [("José", "Jos_"), ("Ann B", "Ann_B"), ("Ann", "ann"), ("a b", "a_b")] {
+            assert_ne!(slug(a), slug(b), "{a} and {b} share a slug");
+        }
+        let safe = |s: String| s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        assert!(safe(slug("José")) && safe(slug("a/b+#")) && !slug("").is_empty());
     }
 
     #[test]
