@@ -163,6 +163,19 @@ impl Engine {
         })
     }
 
+    /// `n` more detectors of the configured model, for the daemon's extra detect workers (`detect.workers`).
+    pub fn more_detectors(cfg: &Config, n: usize) -> Result<Vec<Box<dyn Detector>>, EngineError> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let manifest = Manifest::load(&resolve_path(&cfg.models.manifest))?;
+        let (det_spec, det_path) = manifest.installed_detector(&cfg.models.detector, &resolve_path(&cfg.models.dir))?;
+        let runtime = Runtime::new(&cfg.runtime)?;
+        (0..n)
+            .map(|_| Ok(Box::new(OnnxDetector::build(&runtime, det_spec, &det_path, &cfg.detect)?) as Box<dyn Detector>))
+            .collect()
+    }
+
     /// The detector and recognizer, handed to the real-time pipeline's stage threads.
     pub fn into_parts(self) -> (Box<dyn Detector>, OnnxEmbedder, ModelInfo) {
         (self.detector, self.embedder, self.info)

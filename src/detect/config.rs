@@ -18,6 +18,20 @@ pub struct DetectConfig {
     pub min_face_px: u32,
     /// Largest image decoded at full size.
     pub max_image_pixels: NonZeroUsize,
+    /// Long side of the detector's input in pixels, a multiple of 32; 0: the frame's own size.
+    pub input_size: u32,
+    /// Detector sessions in the daemon, each on its own thread (0: one per four cores, one to four).
+    pub workers: usize,
+}
+
+impl DetectConfig {
+    /// Detector threads the daemon runs: `workers`, or when 0 one per four cores (at least one, at most four).
+    pub fn worker_count(&self, cores: usize) -> usize {
+        match self.workers {
+            0 => (cores / 4).clamp(1, 4),
+            n => n,
+        }
+    }
 }
 
 impl DetectConfig {
@@ -27,6 +41,13 @@ impl DetectConfig {
             out.push("detect.min_face_px: must be at least 1".into());
         }
         within(out, "detect.min_face_px", u64::from(self.min_face_px), 4096, "pixels");
+        if self.input_size % 32 != 0 || (self.input_size != 0 && !(64..=4096).contains(&self.input_size)) {
+            out.push(format!(
+                "detect.input_size: {} is not a multiple of 32 from 64 to 4096 (640 is the default; 0 detects at the frame's own size)",
+                self.input_size
+            ));
+        }
+        within(out, "detect.workers", self.workers as u64, 16, "detector threads");
         within(out, "detect.max_image_pixels", self.max_image_pixels.get() as u64, 400_000_000, "a 20000×20000 photo");
     }
 }

@@ -1,8 +1,10 @@
 //! Detect: find faces in a [`Frame`](crate::base::Frame) — a box, five landmarks (eyes, nose tip, mouth corners) and a score each.
 //!
-//! In: a BGR frame of any size. The image is letterboxed (aspect kept, padded bottom/right) into the model's
-//! input, the raw outputs are decoded per model format (`decode`), mapped back to frame pixels, filtered by
-//! score and minimum size, and merged by non-maximum suppression. Out: [`Detection`]s, best score first.
+//! In: a BGR frame of any size. The image is scaled so that its long side is `detect.input_size` (640; 0 keeps
+//! the frame's size), in its own aspect, and padded bottom/right up to multiples of 32: a 640×480 camera is seen
+//! at 640×480 and a 640×360 clip at 640×384, where a square input would have spent 25–40 % of the work on padding.
+//! The raw outputs are decoded per model format (`decode`), mapped back to frame pixels, filtered by score and
+//! minimum size, and merged by non-maximum suppression. Out: [`Detection`]s, best score first.
 
 mod config;
 mod decode;
@@ -46,14 +48,29 @@ pub trait Detector: Send {
     fn detect(&mut self, bgr: &Mat) -> Result<Vec<Detection>, DetectError>;
 }
 
+/// Sessions a detector keeps, one per input size it has met (a camera needs one; stills of different shapes a few).
+const SESSIONS_KEPT: usize = 4;
+
 /// A detector running an ONNX model (YuNet or SCRFD) with buffers allocated once.
+///
+/// The model's input height and width are freed in memory ([`free_input_size`](crate::model::repair::free_input_size))
+/// and each input size gets its own session with those dimensions fixed, so that ONNX Runtime plans it with static
+/// shapes (a session left with free dimensions detected 640×384 frames 40 % slower on the CPU provider).
 pub struct OnnxDetector {
-    session: ort::session::Session,
+    runtime: Runtime,
+    /// The model with its input size freed.
+    graph: Vec<u8>,
+    /// Sessions by input size, the last used first.
+    sessions: Vec<(decode::Geometry, ort::session::Session)>,
     spec: DetectorSpec,
     model: std::path::PathBuf,
     score_threshold: f32,
     nms_threshold: f32,
     min_face_px: f32,
+    /// Long side of the input (0: the frame's own).
+    input_size: u32,
+    /// Size of the input tensor for the current frame.
+    geometry: decode::Geometry,
     tensor: Vec<f32>,
     resized: Mat,
 }
@@ -61,48 +78,93 @@ pub struct OnnxDetector {
 impl OnnxDetector {
     /// Loads the checked model file and checks its outputs against the manifest's format.
     pub fn build(runtime: &Runtime, spec: &DetectorSpec, model: &Path, cfg: &DetectConfig) -> Result<Self, DetectError> {
-        let loaded = runtime.session(model)?;
-        decode::check_outputs(spec.format, loaded.session.outputs().len())
-            .map_err(|source| ModelError::Layout { model: model.to_path_buf(), source })?;
-        Ok(Self {
-            session: loaded.session,
+        let bytes = std::fs::read(model).map_err(|source| ModelError::Io { path: model.to_path_buf(), source })?;
+        let graph = crate::model::repair::free_input_size(&bytes)
+            .map_err(|e| ModelError::Layout { model: model.to_path_buf(), source: crate::model::LayoutMismatch::Input(e.to_string()) })?;
+        let mut detector = Self {
+            runtime: runtime.clone(),
+            graph,
+            sessions: Vec::with_capacity(SESSIONS_KEPT),
             tensor: vec![spec.input.pad_value(); spec.input.tensor_len()],
             spec: spec.clone(),
             model: model.to_path_buf(),
             score_threshold: cfg.score_threshold.get(),
             nms_threshold: cfg.nms_threshold.get(),
             min_face_px: cfg.min_face_px as f32,
+            input_size: cfg.input_size,
+            geometry: decode::Geometry { width: spec.input.width, height: spec.input.height },
             resized: Mat::default(),
-        })
+        };
+        // One run on the blank (padded) input at the model's own size: a GPU provider's lazy set-up (over two
+        // seconds on CUDA on an H200, BENCHMARKS.md "GPU") happens at load rather than on the first frame, and a
+        // model that cannot run, or whose outputs are not the manifest's format, fails here.
+        detector.infer()?;
+        Ok(detector)
     }
 
-    /// Letterboxes `bgr` into the input tensor; returns the scale from frame pixels to input pixels.
+    /// The session for the current input size, made (and the least recently used one dropped) when new.
+    fn select_session(&mut self) -> Result<(), ModelError> {
+        let g = self.geometry;
+        match self.sessions.iter().position(|(k, _)| (k.width, k.height) == (g.width, g.height)) {
+            Some(0) => {}
+            Some(i) => {
+                let hit = self.sessions.remove(i);
+                self.sessions.insert(0, hit);
+            }
+            None => {
+                let dims = [("height", i64::from(g.height)), ("width", i64::from(g.width))];
+                let loaded = self.runtime.session_from_bytes(&self.model, &self.graph, &dims)?;
+                decode::check_outputs(self.spec.format, loaded.session.outputs().len())
+                    .map_err(|source| ModelError::Layout { model: self.model.clone(), source })?;
+                tracing::debug!(width = g.width, height = g.height, model = %self.model.display(), "Detector session for a new input size.");
+                self.sessions.truncate(SESSIONS_KEPT - 1);
+                self.sessions.insert(0, (g, loaded.session));
+            }
+        }
+        Ok(())
+    }
+
+    /// Scales `bgr` so that its long side is the input size, into the top-left corner of an input tensor whose
+    /// sides are those rounded up to multiples of 32 (padding bottom and right); returns the scale from frame pixels
+    /// to input pixels.
     fn prepare(&mut self, bgr: &Mat) -> Result<f32, DetectError> {
-        let (iw, ih) = (self.spec.input.width as f32, self.spec.input.height as f32);
         let (fw, fh) = (bgr.cols() as f32, bgr.rows() as f32);
-        let scale = (iw / fw).min(ih / fh);
+        let long = if self.input_size == 0 { fw.max(fh) } else { self.input_size as f32 };
+        let scale = long / fw.max(fh);
         let size = Size::new(((fw * scale).round() as i32).max(1), ((fh * scale).round() as i32).max(1));
-        let interpolation = if scale < 1.0 { imgproc::INTER_AREA } else { imgproc::INTER_LINEAR };
-        imgproc::resize(bgr, &mut self.resized, size, 0.0, 0.0, interpolation)?;
+        let geometry = input_geometry(size.width as u32, size.height as u32);
+        if (geometry.width, geometry.height) != (self.geometry.width, self.geometry.height) {
+            self.geometry = geometry;
+            self.tensor.resize(3 * geometry.width as usize * geometry.height as usize, 0.0);
+        }
+        let source = if size.width == bgr.cols() && size.height == bgr.rows() {
+            bgr
+        } else {
+            let interpolation = if scale < 1.0 { imgproc::INTER_AREA } else { imgproc::INTER_LINEAR };
+            imgproc::resize(bgr, &mut self.resized, size, 0.0, 0.0, interpolation)?;
+            &self.resized
+        };
         self.tensor.fill(self.spec.input.pad_value());
-        let bytes = self.resized.data_bytes()?;
-        self.spec.input.write_nchw(bytes, size.width as usize, size.height as usize, &mut self.tensor);
+        let bytes = source.data_bytes()?;
+        let (w, h) = (geometry.width as usize, geometry.height as usize);
+        self.spec.input.write_nchw_sized(bytes, size.width as usize, size.height as usize, &mut self.tensor, w, h);
         Ok(scale)
     }
 
     /// Raw decoded candidates in input-tensor pixels, above the score threshold.
     fn infer(&mut self) -> Result<Vec<Detection>, ModelError> {
+        self.select_session()?;
         let model = &self.model;
         let err = |source: ort::Error| ModelError::Inference { model: model.clone(), source };
-        let shape = [1usize, 3, self.spec.input.height as usize, self.spec.input.width as usize];
+        let geometry = self.geometry;
+        let shape = [1usize, 3, geometry.height as usize, geometry.width as usize];
         let input = TensorRef::from_array_view((shape, &*self.tensor)).map_err(err)?;
-        let outputs = self.session.run(ort::inputs![input]).map_err(err)?;
+        let outputs = self.sessions[0].1.run(ort::inputs![input]).map_err(err)?;
         let mut views = Vec::with_capacity(outputs.len());
         for i in 0..outputs.len() {
             let (_, data) = outputs[i].try_extract_tensor::<f32>().map_err(err)?;
             views.push(data);
         }
-        let geometry = decode::Geometry { width: self.spec.input.width, height: self.spec.input.height };
         decode::decode(self.spec.format, &views, geometry, self.score_threshold)
             .map_err(|source| ModelError::Layout { model: self.model.clone(), source })
     }
@@ -126,6 +188,12 @@ impl Detector for OnnxDetector {
             .collect();
         Ok(nms(candidates, self.nms_threshold))
     }
+}
+
+/// The input tensor's size for an image of `w`×`h` input pixels: each side rounded up to a multiple of 32, the
+/// largest stride of both detectors.
+fn input_geometry(w: u32, h: u32) -> decode::Geometry {
+    decode::Geometry { width: w.div_ceil(32) * 32, height: h.div_ceil(32) * 32 }
 }
 
 /// Clips a box to the frame (landmarks are left as predicted: they may lie just outside).

@@ -67,7 +67,34 @@ impl OnnxEmbedder {
     /// Loads the checked model file.
     pub fn build(runtime: &Runtime, spec: &RecognizerSpec, model: &Path) -> Result<Self, EmbedError> {
         let loaded = runtime.session(model)?;
-        Ok(Self { session: loaded.session, tensor: vec![0.0; spec.input.tensor_len()], spec: spec.clone(), model: model.to_path_buf() })
+        let mut embedder =
+            Self { session: loaded.session, tensor: vec![0.0; spec.input.tensor_len()], spec: spec.clone(), model: model.to_path_buf() };
+        embedder.warm_up()?;
+        Ok(embedder)
+    }
+
+    /// Runs the model once on a blank input: a GPU provider's lazy set-up (its first run on CUDA took over two
+    /// seconds on an H200, BENCHMARKS.md "GPU") happens here rather than on the first face, and a model whose
+    /// output does not match the manifest fails at load rather than at the first face.
+    fn warm_up(&mut self) -> Result<(), ModelError> {
+        self.run().map(drop)
+    }
+
+    /// Runs the model on `self.tensor`; the raw output, checked to be `dim` long.
+    fn run(&mut self) -> Result<Vec<f32>, ModelError> {
+        let (w, h) = (self.spec.input.width as usize, self.spec.input.height as usize);
+        let model = &self.model;
+        let err = |source: ort::Error| ModelError::Inference { model: model.clone(), source };
+        let input = TensorRef::from_array_view(([1usize, 3, h, w], &*self.tensor)).map_err(err)?;
+        let outputs = self.session.run(ort::inputs![input]).map_err(err)?;
+        let (_, data) = outputs[0].try_extract_tensor::<f32>().map_err(err)?;
+        if data.len() != self.spec.dim {
+            return Err(ModelError::Layout {
+                model: self.model.clone(),
+                source: crate::model::LayoutMismatch::Dim { got: data.len(), want: self.spec.dim },
+            });
+        }
+        Ok(data.to_vec())
     }
 }
 
@@ -82,19 +109,8 @@ impl Embedder for OnnxEmbedder {
             return Err(EmbedError::BadCrop { w, h, got: format!("{}x{} type {}", aligned.cols(), aligned.rows(), aligned.typ()) });
         }
         self.spec.input.write_nchw(aligned.data_bytes()?, w as usize, h as usize, &mut self.tensor);
-        let model = &self.model;
-        let err = |source: ort::Error| ModelError::Inference { model: model.clone(), source };
-        let input = TensorRef::from_array_view(([1usize, 3, h as usize, w as usize], &*self.tensor)).map_err(err)?;
-        let outputs = self.session.run(ort::inputs![input]).map_err(err)?;
-        let (_, data) = outputs[0].try_extract_tensor::<f32>().map_err(err)?;
-        if data.len() != self.spec.dim {
-            return Err(ModelError::Layout {
-                model: self.model.clone(),
-                source: crate::model::LayoutMismatch::Dim { got: data.len(), want: self.spec.dim },
-            }
-            .into());
-        }
-        Embedding::from_raw(data.to_vec()).ok_or(EmbedError::Degenerate)
+        let data = self.run()?;
+        Embedding::from_raw(data).ok_or(EmbedError::Degenerate)
     }
 }
 

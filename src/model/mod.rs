@@ -140,6 +140,9 @@ pub enum LayoutMismatch {
         /// Values it should have.
         want: usize,
     },
+    /// A detector's input that cannot follow the frame's size.
+    #[error("its input cannot take the frame's size: {0}")]
+    Input(String),
     /// The length of an embedding.
     #[error("output has {got} values, the manifest says {want}")]
     Dim {
@@ -306,7 +309,11 @@ impl InputSpec {
     /// Writes 8-bit BGR pixels (`cols`×`rows`, tightly packed) into the top-left corner of an NCHW tensor of
     /// this input's size, in this input's channel order and normalisation. The rest of the tensor is untouched.
     pub fn write_nchw(&self, bgr: &[u8], cols: usize, rows: usize, tensor: &mut [f32]) {
-        let (w, h) = (self.width as usize, self.height as usize);
+        self.write_nchw_sized(bgr, cols, rows, tensor, self.width as usize, self.height as usize);
+    }
+
+    /// [`write_nchw`](Self::write_nchw) into a tensor of `w`×`h` (a detector whose input size follows the frame).
+    pub fn write_nchw_sized(&self, bgr: &[u8], cols: usize, rows: usize, tensor: &mut [f32], w: usize, h: usize) {
         let plane = w * h;
         let inv = 1.0 / self.std;
         // Source channel for each destination plane.

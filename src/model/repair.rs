@@ -6,6 +6,13 @@
 //! listed weights as graph inputs, and a block-quantized copy of such a model keeps the names of the float weights
 //! it replaced as inputs that nothing consumes: ONNX Runtime then sees 175 inputs where the network has one.
 //! Weights, nodes and outputs are untouched.
+//!
+//! `free_input_size`: not a repair of a file but a change made in memory when a detector is loaded (the file stays
+//! as pinned). YuNet's graph declares a fixed 1×3×640×640 input although every layer of it works on any multiple of
+//! 32 (its reshapes use −1 and its upsampling a scale; OpenCV's `FaceDetectorYN::setInputSize` relies on it):
+//! the input's height and width become named, free dimensions, and the declared shapes of the outputs and of the
+//! intermediate values (`value_info`, all recorded at 640×640) are dropped, so that ONNX Runtime accepts the
+//! frame's own aspect and infers the rest.
 
 use std::collections::HashSet;
 
@@ -26,6 +33,98 @@ pub fn repair(name: &str, model: &[u8]) -> Result<Vec<u8>, RepairError> {
         "initializers_from_inputs" => initializers_from_inputs(model),
         other => Err(RepairError::Unknown(other.into())),
     }
+}
+
+/// The detector `model` with the height and width of its 4-dimensional input freed (module documentation).
+pub fn free_input_size(model: &[u8]) -> Result<Vec<u8>, RepairError> {
+    let mut found_input = false;
+    let out = map_fields(model, |f| match (f.number, f.payload) {
+        // ModelProto.graph = 7; GraphProto.input = 11, .output = 12.
+        (7, Some(graph)) => Ok(Some(field(
+            7,
+            &map_fields(graph, |g| match (g.number, g.payload) {
+                (11, Some(input)) => {
+                    let freed = map_shape(input, |shape| {
+                        let dims: Vec<Field<'_>> = fields(shape)?.into_iter().filter(|d| d.number == 1).collect();
+                        if dims.len() != 4 {
+                            return Ok(None);
+                        }
+                        found_input = true;
+                        let mut out = Vec::new();
+                        for (i, d) in dims.iter().enumerate() {
+                            match i {
+                                // TensorShapeProto.Dimension.dim_param = 2
+                                2 => out.extend(field(1, &field(2, b"height"))),
+                                3 => out.extend(field(1, &field(2, b"width"))),
+                                _ => out.extend_from_slice(d.raw),
+                            }
+                        }
+                        Ok(Some(out))
+                    })?;
+                    Ok(Some(field(11, &freed)))
+                }
+                (12, Some(output)) => Ok(Some(field(12, &map_shape(output, |_| Ok(Some(Vec::new())))?))),
+                // GraphProto.value_info = 13: the exporter's record of every intermediate shape at 640×640.
+                (13, _) => Ok(Some(Vec::new())),
+                _ => Ok(None),
+            })?,
+        ))),
+        _ => Ok(None),
+    })?;
+    if found_input {
+        Ok(out)
+    } else {
+        Err(RepairError::NotOnnx("no 4-dimensional graph input"))
+    }
+}
+
+/// `value_info` (a ValueInfoProto) with the payload of its tensor shape replaced by what `f` returns (`None`:
+/// kept). ValueInfoProto.type = 2; TypeProto.tensor_type = 1; TypeProto.Tensor.shape = 2.
+fn map_shape(
+    value_info: &[u8],
+    mut f: impl FnMut(&[u8]) -> Result<Option<Vec<u8>>, RepairError>,
+) -> Result<Vec<u8>, RepairError> {
+    map_fields(value_info, |v| match (v.number, v.payload) {
+        (2, Some(ty)) => Ok(Some(field(
+            2,
+            &map_fields(ty, |t| match (t.number, t.payload) {
+                (1, Some(tensor)) => Ok(Some(field(
+                    1,
+                    &map_fields(tensor, |s| match (s.number, s.payload) {
+                        (2, Some(shape)) => Ok(f(shape)?.map(|p| if p.is_empty() { p } else { field(2, &p) })),
+                        _ => Ok(None),
+                    })?,
+                ))),
+                _ => Ok(None),
+            })?,
+        ))),
+        _ => Ok(None),
+    })
+}
+
+/// `message` with each field replaced by the encoded bytes `f` returns for it (`None`: kept as it was; empty:
+/// dropped).
+fn map_fields(
+    message: &[u8],
+    mut f: impl FnMut(&Field<'_>) -> Result<Option<Vec<u8>>, RepairError>,
+) -> Result<Vec<u8>, RepairError> {
+    let mut out = Vec::with_capacity(message.len());
+    for x in fields(message)? {
+        match f(&x)? {
+            Some(bytes) => out.extend(bytes),
+            None => out.extend_from_slice(x.raw),
+        }
+    }
+    Ok(out)
+}
+
+/// A length-delimited field, encoded.
+fn field(number: u64, payload: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(payload.len() + 6);
+    encode_varint((number << 3) | 2, &mut v);
+    encode_varint(payload.len() as u64, &mut v);
+    v.extend_from_slice(payload);
+    v
 }
 
 /// One protobuf field: its number, wire type, length-delimited payload (if any) and raw bytes.
@@ -156,14 +255,6 @@ fn initializers_from_inputs(model: &[u8]) -> Result<Vec<u8>, RepairError> {
 mod tests {
     use super::*;
 
-    fn field(number: u64, payload: &[u8]) -> Vec<u8> {
-        let mut v = Vec::new();
-        encode_varint((number << 3) | 2, &mut v);
-        encode_varint(payload.len() as u64, &mut v);
-        v.extend_from_slice(payload);
-        v
-    }
-
     #[test]
     fn inputs_that_are_weights_or_unread_are_dropped_and_the_rest_kept_byte_for_byte() {
         let input = |n: &str| field(11, &field(1, n.as_bytes()));
@@ -184,5 +275,63 @@ mod tests {
         assert_eq!(&repaired[..2], [0x08, 0x07], "other fields untouched");
         assert!(matches!(initializers_from_inputs(b"\x08\x07"), Err(RepairError::NotOnnx(_))));
         assert!(matches!(repair("nope", &model), Err(RepairError::Unknown(_))));
+    }
+
+    fn dims(model: &[u8], graph_field: u64) -> Vec<String> {
+        let g = fields(model).expect("model").into_iter().find(|f| f.number == 7).and_then(|f| f.payload).expect("graph");
+        let vi = fields(g).expect("graph").into_iter().find(|f| f.number == graph_field).and_then(|f| f.payload).expect("value info");
+        fn dig(m: &[u8], n: u64) -> Option<&[u8]> {
+            fields(m).expect("fields").into_iter().find(|f| f.number == n).and_then(|f| f.payload)
+        }
+        let Some(shape) = dig(vi, 2).and_then(|t| dig(t, 1)).and_then(|t| dig(t, 2)) else { return Vec::new() };
+        fields(shape)
+            .expect("shape")
+            .iter()
+            .filter_map(|d| d.payload)
+            .map(|d| {
+                let f = fields(d).expect("dim").into_iter().next().expect("one");
+                match f.payload {
+                    Some(p) => String::from_utf8_lossy(p).into_owned(),
+                    None => {
+                        let mut i = 0;
+                        let _key = varint(f.raw, &mut i).expect("key");
+                        varint(f.raw, &mut i).expect("value").to_string()
+                    }
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_fixed_detector_input_gets_free_height_and_width_and_the_outputs_lose_their_shapes() {
+        let value = |v: u64| {
+            let mut d = Vec::new();
+            encode_varint(1 << 3, &mut d);
+            encode_varint(v, &mut d);
+            field(1, &d)
+        };
+        let shape = |dims: &[u64]| dims.iter().flat_map(|&v| value(v)).collect::<Vec<u8>>();
+        let elem_type = [0x08, 0x01]; // TypeProto.Tensor.elem_type = FLOAT
+        let typed = |name: &[u8], dims: &[u64]| {
+            [field(1, name), field(2, &field(1, &[elem_type.to_vec(), field(2, &shape(dims))].concat()))].concat()
+        };
+        let graph = [
+            field(1, &field(1, b"input")),
+            field(11, &typed(b"input", &[1, 3, 640, 640])),
+            field(12, &typed(b"cls_8", &[1, 6400, 1])),
+            field(13, &typed(b"419", &[1, 16, 320, 320])),
+        ]
+        .concat();
+        let model = [vec![0x08, 0x07], field(7, &graph)].concat();
+        let freed = free_input_size(&model).expect("freed");
+        assert_eq!(dims(&model, 11), ["1", "3", "640", "640"]);
+        assert_eq!(dims(&freed, 11), ["1", "3", "height", "width"]);
+        assert_eq!(dims(&model, 12), ["1", "6400", "1"]);
+        assert!(dims(&freed, 12).is_empty(), "output shape dropped");
+        let g = fields(&freed).expect("model").into_iter().find(|f| f.number == 7).and_then(|f| f.payload).expect("graph");
+        assert!(fields(g).expect("graph").iter().all(|f| f.number != 13), "value_info dropped");
+        assert_eq!(&freed[..2], [0x08, 0x07], "other fields untouched");
+        let flat = [vec![0x08, 0x07], field(7, &[field(11, &typed(b"x", &[1, 512]))].concat())].concat();
+        assert!(matches!(free_input_size(&flat), Err(RepairError::NotOnnx(_))), "no 4-d input: refused");
     }
 }

@@ -93,10 +93,23 @@ impl Runtime {
 
     /// Creates a session for a checked model file on the first provider that registers.
     pub fn session(&self, model: &Path) -> Result<LoadedSession, ModelError> {
+        self.session_of(model, None, &[])
+    }
+
+    /// Creates a session from `bytes`, the checked file `model` as changed in memory (`repair::free_input_size`),
+    /// with its free dimensions fixed to `dims` (name, size); `model` names it in messages.
+    pub fn session_from_bytes(&self, model: &Path, bytes: &[u8], dims: &[(&str, i64)]) -> Result<LoadedSession, ModelError> {
+        self.session_of(model, Some(bytes), dims)
+    }
+
+    fn session_of(&self, model: &Path, bytes: Option<&[u8]>, dims: &[(&str, i64)]) -> Result<LoadedSession, ModelError> {
         let inference = |source: ort::Error| ModelError::Inference { model: model.to_path_buf(), source };
         let mut builder = Session::builder(&self.env).map_err(inference)?;
         if self.intra_threads > 0 {
             builder = builder.with_intra_threads(self.intra_threads).map_err(|e| inference(e.into()))?;
+        }
+        for &(name, size) in dims {
+            builder = builder.with_dimension_override(name, size).map_err(|e| inference(e.into()))?;
         }
         let mut tried = Vec::new();
         let mut chosen = None;
@@ -130,7 +143,11 @@ impl Runtime {
         let Some(provider) = chosen else {
             return Err(ModelError::NoProvider { model: model.to_path_buf(), tried: tried.join("; ") });
         };
-        let session = builder.commit_from_file(model).map_err(inference)?;
+        let session = match bytes {
+            Some(b) => builder.commit_from_memory(b),
+            None => builder.commit_from_file(model),
+        }
+        .map_err(inference)?;
         info!(%provider, model = %model.display(), "Inference session ready.");
         Ok(LoadedSession { session, provider })
     }

@@ -78,25 +78,32 @@ pub struct Built {
     pub models: ModelInfo,
 }
 
-/// The daemon runs two inference sessions at once (detect and track's embedding): with
-/// `runtime.intra_threads = 0` each gets half the cores, not all of them. Letting both take every core
-/// oversubscribes the CPU: on 2 cores the sample clip ran at 57–65 fps that way and 75–77 fps with one thread
-/// each (BENCHMARKS.md).
+/// The daemon runs several inference sessions at once (`detect.workers` detectors and track's embedding): with
+/// `runtime.intra_threads = 0` the cores are shared among them, not each given all of them. Letting every session
+/// take every core oversubscribes the CPU: on 2 cores the sample clip ran at 57–65 fps that way and 75–77 fps
+/// with one thread each (BENCHMARKS.md).
 pub fn daemon_runtime(cfg: &Config) -> Config {
     let mut cfg = cfg.clone();
     if cfg.runtime.intra_threads == 0 {
-        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
-        cfg.runtime.intra_threads = (cores / 2).max(1);
+        let cores = available_cores();
+        cfg.runtime.intra_threads = (cores / (cfg.detect.worker_count(cores) + 1)).max(1);
     }
     cfg
+}
+
+fn available_cores() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
 }
 
 impl Pipeline {
     /// Builds every stage from `cfg`: models, gallery (created when missing), source, and, last, the socket, so
     /// that nothing is served by a daemon that cannot run.
     pub fn build(cfg: &Config, options: BuildOptions) -> Result<Built, BuildError> {
-        let engine = Engine::build(&daemon_runtime(cfg))?;
+        let runtime_cfg = daemon_runtime(cfg);
+        let engine = Engine::build(&runtime_cfg)?;
         let (detector, embedder, models) = engine.into_parts();
+        let mut detectors = vec![detector];
+        detectors.extend(Engine::more_detectors(&runtime_cfg, cfg.detect.worker_count(available_cores()) - 1)?);
         let gallery = Gallery::open(&resolve_path(&cfg.gallery.path), &cfg.models.recognizer, models.dim, cfg.matcher.exact_search_max)?;
         if gallery.is_empty() {
             warn!(gallery = %gallery.path().display(), "The gallery is empty: every face will be unknown. Enroll people with `facewatch enroll`.");
@@ -106,7 +113,8 @@ impl Pipeline {
         let levels = FaceThresholds::resolve(&cfg.track, same_face_min, reid_min);
         info!(
             camera = %cfg.capture.camera, source = %capture.source().describe(), persons = gallery.persons()?.len(),
-            threshold = models.threshold, detector = %models.detector, recognizer = %models.recognizer, "Pipeline built."
+            threshold = models.threshold, detector = %models.detector, recognizer = %models.recognizer,
+            detect_workers = detectors.len(), intra_threads = runtime_cfg.runtime.intra_threads, "Pipeline built."
         );
         let mqtt = match options.mqtt && cfg.mqtt.enabled() {
             true => {
@@ -136,7 +144,7 @@ impl Pipeline {
         }
         let pipeline = Pipeline {
             capture,
-            detect: DetectStage::new(detector),
+            detect: DetectStage::with_workers(detectors),
             track,
             publish,
             preview: options.preview,

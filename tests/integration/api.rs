@@ -40,7 +40,7 @@ fn start(g: &Path, dir: &Path, extra: &[&str]) -> Daemon {
         .arg(format!("api.keys_file={}", keys.display()))
         .args(extra)
         .args(["run", "--source", arg(&clip()), "--camera", "stage", "--socket", "", "--loop"])
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", "info,ort=warn")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -20,7 +20,7 @@ fn daemon(gallery: &Path, socket: &Path, args: &[&str]) -> Child {
         .current_dir(root())
         .args(["--gallery", arg(gallery), "--set", "runtime.intra_threads=1", "run", "--print", "--socket", arg(socket)])
         .args(args)
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", "info,ort=warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -334,7 +334,7 @@ fn the_preview_draws_offscreen_and_a_missing_display_only_disables_it() {
             .env_remove("QT_QPA_PLATFORM")
             .env_remove("WAYLAND_DISPLAY")
             .env(env.0, env.1)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", "info,ort=warn")
             .output()
             .expect("run");
         (out.status.code(), String::from_utf8_lossy(&out.stderr).to_string())
@@ -400,7 +400,7 @@ fn execution_providers_fall_back_in_order_and_the_log_names_the_one_in_use() {
             .current_dir(root())
             .args(["--json", "detect", arg(&photo)])
             .env("FACEWATCH_RUNTIME__EXECUTION_PROVIDERS", providers)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", "info,ort=warn")
             .output()
             .expect("run")
     };

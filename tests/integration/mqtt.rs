@@ -107,7 +107,7 @@ fn facewatch(gallery: &Path, port: u16, args: &[&str]) -> Command {
         .arg(format!("mqtt.port={port}"))
         .args(["--set", "mqtt.node_id=testnode"])
         .args(args)
-        .env("RUST_LOG", "info");
+        .env("RUST_LOG", "info,ort=warn");
     c
 }
 
