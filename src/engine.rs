@@ -171,9 +171,19 @@ impl Engine {
         let manifest = Manifest::load(&resolve_path(&cfg.models.manifest))?;
         let (det_spec, det_path) = manifest.installed_detector(&cfg.models.detector, &resolve_path(&cfg.models.dir))?;
         let runtime = Runtime::new(&cfg.runtime)?;
-        (0..n)
-            .map(|_| Ok(Box::new(OnnxDetector::build(&runtime, det_spec, &det_path, &cfg.detect)?) as Box<dyn Detector>))
-            .collect()
+        (0..n).map(|_| Ok(Box::new(OnnxDetector::build(&runtime, det_spec, &det_path, &cfg.detect)?) as Box<dyn Detector>)).collect()
+    }
+
+    /// `n` more sessions of the configured recognizer, for the track stage's side-by-side embedding
+    /// (`track.embed_sessions`).
+    pub fn more_embedders(cfg: &Config, n: usize) -> Result<Vec<Box<dyn crate::embed::Embedder>>, EngineError> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let manifest = Manifest::load(&resolve_path(&cfg.models.manifest))?;
+        let (rec_spec, rec_path) = manifest.installed_recognizer(&cfg.models.recognizer, &resolve_path(&cfg.models.dir))?;
+        let runtime = Runtime::new(&cfg.runtime)?;
+        (0..n).map(|_| Ok(Box::new(OnnxEmbedder::build(&runtime, rec_spec, &rec_path)?) as Box<dyn crate::embed::Embedder>)).collect()
     }
 
     /// The detector and recognizer, handed to the real-time pipeline's stage threads.

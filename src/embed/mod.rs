@@ -126,16 +126,69 @@ pub enum FaceEmbedError {
 }
 
 /// Align + embed: a detected face in a frame to its embedding, the crop buffer kept between faces. The track
-/// stage's embedding step.
+/// stage's embedding step. With helper sessions ([`with_helpers`](Self::with_helpers)) the faces of one frame are
+/// embedded side by side, one thread per session, so that a group of new faces costs the time of its share and
+/// not of the whole group.
 pub struct FaceEmbedder {
     embedder: Box<dyn Embedder>,
     crop: Mat,
+    helpers: Vec<(Box<dyn Embedder>, Mat)>,
 }
+
+/// One face's embedding (or why not) and the time its align + embed took.
+pub type Embedded = (Result<Embedding, FaceEmbedError>, std::time::Duration);
 
 impl FaceEmbedder {
     /// Around a loaded recognizer ([`OnnxEmbedder::build`] loads one from the model manifest).
     pub fn new(embedder: Box<dyn Embedder>) -> Self {
-        Self { embedder, crop: Mat::default() }
+        Self { embedder, crop: Mat::default(), helpers: Vec::new() }
+    }
+
+    /// Adds sessions of the same recognizer that embed a frame's faces beside the first.
+    pub fn with_helpers(mut self, helpers: Vec<Box<dyn Embedder>>) -> Self {
+        self.helpers.extend(helpers.into_iter().map(|e| (e, Mat::default())));
+        self
+    }
+
+    /// Sessions that embed side by side.
+    pub fn sessions(&self) -> usize {
+        1 + self.helpers.len()
+    }
+
+    /// Aligns and embeds every face of `dets` in `bgr`, results in `dets`' order: the faces are dealt out to the
+    /// sessions in turn (face i to session i mod n), each session on its own thread.
+    pub fn embed_all(&mut self, bgr: &Mat, dets: &[&Detection]) -> Vec<Embedded> {
+        let one = |embedder: &mut dyn Embedder, crop: &mut Mat, det: &Detection| -> Embedded {
+            let t = std::time::Instant::now();
+            let r = crate::align::align_into(bgr, &det.landmarks, crop)
+                .map_err(FaceEmbedError::from)
+                .and_then(|_| embedder.embed(crop).map_err(FaceEmbedError::from));
+            (r, t.elapsed())
+        };
+        if self.helpers.is_empty() || dets.len() < 2 {
+            return dets.iter().map(|d| one(self.embedder.as_mut(), &mut self.crop, d)).collect();
+        }
+        let n = (1 + self.helpers.len()).min(dets.len());
+        let mut out: Vec<Option<Embedded>> = (0..dets.len()).map(|_| None).collect();
+        std::thread::scope(|s| {
+            let one = &one;
+            let handles: Vec<_> = self.helpers[..n - 1]
+                .iter_mut()
+                .enumerate()
+                .map(|(k, (embedder, crop))| {
+                    s.spawn(move || (k + 1..dets.len()).step_by(n).map(|i| (i, one(embedder.as_mut(), crop, dets[i]))).collect::<Vec<_>>())
+                })
+                .collect();
+            for i in (0..dets.len()).step_by(n) {
+                out[i] = Some(one(self.embedder.as_mut(), &mut self.crop, dets[i]));
+            }
+            for h in handles {
+                for (i, r) in h.join().expect("an embedding thread panicked") {
+                    out[i] = Some(r);
+                }
+            }
+        });
+        out.into_iter().map(|r| r.expect("every face was dealt to a session")).collect()
     }
 
     /// Embedding length.
@@ -171,6 +224,53 @@ mod tests {
             let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
             assert!((dot(&a, &b) - plain).abs() < 1e-4, "n={n}");
         }
+    }
+
+    /// Embeds a crop as (mean blue, mean green, mean red), counting its calls.
+    struct MeanColour(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+    impl Embedder for MeanColour {
+        fn dim(&self) -> usize {
+            3
+        }
+
+        fn embed(&mut self, aligned: &Mat) -> Result<Embedding, EmbedError> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let m = opencv::core::mean_def(aligned)?;
+            Embedding::from_raw(vec![m[0] as f32 + 1.0, m[1] as f32, m[2] as f32]).ok_or(EmbedError::Degenerate)
+        }
+    }
+
+    #[test]
+    fn helper_sessions_embed_a_group_side_by_side_with_the_results_in_face_order() {
+        use opencv::core::{MatTrait, Rect, Scalar, CV_8UC3};
+        // Eight faces: squares of different colours, each with the template's landmarks moved onto it.
+        let mut bgr = Mat::new_rows_cols_with_default(112, 8 * 112, CV_8UC3, Scalar::all(0.0)).expect("mat");
+        let dets: Vec<Detection> = (0..8)
+            .map(|i| {
+                let colour = Scalar::new(30.0 * i as f64, 255.0 - 30.0 * i as f64, (70 * i % 256) as f64, 0.0);
+                let mut cell = Mat::roi_mut(&mut bgr, Rect::new(112 * i, 0, 112, 112)).expect("roi");
+                cell.set_to_def(&colour).expect("fill");
+                let landmarks = crate::align::ARCFACE_TEMPLATE.map(|[x, y]| [x + 112.0 * i as f32, y]);
+                Detection { bbox: crate::base::face::BBox { x: 112.0 * i as f32, y: 0.0, w: 112.0, h: 112.0 }, landmarks, score: 0.9 }
+            })
+            .collect();
+        let refs: Vec<&Detection> = dets.iter().collect();
+        let calls: Vec<_> = (0..3).map(|_| std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0))).collect();
+        let mut alone = FaceEmbedder::new(Box::new(MeanColour(calls[0].clone())));
+        let mut three = FaceEmbedder::new(Box::new(MeanColour(calls[0].clone())))
+            .with_helpers(vec![Box::new(MeanColour(calls[1].clone())), Box::new(MeanColour(calls[2].clone()))]);
+        assert_eq!(three.sessions(), 3);
+        let one_by_one: Vec<Vec<f32>> =
+            alone.embed_all(&bgr, &refs).into_iter().map(|(r, _)| r.expect("embedded").as_slice().to_vec()).collect();
+        calls[0].store(0, std::sync::atomic::Ordering::Relaxed);
+        let side_by_side: Vec<Vec<f32>> =
+            three.embed_all(&bgr, &refs).into_iter().map(|(r, _)| r.expect("embedded").as_slice().to_vec()).collect();
+        assert_eq!(side_by_side, one_by_one, "same embeddings, same order");
+        let shares: Vec<usize> = calls.iter().map(|c| c.load(std::sync::atomic::Ordering::Relaxed)).collect();
+        assert_eq!(shares, [3, 3, 2], "faces dealt out in turn");
+        let distinct: std::collections::HashSet<String> = one_by_one.iter().map(|v| format!("{v:?}")).collect();
+        assert_eq!(distinct.len(), 8, "each face its own crop");
     }
 
     #[test]

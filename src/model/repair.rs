@@ -80,10 +80,7 @@ pub fn free_input_size(model: &[u8]) -> Result<Vec<u8>, RepairError> {
 
 /// `value_info` (a ValueInfoProto) with the payload of its tensor shape replaced by what `f` returns (`None`:
 /// kept). ValueInfoProto.type = 2; TypeProto.tensor_type = 1; TypeProto.Tensor.shape = 2.
-fn map_shape(
-    value_info: &[u8],
-    mut f: impl FnMut(&[u8]) -> Result<Option<Vec<u8>>, RepairError>,
-) -> Result<Vec<u8>, RepairError> {
+fn map_shape(value_info: &[u8], mut f: impl FnMut(&[u8]) -> Result<Option<Vec<u8>>, RepairError>) -> Result<Vec<u8>, RepairError> {
     map_fields(value_info, |v| match (v.number, v.payload) {
         (2, Some(ty)) => Ok(Some(field(
             2,
@@ -104,10 +101,7 @@ fn map_shape(
 
 /// `message` with each field replaced by the encoded bytes `f` returns for it (`None`: kept as it was; empty:
 /// dropped).
-fn map_fields(
-    message: &[u8],
-    mut f: impl FnMut(&Field<'_>) -> Result<Option<Vec<u8>>, RepairError>,
-) -> Result<Vec<u8>, RepairError> {
+fn map_fields(message: &[u8], mut f: impl FnMut(&Field<'_>) -> Result<Option<Vec<u8>>, RepairError>) -> Result<Vec<u8>, RepairError> {
     let mut out = Vec::with_capacity(message.len());
     for x in fields(message)? {
         match f(&x)? {

@@ -104,6 +104,7 @@ impl Pipeline {
         let (detector, embedder, models) = engine.into_parts();
         let mut detectors = vec![detector];
         detectors.extend(Engine::more_detectors(&runtime_cfg, cfg.detect.worker_count(available_cores()) - 1)?);
+        let helpers = Engine::more_embedders(&runtime_cfg, cfg.track.embed_session_count(available_cores()) - 1)?;
         let gallery = Gallery::open(&resolve_path(&cfg.gallery.path), &cfg.models.recognizer, models.dim, cfg.matcher.exact_search_max)?;
         if gallery.is_empty() {
             warn!(gallery = %gallery.path().display(), "The gallery is empty: every face will be unknown. Enroll people with `facewatch enroll`.");
@@ -128,7 +129,7 @@ impl Pipeline {
         let track = TrackStage::build(
             &cfg.track,
             &cfg.capture.camera,
-            FaceEmbedder::new(Box::new(embedder)),
+            FaceEmbedder::new(Box::new(embedder)).with_helpers(helpers),
             Matcher::new(gallery, cfg.matcher.top_k.get()),
             levels,
             models.threshold,

@@ -32,6 +32,18 @@ pub struct TrackConfig {
     /// Absence that ends a track (`max_absence_s`).
     #[serde(rename = "max_absence_s", with = "seconds")]
     pub max_absence: Duration,
+    /// Recognizer sessions that embed a frame's faces side by side (0: two, one on a one-core machine).
+    pub embed_sessions: usize,
+}
+
+impl TrackConfig {
+    /// Recognizer sessions the daemon runs: `embed_sessions`, or when 0 two (one on a single core).
+    pub fn embed_session_count(&self, cores: usize) -> usize {
+        match self.embed_sessions {
+            0 => cores.clamp(1, 2),
+            n => n,
+        }
+    }
 }
 
 impl TrackConfig {
@@ -49,6 +61,7 @@ impl TrackConfig {
                 self.switch_votes, self.vote_window
             ));
         }
+        within(out, "track.embed_sessions", self.embed_sessions as u64, 16, "recognizer sessions");
         within(out, "track.embed_every", self.embed_every.get() as u64, 10_000, "frames");
         within(out, "track.vote_window", self.vote_window.get() as u64, 1000, "votes per track");
     }

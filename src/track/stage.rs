@@ -80,32 +80,28 @@ impl TrackStage {
         self.said = Some(said);
     }
 
-    /// Embeds the faces the plan asks for; a face that fails keeps its track's identity (logged, counted).
+    /// Embeds the faces the plan asks for (side by side when the embedder has helper sessions); a face that
+    /// fails keeps its track's identity (logged, counted).
     fn embed(&mut self, d: &Detections, plans: &[super::Plan], cx: &Context) -> Vec<Option<Embedding>> {
         let stats = &cx.stats;
-        d.faces
-            .iter()
-            .zip(plans)
-            .map(|(det, plan)| {
-                if !plan.embed {
-                    return None;
+        let wanted: Vec<usize> = plans.iter().enumerate().filter(|(_, p)| p.embed).map(|(i, _)| i).collect();
+        let dets: Vec<&crate::base::Detection> = wanted.iter().map(|&i| &d.faces[i]).collect();
+        let mut out: Vec<Option<Embedding>> = (0..d.faces.len()).map(|_| None).collect();
+        for (i, (result, took)) in wanted.into_iter().zip(self.embedder.embed_all(&d.frame.bgr, &dets)) {
+            match result {
+                Ok(e) => {
+                    stats.embed_face.record(took);
+                    stats.embedded.fetch_add(1, Ordering::Relaxed);
+                    out[i] = Some(e);
                 }
-                let t = Instant::now();
-                match self.embedder.embed(&d.frame.bgr, det) {
-                    Ok(e) => {
-                        stats.embed_face.record(t.elapsed());
-                        stats.embedded.fetch_add(1, Ordering::Relaxed);
-                        Some(e)
-                    }
-                    Err(e) => {
-                        if stats.embed.error() {
-                            warn!(seq = d.frame.seq, error = %e, "Embedding a face failed; it keeps its track's identity.");
-                        }
-                        None
+                Err(e) => {
+                    if stats.embed.error() {
+                        warn!(seq = d.frame.seq, error = %e, "Embedding a face failed; it keeps its track's identity.");
                     }
                 }
-            })
-            .collect()
+            }
+        }
+        out
     }
 }
 

@@ -87,6 +87,6 @@ fn the_benchmark_clips_are_composed_from_the_pinned_footage() {
     let four = faces("webcam_640x480_4faces", "640");
     assert!((3.5..=4.0).contains(&four), "4 faces per frame, found {four}");
     let (scaled, native) = (faces("mosaic_1920x1080", "640"), faces("mosaic_1920x1080", "0"));
-    assert!(native >= 24.0 && native <= 26.0, "26 faces per 1080p frame at native size, found {native}");
+    assert!((24.0..=26.0).contains(&native), "26 faces per 1080p frame at native size, found {native}");
     assert!(scaled < native - 4.0, "640 wide loses the smallest faces: {scaled} vs {native}");
 }

@@ -1,8 +1,8 @@
 //! Integration tests on real models and real photos (one test binary, so it links once).
 
 mod api;
-mod bench;
 mod bad_input;
+mod bench;
 mod cli;
 mod common;
 mod daemon;
