@@ -53,20 +53,26 @@ def frames_of(path: Path, limit: int):
         yield f
 
 
-def opencv_loop(clip: Path, det_model: Path, rec_model: Path, limit: int) -> dict:
+def timed_loop(clip: Path, det_model: Path, limit: int, embed) -> dict:
+    """OpenCV's YuNet at each frame's own size, then `embed(frame, face)` for every face found; timed from the
+    first read to the last embedding."""
     det = cv2.FaceDetectorYN.create(str(det_model), "", (320, 320), 0.6, 0.3, 5000)
-    rec = cv2.FaceRecognizerSF.create(str(rec_model), "")
     faces = frames = 0
     start = time.perf_counter()
     for f in frames_of(clip, limit):
         det.setInputSize((f.shape[1], f.shape[0]))
         _, found = det.detect(f)
         for face in found if found is not None else []:
-            rec.feature(rec.alignCrop(f, face))
+            embed(f, face)
             faces += 1
         frames += 1
     seconds = time.perf_counter() - start
     return {"frames": frames, "faces": faces, "seconds": seconds, "fps": frames / seconds}
+
+
+def opencv_loop(clip: Path, det_model: Path, rec_model: Path, limit: int) -> dict:
+    rec = cv2.FaceRecognizerSF.create(str(rec_model), "")
+    return timed_loop(clip, det_model, limit, lambda f, face: rec.feature(rec.alignCrop(f, face)))
 
 
 def python_ort_loop(clip: Path, det_model: Path, rec_model: Path, rec: dict, limit: int, threads: int) -> dict:
@@ -78,24 +84,17 @@ def python_ort_loop(clip: Path, det_model: Path, rec_model: Path, rec: dict, lim
     name = session.get_inputs()[0].name
     spec = rec["input"]
     mean, std, rgb = float(spec["mean"]), float(spec["std"]), spec["color"] == "rgb"
-    det = cv2.FaceDetectorYN.create(str(det_model), "", (320, 320), 0.6, 0.3, 5000)
     align = cv2.FaceRecognizerSF.create(str(rec_model), "")
-    faces = frames = 0
-    start = time.perf_counter()
-    for f in frames_of(clip, limit):
-        det.setInputSize((f.shape[1], f.shape[0]))
-        _, found = det.detect(f)
-        for face in found if found is not None else []:
-            crop = align.alignCrop(f, face)
-            if rgb:
-                crop = crop[:, :, ::-1]
-            x = ((crop.astype(np.float32) - mean) / std).transpose(2, 0, 1)[None]
-            v = session.run(None, {name: np.ascontiguousarray(x)})[0][0]
-            v /= np.linalg.norm(v) + 1e-12
-            faces += 1
-        frames += 1
-    seconds = time.perf_counter() - start
-    return {"frames": frames, "faces": faces, "seconds": seconds, "fps": frames / seconds}
+
+    def embed(f, face):
+        crop = align.alignCrop(f, face)
+        if rgb:
+            crop = crop[:, :, ::-1]
+        x = ((crop.astype(np.float32) - mean) / std).transpose(2, 0, 1)[None]
+        v = session.run(None, {name: np.ascontiguousarray(x)})[0][0]
+        return v / (np.linalg.norm(v) + 1e-12)
+
+    return timed_loop(clip, det_model, limit, embed)
 
 
 def facewatch_bench(fw: Path, clip: Path, limit: int, extra: list, baseline: bool = True) -> dict:
