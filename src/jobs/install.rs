@@ -269,8 +269,13 @@ fn write_atomically(path: &Path, data: &[u8]) -> Result<(), JobError> {
         .mode(0o644)
         .open(&tmp)
         .map_err(JobError::file("write", &tmp))?;
-    f.write_all(data).and_then(|()| f.sync_all()).map_err(JobError::file("write", &tmp))?;
-    std::fs::rename(&tmp, path).map_err(JobError::file("write", path))
+    // Nothing half-written is left behind: the partial file goes when the write or the rename fails.
+    let discard = |e: std::io::Error, what: &Path| {
+        let _ = std::fs::remove_file(&tmp);
+        JobError::file("write", what)(e)
+    };
+    f.write_all(data).and_then(|()| f.sync_all()).map_err(|e| discard(e, &tmp))?;
+    std::fs::rename(&tmp, path).map_err(|e| discard(e, path))
 }
 
 /// Reads the sources.
@@ -397,6 +402,20 @@ fn member_of(archive: &[u8], name: &str) -> Result<Vec<u8>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_write_leaves_no_partial_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // The destination is a directory: the partial file is written, the rename over it fails.
+        let dest = dir.path().join("model.onnx");
+        std::fs::create_dir(&dest).expect("mkdir");
+        assert!(write_atomically(&dest, b"bytes").is_err());
+        let left: Vec<_> = std::fs::read_dir(dir.path()).expect("list").map(|e| e.expect("entry").file_name()).collect();
+        assert_eq!(left, [std::ffi::OsString::from("model.onnx")], "only the directory is left");
+        let ok = dir.path().join("ok.onnx");
+        write_atomically(&ok, b"bytes").expect("write");
+        assert_eq!(std::fs::read(&ok).expect("read"), b"bytes");
+    }
 
     #[test]
     fn the_compiled_in_manifest_parses_and_every_entry_has_a_source() {
