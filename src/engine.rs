@@ -127,16 +127,36 @@ pub struct Engine {
     info: ModelInfo,
 }
 
-impl Engine {
-    /// Loads the configured models; fails before any image is read if one is missing or wrong.
-    pub fn build(cfg: &Config) -> Result<Self, EngineError> {
-        let manifest = Manifest::load(&resolve_path(&cfg.models.manifest))?;
+/// The configured models, checked once (manifest read, files hashed, runtime loaded): every session is made
+/// from this.
+struct Checked<'m> {
+    runtime: Runtime,
+    det: (&'m crate::model::DetectorSpec, PathBuf),
+    rec: (&'m RecognizerSpec, PathBuf),
+}
+
+impl<'m> Checked<'m> {
+    fn new(cfg: &Config, manifest: &'m Manifest) -> Result<Self, EngineError> {
         let dir = resolve_path(&cfg.models.dir);
-        let (det_spec, det_path) = manifest.installed_detector(&cfg.models.detector, &dir)?;
-        let (rec_spec, rec_path) = manifest.installed_recognizer(&cfg.models.recognizer, &dir)?;
-        let runtime = Runtime::new(&cfg.runtime)?;
-        let detector = OnnxDetector::build(&runtime, det_spec, &det_path, &cfg.detect)?;
-        let embedder = OnnxEmbedder::build(&runtime, rec_spec, &rec_path)?;
+        let det = manifest.installed_detector(&cfg.models.detector, &dir)?;
+        let rec = manifest.installed_recognizer(&cfg.models.recognizer, &dir)?;
+        Ok(Self { runtime: Runtime::new(&cfg.runtime)?, det, rec })
+    }
+
+    fn detector(&self, cfg: &Config) -> Result<OnnxDetector, EngineError> {
+        Ok(OnnxDetector::build(&self.runtime, self.det.0, &self.det.1, &cfg.detect)?)
+    }
+
+    fn stills_detector(&self, cfg: &Config) -> Result<OnnxDetector, EngineError> {
+        Ok(OnnxDetector::build_for_stills(&self.runtime, self.det.0, &self.det.1, &cfg.detect)?)
+    }
+
+    fn embedder(&self) -> Result<OnnxEmbedder, EngineError> {
+        Ok(OnnxEmbedder::build(&self.runtime, self.rec.0, &self.rec.1)?)
+    }
+
+    fn info(&self, cfg: &Config) -> ModelInfo {
+        let (det_spec, rec_spec) = (self.det.0, self.rec.0);
         let (threshold, threshold_source) = threshold_for(cfg, rec_spec);
         tracing::info!(
             detector = %cfg.models.detector,
@@ -146,49 +166,54 @@ impl Engine {
             threshold,
             "Models loaded."
         );
-        Ok(Self {
-            detector: Box::new(detector),
-            embedder,
-            max_image_pixels: cfg.detect.max_image_pixels.get(),
-            info: ModelInfo {
-                detector: cfg.models.detector.clone(),
-                recognizer: cfg.models.recognizer.clone(),
-                dim: rec_spec.dim,
-                threshold,
-                threshold_source,
-                detector_licence: det_spec.licence.clone(),
-                recognizer_licence: rec_spec.licence.clone(),
-                face_levels: (rec_spec.same_face_min, rec_spec.reid_min),
-            },
+        ModelInfo {
+            detector: cfg.models.detector.clone(),
+            recognizer: cfg.models.recognizer.clone(),
+            dim: rec_spec.dim,
+            threshold,
+            threshold_source,
+            detector_licence: det_spec.licence.clone(),
+            recognizer_licence: rec_spec.licence.clone(),
+            face_levels: (rec_spec.same_face_min, rec_spec.reid_min),
+        }
+    }
+}
+
+/// Inference sessions for the real-time pipeline ([`Engine::sessions`]).
+pub struct Sessions {
+    /// Detector sessions.
+    pub detectors: Vec<Box<dyn Detector>>,
+    /// Recognizer sessions.
+    pub embedders: Vec<Box<dyn Embedder>>,
+    /// Models and threshold in use.
+    pub info: ModelInfo,
+}
+
+impl Engine {
+    /// Loads the configured models; fails before any image is read if one is missing or wrong.
+    pub fn build(cfg: &Config) -> Result<Self, EngineError> {
+        let manifest = Manifest::load(&resolve_path(&cfg.models.manifest))?;
+        let checked = Checked::new(cfg, &manifest)?;
+        // Photos come in every shape: one square input serves them all (one session, no build per aspect).
+        let detector = checked.stills_detector(cfg)?;
+        let embedder = checked.embedder()?;
+        Ok(Self { detector: Box::new(detector), embedder, max_image_pixels: cfg.detect.max_image_pixels.get(), info: checked.info(cfg) })
+    }
+
+    /// `detectors` detector and `embedders` recognizer sessions of the configured models, checked and loaded once,
+    /// for the daemon's stage threads (each camera's detect workers and side-by-side embedding sessions).
+    pub fn sessions(cfg: &Config, detectors: usize, embedders: usize) -> Result<Sessions, EngineError> {
+        let manifest = Manifest::load(&resolve_path(&cfg.models.manifest))?;
+        let checked = Checked::new(cfg, &manifest)?;
+        Ok(Sessions {
+            detectors: (0..detectors)
+                .map(|_| Ok(Box::new(checked.detector(cfg)?) as Box<dyn Detector>))
+                .collect::<Result<_, EngineError>>()?,
+            embedders: (0..embedders)
+                .map(|_| Ok(Box::new(checked.embedder()?) as Box<dyn Embedder>))
+                .collect::<Result<_, EngineError>>()?,
+            info: checked.info(cfg),
         })
-    }
-
-    /// `n` more detectors of the configured model, for the daemon's extra detect workers (`detect.workers`).
-    pub fn more_detectors(cfg: &Config, n: usize) -> Result<Vec<Box<dyn Detector>>, EngineError> {
-        if n == 0 {
-            return Ok(Vec::new());
-        }
-        let manifest = Manifest::load(&resolve_path(&cfg.models.manifest))?;
-        let (det_spec, det_path) = manifest.installed_detector(&cfg.models.detector, &resolve_path(&cfg.models.dir))?;
-        let runtime = Runtime::new(&cfg.runtime)?;
-        (0..n).map(|_| Ok(Box::new(OnnxDetector::build(&runtime, det_spec, &det_path, &cfg.detect)?) as Box<dyn Detector>)).collect()
-    }
-
-    /// `n` more sessions of the configured recognizer, for the track stage's side-by-side embedding
-    /// (`track.embed_sessions`).
-    pub fn more_embedders(cfg: &Config, n: usize) -> Result<Vec<Box<dyn crate::embed::Embedder>>, EngineError> {
-        if n == 0 {
-            return Ok(Vec::new());
-        }
-        let manifest = Manifest::load(&resolve_path(&cfg.models.manifest))?;
-        let (rec_spec, rec_path) = manifest.installed_recognizer(&cfg.models.recognizer, &resolve_path(&cfg.models.dir))?;
-        let runtime = Runtime::new(&cfg.runtime)?;
-        (0..n).map(|_| Ok(Box::new(OnnxEmbedder::build(&runtime, rec_spec, &rec_path)?) as Box<dyn crate::embed::Embedder>)).collect()
-    }
-
-    /// The detector and recognizer, handed to the real-time pipeline's stage threads.
-    pub fn into_parts(self) -> (Box<dyn Detector>, OnnxEmbedder, ModelInfo) {
-        (self.detector, self.embedder, self.info)
     }
 
     /// The models and threshold in use.

@@ -12,11 +12,12 @@
 //! | `facewatch_faces_total`, `facewatch_faces_embedded_total`, `facewatch_shot_cuts_total` | counter | `camera` |
 //! | `facewatch_events_total` | counter | `camera` |
 //! | `facewatch_source_up` | gauge | `camera` (0 while a lost source is retried) |
-//! | `facewatch_subscribers`, `facewatch_subscriber_events_dropped_total` | gauge, counter | `camera` |
+//! | `facewatch_subscribers`, `facewatch_subscriber_events_dropped_total` | gauge, counter | (the daemon's, shared by its cameras) |
 //! | `facewatch_mqtt_connected`, `facewatch_mqtt_messages_dropped_total` | gauge, counter | (with `[mqtt]`) |
+//! | `facewatch_output_subscribers`, `facewatch_output_events_dropped_total` | gauge, counter | `output` (`socket`, `sse`, `mqtt`, `print`, `record`) |
 
 use std::fmt::Write;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -25,7 +26,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
 use super::Shared;
-use crate::base::stats::{StageStats, BUCKETS_S};
+use crate::base::stats::{StageStats, Stats, BUCKETS_S};
 
 /// The frame count at the previous scrape, for `facewatch_fps`.
 #[derive(Debug, Default)]
@@ -62,68 +63,107 @@ fn histogram(out: &mut String, name: &str, labels: &str, s: &StageStats) {
     let _ = writeln!(out, "{name}_count{{{labels}}} {}", h.count);
 }
 
+/// One family's `# HELP` and `# TYPE` lines.
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
 pub(super) async fn serve(State(shared): State<Arc<Shared>>) -> Response {
     let mut out = String::new();
-    let _ = writeln!(out, "# HELP facewatch_up Whether the daemon is running.\n# TYPE facewatch_up gauge\nfacewatch_up 1");
-    let stats = shared.stats.lock().clone();
-    if let Some(stats) = stats {
-        let cam = format!("camera=\"{}\"", label(&shared.camera));
-        let frames = stats.capture.frames.load(Ordering::Relaxed);
-        let fps = shared.fps.lock().fps(stats.track.frames.load(Ordering::Relaxed), stats.started);
-        let counter = |out: &mut String, name: &str, help: &str, v: u64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name}{{{cam}}} {v}");
-        };
-        counter(&mut out, "facewatch_frames_total", "Frames read from the source.", frames);
-        let _ = writeln!(
-            out,
-            "# HELP facewatch_fps Frames processed per second, since the previous scrape.\n# TYPE facewatch_fps gauge\nfacewatch_fps{{{cam}}} {:.2}",
-            fps
-        );
-        let source_up = u8::from(!stats.capture.retrying.load(Ordering::Relaxed));
-        let _ = writeln!(out, "# HELP facewatch_source_up 0 while a lost source is being retried.\n# TYPE facewatch_source_up gauge\nfacewatch_source_up{{{cam}}} {source_up}");
-        counter(&mut out, "facewatch_faces_total", "Faces detected.", stats.faces.load(Ordering::Relaxed));
-        counter(
-            &mut out,
-            "facewatch_faces_embedded_total",
-            "Faces aligned and embedded (the rest kept their track's identity).",
-            stats.embedded.load(Ordering::Relaxed),
-        );
-        counter(&mut out, "facewatch_shot_cuts_total", "Shot cuts detected.", stats.cuts.load(Ordering::Relaxed));
-        counter(&mut out, "facewatch_events_total", "Events published.", stats.publish.frames.load(Ordering::Relaxed));
-        for (name, help, get) in [
-            (
-                "facewatch_frames_dropped_total",
-                "Items dropped on the stage's input (capture: frames evicted for newer ones; publish: events refused).",
-                0,
-            ),
-            ("facewatch_stage_errors_total", "Items that failed in the stage (logged, skipped).", 1),
-        ] {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+    family(&mut out, "facewatch_up", "gauge", "Whether the daemon is running.");
+    let _ = writeln!(out, "facewatch_up 1");
+    let cameras = shared.cameras.lock().clone();
+    // Each family once, with a sample per camera.
+    let cams: Vec<(String, &Stats)> = cameras.iter().map(|c| (format!("camera=\"{}\"", label(&c.name)), c.stats.as_ref())).collect();
+    let per_camera = |out: &mut String, name: &str, kind: &str, help: &str, get: &dyn Fn(&Stats) -> String| {
+        family(out, name, kind, help);
+        for (cam, stats) in &cams {
+            let _ = writeln!(out, "{name}{{{cam}}} {}", get(stats));
+        }
+    };
+    let count = |c: &AtomicU64| c.load(Ordering::Relaxed).to_string();
+    per_camera(&mut out, "facewatch_frames_total", "counter", "Frames read from the source.", &|s| count(&s.capture.frames));
+    {
+        let mut windows = shared.fps.lock();
+        family(&mut out, "facewatch_fps", "gauge", "Frames processed per second, since the previous scrape.");
+        for (c, (cam, stats)) in cameras.iter().zip(&cams) {
+            let fps = windows.entry(c.name.clone()).or_default().fps(stats.track.frames.load(Ordering::Relaxed), stats.started);
+            let _ = writeln!(out, "facewatch_fps{{{cam}}} {fps:.2}");
+        }
+    }
+    per_camera(&mut out, "facewatch_source_up", "gauge", "0 while a lost source is being retried.", &|s| {
+        u8::from(!s.capture.retrying.load(Ordering::Relaxed)).to_string()
+    });
+    per_camera(&mut out, "facewatch_faces_total", "counter", "Faces detected.", &|s| count(&s.faces));
+    per_camera(
+        &mut out,
+        "facewatch_faces_embedded_total",
+        "counter",
+        "Faces aligned and embedded (the rest kept their track's identity).",
+        &|s| count(&s.embedded),
+    );
+    per_camera(&mut out, "facewatch_shot_cuts_total", "counter", "Shot cuts detected.", &|s| count(&s.cuts));
+    per_camera(&mut out, "facewatch_events_total", "counter", "Events published.", &|s| count(&s.publish.frames));
+    for (name, help, errors) in [
+        (
+            "facewatch_frames_dropped_total",
+            "Items dropped on the stage's input (capture: frames evicted for newer ones; publish: events refused).",
+            false,
+        ),
+        ("facewatch_stage_errors_total", "Items that failed in the stage (logged, skipped).", true),
+    ] {
+        family(&mut out, name, "counter", help);
+        for (cam, stats) in &cams {
             for s in stats.stages() {
-                let v = if get == 0 { s.dropped.load(Ordering::Relaxed) } else { s.errors.load(Ordering::Relaxed) };
-                let _ = writeln!(out, "{name}{{{cam},stage=\"{}\"}} {v}", s.name);
+                let v = if errors { &s.errors } else { &s.dropped };
+                let _ = writeln!(out, "{name}{{{cam},stage=\"{}\"}} {}", s.name, count(v));
             }
         }
+    }
+    // The outputs are the daemon's, shared by every camera.
+    if let Some((_, stats)) = cams.first() {
         let o = &stats.outputs;
-        let _ = writeln!(out, "# HELP facewatch_subscribers Subscribers on the event socket.\n# TYPE facewatch_subscribers gauge\nfacewatch_subscribers{{{cam}}} {}", o.subscribers.load(Ordering::Relaxed));
-        counter(
+        family(&mut out, "facewatch_subscribers", "gauge", "Subscribers on the event socket.");
+        let _ = writeln!(out, "facewatch_subscribers {}", count(&o.subscribers));
+        family(
             &mut out,
             "facewatch_subscriber_events_dropped_total",
+            "counter",
             "Events the socket's slow subscribers lost (each its own oldest).",
-            o.subscriber_dropped.load(Ordering::Relaxed),
         );
+        let _ = writeln!(out, "facewatch_subscriber_events_dropped_total {}", count(&o.subscriber_dropped));
         if o.mqtt.load(Ordering::Relaxed) {
-            let up = u8::from(o.mqtt_connected.load(Ordering::Relaxed));
-            let _ = writeln!(out, "# HELP facewatch_mqtt_connected Whether the MQTT broker is connected.\n# TYPE facewatch_mqtt_connected gauge\nfacewatch_mqtt_connected {up}");
-            let dropped = o.mqtt_dropped.load(Ordering::Relaxed);
-            let _ = writeln!(out, "# HELP facewatch_mqtt_messages_dropped_total MQTT messages dropped (queue full or broker away).\n# TYPE facewatch_mqtt_messages_dropped_total counter\nfacewatch_mqtt_messages_dropped_total {dropped}");
+            family(&mut out, "facewatch_mqtt_connected", "gauge", "Whether the MQTT broker is connected.");
+            let _ = writeln!(out, "facewatch_mqtt_connected {}", u8::from(o.mqtt_connected.load(Ordering::Relaxed)));
+            family(&mut out, "facewatch_mqtt_messages_dropped_total", "counter", "MQTT messages dropped (queue full or broker away).");
+            let _ = writeln!(out, "facewatch_mqtt_messages_dropped_total {}", count(&o.mqtt_dropped));
         }
-        let _ = writeln!(out, "# HELP facewatch_stage_seconds Time per item in each stage.\n# TYPE facewatch_stage_seconds histogram");
+        let outputs = o.by_output.lock().clone();
+        family(&mut out, "facewatch_output_subscribers", "gauge", "Readers of each output now (socket subscribers, event-stream clients).");
+        for (name, c) in &outputs {
+            if let Some(n) = c.subscribers {
+                let _ = writeln!(out, "facewatch_output_subscribers{{output=\"{name}\"}} {n}");
+            }
+        }
+        family(
+            &mut out,
+            "facewatch_output_events_dropped_total",
+            "counter",
+            "Events each output lost (slow readers, a full queue, the broker away).",
+        );
+        for (name, c) in &outputs {
+            let _ = writeln!(out, "facewatch_output_events_dropped_total{{output=\"{name}\"}} {}", c.dropped);
+        }
+    }
+    family(&mut out, "facewatch_stage_seconds", "histogram", "Time per item in each stage.");
+    for (cam, stats) in &cams {
         for s in stats.stages().into_iter().chain([&stats.embed_face]) {
             histogram(&mut out, "facewatch_stage_seconds", &format!("{cam},stage=\"{}\"", s.name), s);
         }
-        let _ = writeln!(out, "# HELP facewatch_frame_to_result_seconds Capture to the track stage's result, per frame.\n# TYPE facewatch_frame_to_result_seconds histogram");
-        histogram(&mut out, "facewatch_frame_to_result_seconds", &cam, &stats.latency);
+    }
+    family(&mut out, "facewatch_frame_to_result_seconds", "histogram", "Capture to the track stage's result, per frame.");
+    for (cam, stats) in &cams {
+        histogram(&mut out, "facewatch_frame_to_result_seconds", cam, &stats.latency);
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
 }

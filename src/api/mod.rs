@@ -28,7 +28,6 @@ use axum::{Json, Router};
 use parking_lot::Mutex;
 use serde_json::json;
 
-use crate::base::stats::Stats;
 use crate::base::Frame;
 pub use crate::config::ApiConfig;
 use crate::config::Config;
@@ -37,6 +36,7 @@ use crate::gallery::{Gallery, GalleryError};
 use crate::image::ImageError;
 use crate::jobs::photos::{self, Photo};
 use crate::jobs::{JobError, REPORT_VERSION};
+use crate::pipeline::CameraStats;
 use crate::publish::{Event, EventSink};
 
 /// The OpenAPI 3 description of the routes, served at `/api/openapi.json`.
@@ -86,19 +86,27 @@ impl crate::base::exit::Exit for ApiError {
 
 /// The events, for the server-sent event stream: an [`EventSink`] of the pipeline.
 #[derive(Clone)]
-pub struct EventFeed(tokio::sync::broadcast::Sender<Arc<str>>);
+pub struct EventFeed {
+    tx: tokio::sync::broadcast::Sender<Arc<str>>,
+    /// Events the stream's slow clients lost, all together.
+    dropped: Arc<std::sync::atomic::AtomicU64>,
+}
 
 impl EventFeed {
     /// A feed keeping up to `capacity` events for a slow client (which then loses its oldest, and is told).
     pub fn new(capacity: usize) -> Self {
-        Self(tokio::sync::broadcast::channel(capacity.max(1)).0)
+        Self { tx: tokio::sync::broadcast::channel(capacity.max(1)).0, dropped: Arc::default() }
     }
 }
 
 impl EventSink for EventFeed {
     fn publish(&mut self, _event: &Event, line: &Arc<str>) {
         // No receiver is no error: nobody is listening.
-        let _ = self.0.send(line.clone());
+        let _ = self.tx.send(line.clone());
+    }
+
+    fn observe(&self, outputs: &crate::base::stats::OutputStats) {
+        outputs.set("sse", Some(self.tx.receiver_count() as u64), self.dropped.load(std::sync::atomic::Ordering::Relaxed));
     }
 }
 
@@ -107,13 +115,14 @@ struct Shared {
     keys: Vec<String>,
     /// Models and gallery, one request at a time (inference holds the session).
     work: Mutex<(Engine, Gallery)>,
-    stats: Mutex<Option<Arc<Stats>>>,
-    camera: String,
+    /// Each running camera's counters (metrics and health), once the pipeline runs.
+    cameras: Mutex<Vec<CameraStats>>,
     started: Instant,
     feed: EventFeed,
     top_k: usize,
     max_upload: usize,
-    fps: Mutex<metrics::FpsWindow>,
+    /// Per camera, the frame count at the previous scrape.
+    fps: Mutex<std::collections::HashMap<String, metrics::FpsWindow>>,
     /// Where `[snapshots]` are, when on.
     snapshots: Option<PathBuf>,
 }
@@ -171,13 +180,12 @@ impl Api {
         let shared = Shared {
             keys,
             work: Mutex::new((engine, gallery)),
-            stats: Mutex::new(None),
-            camera: cfg.capture.camera.clone(),
+            cameras: Mutex::new(Vec::new()),
             started: Instant::now(),
             feed,
             top_k: cfg.matcher.top_k.get(),
             max_upload: cfg.api.max_upload_bytes.get(),
-            fps: Mutex::new(metrics::FpsWindow::default()),
+            fps: Mutex::new(std::collections::HashMap::new()),
             snapshots: cfg.snapshots.enabled.then(|| crate::folders::resolve_path(&cfg.snapshots.dir)),
         };
         Ok(Self { shared: Arc::new(shared), listener })
@@ -188,9 +196,9 @@ impl Api {
         self.listener.local_addr().ok()
     }
 
-    /// Serves on a thread of its own; `stats` are the running pipeline's (metrics and health).
-    pub fn serve(self, stats: Option<Arc<Stats>>) -> Result<ApiHandle, ApiError> {
-        *self.shared.stats.lock() = stats;
+    /// Serves on a thread of its own; `cameras` are the running pipeline's counters (metrics and health).
+    pub fn serve(self, cameras: Vec<CameraStats>) -> Result<ApiHandle, ApiError> {
+        *self.shared.cameras.lock() = cameras;
         let address = self.listener.local_addr().map_err(|source| ApiError::Bind { address: "?".into(), source })?;
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let router = router(self.shared.clone());
@@ -349,15 +357,19 @@ async fn authorize(State(shared): State<Arc<Shared>>, request: Request, next: ax
 }
 
 async fn health(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
-    let stats = shared.stats.lock().clone();
-    let frames = stats.as_ref().map_or(0, |s| s.capture.frames.load(std::sync::atomic::Ordering::Relaxed));
-    let retrying = stats.as_ref().is_some_and(|s| s.capture.retrying.load(std::sync::atomic::Ordering::Relaxed));
+    use std::sync::atomic::Ordering::Relaxed;
+    let cameras = shared.cameras.lock().clone();
+    let retrying = |c: &CameraStats| c.stats.capture.retrying.load(Relaxed);
+    let list: Vec<serde_json::Value> = cameras
+        .iter()
+        .map(|c| json!({"name": c.name, "frames": c.stats.capture.frames.load(Relaxed), "source": if retrying(c) { "lost" } else { "ok" }}))
+        .collect();
     Json(json!({
         "v": REPORT_VERSION,
-        "status": if retrying { "degraded" } else { "ok" },
+        "status": if cameras.iter().any(retrying) { "degraded" } else { "ok" },
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_s": (shared.started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
-        "cameras": [{"name": shared.camera, "frames": frames, "source": if retrying { "lost" } else { "ok" }}],
+        "cameras": list,
     }))
 }
 
@@ -496,10 +508,16 @@ async fn add_photo(
     let added = with_work(&shared, move |engine, gallery| {
         use sha2::Digest;
         let hash = crate::model::hex(&sha2::Sha256::digest(&bytes));
+        // The same photo under another name would make two people one face: refused, as `facewatch enroll` does.
+        let owners: Vec<String> = gallery.owners_of(&hash)?.into_iter().filter(|o| *o != n).collect();
+        if !owners.is_empty() {
+            return Ok(Err(owners));
+        }
         let item = crate::jobs::enroll::embed_photo(engine, std::path::Path::new(&format!("api:{label}")), &bytes, hash)?;
-        Ok(gallery.enroll(&n, &[item])?)
+        Ok(Ok(gallery.enroll(&n, &[item])?))
     })
-    .await?;
+    .await?
+    .map_err(|owners| Failure(StatusCode::CONFLICT, format!("the same photo is already enrolled as {}", owners.join(", "))))?;
     let status = if added > 0 { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(json!({"v": REPORT_VERSION, "name": name, "added": added}))))
 }
@@ -538,12 +556,14 @@ async fn snapshot(State(shared): State<Arc<Shared>>, UrlPath(path): UrlPath<Stri
 }
 
 async fn events(State(shared): State<Arc<Shared>>) -> Sse<impl futures_core::Stream<Item = Result<SseEvent, std::convert::Infallible>>> {
-    let mut rx = shared.feed.0.subscribe();
+    let mut rx = shared.feed.tx.subscribe();
+    let dropped = shared.feed.dropped.clone();
     let stream = async_stream(move |tx| async move {
         loop {
             let item = match rx.recv().await {
                 Ok(line) => SseEvent::default().data(&*line),
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    dropped.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
                     SseEvent::default().data(json!({"v": REPORT_VERSION, "type": "events_dropped", "dropped": n}).to_string())
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,

@@ -4,6 +4,7 @@
 //! and a ring of the last [`SAMPLES`] values), and drops and errors are atomic counters.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -159,8 +160,8 @@ pub struct Stats {
     pub frames_done: Mutex<Option<Instant>>,
     /// The track stage has finished, its last events (the live tracks ending) handed to publish.
     pub track_finished: std::sync::atomic::AtomicBool,
-    /// What the event outputs report (the publish stage asks its sinks).
-    pub outputs: OutputStats,
+    /// What the event outputs report (the publish stage asks its sinks); shared by every camera of a pipeline.
+    pub outputs: Arc<OutputStats>,
 }
 
 /// The event outputs' counters, as their sinks last reported them.
@@ -176,6 +177,26 @@ pub struct OutputStats {
     pub mqtt_connected: std::sync::atomic::AtomicBool,
     /// MQTT messages dropped (queue full, or the broker away).
     pub mqtt_dropped: AtomicU64,
+    /// Each output by name (`socket`, `mqtt`, `sse`, `print`, `record`): its subscribers, where it has them, and
+    /// the events it lost.
+    pub by_output: Mutex<std::collections::BTreeMap<&'static str, OutputCounts>>,
+}
+
+/// One output's counters in [`OutputStats::by_output`].
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct OutputCounts {
+    /// Readers connected now (the socket's subscribers, the API's event-stream clients); `None` for an output
+    /// that has no readers of its own (a broker, a file).
+    pub subscribers: Option<u64>,
+    /// Events (or lines, or messages) it lost, all readers together.
+    pub dropped: u64,
+}
+
+impl OutputStats {
+    /// Records what output `name` reports now.
+    pub fn set(&self, name: &'static str, subscribers: Option<u64>, dropped: u64) {
+        self.by_output.lock().insert(name, OutputCounts { subscribers, dropped });
+    }
 }
 
 impl Default for Stats {
@@ -195,8 +216,15 @@ impl Default for Stats {
             started: Instant::now(),
             frames_done: Mutex::new(None),
             track_finished: std::sync::atomic::AtomicBool::new(false),
-            outputs: OutputStats::default(),
+            outputs: Arc::default(),
         }
+    }
+}
+
+impl Stats {
+    /// Fresh counters of one camera whose outputs are `outputs` (those of the daemon's other cameras too).
+    pub fn sharing(outputs: Arc<OutputStats>) -> Self {
+        Self { outputs, ..Self::default() }
     }
 }
 

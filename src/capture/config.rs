@@ -91,3 +91,103 @@ impl CaptureConfig {
         within(out, "capture.reconnect_max_ms", self.reconnect_max.as_millis() as u64, 3_600_000, "one hour");
     }
 }
+
+/// One `[[cameras]]` entry: a camera of a daemon that watches several. Keys left out come from `[capture]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraConfig {
+    /// The camera's name in events, topics, metrics, snapshots and logs.
+    pub name: String,
+    /// Camera index or path, file, URL or image-sequence pattern.
+    pub source: String,
+    /// Backend choice.
+    #[serde(default)]
+    pub kind: Option<SourceKind>,
+    /// Requested width (cameras).
+    #[serde(default)]
+    pub width: Option<u32>,
+    /// Requested height (cameras).
+    #[serde(default)]
+    pub height: Option<u32>,
+    /// Requested frame rate (cameras).
+    #[serde(default)]
+    pub fps: Option<u32>,
+    /// Requested pixel format (cameras).
+    #[serde(default)]
+    pub pixel_format: Option<PixelFormat>,
+    /// Restart files at their end.
+    #[serde(default, rename = "loop")]
+    pub looping: Option<bool>,
+    /// Pace files at their native frame rate.
+    #[serde(default)]
+    pub realtime: Option<bool>,
+    /// File holding this stream's `user:password`.
+    #[serde(default)]
+    pub credentials_file: Option<String>,
+    /// This camera's cosine threshold (a camera with harder light may need its own); unset: `matcher.threshold`,
+    /// else the recognizer's.
+    #[serde(default)]
+    pub threshold: Option<crate::base::units::Threshold>,
+}
+
+impl CameraConfig {
+    /// `[capture]` with this camera's keys over it.
+    pub fn capture(&self, base: &CaptureConfig) -> CaptureConfig {
+        let mut c = base.clone();
+        c.camera.clone_from(&self.name);
+        c.source.clone_from(&self.source);
+        c.kind = self.kind.unwrap_or(c.kind);
+        c.width = self.width.unwrap_or(c.width);
+        c.height = self.height.unwrap_or(c.height);
+        c.fps = self.fps.unwrap_or(c.fps);
+        c.pixel_format = self.pixel_format.unwrap_or(c.pixel_format);
+        c.looping = self.looping.unwrap_or(c.looping);
+        c.realtime = self.realtime.unwrap_or(c.realtime);
+        if let Some(f) = &self.credentials_file {
+            c.credentials_file.clone_from(f);
+        }
+        c
+    }
+}
+
+/// The most cameras one daemon takes: each has its own capture, detect and track threads and sessions.
+pub const MAX_CAMERAS: usize = 16;
+
+/// `[[cameras]]`: the cameras of the daemon; empty: the one camera of `[capture]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Cameras(pub Vec<CameraConfig>);
+
+impl Cameras {
+    /// What is wrong with the list: each entry checked as the capture it becomes, names unique.
+    pub fn problems(&self, out: &mut Vec<String>) {
+        within(out, "cameras", self.0.len() as u64, MAX_CAMERAS as u64, "cameras in one daemon");
+        let mut seen = std::collections::HashSet::new();
+        for (i, cam) in self.0.iter().enumerate() {
+            let mut own = Vec::new();
+            // Checked over a neutral base so that each message names this entry's keys.
+            let base = CaptureConfig {
+                source: String::new(),
+                camera: String::new(),
+                kind: SourceKind::Auto,
+                width: 0,
+                height: 0,
+                fps: 0,
+                pixel_format: PixelFormat::Mjpeg,
+                looping: false,
+                realtime: true,
+                reconnect_initial: Duration::from_millis(1),
+                reconnect_max: Duration::from_millis(1),
+                credentials_file: String::new(),
+            };
+            cam.capture(&base).problems(&mut own);
+            out.extend(own.into_iter().map(|m| {
+                let m = m.strip_prefix("capture.").unwrap_or(&m).to_string();
+                format!("cameras[{i}].{}", m.replacen("camera:", "name:", 1))
+            }));
+            if !seen.insert(cam.name.trim()) {
+                out.push(format!("cameras[{i}].name: \"{}\" is used by an earlier camera; names must be unique", cam.name));
+            }
+        }
+    }
+}

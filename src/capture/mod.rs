@@ -24,7 +24,7 @@ pub use video::{is_missing_file, is_stream, VideoSource};
 
 use crate::base::stage::{Context, Output, QueuePolicy, Sent, Stage, Stop};
 use crate::base::{Event, Frame};
-pub use config::{CaptureConfig, PixelFormat, SourceKind};
+pub use config::{CameraConfig, Cameras, CaptureConfig, PixelFormat, SourceKind, MAX_CAMERAS};
 
 /// Errors of a frame source.
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +101,52 @@ pub fn open(cfg: &CaptureConfig) -> Result<Box<dyn FrameSource>, CaptureError> {
     Ok(if wants_camera(cfg) { Box::new(CameraSource::open(cfg)?) } else { Box::new(VideoSource::open(cfg)?) })
 }
 
+/// A source that could not be opened at start-up, in a daemon that has other cameras to watch meanwhile: its first
+/// read reports the failure as a loss, and it is then opened with the backoff of any lost source.
+struct Deferred {
+    cfg: CaptureConfig,
+    inner: Option<Box<dyn FrameSource>>,
+    first: Option<CaptureError>,
+}
+
+impl FrameSource for Deferred {
+    fn describe(&self) -> String {
+        self.inner.as_ref().map_or_else(|| secrets::redact(&self.cfg.source), |s| s.describe())
+    }
+
+    fn read(&mut self) -> Result<Option<Mat>, CaptureError> {
+        match &mut self.inner {
+            Some(s) => s.read(),
+            None => Err(self
+                .first
+                .take()
+                .unwrap_or_else(|| CaptureError::Lost { source_name: self.describe(), message: "not opened yet".into() })),
+        }
+    }
+
+    fn reopen(&mut self) -> Result<(), CaptureError> {
+        match &mut self.inner {
+            Some(s) => s.reopen(),
+            None => {
+                self.inner = Some(open(&self.cfg)?);
+                Ok(())
+            }
+        }
+    }
+
+    fn is_live(&self) -> bool {
+        self.inner.as_ref().map_or_else(|| wants_camera(&self.cfg) || is_stream(&self.cfg.source) || self.cfg.realtime, |s| s.is_live())
+    }
+
+    fn ended_early(&self) -> Option<String> {
+        self.inner.as_ref().and_then(|s| s.ended_early())
+    }
+
+    fn frame_rate(&self) -> Option<f64> {
+        self.inner.as_ref().and_then(|s| s.frame_rate())
+    }
+}
+
 /// A loss in progress: since when, and how many reopen attempts so far.
 struct Outage {
     since: Instant,
@@ -125,9 +171,29 @@ impl CaptureStage {
         Ok(Self::new(open(cfg)?, cfg.clone()))
     }
 
+    /// Like [`CaptureStage::build`], but a source that cannot be opened now (camera unplugged, stream down) is
+    /// reported as lost once the pipeline runs and retried like a lost source, instead of failing the start: for
+    /// a daemon with several cameras, whose other cameras should not wait for this one. Errors that retrying cannot
+    /// mend (unreadable credentials) still fail.
+    pub fn build_or_retry(cfg: &CaptureConfig) -> Result<Self, CaptureError> {
+        match open(cfg) {
+            Ok(source) => Ok(Self::new(source, cfg.clone())),
+            Err(e @ CaptureError::Open { .. }) => {
+                warn!(camera = %cfg.camera, error = %e, "Cannot open this camera now; the others start, and it is retried.");
+                Ok(Self::new(Box::new(Deferred { cfg: cfg.clone(), inner: None, first: Some(e) }), cfg.clone()))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Capture from an opened source, by `[capture]` (camera name, looping, reconnect delays).
     pub fn new(source: Box<dyn FrameSource>, cfg: CaptureConfig) -> Self {
         Self { source, cfg, max_frames: None, status: None }
+    }
+
+    /// The camera's name (`capture.camera`).
+    pub fn camera(&self) -> &str {
+        &self.cfg.camera
     }
 
     /// The source.

@@ -11,6 +11,14 @@ use std::path::Path;
 /// Environment variable holding `user:password` for the stream (wins over `capture.credentials_file`).
 pub const CREDENTIALS_ENV: &str = "FACEWATCH_CAPTURE_CREDENTIALS";
 
+/// The environment variable holding `user:password` for one camera of several: `FACEWATCH_CAMERA_<NAME>_CREDENTIALS`,
+/// the name upper-cased with every other character than a letter or digit as `_` (camera `front-door`:
+/// `FACEWATCH_CAMERA_FRONT_DOOR_CREDENTIALS`). It wins over [`CREDENTIALS_ENV`], which serves every camera.
+pub fn camera_env(camera: &str) -> String {
+    let name: String = camera.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
+    format!("FACEWATCH_CAMERA_{name}_CREDENTIALS")
+}
+
 /// Errors reading stream credentials.
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialsError {

@@ -108,7 +108,8 @@ impl VideoSource {
     /// Opens `capture.source` with OpenCV.
     pub fn open(cfg: &CaptureConfig) -> Result<Self, CaptureError> {
         let file = (!cfg.credentials_file.trim().is_empty()).then(|| crate::folders::resolve_path(&cfg.credentials_file));
-        let credentials = super::secrets::load(file.as_deref(), std::env::var(super::secrets::CREDENTIALS_ENV).ok())?;
+        let env = std::env::var(super::secrets::camera_env(&cfg.camera)).or_else(|_| std::env::var(super::secrets::CREDENTIALS_ENV));
+        let credentials = super::secrets::load(file.as_deref(), env.ok())?;
         let location = super::secrets::with_credentials(&cfg.source, credentials.as_deref());
         let (capture, fps) = open_capture(&location)?;
         let stream = is_stream(&cfg.source);

@@ -23,7 +23,8 @@ const PRINT_QUEUE: usize = 4096;
 /// `facewatch run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Camera index or /dev/video path, video file, rtsp:// or http:// URL, or image pattern (capture.source).
+    /// Camera index or /dev/video path, video file, rtsp:// or http:// URL, or image pattern (capture.source); watched
+    /// instead of the configured `[[cameras]]`.
     #[arg(long, value_name = "SOURCE")]
     pub source: Option<String>,
     /// This camera's name in events (capture.camera).
@@ -57,6 +58,7 @@ impl RunArgs {
     fn apply(&self, cfg: &mut Config) {
         if let Some(source) = &self.source {
             cfg.capture.source.clone_from(source);
+            cfg.cameras = Default::default();
         }
         if let Some(camera) = &self.camera {
             cfg.capture.camera.clone_from(camera);
@@ -153,9 +155,10 @@ fn open_record(path: &std::path::Path) -> anyhow::Result<std::io::BufWriter<std:
     Ok(std::io::BufWriter::new(file))
 }
 
-fn log_report(r: &Report) {
+fn log_report(camera: &str, r: &Report) {
     let ms = |name: &str| r.stages.iter().find(|s| s.stage == name).map_or(0.0, |s| s.p50_ms);
     info!(
+        camera,
         frames = r.frames,
         seconds = format!("{:.1}", r.seconds),
         fps = format!("{:.1}", r.fps),
@@ -209,11 +212,12 @@ pub(super) fn run(g: &GlobalArgs, a: RunArgs) -> anyhow::Result<u8> {
     let mut notifier = Notifier::from_vars(var("NOTIFY_SOCKET"), var("WATCHDOG_USEC"), var("WATCHDOG_PID"));
     let running = pipeline.start(stop)?;
     // Stopped when dropped, after the pipeline.
-    let _api = api.map(|api| api.serve(Some(running.stats()))).transpose()?;
+    let _api = api.map(|api| api.serve(running.cameras())).transpose()?;
     notifier.ready();
     let every = (!cfg.pipeline.stats_interval.is_zero()).then_some(cfg.pipeline.stats_interval);
-    let report = running.wait_logging(cfg.pipeline.shutdown_timeout, every, &mut notifier)?;
-    log_report(&report);
+    for (camera, report) in running.wait_logging(cfg.pipeline.shutdown_timeout, every, &mut notifier)? {
+        log_report(&camera, &report);
+    }
     Ok(EXIT_OK)
 }
 

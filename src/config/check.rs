@@ -24,14 +24,18 @@ pub struct ConfigCheck {
 /// daemon exits and systemd retries).
 fn daemon_warnings(cfg: &Config) -> Vec<String> {
     let mut out = Vec::new();
-    let src = &cfg.capture.source;
-    if crate::capture::wants_camera(&cfg.capture) {
-        let dev = crate::capture::camera_device(src);
-        if !dev.exists() {
-            out.push(format!("capture.source: camera {} is not present", dev.display()));
+    let several = !cfg.cameras.0.is_empty();
+    for (i, (capture, _)) in cfg.cameras().iter().enumerate() {
+        let key = if several { format!("cameras[{i}].source") } else { "capture.source".into() };
+        let src = &capture.source;
+        if crate::capture::wants_camera(capture) {
+            let dev = crate::capture::camera_device(src);
+            if !dev.exists() {
+                out.push(format!("{key}: camera {} is not present", dev.display()));
+            }
+        } else if crate::capture::is_missing_file(src) {
+            out.push(format!("{key}: {src} does not exist"));
         }
-    } else if crate::capture::is_missing_file(src) {
-        out.push(format!("capture.source: {src} does not exist"));
     }
     let gallery = resolve_path(&cfg.gallery.path);
     if !gallery.is_file() {
@@ -86,8 +90,12 @@ pub fn check(loaded: Result<Config, ConfigError>) -> ConfigCheck {
     }
     // The merged configuration is shown with stream passwords redacted, and so is every message.
     let mut config = serde_json::to_value(&cfg).unwrap_or_default();
+    let redact = |v: &mut serde_json::Value| *v = serde_json::Value::from(crate::capture::secrets::redact(v.as_str().unwrap_or_default()));
     if let Some(src) = config.pointer_mut("/capture/source") {
-        *src = serde_json::Value::from(crate::capture::secrets::redact(src.as_str().unwrap_or_default()));
+        redact(src);
+    }
+    if let Some(cameras) = config.pointer_mut("/cameras").and_then(serde_json::Value::as_array_mut) {
+        cameras.iter_mut().filter_map(|c| c.get_mut("source")).for_each(redact);
     }
     let problems: Vec<String> = problems.iter().map(|p| crate::capture::secrets::redact(p)).collect();
     let warnings: Vec<String> = warnings.iter().map(|w| crate::capture::secrets::redact(w)).collect();

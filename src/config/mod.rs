@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::base::units::{seconds, within};
 pub use crate::base::units::{OutOfRange, Threshold, UnitInterval};
-pub use crate::capture::{CaptureConfig, PixelFormat, SourceKind};
+pub use crate::capture::{CameraConfig, Cameras, CaptureConfig, PixelFormat, SourceKind};
 pub use crate::detect::DetectConfig;
 pub use crate::folders::resolve_path;
 pub use crate::gallery::GalleryConfig;
@@ -129,6 +129,7 @@ sections! {
     matcher: MatcherConfig,
     gallery: GalleryConfig,
     capture: CaptureConfig,
+    cameras: Cameras,
     pipeline: PipelineConfig,
     track: TrackConfig,
     publish: PublishConfig,
@@ -207,6 +208,15 @@ impl Config {
         // Report a problem in every section at once, not only the first one serde met.
         let problems = section_problems(&merged);
         Err(if problems.len() > 1 { ConfigError::Problems(problems) } else { err })
+    }
+
+    /// The cameras to watch, each as its full `[capture]` with its own threshold (unset: the configured one):
+    /// the `[[cameras]]` entries over `[capture]`, or, without any, `[capture]` itself.
+    pub fn cameras(&self) -> Vec<(CaptureConfig, Option<Threshold>)> {
+        match self.cameras.0.is_empty() {
+            true => vec![(self.capture.clone(), None)],
+            false => self.cameras.0.iter().map(|c| (c.capture(&self.capture), c.threshold)).collect(),
+        }
     }
 
     /// Every problem that types cannot catch, all at once (empty when the configuration is usable). Each section
@@ -421,6 +431,43 @@ mod tests {
         let p = Config::load(&s).expect("types are fine").problems();
         assert!(p.iter().any(|m| m.starts_with("track.switch_votes")), "{p:?}");
         assert!(p.iter().any(|m| m.starts_with("capture.reconnect_initial_ms")), "{p:?}");
+    }
+
+    #[test]
+    fn cameras_take_their_keys_over_capture_and_are_checked_together() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("c.toml");
+        let two = "[capture]\nwidth = 1280\nloop = true\n\n[[cameras]]\nname = \"door\"\nsource = \"rtsp://door.lan/s\"\n\
+                   threshold = 0.45\n\n[[cameras]]\nname = \"hall\"\nsource = \"1\"\nwidth = 640\nloop = false\n";
+        std::fs::write(&f, two).expect("write");
+        let c = Config::load(&Sources { file: Some(f.clone()), ..Sources::default() }).expect("load");
+        assert!(c.problems().is_empty(), "{:?}", c.problems());
+        let cams = c.cameras();
+        assert_eq!(cams.len(), 2);
+        let (door, hall) = (&cams[0], &cams[1]);
+        assert_eq!(
+            (door.0.camera.as_str(), door.0.source.as_str(), door.0.width, door.0.looping),
+            ("door", "rtsp://door.lan/s", 1280, true)
+        );
+        assert_eq!(door.1.map(Threshold::get), Some(0.45));
+        assert_eq!((hall.0.camera.as_str(), hall.0.width, hall.0.looping, hall.1), ("hall", 640, false, None));
+        assert_eq!(hall.0.reconnect_max, c.capture.reconnect_max, "keys no entry names come from [capture]");
+        // Without entries, the one camera of [capture].
+        let one = Config::default_embedded().expect("defaults");
+        assert_eq!(one.cameras().len(), 1);
+        assert_eq!(one.cameras()[0].0.camera, one.capture.camera);
+        // Duplicate and empty names, an empty source and a bad key are all reported with their entry.
+        std::fs::write(&f, "[[cameras]]\nname = \"a\"\nsource = \"0\"\n[[cameras]]\nname = \"a\"\nsource = \"\"\nfps = 5000\n[[cameras]]\nname = \"\"\nsource = \"1\"\n")
+            .expect("write");
+        let p = Config::load(&Sources { file: Some(f.clone()), ..Sources::default() }).expect("types are fine").problems();
+        for want in
+            ["cameras[1].name: \"a\" is used", "cameras[1].source: empty", "cameras[1].fps: 5000 is above", "cameras[2].name: must be"]
+        {
+            assert!(p.iter().any(|m| m.starts_with(want)), "{want} not reported: {p:#?}");
+        }
+        std::fs::write(&f, "[[cameras]]\nname = \"a\"\nsource = \"0\"\nzoom = 2\n").expect("write");
+        let err = Config::load(&Sources { file: Some(f), ..Sources::default() }).expect_err("unknown key");
+        assert!(err.to_string().contains("zoom") && err.to_string().contains("cameras"), "{err}");
     }
 
     #[test]

@@ -69,6 +69,9 @@ pub struct OnnxDetector {
     min_face_px: f32,
     /// Long side of the input (0: the frame's own).
     input_size: u32,
+    /// Every image padded into one `input_size` square (stills: one session for photos of every shape), instead of
+    /// the frame's own aspect (cameras: no padding to pay on every frame).
+    square: bool,
     /// Size of the input tensor for the current frame.
     geometry: decode::Geometry,
     tensor: Vec<f32>,
@@ -76,8 +79,20 @@ pub struct OnnxDetector {
 }
 
 impl OnnxDetector {
-    /// Loads the checked model file and checks its outputs against the manifest's format.
+    /// Loads the checked model file and checks its outputs against the manifest's format; each frame is detected
+    /// in its own aspect (a camera's frames all have one, so one session serves them).
     pub fn build(runtime: &Runtime, spec: &DetectorSpec, model: &Path, cfg: &DetectConfig) -> Result<Self, DetectError> {
+        Self::build_shaped(runtime, spec, model, cfg, false)
+    }
+
+    /// [`OnnxDetector::build`] for photos of every shape: each is scaled into one `detect.input_size` square
+    /// (padded right or below), so one session serves them all instead of one per aspect; with `input_size = 0`
+    /// each photo keeps its own size.
+    pub fn build_for_stills(runtime: &Runtime, spec: &DetectorSpec, model: &Path, cfg: &DetectConfig) -> Result<Self, DetectError> {
+        Self::build_shaped(runtime, spec, model, cfg, cfg.input_size != 0)
+    }
+
+    fn build_shaped(runtime: &Runtime, spec: &DetectorSpec, model: &Path, cfg: &DetectConfig, square: bool) -> Result<Self, DetectError> {
         let bytes = std::fs::read(model).map_err(|source| ModelError::Io { path: model.to_path_buf(), source })?;
         let graph = crate::model::repair::free_input_size(&bytes)
             .map_err(|e| ModelError::Layout { model: model.to_path_buf(), source: crate::model::LayoutMismatch::Input(e.to_string()) })?;
@@ -85,17 +100,22 @@ impl OnnxDetector {
             runtime: runtime.clone(),
             graph,
             sessions: Vec::with_capacity(SESSIONS_KEPT),
-            tensor: vec![spec.input.pad_value(); spec.input.tensor_len()],
+            tensor: Vec::new(),
             spec: spec.clone(),
             model: model.to_path_buf(),
             score_threshold: cfg.score_threshold.get(),
             nms_threshold: cfg.nms_threshold.get(),
             min_face_px: cfg.min_face_px as f32,
             input_size: cfg.input_size,
-            geometry: decode::Geometry { width: spec.input.width, height: spec.input.height },
+            square,
+            geometry: match square {
+                true => decode::Geometry { width: cfg.input_size, height: cfg.input_size },
+                false => decode::Geometry { width: spec.input.width, height: spec.input.height },
+            },
             resized: Mat::default(),
         };
-        // One run on the blank (padded) input at the model's own size: a GPU provider's lazy set-up (over two
+        detector.tensor = vec![spec.input.pad_value(); 3 * detector.geometry.width as usize * detector.geometry.height as usize];
+        // One run on the blank (padded) input at the first input size: a GPU provider's lazy set-up (over two
         // seconds on CUDA on an H200, BENCHMARKS.md "GPU") happens at load rather than on the first frame, and a
         // model that cannot run, or whose outputs are not the manifest's format, fails here.
         detector.infer()?;
@@ -132,7 +152,10 @@ impl OnnxDetector {
         let long = if self.input_size == 0 { fw.max(fh) } else { self.input_size as f32 };
         let scale = long / fw.max(fh);
         let size = Size::new(((fw * scale).round() as i32).max(1), ((fh * scale).round() as i32).max(1));
-        let geometry = input_geometry(size.width as u32, size.height as u32);
+        let geometry = match self.square {
+            true => decode::Geometry { width: self.input_size, height: self.input_size },
+            false => input_geometry(size.width as u32, size.height as u32),
+        };
         if (geometry.width, geometry.height) != (self.geometry.width, self.geometry.height) {
             self.geometry = geometry;
             self.tensor.resize(3 * geometry.width as usize * geometry.height as usize, 0.0);

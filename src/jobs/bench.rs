@@ -152,6 +152,7 @@ pub fn bench(cfg: &Config, a: &BenchOptions) -> Result<BenchReport, JobError> {
     let socket = std::env::temp_dir().join(format!("facewatch-bench-{}.sock", std::process::id()));
     let mut cfg = cfg.clone();
     cfg.capture.source = a.video.clone();
+    cfg.cameras = Default::default();
     cfg.capture.kind = SourceKind::Video;
     cfg.capture.looping = false;
     cfg.capture.realtime = a.realtime;

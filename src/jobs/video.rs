@@ -23,12 +23,13 @@ pub struct SaidOnVideo {
 pub fn said_on_video(cfg: &Config, video: &str) -> Result<SaidOnVideo, JobError> {
     let mut cfg = cfg.clone();
     cfg.capture.source = video.to_string();
+    cfg.cameras = Default::default();
     cfg.capture.kind = SourceKind::Video;
     cfg.capture.looping = false;
     cfg.capture.realtime = false;
     let Built { mut pipeline, models } = Pipeline::build(&cfg, BuildOptions::default())?;
     // Image sequences and some containers declare no rate: they are paced as 25 fps, and scored so too.
-    let fps = pipeline.capture.source().frame_rate().unwrap_or(25.0);
+    let fps = pipeline.first().capture.source().frame_rate().unwrap_or(25.0);
     let said = pipeline.said();
     let running = pipeline.start(Stop::new())?;
     let report = running.wait(cfg.pipeline.shutdown_timeout)?;

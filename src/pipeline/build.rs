@@ -3,7 +3,7 @@
 
 use tracing::{info, warn};
 
-use super::{Pipeline, Queues};
+use super::{CameraStages, Pipeline, Queues};
 use crate::capture::{CaptureError, CaptureStage};
 use crate::config::{resolve_path, Config};
 use crate::detect::DetectStage;
@@ -78,17 +78,22 @@ pub struct Built {
     pub models: ModelInfo,
 }
 
-/// The daemon runs several inference sessions at once (`detect.workers` detectors and track's embedding): with
-/// `runtime.intra_threads = 0` the cores are shared among them, not each given all of them. Letting every session
-/// take every core oversubscribes the CPU: on 2 cores the sample clip ran at 57–65 fps that way and 75–77 fps
-/// with one thread each (BENCHMARKS.md).
+/// The daemon runs several inference sessions at once (per camera, `detect.workers` detectors and
+/// `track.embed_sessions` recognizers): with `runtime.intra_threads = 0` the cores are shared among them, not each
+/// given all of them. Letting every session take every core oversubscribes the CPU: on 2 cores the sample clip ran
+/// at 57–65 fps that way and 75–77 fps with one thread each (BENCHMARKS.md).
 pub fn daemon_runtime(cfg: &Config) -> Config {
     let mut cfg = cfg.clone();
     if cfg.runtime.intra_threads == 0 {
         let cores = available_cores();
-        cfg.runtime.intra_threads = (cores / (cfg.detect.worker_count(cores) + 1)).max(1);
+        cfg.runtime.intra_threads = (cores / session_count(&cfg, cores)).max(1);
     }
     cfg
+}
+
+/// Inference sessions the daemon makes: per camera, its detect workers and its embedding sessions.
+fn session_count(cfg: &Config, cores: usize) -> usize {
+    cfg.cameras().len() * (cfg.detect.worker_count(cores) + cfg.track.embed_session_count(cores))
 }
 
 fn available_cores() -> usize {
@@ -96,57 +101,69 @@ fn available_cores() -> usize {
 }
 
 impl Pipeline {
-    /// Builds every stage from `cfg`: models, gallery (created when missing), source, and, last, the socket, so
-    /// that nothing is served by a daemon that cannot run.
+    /// Builds every stage from `cfg`: models, gallery (created when missing), each camera's source, and, last, the
+    /// socket, so that nothing is served by a daemon that cannot run. Every camera of `[[cameras]]` (or the one of
+    /// `[capture]`) gets its own capture, detect workers and tracker, made from one check of the models.
     pub fn build(cfg: &Config, options: BuildOptions) -> Result<Built, BuildError> {
         let runtime_cfg = daemon_runtime(cfg);
-        let engine = Engine::build(&runtime_cfg)?;
-        let (detector, embedder, models) = engine.into_parts();
-        let mut detectors = vec![detector];
-        detectors.extend(Engine::more_detectors(&runtime_cfg, cfg.detect.worker_count(available_cores()) - 1)?);
-        let helpers = Engine::more_embedders(&runtime_cfg, cfg.track.embed_session_count(available_cores()) - 1)?;
-        let gallery = Gallery::open(&resolve_path(&cfg.gallery.path), &cfg.models.recognizer, models.dim, cfg.matcher.exact_search_max)?;
-        if gallery.is_empty() {
-            warn!(gallery = %gallery.path().display(), "The gallery is empty: every face will be unknown. Enroll people with `facewatch enroll`.");
-        }
-        let capture = CaptureStage::build(&cfg.capture)?.max_frames(options.max_frames);
+        let cores = available_cores();
+        let cameras = cfg.cameras();
+        let (workers, embedders) = (cfg.detect.worker_count(cores), cfg.track.embed_session_count(cores));
+        let sessions = Engine::sessions(&runtime_cfg, cameras.len() * workers, cameras.len() * embedders)?;
+        let models = sessions.info;
+        let (mut detectors, mut recognizers) = (sessions.detectors.into_iter(), sessions.embedders.into_iter());
         let (same_face_min, reid_min) = models.face_levels;
         let levels = FaceThresholds::resolve(&cfg.track, same_face_min, reid_min);
-        info!(
-            camera = %cfg.capture.camera, source = %capture.source().describe(), persons = gallery.persons()?.len(),
-            threshold = models.threshold, detector = %models.detector, recognizer = %models.recognizer,
-            detect_workers = detectors.len(), intra_threads = runtime_cfg.runtime.intra_threads, "Pipeline built."
-        );
-        let mqtt = match options.mqtt && cfg.mqtt.enabled() {
-            true => {
-                let people: Vec<String> = gallery.persons()?.into_iter().map(|p| p.name).collect();
-                Some(MqttSink::start(&cfg.mqtt, std::slice::from_ref(&cfg.capture.camera), &people)?)
-            }
-            false => None,
-        };
         let p = &cfg.publish;
         let update_interval = (!p.update_interval.is_zero()).then_some(p.update_interval);
-        let track = TrackStage::build(
-            &cfg.track,
-            &cfg.capture.camera,
-            FaceEmbedder::new(Box::new(embedder)).with_helpers(helpers),
-            Matcher::new(gallery, cfg.matcher.top_k.get()),
-            levels,
-            models.threshold,
-            update_interval,
-        );
-        let mut track = track;
-        if options.snapshots && cfg.snapshots.enabled {
-            track.snapshots_to(Snapshots::start(&cfg.snapshots, &cfg.capture.camera)?);
+        let mut names = Vec::new();
+        let mut stages = Vec::new();
+        let mut people = Vec::new();
+        for (capture_cfg, threshold) in &cameras {
+            let camera = capture_cfg.camera.as_str();
+            let gallery =
+                Gallery::open(&resolve_path(&cfg.gallery.path), &cfg.models.recognizer, models.dim, cfg.matcher.exact_search_max)?;
+            if gallery.is_empty() && stages.is_empty() {
+                warn!(gallery = %gallery.path().display(), "The gallery is empty: every face will be unknown. Enroll people with `facewatch enroll`.");
+            }
+            if stages.is_empty() {
+                people = gallery.persons()?.into_iter().map(|p| p.name).collect();
+            }
+            // With several cameras, one that cannot be opened yet is retried alone instead of holding the rest back.
+            let capture = match cameras.len() {
+                1 => CaptureStage::build(capture_cfg)?,
+                _ => CaptureStage::build_or_retry(capture_cfg)?,
+            };
+            let capture = capture.max_frames(options.max_frames);
+            let threshold = threshold.map_or(models.threshold, |t| t.get());
+            info!(
+                camera, source = %capture.source().describe(), persons = people.len(),
+                threshold, detector = %models.detector, recognizer = %models.recognizer,
+                detect_workers = workers, embed_sessions = embedders, intra_threads = runtime_cfg.runtime.intra_threads, "Camera built."
+            );
+            let mut embedder = recognizers.by_ref().take(embedders);
+            let first = embedder.next().expect("one recognizer session per camera at least");
+            let face_embedder = FaceEmbedder::new(first).with_helpers(embedder.collect());
+            let matcher = Matcher::new(gallery, cfg.matcher.top_k.get());
+            let mut track = TrackStage::build(&cfg.track, camera, face_embedder, matcher, levels, threshold, update_interval);
+            if options.snapshots && cfg.snapshots.enabled {
+                track.snapshots_to(Snapshots::start(&cfg.snapshots, camera)?);
+            }
+            let detect = DetectStage::with_workers(detectors.by_ref().take(workers).collect());
+            names.push(camera.to_string());
+            stages.push(CameraStages { capture, detect, track });
         }
-        let mut publish = PublishStage::build(p, &cfg.capture.camera, options.sinks, options.serve_socket)?;
+        let mqtt = match options.mqtt && cfg.mqtt.enabled() {
+            true => Some(MqttSink::start(&cfg.mqtt, &names, &people)?),
+            false => None,
+        };
+        // Socket-wide notices (`hello`, `events_dropped`) name the first camera.
+        let mut publish = PublishStage::build(p, &names[0], options.sinks, options.serve_socket)?;
         if let Some(mqtt) = mqtt {
             publish.add(Box::new(mqtt));
         }
         let pipeline = Pipeline {
-            capture,
-            detect: DetectStage::with_workers(detectors),
-            track,
+            cameras: stages,
             publish,
             preview: options.preview,
             queues: Queues { frames: cfg.pipeline.frame_queue.get(), detections: cfg.pipeline.stage_queue.get() },

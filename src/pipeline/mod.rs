@@ -37,7 +37,7 @@ use tracing::{error, info};
 
 use crate::base::stage::{edge, unbounded};
 pub use crate::base::stage::{Context, Output, QueuePolicy, Stage, Stop};
-pub use crate::base::stats::{Report, StageReport, StageStats, Stats};
+pub use crate::base::stats::{OutputStats, Report, StageReport, StageStats, Stats};
 use crate::base::{Event, SaidFrame};
 use crate::capture::CaptureStage;
 use crate::detect::DetectStage;
@@ -93,29 +93,46 @@ pub struct Queues {
     pub detections: usize,
 }
 
-/// The stages of one camera's pipeline, built and ready to start.
-pub struct Pipeline {
+/// One camera's stages: its own source, detector sessions and tracker (with its own threshold and gallery reader).
+pub struct CameraStages {
     /// Reads the source.
     pub capture: CaptureStage,
     /// Finds faces.
     pub detect: DetectStage,
     /// Tracks, embeds, matches and names them.
     pub track: TrackStage,
+}
+
+/// The stages of the daemon, built and ready to start: each camera's capture → detect → track, all feeding one
+/// publish stage (one socket, one broker connection, one API feed), whose events say which camera they are about.
+pub struct Pipeline {
+    /// The cameras, in configuration order (the first one is the one shown in the preview).
+    pub cameras: Vec<CameraStages>,
     /// Hands events to the sinks.
     pub publish: PublishStage,
-    /// The window, when shown.
+    /// The window, when shown (the first camera's frames).
     pub preview: Option<Preview>,
-    /// Edge capacities.
+    /// Edge capacities (each camera's own edges).
     pub queues: Queues,
+}
+
+/// One running camera's name and counters.
+#[derive(Clone)]
+pub struct CameraStats {
+    /// `capture.camera`.
+    pub name: String,
+    /// Its stages' counters (its events counted as the publish stage hands them out).
+    pub stats: Arc<Stats>,
 }
 
 type StageResult = Result<(), String>;
 
 /// A running pipeline.
 pub struct Running {
-    threads: Vec<(&'static str, JoinHandle<StageResult>)>,
+    /// (camera, stage, thread).
+    threads: Vec<(String, &'static str, JoinHandle<StageResult>)>,
     stop: Stop,
-    stats: Arc<Stats>,
+    cameras: Vec<CameraStats>,
 }
 
 fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
@@ -125,14 +142,18 @@ fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
 /// Spawns a named stage thread whose panic raises `stop` and becomes its result.
 fn spawn(
     name: &'static str,
+    camera: &str,
+    thread: String,
     stop: &Stop,
     f: impl FnOnce() + Send + 'static,
-) -> Result<(&'static str, JoinHandle<StageResult>), PipelineError> {
+) -> Result<(String, &'static str, JoinHandle<StageResult>), PipelineError> {
     let stop = stop.clone();
+    let camera = camera.to_string();
+    let span_camera = camera.clone();
     let handle = std::thread::Builder::new()
-        .name(name.into())
+        .name(thread)
         .spawn(move || {
-            let _span = tracing::info_span!("stage", name).entered();
+            let _span = tracing::info_span!("stage", name, camera = %span_camera).entered();
             std::panic::catch_unwind(AssertUnwindSafe(f)).map_err(|p| {
                 let message = panic_message(p);
                 error!(stage = name, %message, "Stage panicked; shutting the pipeline down.");
@@ -141,58 +162,99 @@ fn spawn(
             })
         })
         .map_err(|source| PipelineError::Spawn { stage: name, source })?;
-    Ok((name, handle))
+    Ok((camera, name, handle))
 }
 
-/// Spawns `stage` on its own named thread with its edges.
+/// Spawns `stage` of `camera` on its own thread with its edges, named after the stage (and the camera, when the
+/// daemon has several: `detect:door`).
 fn spawn_stage<S: Stage>(
     stage: S,
+    camera: &str,
+    several: bool,
     input: crossbeam_channel::Receiver<S::In>,
     output: Output<S::Out>,
     cx: &Context,
-) -> Result<(&'static str, JoinHandle<StageResult>), PipelineError> {
+) -> Result<(String, &'static str, JoinHandle<StageResult>), PipelineError> {
     let cx = cx.clone();
-    spawn(S::NAME, &cx.stop.clone(), move || stage.run(input, output, &cx))
+    let thread = if several && !camera.is_empty() { format!("{}:{camera}", S::NAME) } else { S::NAME.to_string() };
+    spawn(S::NAME, camera, thread, &cx.stop.clone(), move || stage.run(input, output, &cx))
 }
 
 impl Pipeline {
-    /// Also tells, for every frame, what was said on it: the input of `facewatch evaluate --video`. The edge is
-    /// unbounded and the track stage never drops from it; read it, or it grows.
+    /// One camera's pipeline.
+    pub fn single(
+        capture: CaptureStage,
+        detect: DetectStage,
+        track: TrackStage,
+        publish: PublishStage,
+        preview: Option<Preview>,
+        queues: Queues,
+    ) -> Self {
+        Self { cameras: vec![CameraStages { capture, detect, track }], publish, preview, queues }
+    }
+
+    /// The first camera's stages.
+    pub fn first(&self) -> &CameraStages {
+        &self.cameras[0]
+    }
+
+    /// Also tells, for every frame of the first camera, what was said on it: the input of `facewatch evaluate
+    /// --video`. The edge is unbounded and the track stage never drops from it; read it, or it grows.
     pub fn said(&mut self) -> crossbeam_channel::Receiver<SaidFrame> {
         let (out, rx) = unbounded();
-        self.track.said_to(out);
+        self.cameras[0].track.said_to(out);
         rx
     }
 
     /// Starts every stage thread, downstream first, so that every receiver exists before anything is sent.
     /// `stop` is the handle that Ctrl-C, SIGTERM or the preview raise.
     pub fn start(self, stop: Stop) -> Result<Running, PipelineError> {
-        let Self { mut capture, detect, mut track, publish, preview, queues } = self;
-        let cx = Context { stop: stop.clone(), stats: Arc::new(Stats::default()) };
-        let (frames_out, frames_in) = edge(queues.frames, QueuePolicy::DropOldest);
-        let (detections_out, detections_in) = edge(queues.detections, QueuePolicy::Block);
+        let Self { cameras, mut publish, preview, queues } = self;
+        let outputs = Arc::new(OutputStats::default());
+        let several = cameras.len() > 1;
+        let counters: Vec<CameraStats> = cameras
+            .iter()
+            .map(|c| CameraStats { name: c.capture.camera().to_string(), stats: Arc::new(Stats::sharing(outputs.clone())) })
+            .collect();
+        publish.count_for(counters.iter().map(|c| (c.name.clone(), c.stats.clone())).collect());
+        // The publish stage's own context: the outputs every camera shares, and the events of no camera.
+        let hub = Context { stop: stop.clone(), stats: Arc::new(Stats::sharing(outputs)) };
         let (events_out, events_in) = edge::<Event>(EVENT_QUEUE, QueuePolicy::DropNewest);
         let mut threads = Vec::new();
         // Publish and preview end no edge; capture starts none: their unused ends are closed edges.
-        threads.push(spawn_stage(publish, events_in, edge(1, QueuePolicy::DropNewest).0, &cx)?);
-        if let Some(preview) = preview {
-            let (preview_out, preview_in) = edge(1, QueuePolicy::DropNewest);
-            threads.push(spawn_stage(preview, preview_in, edge(1, QueuePolicy::DropNewest).0, &cx)?);
-            track.preview_to(preview_out);
+        threads.push(spawn_stage(publish, "", several, events_in, edge(1, QueuePolicy::DropNewest).0, &hub)?);
+        let mut preview = preview;
+        for (i, (stages, counters)) in cameras.into_iter().zip(&counters).enumerate() {
+            let CameraStages { mut capture, detect, mut track } = stages;
+            let cx = Context { stop: stop.clone(), stats: counters.stats.clone() };
+            let name = counters.name.as_str();
+            let (frames_out, frames_in) = edge(queues.frames, QueuePolicy::DropOldest);
+            let (detections_out, detections_in) = edge(queues.detections, QueuePolicy::Block);
+            if let Some(preview) = preview.take().filter(|_| i == 0) {
+                let (preview_out, preview_in) = edge(1, QueuePolicy::DropNewest);
+                threads.push(spawn_stage(preview, name, several, preview_in, edge(1, QueuePolicy::DropNewest).0, &cx)?);
+                track.preview_to(preview_out);
+            }
+            capture.status_to(events_out.clone());
+            threads.push(spawn_stage(track, name, several, detections_in, events_out.clone(), &cx)?);
+            threads.push(spawn_stage(detect, name, several, frames_in, detections_out, &cx)?);
+            threads.push(spawn_stage(capture, name, several, crossbeam_channel::never(), frames_out, &cx)?);
         }
-        capture.status_to(events_out.clone());
-        threads.push(spawn_stage(track, detections_in, events_out, &cx)?);
-        threads.push(spawn_stage(detect, frames_in, detections_out, &cx)?);
-        threads.push(spawn_stage(capture, crossbeam_channel::never(), frames_out, &cx)?);
-        info!(stages = threads.len(), "Pipeline started.");
-        Ok(Running { threads, stop, stats: cx.stats })
+        drop(events_out);
+        info!(stages = threads.len(), cameras = counters.len(), "Pipeline started.");
+        Ok(Running { threads, stop, cameras: counters })
     }
 }
 
 impl Running {
-    /// The live counters.
+    /// The first camera's live counters (with one camera, the pipeline's).
     pub fn stats(&self) -> Arc<Stats> {
-        self.stats.clone()
+        self.cameras[0].stats.clone()
+    }
+
+    /// Every camera's name and live counters, in configuration order.
+    pub fn cameras(&self) -> Vec<CameraStats> {
+        self.cameras.clone()
     }
 
     /// The stop handle.
@@ -201,63 +263,77 @@ impl Running {
     }
 
     /// Waits for every stage to finish (input ended or stop raised); once the stop is raised, waits at most
-    /// `drain` more. Returns the final figures, or the first stage failure.
+    /// `drain` more. Returns the first camera's final figures, or the first stage failure.
     pub fn wait(self, drain: Duration) -> Result<Report, PipelineError> {
-        self.wait_logging(drain, None, &mut systemd::Notifier::disabled())
+        let mut reports = self.wait_logging(drain, None, &mut systemd::Notifier::disabled())?;
+        Ok(reports.swap_remove(0).1)
     }
 
-    /// [`Running::wait`], logging one health line every `every` meanwhile (fps and drops over the interval,
-    /// latency percentiles over the last frames), and keeping systemd informed through `notifier` (watchdog fed
-    /// while frames flow, `STOPPING=1` at shutdown): what a service needs when nobody is attached.
-    pub fn wait_logging(self, drain: Duration, every: Option<Duration>, notifier: &mut systemd::Notifier) -> Result<Report, PipelineError> {
+    /// [`Running::wait`], logging one health line per camera every `every` meanwhile (fps and drops over the
+    /// interval, latency percentiles over the last frames), and keeping systemd informed through `notifier`
+    /// (watchdog fed while frames flow, `STOPPING=1` at shutdown): what a service needs when nobody is attached.
+    /// Returns each camera's final figures.
+    pub fn wait_logging(
+        self,
+        drain: Duration,
+        every: Option<Duration>,
+        notifier: &mut systemd::Notifier,
+    ) -> Result<Vec<(String, Report)>, PipelineError> {
         let mut stopped_at: Option<Instant> = None;
-        let mut last = (Instant::now(), 0u64, 0u64);
-        let mut abandoned = None;
-        while !self.threads.iter().all(|(_, h)| h.is_finished()) {
+        let mut last: Vec<(Instant, u64, u64)> = vec![(Instant::now(), 0, 0); self.cameras.len()];
+        let mut abandoned = false;
+        while !self.threads.iter().all(|(_, _, h)| h.is_finished()) {
             // Every stage but capture has drained after a stop: capture is stuck in a stalled source (a read or a
             // reconnect that has not timed out yet). Tracks have ended and the socket is closed; do not wait for it.
-            let rest_done = self.threads.iter().filter(|(n, _)| *n != "capture").all(|(_, h)| h.is_finished());
+            let rest_done = self.threads.iter().filter(|(_, n, _)| *n != "capture").all(|(_, _, h)| h.is_finished());
             if self.stop.is_raised() && rest_done {
                 let at = *stopped_at.get_or_insert_with(Instant::now);
                 if at.elapsed() > drain.min(Duration::from_secs(2)) {
-                    tracing::warn!("Capture is still blocked in its source; leaving it behind.");
-                    abandoned = Some("capture");
+                    let stuck: Vec<&str> =
+                        self.threads.iter().filter(|(_, n, h)| *n == "capture" && !h.is_finished()).map(|(c, _, _)| c.as_str()).collect();
+                    tracing::warn!(cameras = ?stuck, "Capture is still blocked in its source; leaving it behind.");
+                    abandoned = true;
                     break;
                 }
             }
-            notifier.tick(self.stats.track.frames.load(Ordering::Relaxed), self.stats.capture.retrying.load(Ordering::Relaxed));
-            if let Some(every) = every.filter(|e| last.0.elapsed() >= *e) {
-                let r = self.stats.report();
-                let fps = (r.frames - last.1) as f64 / last.0.elapsed().as_secs_f64();
-                info!(
-                    fps = format!("{fps:.1}"),
-                    frames = r.frames,
-                    dropped = r.frames_dropped - last.2,
-                    faces = r.faces,
-                    embedded = r.embedded,
-                    events = r.events,
-                    latency_p50_ms = format!("{:.1}", r.latency.p50_ms),
-                    latency_p99_ms = format!("{:.1}", r.latency.p99_ms),
-                    interval_s = every.as_secs(),
-                    "Pipeline running."
-                );
-                last = (Instant::now(), r.frames, r.frames_dropped);
+            let frames = self.cameras.iter().map(|c| c.stats.track.frames.load(Ordering::Relaxed)).sum();
+            let retrying = self.cameras.iter().any(|c| c.stats.capture.retrying.load(Ordering::Relaxed));
+            notifier.tick(frames, retrying);
+            if let Some(every) = every.filter(|e| last[0].0.elapsed() >= *e) {
+                for (c, last) in self.cameras.iter().zip(&mut last) {
+                    let r = c.stats.report();
+                    let fps = (r.frames - last.1) as f64 / last.0.elapsed().as_secs_f64();
+                    info!(
+                        camera = %c.name,
+                        fps = format!("{fps:.1}"),
+                        frames = r.frames,
+                        dropped = r.frames_dropped - last.2,
+                        faces = r.faces,
+                        embedded = r.embedded,
+                        events = r.events,
+                        latency_p50_ms = format!("{:.1}", r.latency.p50_ms),
+                        latency_p99_ms = format!("{:.1}", r.latency.p99_ms),
+                        interval_s = every.as_secs(),
+                        "Pipeline running."
+                    );
+                    *last = (Instant::now(), r.frames, r.frames_dropped);
+                }
             }
             if self.stop.is_raised() {
                 notifier.stopping();
                 let at = *stopped_at.get_or_insert_with(Instant::now);
                 if at.elapsed() > drain {
-                    let stages = self.threads.iter().filter(|(_, h)| !h.is_finished()).map(|(n, _)| *n).collect();
+                    let stages = self.threads.iter().filter(|(_, _, h)| !h.is_finished()).map(|(_, n, _)| *n).collect();
                     return Err(PipelineError::DrainTimeout { seconds: drain.as_secs_f64(), stages });
                 }
             }
             std::thread::sleep(Duration::from_millis(10));
         }
         notifier.stopping();
-        let report = self.stats.report();
+        let reports = self.cameras.iter().map(|c| (c.name.clone(), c.stats.report())).collect();
         let mut failure = None;
-        for (stage, h) in self.threads {
-            if abandoned == Some(stage) && !h.is_finished() {
+        for (_, stage, h) in self.threads {
+            if abandoned && stage == "capture" && !h.is_finished() {
                 continue;
             }
             let result = h.join().unwrap_or_else(|p| Err(panic_message(p)));
@@ -267,7 +343,7 @@ impl Running {
         }
         match failure {
             Some(e) => Err(e),
-            None => Ok(report),
+            None => Ok(reports),
         }
     }
 }

@@ -88,6 +88,10 @@ impl QueuedLineSink {
 const WRITER_DRAIN: Duration = Duration::from_secs(1);
 
 impl EventSink for QueuedLineSink {
+    fn observe(&self, outputs: &crate::base::stats::OutputStats) {
+        outputs.set(self.name, None, self.dropped.load(std::sync::atomic::Ordering::Relaxed));
+    }
+
     fn publish(&mut self, _event: &Event, line: &Arc<str>) {
         if let Some(tx) = &self.tx {
             if tx.try_send(line.clone()).is_err() {
@@ -128,6 +132,9 @@ impl EventSink for ChannelSink {
 /// The publish stage: stamps, serialises and fans out every event.
 pub struct PublishStage {
     sinks: Vec<Box<dyn EventSink>>,
+    /// Each camera's counters: its events are counted there, and the stage ends once every camera's track stage
+    /// has finished. Empty: counted in the stage's own context.
+    cameras: Vec<(String, Arc<crate::base::stats::Stats>)>,
 }
 
 impl PublishStage {
@@ -144,7 +151,21 @@ impl PublishStage {
 
     /// Publishing to `sinks` (the socket, stdout, the record file, a channel).
     pub fn new(sinks: Vec<Box<dyn EventSink>>) -> Self {
-        Self { sinks }
+        Self { sinks, cameras: Vec::new() }
+    }
+
+    /// Counts each event in the counters of its camera (`Pipeline::start`, which makes them).
+    pub fn count_for(&mut self, cameras: Vec<(String, Arc<crate::base::stats::Stats>)>) {
+        self.cameras = cameras;
+    }
+
+    /// Whether every camera's track stage has finished, its last events queued.
+    fn tracks_finished(&self, cx: &Context) -> bool {
+        let done = |s: &crate::base::stats::Stats| s.track_finished.load(std::sync::atomic::Ordering::SeqCst);
+        match self.cameras.is_empty() {
+            true => done(&cx.stats),
+            false => self.cameras.iter().all(|(_, s)| done(s)),
+        }
     }
 
     /// One more sink.
@@ -168,15 +189,12 @@ impl Stage for PublishStage {
     /// capture stuck in a stalled stream still holds a sender: its status events must not keep the sinks, and the
     /// socket file, open). Then closes the sinks.
     fn run(mut self, rx: Receiver<Event>, _output: Output<()>, cx: &Context) {
-        let stats = &cx.stats.publish;
         loop {
             let mut event = match rx.recv_timeout(Duration::from_millis(50)) {
                 Ok(e) => e,
                 Err(RecvTimeoutError::Disconnected) => break,
                 // The flag is set after the track stage's last events were queued: drain those first.
-                Err(RecvTimeoutError::Timeout) if cx.stats.track_finished.load(std::sync::atomic::Ordering::SeqCst) && rx.is_empty() => {
-                    break
-                }
+                Err(RecvTimeoutError::Timeout) if self.tracks_finished(cx) && rx.is_empty() => break,
                 Err(RecvTimeoutError::Timeout) => {
                     self.observe(cx);
                     continue;
@@ -188,7 +206,8 @@ impl Stage for PublishStage {
             for sink in &mut self.sinks {
                 sink.publish(&event, &line);
             }
-            stats.record(started.elapsed());
+            let stats = self.cameras.iter().find(|(name, _)| *name == event.camera).map_or(&cx.stats, |(_, s)| s);
+            stats.publish.record(started.elapsed());
             self.observe(cx);
         }
         for sink in &mut self.sinks {

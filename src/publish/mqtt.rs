@@ -329,6 +329,7 @@ impl EventSink for MqttSink {
         outputs.mqtt.store(true, Ordering::Relaxed);
         outputs.mqtt_connected.store(self.connected.load(Ordering::Relaxed), Ordering::Relaxed);
         outputs.mqtt_dropped.store(self.dropped(), Ordering::Relaxed);
+        outputs.set("mqtt", None, self.dropped());
     }
 
     fn close(&mut self) {

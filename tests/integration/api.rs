@@ -28,6 +28,11 @@ impl Drop for Daemon {
 }
 
 fn start(g: &Path, dir: &Path, extra: &[&str]) -> Daemon {
+    start_running(g, dir, extra, &["run", "--source", arg(&clip()), "--camera", "stage", "--socket", "", "--loop"])
+}
+
+/// [`start`] with the given `run` command line.
+fn start_running(g: &Path, dir: &Path, extra: &[&str], run: &[&str]) -> Daemon {
     let keys = dir.join("api-keys");
     std::fs::write(&keys, format!("# facewatch API keys\n{KEY}\n")).expect("write keys");
     std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o600)).expect("chmod");
@@ -39,7 +44,7 @@ fn start(g: &Path, dir: &Path, extra: &[&str]) -> Daemon {
         .arg("--set")
         .arg(format!("api.keys_file={}", keys.display()))
         .args(extra)
-        .args(["run", "--source", arg(&clip()), "--camera", "stage", "--socket", "", "--loop"])
+        .args(run)
         .env("RUST_LOG", "info,ort=warn")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -179,6 +184,10 @@ fn every_route_answers_through_a_real_client_and_only_to_a_key() {
     assert_eq!((status, added["added"].as_u64()), (201, Some(1)), "{added}");
     let (status, again) = answer(with_key(http().post(&url("/api/faces/Joe%20Biden"))).send_bytes(&biden));
     assert_eq!((status, again["added"].as_u64()), (200, Some(0)), "the same photo twice is one");
+    let (status, r) = answer(with_key(http().post(&url("/api/faces/not-biden"))).send_bytes(&biden));
+    assert_eq!(status, 409, "the same photo under another name: {r}");
+    assert!(r["error"].as_str().is_some_and(|e| e.contains("already enrolled as Joe Biden")), "{r}");
+    assert_eq!(answer(with_key(http().get(&url("/api/faces/not-biden"))).call()).0, 404, "and nobody was created");
     let (_, photos) = answer(with_key(http().get(&url("/api/faces/Joe%20Biden"))).call());
     let id = photos["photos"][0]["id"].as_i64().expect("id");
     assert!(photos["photos"][0]["path"].as_str().is_some_and(|p| p.contains("biden.jpg")), "{photos}");
@@ -209,8 +218,10 @@ fn every_route_answers_through_a_real_client_and_only_to_a_key() {
         "facewatch_frame_to_result_seconds_count",
         "facewatch_frames_dropped_total{camera=\"stage\",stage=\"capture\"}",
         "facewatch_events_total",
-        "facewatch_subscribers{camera=\"stage\"} 0",
-        "facewatch_subscriber_events_dropped_total{camera=\"stage\"} 0",
+        "facewatch_subscribers 0",
+        "facewatch_subscriber_events_dropped_total 0",
+        "facewatch_output_subscribers{output=\"sse\"} 0",
+        "facewatch_output_events_dropped_total{output=\"sse\"} 0",
     ] {
         assert!(metrics.contains(name), "{name} missing from\n{metrics}");
     }
@@ -273,6 +284,74 @@ fn every_route_answers_through_a_real_client_and_only_to_a_key() {
     let log = daemon.log.lock().expect("log").clone();
     assert!(log.contains("HTTP API listening"), "{log}");
     assert!(!log.contains(KEY), "the key was logged: {log}");
+}
+
+#[test]
+fn two_cameras_each_have_their_health_and_metrics_and_a_stream_password_appears_nowhere() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = gallery(dir.path(), &[("obama", &[face("people/obama/obama.jpg")])]);
+    // "garage" is an RTSP stream nobody serves (the discard port): away at start, retried alone; "stage" runs.
+    let config = dir.path().join("cameras.toml");
+    let secret = "s3cr3t-pa55";
+    std::fs::write(
+        &config,
+        format!(
+            "[capture]\nloop = true\nreconnect_initial_ms = 100\nreconnect_max_ms = 200\n\n[[cameras]]\nname = \"stage\"\nsource = \"{}\"\n\n\
+             [[cameras]]\nname = \"garage\"\nsource = \"rtsp://admin:{secret}@127.0.0.1:9/stream1\"\n",
+            clip().display()
+        ),
+    )
+    .expect("write the configuration");
+    let record = dir.path().join("events.jsonl");
+    let daemon = start_running(&db, dir.path(), &["--config", arg(&config)], &["run", "--socket", "", "--record", arg(&record)]);
+    let url = |p: &str| format!("{}{p}", daemon.base);
+    let with_key = |r: ureq::Request| r.set("X-Api-Key", KEY);
+    // Frames flow on stage while garage is retried.
+    let started = Instant::now();
+    let health = loop {
+        let (status, health) = answer(http().get(&url("/api/health")).call());
+        assert_eq!(status, 200);
+        if health["cameras"][0]["frames"].as_u64() > Some(30) {
+            break health;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "stage never ran: {health}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(health["status"], "degraded", "one camera is away: {health}");
+    let cams: Vec<(&str, &str)> = health["cameras"]
+        .as_array()
+        .expect("cameras")
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap_or(""), c["source"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(cams, [("stage", "ok"), ("garage", "lost")], "{health}");
+    let metrics = with_key(http().get(&url("/api/metrics"))).call().expect("metrics").into_string().expect("text");
+    for want in [
+        "facewatch_source_up{camera=\"stage\"} 1",
+        "facewatch_source_up{camera=\"garage\"} 0",
+        "facewatch_frames_total{camera=\"garage\"} 0",
+    ] {
+        assert!(metrics.contains(want), "{want} missing from\n{metrics}");
+    }
+    // Each metric family is described once, with a sample per camera.
+    assert_eq!(metrics.matches("# TYPE facewatch_frames_total counter").count(), 1, "{metrics}");
+    let _ = http().get(&url("/api/openapi.json")).call();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut daemon = daemon;
+    let _ = daemon.child.kill();
+    let _ = daemon.child.wait();
+    std::thread::sleep(Duration::from_millis(200));
+    let log = daemon.log.lock().expect("log").clone();
+    let events = std::fs::read_to_string(&record).expect("recorded events");
+    let lost = events
+        .lines()
+        .find(|l| l.contains("\"source_lost\"") && l.contains("\"garage\""))
+        .unwrap_or_else(|| panic!("no source_lost for garage:\n{events}\n{log}"));
+    assert!(lost.contains("rtsp://admin:***@127.0.0.1:9/stream1"), "the event names the stream, redacted: {lost}");
+    for (what, text) in [("log", &log), ("events", &events), ("metrics", &metrics), ("health", &health.to_string())] {
+        assert!(!text.contains(secret), "the stream password reached the {what}:\n{text}");
+    }
+    assert!(log.contains("rtsp://admin:***@127.0.0.1:9/stream1"), "{log}");
 }
 
 #[test]

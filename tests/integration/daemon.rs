@@ -200,6 +200,80 @@ fn a_source_that_disappears_is_reported_retried_and_resumed() {
 }
 
 #[test]
+fn two_cameras_share_the_outputs_and_a_camera_away_at_start_or_lost_is_retried_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = gallery(dir.path(), &[("lin", &[face("video/lin-manuel-miranda.png")])]);
+    // "door": an image sequence that is away when the daemon starts, comes, goes and comes back; "stage": the clip,
+    // looping at its own rate, with a threshold of its own that nobody reaches.
+    let frames = dir.path().join("frames");
+    let (pattern, _) = clip_frames(&frames, "jpg", &[(0, 19)]);
+    let hidden = dir.path().join("hidden");
+    std::fs::rename(&frames, &hidden).expect("door is away at start");
+    let config = dir.path().join("cameras.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[capture]\nreconnect_initial_ms = 100\nreconnect_max_ms = 400\nloop = true\n\n\
+             [[cameras]]\nname = \"door\"\nsource = \"{}\"\nrealtime = false\n\n\
+             [[cameras]]\nname = \"stage\"\nsource = \"{}\"\nthreshold = 0.99\n",
+            pattern.display(),
+            clip().display()
+        ),
+    )
+    .expect("write the configuration");
+    let socket = dir.path().join("events.sock");
+    let child = Command::new(env!("CARGO_BIN_EXE_facewatch"))
+        .current_dir(root())
+        .args(["--gallery", arg(&db), "--config", arg(&config), "--set", "runtime.intra_threads=1"])
+        .args(["--set", "publish.update_interval_ms=200", "run", "--print", "--socket", arg(&socket)])
+        .env("RUST_LOG", "info,ort=warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start facewatch run");
+    let sub = subscriber(&socket);
+    let pid = child.id();
+    wait_for_socket(&socket);
+    std::thread::sleep(Duration::from_millis(2500));
+    std::fs::rename(&hidden, &frames).expect("door comes");
+    std::thread::sleep(Duration::from_millis(2500));
+    std::fs::rename(&frames, &hidden).expect("door goes");
+    std::thread::sleep(Duration::from_millis(2500));
+    std::fs::rename(&hidden, &frames).expect("door comes back");
+    std::thread::sleep(Duration::from_millis(2500));
+    sigterm(pid);
+    let (code, events, log) = finish(child, Duration::from_secs(60));
+    assert_eq!(code, Some(0), "the daemon stayed up through the loss: {log}");
+    let of = |camera: &str| events.iter().filter(|e| e["camera"] == camera).collect::<Vec<_>>();
+    let (door, stage) = (of("door"), of("stage"));
+    assert_eq!(door.len() + stage.len(), events.len(), "every event names one of the two cameras");
+    // Door could not be opened at start, came, was lost and came back: told twice each way. Stage never was lost,
+    // and kept publishing while door was away.
+    let at = |t: &str| door.iter().filter(|e| e["type"] == t).filter_map(|e| e["emit_ts"].as_f64()).collect::<Vec<_>>();
+    let (lost, restored) = (at("source_lost"), at("source_restored"));
+    assert_eq!((lost.len(), restored.len()), (2, 2), "door: {door:?}\n{log}");
+    assert!(lost[0] < restored[0] && restored[0] < lost[1] && lost[1] < restored[1], "{door:?}");
+    assert!(!stage.iter().any(|e| e["type"] == "source_lost"), "stage was never lost");
+    for (from, to) in lost.iter().zip(&restored) {
+        let meanwhile = stage.iter().filter(|e| e["emit_ts"].as_f64().is_some_and(|t| t > *from && t < *to)).count();
+        assert!(meanwhile > 0, "stage kept running while door was retried ({from}..{to}): {stage:?}");
+    }
+    assert!(door.iter().any(|e| e["type"] == "track_started" && e["emit_ts"].as_f64() > Some(restored[1])), "door's frames flowed again");
+    // Each camera decides with its own threshold: lin is named on door, never on stage.
+    let decisions = |evs: &[&Value]| {
+        evs.iter().filter(|e| e["type"] == "track_started").map(|e| (e["threshold"].as_f64(), e["known"] == true)).collect::<Vec<_>>()
+    };
+    assert!(decisions(&door).iter().any(|(_, known)| *known), "lin is named on door: {door:?}");
+    assert!(decisions(&stage).iter().all(|(t, known)| !known && t.is_some_and(|t| (t - 0.99).abs() < 1e-6)), "{stage:?}");
+    assert!(!decisions(&stage).is_empty(), "stage saw faces");
+    // One socket carries both cameras; each camera's stages ran on their own threads.
+    let on_socket = sub.join().expect("subscriber");
+    assert!(on_socket.iter().any(|e| e["camera"] == "door") && on_socket.iter().any(|e| e["camera"] == "stage"));
+    assert_eq!(log.matches("Camera built.").count(), 2, "{log}");
+    assert!(log.contains("Cannot open this camera now"), "{log}");
+}
+
+#[test]
 fn a_stalled_subscriber_loses_its_own_events_and_does_not_slow_the_pipeline() {
     let bench = |stalled: &str| -> Value {
         let out = run_json(&[
@@ -321,6 +395,8 @@ fn the_systemd_unit_checks_the_configuration_it_runs() {
     let problems = report["problems"].as_array().expect("problems");
     assert!(problems.iter().all(|p| p.as_str().is_some_and(|p| p.contains("/usr/local/"))), "{problems:?}");
     assert_eq!(report["config"]["publish"]["socket"], "/run/facewatch/events.sock");
+    let cameras: Vec<&str> = report["config"]["cameras"].as_array().expect("cameras").iter().filter_map(|c| c["name"].as_str()).collect();
+    assert_eq!(cameras, ["front-door", "garage"], "the example shows two cameras");
 }
 
 #[test]

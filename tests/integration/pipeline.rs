@@ -134,22 +134,14 @@ fn build_with(source: FakeSource, detect_delay: Duration, panic_at: Option<usize
     capture.looping = looping;
     let calls = Arc::new(AtomicUsize::new(0));
     let levels = FaceThresholds { same_face_min: 0.0, reid_min: 0.5 };
-    let pipeline = Pipeline {
-        capture: CaptureStage::new(Box::new(source), capture),
-        detect: DetectStage::new(Box::new(FakeDetector { delay: detect_delay, panic_at, calls: calls.clone() })),
-        track: TrackStage::build(
-            &cfg.track,
-            "test",
-            FaceEmbedder::new(Box::new(FakeEmbedder)),
-            Matcher::new(gallery, 3),
-            levels,
-            0.4,
-            None,
-        ),
-        publish: PublishStage::new(vec![Box::new(ChannelSink(tx))]),
-        preview: None,
-        queues: Queues { frames: 2, detections: 2 },
-    };
+    let pipeline = Pipeline::single(
+        CaptureStage::new(Box::new(source), capture),
+        DetectStage::new(Box::new(FakeDetector { delay: detect_delay, panic_at, calls: calls.clone() })),
+        TrackStage::build(&cfg.track, "test", FaceEmbedder::new(Box::new(FakeEmbedder)), Matcher::new(gallery, 3), levels, 0.4, None),
+        PublishStage::new(vec![Box::new(ChannelSink(tx))]),
+        None,
+        Queues { frames: 2, detections: 2 },
+    );
     Run { pipeline, events, calls }
 }
 
