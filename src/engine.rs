@@ -192,10 +192,20 @@ pub struct Sessions {
 impl Engine {
     /// Loads the configured models; fails before any image is read if one is missing or wrong.
     pub fn build(cfg: &Config) -> Result<Self, EngineError> {
+        Self::build_shaped(cfg, true)
+    }
+
+    /// [`Engine::build`] for the frames of one video (all of one size): detected in their own aspect, as the
+    /// pipeline's detectors do (the bare-model baseline of `facewatch bench`).
+    pub fn for_video(cfg: &Config) -> Result<Self, EngineError> {
+        Self::build_shaped(cfg, false)
+    }
+
+    fn build_shaped(cfg: &Config, stills: bool) -> Result<Self, EngineError> {
         let manifest = Manifest::load(&resolve_path(&cfg.models.manifest))?;
         let checked = Checked::new(cfg, &manifest)?;
         // Photos come in every shape: one square input serves them all (one session, no build per aspect).
-        let detector = checked.stills_detector(cfg)?;
+        let detector = if stills { checked.stills_detector(cfg)? } else { checked.detector(cfg)? };
         let embedder = checked.embedder()?;
         Ok(Self { detector: Box::new(detector), embedder, max_image_pixels: cfg.detect.max_image_pixels.get(), info: checked.info(cfg) })
     }

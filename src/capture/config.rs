@@ -67,6 +67,9 @@ pub struct CaptureConfig {
     /// variable `FACEWATCH_CAPTURE_CREDENTIALS` wins over it.
     #[serde(default)]
     pub credentials_file: String,
+    /// Set for a `[[cameras]]` entry: only its own file or `FACEWATCH_CAMERA_<NAME>_CREDENTIALS` apply.
+    #[serde(skip)]
+    pub credentials_own_only: bool,
 }
 
 impl CaptureConfig {
@@ -143,9 +146,10 @@ impl CameraConfig {
         c.pixel_format = self.pixel_format.unwrap_or(c.pixel_format);
         c.looping = self.looping.unwrap_or(c.looping);
         c.realtime = self.realtime.unwrap_or(c.realtime);
-        if let Some(f) = &self.credentials_file {
-            c.credentials_file.clone_from(f);
-        }
+        // A stream's password belongs to its camera: an entry never takes [capture]'s file, nor the variable that
+        // serves the one [capture] camera (CREDENTIALS_ENV), so one camera's password is never sent to another.
+        c.credentials_file = self.credentials_file.clone().unwrap_or_default();
+        c.credentials_own_only = true;
         c
     }
 }
@@ -179,6 +183,7 @@ impl Cameras {
                 reconnect_initial: Duration::from_millis(1),
                 reconnect_max: Duration::from_millis(1),
                 credentials_file: String::new(),
+                credentials_own_only: true,
             };
             cam.capture(&base).problems(&mut own);
             out.extend(own.into_iter().map(|m| {

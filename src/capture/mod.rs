@@ -174,11 +174,12 @@ impl CaptureStage {
     /// Like [`CaptureStage::build`], but a source that cannot be opened now (camera unplugged, stream down) is
     /// reported as lost once the pipeline runs and retried like a lost source, instead of failing the start: for
     /// a daemon with several cameras, whose other cameras should not wait for this one. Errors that retrying cannot
-    /// mend (unreadable credentials) still fail.
+    /// mend (unreadable credentials, a missing file that does not loop) still fail.
     pub fn build_or_retry(cfg: &CaptureConfig) -> Result<Self, CaptureError> {
         match open(cfg) {
             Ok(source) => Ok(Self::new(source, cfg.clone())),
-            Err(e @ CaptureError::Open { .. }) => {
+            // A camera or stream may come back; so may a looping file. A plain file that is not there will not.
+            Err(e @ CaptureError::Open { .. }) if wants_camera(cfg) || is_stream(&cfg.source) || cfg.looping => {
                 warn!(camera = %cfg.camera, error = %e, "Cannot open this camera now; the others start, and it is retried.");
                 Ok(Self::new(Box::new(Deferred { cfg: cfg.clone(), inner: None, first: Some(e) }), cfg.clone()))
             }

@@ -12,11 +12,19 @@ use std::path::Path;
 pub const CREDENTIALS_ENV: &str = "FACEWATCH_CAPTURE_CREDENTIALS";
 
 /// The environment variable holding `user:password` for one camera of several: `FACEWATCH_CAMERA_<NAME>_CREDENTIALS`,
-/// the name upper-cased with every other character than a letter or digit as `_` (camera `front-door`:
-/// `FACEWATCH_CAMERA_FRONT_DOOR_CREDENTIALS`). It wins over [`CREDENTIALS_ENV`], which serves every camera.
+/// the name upper-cased with each run of other characters than letters and digits as one `_` (camera `front-door`:
+/// `FACEWATCH_CAMERA_FRONT_DOOR_CREDENTIALS`). It wins over the camera's `credentials_file`; [`CREDENTIALS_ENV`]
+/// serves only the one camera of `[capture]`.
 pub fn camera_env(camera: &str) -> String {
-    let name: String = camera.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
-    format!("FACEWATCH_CAMERA_{name}_CREDENTIALS")
+    let mut name = String::new();
+    for c in camera.chars() {
+        let c = if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' };
+        // Never `__`: the configuration reads FACEWATCH_SECTION__KEY variables as settings.
+        if !(c == '_' && name.ends_with('_')) {
+            name.push(c);
+        }
+    }
+    format!("FACEWATCH_CAMERA_{}_CREDENTIALS", name.trim_matches('_'))
 }
 
 /// Errors reading stream credentials.
@@ -133,6 +141,14 @@ impl std::io::Write for RedactingStderr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_camera_has_its_own_credentials_variable_never_with_a_double_underscore() {
+        assert_eq!(camera_env("front-door"), "FACEWATCH_CAMERA_FRONT_DOOR_CREDENTIALS");
+        assert_eq!(camera_env("a--b"), "FACEWATCH_CAMERA_A_B_CREDENTIALS");
+        assert_eq!(camera_env("garage"), "FACEWATCH_CAMERA_GARAGE_CREDENTIALS");
+        assert!(!camera_env("x._y/").contains("__"), "{}", camera_env("x._y/"));
+    }
 
     #[test]
     fn passwords_in_urls_are_redacted_wherever_they_appear() {

@@ -108,8 +108,10 @@ impl VideoSource {
     /// Opens `capture.source` with OpenCV.
     pub fn open(cfg: &CaptureConfig) -> Result<Self, CaptureError> {
         let file = (!cfg.credentials_file.trim().is_empty()).then(|| crate::folders::resolve_path(&cfg.credentials_file));
-        let env = std::env::var(super::secrets::camera_env(&cfg.camera)).or_else(|_| std::env::var(super::secrets::CREDENTIALS_ENV));
-        let credentials = super::secrets::load(file.as_deref(), env.ok())?;
+        // Order: this camera's variable, its file, then (for the [capture] camera only) FACEWATCH_CAPTURE_CREDENTIALS.
+        let own = std::env::var(super::secrets::camera_env(&cfg.camera)).ok().filter(|v| !v.is_empty());
+        let shared = (!cfg.credentials_own_only && file.is_none()).then(|| std::env::var(super::secrets::CREDENTIALS_ENV).ok()).flatten();
+        let credentials = super::secrets::load(file.as_deref(), own.or(shared))?;
         let location = super::secrets::with_credentials(&cfg.source, credentials.as_deref());
         let (capture, fps) = open_capture(&location)?;
         let stream = is_stream(&cfg.source);

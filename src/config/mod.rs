@@ -437,7 +437,7 @@ mod tests {
     fn cameras_take_their_keys_over_capture_and_are_checked_together() {
         let dir = tempfile::tempdir().expect("tempdir");
         let f = dir.path().join("c.toml");
-        let two = "[capture]\nwidth = 1280\nloop = true\n\n[[cameras]]\nname = \"door\"\nsource = \"rtsp://door.lan/s\"\n\
+        let two = "[capture]\nwidth = 1280\nloop = true\ncredentials_file = \"/etc/cam.secret\"\n\n[[cameras]]\nname = \"door\"\nsource = \"rtsp://door.lan/s\"\n\
                    threshold = 0.45\n\n[[cameras]]\nname = \"hall\"\nsource = \"1\"\nwidth = 640\nloop = false\n";
         std::fs::write(&f, two).expect("write");
         let c = Config::load(&Sources { file: Some(f.clone()), ..Sources::default() }).expect("load");
@@ -452,6 +452,7 @@ mod tests {
         assert_eq!(door.1.map(Threshold::get), Some(0.45));
         assert_eq!((hall.0.camera.as_str(), hall.0.width, hall.0.looping, hall.1), ("hall", 640, false, None));
         assert_eq!(hall.0.reconnect_max, c.capture.reconnect_max, "keys no entry names come from [capture]");
+        assert!(door.0.credentials_file.is_empty() && door.0.credentials_own_only, "a camera's password is its own, never [capture]'s");
         // Without entries, the one camera of [capture].
         let one = Config::default_embedded().expect("defaults");
         assert_eq!(one.cameras().len(), 1);

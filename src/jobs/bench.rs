@@ -102,7 +102,7 @@ pub struct BenchReport {
 
 /// Detect every frame and embed every face, one after the other on one thread: the bare models' cost.
 fn baseline(cfg: &Config, frames: Option<u64>) -> Result<Baseline, JobError> {
-    let mut engine = Engine::build(&daemon_runtime(cfg))?;
+    let mut engine = Engine::for_video(&daemon_runtime(cfg))?;
     let mut cfg_fast = cfg.capture.clone();
     cfg_fast.realtime = false;
     let mut source = VideoSource::open(&cfg_fast)?;

@@ -296,9 +296,18 @@ impl Running {
                     break;
                 }
             }
-            let frames = self.cameras.iter().map(|c| c.stats.track.frames.load(Ordering::Relaxed)).sum();
-            let retrying = self.cameras.iter().any(|c| c.stats.capture.retrying.load(Ordering::Relaxed));
-            notifier.tick(frames, retrying);
+            let progress: Vec<(u64, bool)> = self
+                .cameras
+                .iter()
+                .map(|c| {
+                    let s = &c.stats;
+                    (
+                        s.track.frames.load(Ordering::Relaxed),
+                        s.capture.retrying.load(Ordering::Relaxed) || s.track_finished.load(Ordering::Relaxed),
+                    )
+                })
+                .collect();
+            notifier.tick(&progress);
             if let Some(every) = every.filter(|e| last[0].0.elapsed() >= *e) {
                 for (c, last) in self.cameras.iter().zip(&mut last) {
                     let r = c.stats.report();

@@ -16,7 +16,8 @@ pub struct Notifier {
     socket: Option<(UnixDatagram, String)>,
     watchdog: Option<Duration>,
     last_ping: Option<Instant>,
-    last_frames: u64,
+    /// Each camera's frame count at the last feed.
+    last_frames: Vec<u64>,
     stopping_sent: bool,
 }
 
@@ -77,17 +78,19 @@ impl Notifier {
         }
     }
 
-    /// Called often: feeds the watchdog every half period if frames advanced since the last feed, or capture is
-    /// retrying a lost source.
-    pub fn tick(&mut self, frames: u64, retrying: bool) {
+    /// Called often with each camera's (frames processed, excused: retrying a lost source or its input over):
+    /// feeds the watchdog every half period if every camera advanced since the last feed or is excused. One camera
+    /// stuck (a read that never returns) starves the watchdog even while the others run, so systemd restarts it.
+    pub fn tick(&mut self, cameras: &[(u64, bool)]) {
         let Some(period) = self.watchdog else { return };
         if self.last_ping.is_some_and(|t| t.elapsed() < period / 2) {
             return;
         }
-        if frames > self.last_frames || retrying {
+        let before = |i: usize| self.last_frames.get(i).copied().unwrap_or(0);
+        if cameras.iter().enumerate().all(|(i, &(frames, excused))| excused || frames > before(i)) {
             self.send("WATCHDOG=1");
         }
-        self.last_frames = frames;
+        self.last_frames = cameras.iter().map(|c| c.0).collect();
         self.last_ping = Some(Instant::now());
     }
 }
@@ -112,13 +115,21 @@ mod tests {
         n.ready();
         assert_eq!(recv(), "READY=1");
         std::thread::sleep(Duration::from_millis(15));
-        n.tick(5, false);
+        n.tick(&[(5, false)]);
         assert_eq!(recv(), "WATCHDOG=1", "frames advanced");
         std::thread::sleep(Duration::from_millis(15));
-        n.tick(5, false);
+        n.tick(&[(5, false)]);
         std::thread::sleep(Duration::from_millis(15));
-        n.tick(5, true);
+        n.tick(&[(5, true)]);
         assert_eq!(recv(), "WATCHDOG=1", "no progress: no feed; retrying a lost source: fed");
+        // Two cameras: one stuck starves the watchdog however fast the other runs.
+        std::thread::sleep(Duration::from_millis(15));
+        n.tick(&[(5, false), (100, false)]);
+        std::thread::sleep(Duration::from_millis(15));
+        n.tick(&[(5, false), (200, false)]);
+        std::thread::sleep(Duration::from_millis(15));
+        n.tick(&[(6, false), (300, false)]);
+        assert_eq!(recv(), "WATCHDOG=1", "fed again once both advanced, not before");
         n.stopping();
         n.stopping();
         assert_eq!(recv(), "STOPPING=1");

@@ -206,7 +206,10 @@ impl Stage for PublishStage {
             for sink in &mut self.sinks {
                 sink.publish(&event, &line);
             }
-            let stats = self.cameras.iter().find(|(name, _)| *name == event.camera).map_or(&cx.stats, |(_, s)| s);
+            // An event of no listed camera counts for the only one, when there is only one.
+            let camera = self.cameras.iter().find(|(name, _)| *name == event.camera);
+            let camera = camera.or_else(|| self.cameras.first().filter(|_| self.cameras.len() == 1));
+            let stats = camera.map_or(&cx.stats, |(_, s)| s);
             stats.publish.record(started.elapsed());
             self.observe(cx);
         }

@@ -291,13 +291,18 @@ impl Retention {
             if !(old || over) {
                 break;
             }
-            if std::fs::remove_file(path).is_ok() {
-                total = total.saturating_sub(*len);
-                removed += 1;
-                if let Some(day) = path.parent() {
-                    // Only when empty; an error here means it is not.
-                    let _ = std::fs::remove_dir(day);
+            match std::fs::remove_file(path) {
+                Ok(()) => {
+                    total = total.saturating_sub(*len);
+                    removed += 1;
+                    if let Some(day) = path.parent() {
+                        // Only when empty; an error here means it is not.
+                        let _ = std::fs::remove_dir(day);
+                    }
                 }
+                // Another camera's writer (they share the directory) deleted it first: it is gone all the same.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => total = total.saturating_sub(*len),
+                Err(_) => {}
             }
         }
         if removed > 0 {

@@ -34,6 +34,9 @@ pub struct TrackConfig {
     pub max_absence: Duration,
     /// Recognizer sessions that embed a frame's faces side by side (0: two, one on a one-core machine).
     pub embed_sessions: usize,
+    /// Faces embedded per frame at most, the most urgent first (0: one per recognizer session).
+    #[serde(default)]
+    pub embed_budget: usize,
 }
 
 impl TrackConfig {
@@ -62,6 +65,7 @@ impl TrackConfig {
             ));
         }
         within(out, "track.embed_sessions", self.embed_sessions as u64, 16, "recognizer sessions");
+        within(out, "track.embed_budget", self.embed_budget as u64, 1000, "faces embedded per frame");
         within(out, "track.embed_every", self.embed_every.get() as u64, 10_000, "frames");
         within(out, "track.vote_window", self.vote_window.get() as u64, 1000, "votes per track");
     }

@@ -119,6 +119,8 @@ pub struct Associator {
     max_absence: f64,
     tracks: Vec<LiveTrack>,
     next_id: TrackId,
+    /// Faces embedded per frame at most (0: no limit).
+    budget: usize,
 }
 
 fn seconds_between(earlier: SystemTime, later: SystemTime) -> f64 {
@@ -137,6 +139,26 @@ impl Associator {
             max_absence: cfg.max_absence.as_secs_f64(),
             tracks: Vec::new(),
             next_id: 1,
+            budget: 0,
+        }
+    }
+
+    /// Embeds at most `n` faces per frame (0: no limit), the most urgent first; see [`Associator::plan`].
+    pub fn with_budget(mut self, n: usize) -> Self {
+        self.budget = n;
+        self
+    }
+
+    /// How urgently a planned embedding is needed, most urgent lowest: a new face or a track never embedded (its
+    /// events wait on it), a track whose face stopped matching (a person may have changed), a young track settling,
+    /// then the periodic and better-quality ones, the longest unembedded first.
+    fn urgency(&self, track: Option<usize>) -> (u8, std::cmp::Reverse<usize>) {
+        match track.map(|t| &self.tracks[t]) {
+            None => (0, std::cmp::Reverse(0)),
+            Some(tr) if tr.reference.is_none() => (0, std::cmp::Reverse(tr.frames_since_embed)),
+            Some(tr) if tr.mismatches > 0 => (1, std::cmp::Reverse(tr.frames_since_embed)),
+            Some(tr) if tr.embeddings < SETTLE_EMBEDDINGS => (2, std::cmp::Reverse(tr.frames_since_embed)),
+            Some(tr) => (3, std::cmp::Reverse(tr.frames_since_embed)),
         }
     }
 
@@ -180,7 +202,8 @@ impl Associator {
                 taken[t] = true;
             }
         }
-        dets.iter()
+        let mut plans = dets
+            .iter()
             .zip(det_track)
             .map(|(det, track)| {
                 let quality = face_quality(det);
@@ -196,7 +219,25 @@ impl Associator {
                 };
                 Plan { track, embed, quality }
             })
-            .collect()
+            .collect::<Vec<Plan>>();
+        self.within_budget(&mut plans);
+        plans
+    }
+
+    /// Over budget, keeps the most urgent embeddings of the frame (the better face first among equals) and defers
+    /// the rest: a deferred face keeps its track's identity and is planned again on the next frame.
+    fn within_budget(&self, plans: &mut [Plan]) {
+        let wanted: Vec<usize> = (0..plans.len()).filter(|&i| plans[i].embed).collect();
+        if self.budget == 0 || wanted.len() <= self.budget {
+            return;
+        }
+        let mut ranked = wanted;
+        ranked.sort_by(|&a, &b| {
+            self.urgency(plans[a].track).cmp(&self.urgency(plans[b].track)).then(plans[b].quality.total_cmp(&plans[a].quality))
+        });
+        for &i in &ranked[self.budget..] {
+            plans[i].embed = false;
+        }
     }
 
     /// Applies a frame: `dets[i]` planned as `plans[i]`, with `embeddings[i]` when it was embedded. Returns the
@@ -222,6 +263,19 @@ impl Associator {
             let emb = embeddings[i].take();
             let mut slot = plan.track;
             let mut consistent = true;
+            // A track held by position while its first embedding waited for the budget: now that its face is known,
+            // it may be someone whose track was lost a moment ago. Then that track continues, and the placeholder
+            // (never started, so never announced) ends.
+            if let (Some(t), Some(e)) = (slot, &emb) {
+                if self.tracks[t].embeddings == 0 && self.tracks[t].reference.is_none() {
+                    if let Some(old) = self.reidentify(e) {
+                        let placeholder = &mut self.tracks[t];
+                        placeholder.last_seen = SystemTime::UNIX_EPOCH;
+                        placeholder.seen_this_frame = false;
+                        slot = Some(old);
+                    }
+                }
+            }
             if let (Some(t), Some(e)) = (slot, &emb) {
                 let tr = &mut self.tracks[t];
                 let cosine = tr.reference.as_ref().map_or(1.0, |r| r.cosine(e));
@@ -401,6 +455,70 @@ mod tests {
         a.scene_cut();
         let (obs, _) = step(&mut a, vec![det(300.0, 100.0)], &[0.01], t0 + Duration::from_millis(80));
         assert_eq!(obs[0].track, first);
+    }
+
+    #[test]
+    fn over_budget_new_faces_go_first_and_the_rest_follow_on_the_next_frames() {
+        let mut a = Associator::new(&cfg(), LEVELS).with_budget(2);
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
+        let ms = |n: u64| t0 + Duration::from_millis(40 * n);
+        // One known face, settled.
+        let (obs, _) = step(&mut a, vec![det(100.0, 100.0)], &[0.0], t0);
+        let known = obs[0].track;
+        for i in 1..=3 {
+            step(&mut a, vec![det(100.0, 100.0)], &[0.0; 4], ms(i));
+        }
+        // Five new faces arrive beside it: two embedded per frame, new faces first, each face once, the known one
+        // (due for nothing) untouched; the frame never asks for more than the budget.
+        let group: Vec<Detection> = (0..5).map(|k| det(300.0 + 150.0 * k as f32, 400.0)).collect();
+        let angles = [1.0, 1.3, 1.6, 1.9, 2.2];
+        let mut started = std::collections::HashMap::new();
+        for frame in 4..=7 {
+            let mut dets = vec![det(100.0, 100.0)];
+            dets.extend(group.iter().cloned());
+            let plans = a.plan(&dets);
+            assert!(plans.iter().filter(|p| p.embed).count() <= 2, "frame {frame}: {plans:?}");
+            assert!(!plans[0].embed || frame > 6, "the known face waits while new faces are pending");
+            let embeddings: Vec<Option<Embedding>> =
+                plans.iter().enumerate().map(|(i, p)| p.embed.then(|| emb(if i == 0 { 0.0 } else { angles[i - 1] }))).collect();
+            let (obs, _) = a.commit(dets, &plans, embeddings, ms(frame));
+            assert_eq!(obs[0].track, known);
+            for o in &obs[1..] {
+                if o.embedding.is_some() {
+                    started.entry(o.track).or_insert(frame);
+                }
+            }
+        }
+        assert_eq!(started.len(), 5, "every new face embedded within three frames: {started:?}");
+        assert_eq!(started.values().filter(|&&f| f == 4).count(), 2, "the first two at once");
+    }
+
+    #[test]
+    fn a_face_waiting_for_its_first_embedding_rejoins_its_lost_track_when_embedded() {
+        let mut a = Associator::new(&cfg(), LEVELS).with_budget(1);
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
+        let (obs, _) = step(&mut a, vec![det(100.0, 100.0)], &[0.0], t0);
+        let first = obs[0].track;
+        // Lost for a moment; it comes back elsewhere together with a stranger who takes the one embedding.
+        let (_, ended) = step(&mut a, vec![], &[], t0 + Duration::from_millis(200));
+        assert!(ended.is_empty());
+        let stranger = det(600.0, 100.0);
+        let back = det(300.0, 300.0);
+        // Each face's own embedding, whenever the budget lets it be embedded.
+        let angle = [2.5, 0.01];
+        let embed = |plans: &[Plan]| -> Vec<Option<Embedding>> { plans.iter().zip(angle).map(|(p, a)| p.embed.then(|| emb(a))).collect() };
+        let plans = a.plan(&[stranger.clone(), back.clone()]);
+        assert_eq!(plans.iter().map(|p| p.embed).collect::<Vec<_>>(), [true, false], "one embedding: the first new face");
+        let (obs, _) = a.commit(vec![stranger.clone(), back.clone()], &plans, embed(&plans), t0 + Duration::from_millis(240));
+        let placeholder = obs[1].track;
+        assert_ne!(placeholder, first, "without its embedding the returning face is held by position only");
+        // Next frame it is embedded first (it waited longest), rejoins its own track, and the placeholder ends
+        // (it was never announced: no event had its id).
+        let plans = a.plan(&[stranger.clone(), back.clone()]);
+        assert_eq!(plans.iter().map(|p| p.embed).collect::<Vec<_>>(), [false, true]);
+        let (obs, ended) = a.commit(vec![stranger, back], &plans, embed(&plans), t0 + Duration::from_millis(280));
+        assert_eq!(obs[1].track, first, "the returning face continues its old track");
+        assert_eq!(ended, vec![placeholder]);
     }
 
     #[test]

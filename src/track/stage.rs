@@ -52,10 +52,15 @@ impl TrackStage {
         threshold: f32,
         update_interval: Option<std::time::Duration>,
     ) -> Self {
+        // One embedding round per frame by default: a group of new faces is spread over frames, not one frame held.
+        let budget = match cfg.embed_budget {
+            0 => embedder.sessions(),
+            n => n,
+        };
         Self {
             embedder,
             matcher,
-            assoc: Associator::new(cfg, levels),
+            assoc: Associator::new(cfg, levels).with_budget(budget),
             cut: SceneCut::new(cfg.scene_cut.get()),
             ids: Identities::new(camera, threshold, cfg, update_interval),
             preview: None,
