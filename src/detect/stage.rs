@@ -105,8 +105,12 @@ impl Stage for DetectStage {
             return;
         }
         // Several workers: this thread numbers the frames and hands them out, the workers detect, and a reorder
-        // buffer releases results in number order. At most two frames per worker are in flight.
+        // buffer releases results in number order. At most two frames per worker are in flight, between handing out
+        // and release: one credit per frame, taken before a frame is handed out and given back once its result is
+        // released, so a slow stage downstream holds this one back (and capture behind it) instead of letting
+        // finished detections pile up.
         let n = self.detectors.len();
+        let (credit_tx, credit_rx) = crossbeam_channel::bounded::<()>(2 * n);
         let (work_tx, work_rx) = crossbeam_channel::bounded::<(u64, Frame)>(n);
         let (done_tx, done_rx) = crossbeam_channel::unbounded::<(u64, Detections)>();
         let closed = AtomicBool::new(false);
@@ -127,7 +131,7 @@ impl Stage for DetectStage {
                     .expect("spawn a detect worker thread");
             }
             drop((work_rx, done_tx));
-            let (closed, output) = (&closed, &output);
+            let (closed, output, credits) = (&closed, &output, &credit_rx);
             let releaser = std::thread::Builder::new()
                 .name("detect-order".into())
                 .spawn_scoped(s, move || {
@@ -139,15 +143,18 @@ impl Stage for DetectStage {
                             next += 1;
                             if output.send(d) == Sent::Closed {
                                 closed.store(true, Ordering::SeqCst);
+                                // Unblock a dispatcher waiting for a credit.
+                                while credits.try_recv().is_ok() {}
                                 return;
                             }
+                            let _ = credits.try_recv();
                         }
                     }
                 })
                 .expect("spawn the detect reorder thread");
             let mut ticket = 0u64;
             while let Some(frame) = next_frame(&input, &cx.stop, &mut stopped) {
-                if closed.load(Ordering::SeqCst) || work_tx.send((ticket, frame)).is_err() {
+                if closed.load(Ordering::SeqCst) || credit_tx.send(()).is_err() || work_tx.send((ticket, frame)).is_err() {
                     break;
                 }
                 ticket += 1;
@@ -201,5 +208,27 @@ mod tests {
             assert_eq!(got, want, "{workers} workers");
             assert_eq!(cx.stats.faces.load(Ordering::Relaxed), 40);
         }
+    }
+
+    #[test]
+    fn a_slow_stage_downstream_holds_the_workers_back() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        for seq in 0..100u64 {
+            let bgr = Mat::new_rows_cols_with_default(2, 2, CV_8UC3, Scalar::all((seq % 200) as f64)).expect("mat");
+            tx.send(Frame::from_bgr(bgr, "test", seq)).expect("send");
+        }
+        drop(tx);
+        // The next stage takes one result and then nothing for a while.
+        let (out, results) = crate::base::stage::edge(1, crate::base::stage::QueuePolicy::Block);
+        let cx = Context { stop: Stop::new(), stats: Arc::new(Stats::default()) };
+        let detectors: Vec<Box<dyn Detector>> = (0..3).map(|_| Box::new(Uneven) as Box<dyn Detector>).collect();
+        let input = rx.clone();
+        let running = std::thread::spawn(move || DetectStage::with_workers(detectors).run(rx, out, &cx));
+        std::thread::sleep(Duration::from_millis(300));
+        let taken = 100 - input.len();
+        assert!(taken <= 2 * 3 + 2, "{taken} frames taken while the next stage read none: detections pile up");
+        let got: Vec<u64> = results.iter().map(|d| d.frame.seq).collect();
+        running.join().expect("stage");
+        assert_eq!(got, (0..100).collect::<Vec<_>>(), "then every frame, in order");
     }
 }

@@ -13,7 +13,7 @@ use crate::base::{Event, EventKind, Stop};
 use crate::capture::{FrameSource, VideoSource};
 use crate::config::{Config, SourceKind};
 use crate::engine::Engine;
-use crate::pipeline::{daemon_runtime, BuildOptions, Built, Pipeline, Report};
+use crate::pipeline::{camera_sessions, daemon_runtime, BuildOptions, Built, Pipeline, Report};
 use crate::publish::{ChannelSink, SocketServer};
 
 /// Median and 99th percentile of `v` (sorted in place).
@@ -102,7 +102,9 @@ pub struct BenchReport {
 
 /// Detect every frame and embed every face, one after the other on one thread: the bare models' cost.
 fn baseline(cfg: &Config, frames: Option<u64>) -> Result<Baseline, JobError> {
-    let mut engine = Engine::for_video(&daemon_runtime(cfg))?;
+    // The threads each of the pipeline's sessions had (a file is live when paced at its frame rate).
+    let (workers, embedders) = camera_sessions(cfg, cfg.capture.realtime);
+    let mut engine = Engine::for_video(&daemon_runtime(cfg, workers + embedders))?;
     let mut cfg_fast = cfg.capture.clone();
     cfg_fast.realtime = false;
     let mut source = VideoSource::open(&cfg_fast)?;

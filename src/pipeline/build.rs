@@ -78,22 +78,23 @@ pub struct Built {
     pub models: ModelInfo,
 }
 
-/// The daemon runs several inference sessions at once (per camera, `detect.workers` detectors and
+/// `cfg` for a daemon that runs `sessions` inference sessions at once (per camera, `detect.workers` detectors and
 /// `track.embed_sessions` recognizers): with `runtime.intra_threads = 0` the cores are shared among them, not each
 /// given all of them. Letting every session take every core oversubscribes the CPU: on 2 cores the sample clip ran
 /// at 57–65 fps that way and 75–77 fps with one thread each (BENCHMARKS.md).
-pub fn daemon_runtime(cfg: &Config) -> Config {
+pub fn daemon_runtime(cfg: &Config, sessions: usize) -> Config {
     let mut cfg = cfg.clone();
     if cfg.runtime.intra_threads == 0 {
-        let cores = available_cores();
-        cfg.runtime.intra_threads = (cores / session_count(&cfg, cores)).max(1);
+        cfg.runtime.intra_threads = (available_cores() / sessions.max(1)).max(1);
     }
     cfg
 }
 
-/// Inference sessions the daemon makes: per camera, its detect workers and its embedding sessions.
-fn session_count(cfg: &Config, cores: usize) -> usize {
-    cfg.cameras().len() * (cfg.detect.worker_count(cores) + cfg.track.embed_session_count(cores))
+/// Inference sessions one camera's pipeline makes: its detect workers (by whether its source is `live`) and its
+/// embedding sessions.
+pub fn camera_sessions(cfg: &Config, live: bool) -> (usize, usize) {
+    let cores = available_cores();
+    (cfg.detect.worker_count(cores, live), cfg.track.embed_session_count(cores))
 }
 
 fn available_cores() -> usize {
@@ -105,11 +106,21 @@ impl Pipeline {
     /// socket, so that nothing is served by a daemon that cannot run. Every camera of `[[cameras]]` (or the one of
     /// `[capture]`) gets its own capture, detect workers and tracker, made from one check of the models.
     pub fn build(cfg: &Config, options: BuildOptions) -> Result<Built, BuildError> {
-        let runtime_cfg = daemon_runtime(cfg);
-        let cores = available_cores();
         let cameras = cfg.cameras();
-        let (workers, embedders) = (cfg.detect.worker_count(cores), cfg.track.embed_session_count(cores));
-        let sessions = Engine::sessions(&runtime_cfg, cameras.len() * workers, cameras.len() * embedders)?;
+        // Sources first: how many detect workers a camera gets depends on whether its source is live.
+        let mut captures = Vec::new();
+        for (capture_cfg, _) in &cameras {
+            // With several cameras, one that cannot be opened yet is retried alone instead of holding the rest back.
+            let capture = match cameras.len() {
+                1 => CaptureStage::build(capture_cfg)?,
+                _ => CaptureStage::build_or_retry(capture_cfg)?,
+            };
+            let split = camera_sessions(cfg, capture.source().is_live());
+            captures.push((capture.max_frames(options.max_frames), split));
+        }
+        let (workers, embedders): (usize, usize) = captures.iter().fold((0, 0), |(w, e), (_, (cw, ce))| (w + cw, e + ce));
+        let runtime_cfg = daemon_runtime(cfg, workers + embedders);
+        let sessions = Engine::sessions(&runtime_cfg, workers, embedders)?;
         let models = sessions.info;
         let (mut detectors, mut recognizers) = (sessions.detectors.into_iter(), sessions.embedders.into_iter());
         let (same_face_min, reid_min) = models.face_levels;
@@ -119,7 +130,7 @@ impl Pipeline {
         let mut names = Vec::new();
         let mut stages = Vec::new();
         let mut people = Vec::new();
-        for (capture_cfg, threshold) in &cameras {
+        for ((capture_cfg, threshold), (capture, (workers, embedders))) in cameras.iter().zip(captures) {
             let camera = capture_cfg.camera.as_str();
             let gallery =
                 Gallery::open(&resolve_path(&cfg.gallery.path), &cfg.models.recognizer, models.dim, cfg.matcher.exact_search_max)?;
@@ -129,12 +140,6 @@ impl Pipeline {
             if stages.is_empty() {
                 people = gallery.persons()?.into_iter().map(|p| p.name).collect();
             }
-            // With several cameras, one that cannot be opened yet is retried alone instead of holding the rest back.
-            let capture = match cameras.len() {
-                1 => CaptureStage::build(capture_cfg)?,
-                _ => CaptureStage::build_or_retry(capture_cfg)?,
-            };
-            let capture = capture.max_frames(options.max_frames);
             let threshold = threshold.map_or(models.threshold, |t| t.get());
             info!(
                 camera, source = %capture.source().describe(), persons = people.len(),

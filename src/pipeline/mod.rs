@@ -44,7 +44,7 @@ use crate::detect::DetectStage;
 use crate::preview::Preview;
 use crate::publish::PublishStage;
 use crate::track::TrackStage;
-pub use build::{daemon_runtime, BuildError, BuildOptions, Built};
+pub use build::{camera_sessions, daemon_runtime, BuildError, BuildOptions, Built};
 
 /// Capacity of the edges into publish: events are small, and a burst (many tracks ending at once) must fit.
 const EVENT_QUEUE: usize = 1024;
