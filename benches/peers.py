@@ -9,8 +9,8 @@ For each clip it runs, one after the other on the same machine:
              session with the manifest's pre-processing, every face embedded
   facewatch  `facewatch bench CLIP` (the daemon end to end: capture, detect, track, embed when the tracker asks,
              match, publish to a live socket) and its bare-model baseline (every face embedded, one thread)
-  fw, every  the same with `track.embed_every = 1`: the daemon embedding every face of every frame, the work the
-             peers do
+  fw, every  the same with `track.embed_every = 1` and no per-frame budget (`track.embed_budget = 1000`): the
+             daemon embedding every face of every frame, the work the peers do
 
 and prints frames per second, faces found and the ratios facewatch ÷ peer. Same models: the detector and
 recognizer files facewatch is configured with (models/), the same core count for every contender.
@@ -147,7 +147,7 @@ def main() -> int:
     results = []
     for clip in clips:
         fw = facewatch_bench(a.facewatch, clip, a.frames, extra)
-        every = facewatch_bench(a.facewatch, clip, a.frames, extra + ["--set", "track.embed_every=1"], baseline=False)
+        every = facewatch_bench(a.facewatch, clip, a.frames, extra + ["--set", "track.embed_every=1", "--set", "track.embed_budget=1000"], baseline=False)
         cv = opencv_loop(clip, det_model, rec_model, a.frames)
         po = python_ort_loop(clip, det_model, rec_model, rec, a.frames, threads)
         bare = fw["bare_fps"] or float("nan")

@@ -147,6 +147,15 @@ impl<'m> Checked<'m> {
         Ok(OnnxDetector::build(&self.runtime, self.det.0, &self.det.1, &cfg.detect)?)
     }
 
+    /// A camera's detector: with `detect.full_scan_every`, full scans and regions around small faces.
+    fn camera_detector(&self, cfg: &Config) -> Result<Box<dyn Detector>, EngineError> {
+        let d = self.detector(cfg)?;
+        Ok(match cfg.detect.full_scan_every {
+            0 => Box::new(d),
+            every => Box::new(crate::detect::RegionDetector::new(d, every, cfg.detect.region_size)),
+        })
+    }
+
     fn stills_detector(&self, cfg: &Config) -> Result<OnnxDetector, EngineError> {
         Ok(OnnxDetector::build_for_stills(&self.runtime, self.det.0, &self.det.1, &cfg.detect)?)
     }
@@ -216,9 +225,7 @@ impl Engine {
         let manifest = Manifest::load(&resolve_path(&cfg.models.manifest))?;
         let checked = Checked::new(cfg, &manifest)?;
         Ok(Sessions {
-            detectors: (0..detectors)
-                .map(|_| Ok(Box::new(checked.detector(cfg)?) as Box<dyn Detector>))
-                .collect::<Result<_, EngineError>>()?,
+            detectors: (0..detectors).map(|_| checked.camera_detector(cfg)).collect::<Result<_, EngineError>>()?,
             embedders: (0..embedders)
                 .map(|_| Ok(Box::new(checked.embedder()?) as Box<dyn Embedder>))
                 .collect::<Result<_, EngineError>>()?,

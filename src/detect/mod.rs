@@ -8,6 +8,7 @@
 
 mod config;
 mod decode;
+mod regions;
 mod stage;
 
 use std::path::Path;
@@ -16,6 +17,7 @@ use opencv::core::{Mat, MatTraitConst, MatTraitConstManual, Size};
 use opencv::imgproc;
 use ort::value::TensorRef;
 
+pub use regions::RegionDetector;
 pub use stage::{DetectStage, Detections};
 
 pub use crate::base::face::{BBox, Detection};
@@ -190,6 +192,25 @@ impl OnnxDetector {
         }
         decode::decode(self.spec.format, &views, geometry, self.score_threshold)
             .map_err(|source| ModelError::Layout { model: self.model.clone(), source })
+    }
+}
+
+impl OnnxDetector {
+    /// Detects with the long side at `input_size` this once (0: the image's own size), in the image's aspect.
+    pub fn detect_at(&mut self, bgr: &Mat, input_size: u32) -> Result<Vec<Detection>, DetectError> {
+        let kept = (std::mem::replace(&mut self.input_size, input_size), std::mem::replace(&mut self.square, false));
+        let found = self.detect(bgr);
+        (self.input_size, self.square) = kept;
+        found
+    }
+
+    /// Input pixels per frame pixel for a `w`×`h` frame at the configured input size.
+    pub fn scale_for(&self, w: f32, h: f32) -> f32 {
+        if self.input_size == 0 {
+            1.0
+        } else {
+            self.input_size as f32 / w.max(h)
+        }
     }
 }
 

@@ -68,12 +68,13 @@ fn the_benchmark_clips_are_composed_from_the_pinned_footage() {
     // Faces: the detector finds one per cell (allowing a few missed frames), and on the 1080p crowd detection at
     // the frame's own size finds the small faces that a 640-wide input loses.
     let gallery = dir.path().join("gallery.db");
-    let faces = |clip: &str, size: &str| -> f64 {
+    let faces = |clip: &str, setting: &str| -> f64 {
+        let setting = if setting.contains('=') { setting.to_string() } else { format!("detect.input_size={setting}") };
         let out = crate::common::run_json(&[
             "--gallery",
             arg(&gallery),
             "--set",
-            &format!("detect.input_size={size}"),
+            &setting,
             "bench",
             &dir.path().join(format!("{clip}.avi")).display().to_string(),
             "--frames",
@@ -89,4 +90,8 @@ fn the_benchmark_clips_are_composed_from_the_pinned_footage() {
     let (scaled, native) = (faces("mosaic_1920x1080", "640"), faces("mosaic_1920x1080", "0"));
     assert!((24.0..=26.0).contains(&native), "26 faces per 1080p frame at native size, found {native}");
     assert!(scaled < native - 4.0, "640 wide loses the smallest faces: {scaled} vs {native}");
+    // Full scans every 5 frames with regions around the small faces in between find them again (10 frames: two
+    // full scans, eight frames of regions), without counting a face twice.
+    let regions = faces("mosaic_1920x1080", "detect.full_scan_every=5");
+    assert!(regions >= 0.95 * native && regions <= 26.0, "regions around small faces: {regions} per frame vs {native} native");
 }
