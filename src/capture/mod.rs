@@ -96,6 +96,12 @@ pub fn wants_camera(cfg: &CaptureConfig) -> bool {
     }
 }
 
+/// Whether the configured source delivers frames on its own clock (a camera, a stream, a file paced at its frame
+/// rate), as the opened source will say ([`FrameSource::is_live`]).
+pub fn is_live(cfg: &CaptureConfig) -> bool {
+    wants_camera(cfg) || is_stream(&cfg.source) || cfg.realtime
+}
+
 /// Opens the configured source (fails at start-up when it cannot be opened).
 pub fn open(cfg: &CaptureConfig) -> Result<Box<dyn FrameSource>, CaptureError> {
     Ok(if wants_camera(cfg) { Box::new(CameraSource::open(cfg)?) } else { Box::new(VideoSource::open(cfg)?) })
@@ -135,7 +141,7 @@ impl FrameSource for Deferred {
     }
 
     fn is_live(&self) -> bool {
-        self.inner.as_ref().map_or_else(|| wants_camera(&self.cfg) || is_stream(&self.cfg.source) || self.cfg.realtime, |s| s.is_live())
+        self.inner.as_ref().map_or_else(|| is_live(&self.cfg), |s| s.is_live())
     }
 
     fn ended_early(&self) -> Option<String> {

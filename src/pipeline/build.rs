@@ -107,18 +107,9 @@ impl Pipeline {
     /// `[capture]`) gets its own capture, detect workers and tracker, made from one check of the models.
     pub fn build(cfg: &Config, options: BuildOptions) -> Result<Built, BuildError> {
         let cameras = cfg.cameras();
-        // Sources first: how many detect workers a camera gets depends on whether its source is live.
-        let mut captures = Vec::new();
-        for (capture_cfg, _) in &cameras {
-            // With several cameras, one that cannot be opened yet is retried alone instead of holding the rest back.
-            let capture = match cameras.len() {
-                1 => CaptureStage::build(capture_cfg)?,
-                _ => CaptureStage::build_or_retry(capture_cfg)?,
-            };
-            let split = camera_sessions(cfg, capture.source().is_live());
-            captures.push((capture.max_frames(options.max_frames), split));
-        }
-        let (workers, embedders): (usize, usize) = captures.iter().fold((0, 0), |(w, e), (_, (cw, ce))| (w + cw, e + ce));
+        // How many detect workers a camera gets depends on whether its source is live.
+        let splits: Vec<(usize, usize)> = cameras.iter().map(|(c, _)| camera_sessions(cfg, crate::capture::is_live(c))).collect();
+        let (workers, embedders) = splits.iter().fold((0, 0), |(w, e), (cw, ce)| (w + cw, e + ce));
         let runtime_cfg = daemon_runtime(cfg, workers + embedders);
         let sessions = Engine::sessions(&runtime_cfg, workers, embedders)?;
         let models = sessions.info;
@@ -130,7 +121,7 @@ impl Pipeline {
         let mut names = Vec::new();
         let mut stages = Vec::new();
         let mut people = Vec::new();
-        for ((capture_cfg, threshold), (capture, (workers, embedders))) in cameras.iter().zip(captures) {
+        for ((capture_cfg, threshold), (workers, embedders)) in cameras.iter().zip(splits) {
             let camera = capture_cfg.camera.as_str();
             let gallery =
                 Gallery::open(&resolve_path(&cfg.gallery.path), &cfg.models.recognizer, models.dim, cfg.matcher.exact_search_max)?;
@@ -140,6 +131,12 @@ impl Pipeline {
             if stages.is_empty() {
                 people = gallery.persons()?.into_iter().map(|p| p.name).collect();
             }
+            // With several cameras, one that cannot be opened yet is retried alone instead of holding the rest back.
+            let capture = match cameras.len() {
+                1 => CaptureStage::build(capture_cfg)?,
+                _ => CaptureStage::build_or_retry(capture_cfg)?,
+            };
+            let capture = capture.max_frames(options.max_frames);
             let threshold = threshold.map_or(models.threshold, |t| t.get());
             info!(
                 camera, source = %capture.source().describe(), persons = people.len(),
