@@ -114,6 +114,8 @@ impl Stage for DetectStage {
         let (work_tx, work_rx) = crossbeam_channel::bounded::<(u64, Frame)>(n);
         let (done_tx, done_rx) = crossbeam_channel::unbounded::<(u64, Detections)>();
         let closed = AtomicBool::new(false);
+        let failed = AtomicBool::new(false);
+        let failed = &failed;
         std::thread::scope(|s| {
             for (i, detector) in self.detectors.iter_mut().enumerate() {
                 let (work_rx, done_tx) = (work_rx.clone(), done_tx.clone());
@@ -122,10 +124,19 @@ impl Stage for DetectStage {
                     .name(format!("detect-{i}"))
                     .spawn_scoped(s, move || {
                         let _span = span.enter();
-                        for (ticket, frame) in work_rx {
-                            if done_tx.send((ticket, detect_one(detector.as_mut(), frame, cx))).is_err() {
-                                return;
+                        let work = std::panic::AssertUnwindSafe(|| {
+                            for (ticket, frame) in work_rx {
+                                if done_tx.send((ticket, detect_one(detector.as_mut(), frame, cx))).is_err() {
+                                    return;
+                                }
                             }
+                        });
+                        // A worker that panics leaves a frame that will never be released: stop the pipeline (the
+                        // dispatcher stops waiting for credits), then let the stage report the panic.
+                        if let Err(panic) = std::panic::catch_unwind(work) {
+                            failed.store(true, Ordering::SeqCst);
+                            cx.stop.raise();
+                            std::panic::resume_unwind(panic);
                         }
                     })
                     .expect("spawn a detect worker thread");
@@ -153,8 +164,17 @@ impl Stage for DetectStage {
                 })
                 .expect("spawn the detect reorder thread");
             let mut ticket = 0u64;
+            // A credit, waiting while frames are in flight, unless the output closed or a worker failed.
+            let credit = || loop {
+                match credit_tx.send_timeout((), Duration::from_millis(50)) {
+                    Ok(()) => return true,
+                    Err(crossbeam_channel::SendTimeoutError::Timeout(()))
+                        if !closed.load(Ordering::SeqCst) && !failed.load(Ordering::SeqCst) => {}
+                    Err(_) => return false,
+                }
+            };
             while let Some(frame) = next_frame(&input, &cx.stop, &mut stopped) {
-                if closed.load(Ordering::SeqCst) || credit_tx.send(()).is_err() || work_tx.send((ticket, frame)).is_err() {
+                if closed.load(Ordering::SeqCst) || !credit() || work_tx.send((ticket, frame)).is_err() {
                     break;
                 }
                 ticket += 1;
@@ -230,5 +250,39 @@ mod tests {
         let got: Vec<u64> = results.iter().map(|d| d.frame.seq).collect();
         running.join().expect("stage");
         assert_eq!(got, (0..100).collect::<Vec<_>>(), "then every frame, in order");
+    }
+
+    /// Panics on its third frame.
+    struct Breaks(usize);
+
+    impl Detector for Breaks {
+        fn detect(&mut self, _bgr: &Mat) -> Result<Vec<Detection>, super::super::DetectError> {
+            self.0 += 1;
+            assert!(self.0 < 3, "a bug in a detector");
+            Ok(Vec::new())
+        }
+    }
+
+    #[test]
+    fn a_worker_that_panics_stops_the_stage_instead_of_hanging_it() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        for seq in 0..50u64 {
+            tx.send(Frame::from_bgr(Mat::new_rows_cols_with_default(2, 2, CV_8UC3, Scalar::all(0.0)).expect("mat"), "test", seq))
+                .expect("send");
+        }
+        drop(tx);
+        let (out, results) = unbounded();
+        let stop = Stop::new();
+        let cx = Context { stop: stop.clone(), stats: Arc::new(Stats::default()) };
+        let detectors: Vec<Box<dyn Detector>> = vec![Box::new(Breaks(0)), Box::new(Breaks(10))];
+        let running = std::thread::spawn(move || DetectStage::with_workers(detectors).run(rx, out, &cx));
+        let started = Instant::now();
+        while !running.is_finished() {
+            assert!(started.elapsed() < Duration::from_secs(10), "the stage hung after a worker panicked");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(running.join().is_err(), "the panic reaches the stage's thread, which reports it");
+        assert!(stop.is_raised(), "and the pipeline is told to stop");
+        drop(results);
     }
 }

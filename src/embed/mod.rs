@@ -160,10 +160,7 @@ impl FaceEmbedder {
     pub fn embed_all(&mut self, bgr: &Mat, dets: &[&Detection]) -> Vec<Embedded> {
         let one = |embedder: &mut dyn Embedder, crop: &mut Mat, det: &Detection| -> Embedded {
             let t = std::time::Instant::now();
-            let r = crate::align::align_into(bgr, &det.landmarks, crop)
-                .map_err(FaceEmbedError::from)
-                .and_then(|_| embedder.embed(crop).map_err(FaceEmbedError::from));
-            (r, t.elapsed())
+            (align_and_embed(embedder, crop, bgr, det), t.elapsed())
         };
         if self.helpers.is_empty() || dets.len() < 2 {
             return dets.iter().map(|d| one(self.embedder.as_mut(), &mut self.crop, d)).collect();
@@ -198,9 +195,14 @@ impl FaceEmbedder {
 
     /// Aligns the face `det` of `bgr` to the ArcFace template and embeds it.
     pub fn embed(&mut self, bgr: &Mat, det: &Detection) -> Result<Embedding, FaceEmbedError> {
-        crate::align::align_into(bgr, &det.landmarks, &mut self.crop)?;
-        Ok(self.embedder.embed(&self.crop)?)
+        align_and_embed(self.embedder.as_mut(), &mut self.crop, bgr, det)
     }
+}
+
+/// Aligns the face `det` of `bgr` into `crop` and embeds it with `embedder`.
+fn align_and_embed(embedder: &mut dyn Embedder, crop: &mut Mat, bgr: &Mat, det: &Detection) -> Result<Embedding, FaceEmbedError> {
+    crate::align::align_into(bgr, &det.landmarks, crop)?;
+    Ok(embedder.embed(crop)?)
 }
 
 #[cfg(test)]

@@ -103,7 +103,7 @@ pub struct BenchReport {
 /// Detect every frame and embed every face, one after the other on one thread: the bare models' cost.
 fn baseline(cfg: &Config, frames: Option<u64>) -> Result<Baseline, JobError> {
     // The threads each of the pipeline's sessions had (a file is live when paced at its frame rate).
-    let (workers, embedders) = camera_sessions(cfg, cfg.capture.realtime);
+    let (workers, embedders) = camera_sessions(cfg, crate::capture::is_live(&cfg.capture));
     let mut engine = Engine::for_video(&daemon_runtime(cfg, workers + embedders))?;
     let mut cfg_fast = cfg.capture.clone();
     cfg_fast.realtime = false;

@@ -94,7 +94,9 @@ pub fn daemon_runtime(cfg: &Config, sessions: usize) -> Config {
 /// embedding sessions.
 pub fn camera_sessions(cfg: &Config, live: bool) -> (usize, usize) {
     let cores = available_cores();
-    (cfg.detect.worker_count(cores, live), cfg.track.embed_session_count(cores))
+    // Full scans and regions follow the faces from frame to frame: one detector must see every frame.
+    let workers = if cfg.detect.full_scan_every > 0 { 1 } else { cfg.detect.worker_count(cores, live) };
+    (workers, cfg.track.embed_session_count(cores))
 }
 
 fn available_cores() -> usize {

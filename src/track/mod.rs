@@ -88,6 +88,9 @@ struct LiveTrack {
     frames_since_embed: usize,
     /// Faces embedded so far: the first [`SETTLE_EMBEDDINGS`] are taken on consecutive frames.
     embeddings: usize,
+    /// Embeddings planned for this track that failed (alignment or inference): such a face goes to the back of the
+    /// budget's queue, so it cannot hold every new face back.
+    failures: usize,
     seen_this_frame: bool,
 }
 
@@ -151,10 +154,12 @@ impl Associator {
 
     /// How urgently a planned embedding is needed, most urgent lowest: a new face or a track never embedded (its
     /// events wait on it), a track whose face stopped matching (a person may have changed), a young track settling,
-    /// then the periodic and better-quality ones, the longest unembedded first.
+    /// then the periodic and better-quality ones, the longest unembedded first; a face whose embedding failed
+    /// before comes last.
     fn urgency(&self, track: Option<usize>) -> (u8, std::cmp::Reverse<usize>) {
         match track.map(|t| &self.tracks[t]) {
             None => (0, std::cmp::Reverse(0)),
+            Some(tr) if tr.failures > 0 => (4, std::cmp::Reverse(tr.frames_since_embed)),
             Some(tr) if tr.reference.is_none() => (0, std::cmp::Reverse(tr.frames_since_embed)),
             Some(tr) if tr.mismatches > 0 => (1, std::cmp::Reverse(tr.frames_since_embed)),
             Some(tr) if tr.embeddings < SETTLE_EMBEDDINGS => (2, std::cmp::Reverse(tr.frames_since_embed)),
@@ -258,6 +263,9 @@ impl Associator {
         order.sort_by_key(|&i| plans[i].track.is_none());
         let mut dets: Vec<Option<Detection>> = dets.into_iter().map(Some).collect();
         let mut embeddings = embeddings;
+        // Tracks a detection of this frame continues by position: not for a placeholder to take over.
+        let mut claimed = vec![false; self.tracks.len()];
+        plans.iter().filter_map(|p| p.track).for_each(|t| claimed[t] = true);
         for i in order {
             let (Some(det), plan) = (dets[i].take(), plans[i]) else { continue };
             let emb = embeddings[i].take();
@@ -268,7 +276,7 @@ impl Associator {
             // (never started, so never announced) ends.
             if let (Some(t), Some(e)) = (slot, &emb) {
                 if self.tracks[t].embeddings == 0 && self.tracks[t].reference.is_none() {
-                    if let Some(old) = self.reidentify(e) {
+                    if let Some(old) = self.reidentify(e, &claimed) {
                         let placeholder = &mut self.tracks[t];
                         placeholder.last_seen = SystemTime::UNIX_EPOCH;
                         placeholder.seen_this_frame = false;
@@ -292,7 +300,7 @@ impl Associator {
                 }
             }
             if slot.is_none() {
-                slot = emb.as_ref().and_then(|e| self.reidentify(e));
+                slot = emb.as_ref().and_then(|e| self.reidentify(e, &[]));
             }
             let t = match slot {
                 Some(t) => t,
@@ -307,6 +315,7 @@ impl Associator {
                         best_quality: 0.0,
                         frames_since_embed: 0,
                         embeddings: 0,
+                        failures: 0,
                         seen_this_frame: false,
                     });
                     self.next_id += 1;
@@ -318,8 +327,12 @@ impl Associator {
             tr.bbox = det.bbox;
             tr.last_seen = now;
             tr.seen_this_frame = true;
+            if plan.embed && emb.is_none() {
+                tr.failures += 1;
+            }
             match &emb {
                 Some(e) => {
+                    tr.failures = 0;
                     tr.frames_since_embed = 0;
                     tr.embeddings += 1;
                     tr.best_quality = tr.best_quality.max(plan.quality);
@@ -346,12 +359,13 @@ impl Associator {
         (out, ended)
     }
 
-    /// The unseen-this-frame track whose face best matches `e`, if at least `reid_min`.
-    fn reidentify(&self, e: &Embedding) -> Option<usize> {
+    /// The unseen-this-frame track whose face best matches `e`, if at least `reid_min`, leaving out the tracks
+    /// marked in `except`.
+    fn reidentify(&self, e: &Embedding, except: &[bool]) -> Option<usize> {
         self.tracks
             .iter()
             .enumerate()
-            .filter(|(_, t)| !t.seen_this_frame)
+            .filter(|(i, t)| !t.seen_this_frame && !except.get(*i).copied().unwrap_or(false))
             .filter_map(|(i, t)| t.reference.as_ref().map(|r| (i, r.cosine(e))))
             .filter(|&(_, s)| s >= self.reid_min)
             .max_by(|a, b| a.1.total_cmp(&b.1))
@@ -519,6 +533,47 @@ mod tests {
         let (obs, ended) = a.commit(vec![stranger, back], &plans, embed(&plans), t0 + Duration::from_millis(280));
         assert_eq!(obs[1].track, first, "the returning face continues its old track");
         assert_eq!(ended, vec![placeholder]);
+    }
+
+    #[test]
+    fn a_placeholder_never_takes_a_track_that_another_face_continues_by_position() {
+        let mut a = Associator::new(&cfg(), LEVELS).with_budget(1);
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
+        let ms = |n: u64| t0 + Duration::from_millis(40 * n);
+        let (x, y, t) = (det(350.0, 100.0), det(600.0, 100.0), det(100.0, 100.0));
+        let (obs, _) = step(&mut a, vec![t.clone()], &[0.0], t0);
+        let first = obs[0].track;
+        // Two new faces beside it: x takes the one embedding, y waits as a placeholder.
+        let frame = vec![x.clone(), y.clone(), t.clone()];
+        let plans = a.plan(&frame);
+        assert_eq!(plans.iter().map(|p| p.embed).collect::<Vec<_>>(), [true, false, false]);
+        let embeddings = plans.iter().map(|p| p.embed.then(|| emb(1.5))).collect();
+        let (obs, _) = a.commit(frame.clone(), &plans, embeddings, ms(1));
+        assert_eq!(obs.iter().filter(|o| o.track == first).count(), 1);
+        // Next frame y is embedded and looks like `first` (a poster of the same person, say), while `first`'s own
+        // face, later in the frame, continues it by position: y must not take it.
+        let plans = a.plan(&frame);
+        assert_eq!(plans.iter().map(|p| p.embed).collect::<Vec<_>>(), [false, true, false], "the placeholder first");
+        let embeddings = plans.iter().map(|p| p.embed.then(|| emb(0.0))).collect();
+        let (obs, _) = a.commit(frame, &plans, embeddings, ms(2));
+        let with_first: Vec<&Observation> = obs.iter().filter(|o| o.track == first).collect();
+        assert_eq!(with_first.len(), 1, "one observation per track and frame: {obs:?}");
+        assert_eq!(with_first[0].detection.bbox.x, 100.0, "and it is first's own face");
+    }
+
+    #[test]
+    fn a_face_whose_embedding_failed_goes_behind_new_faces() {
+        let mut a = Associator::new(&cfg(), LEVELS).with_budget(1);
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
+        // One face whose embedding fails (no embedding returned though planned).
+        let one = vec![det(100.0, 100.0)];
+        let plans = a.plan(&one);
+        let (obs, _) = a.commit(one, &plans, vec![None], t0);
+        let failing = obs[0].track;
+        // A new face arrives: it is embedded first, though the failing one has waited longer.
+        let two = vec![det(100.0, 100.0), det(600.0, 100.0)];
+        let plans = a.plan(&two);
+        assert_eq!(plans.iter().map(|p| p.embed).collect::<Vec<_>>(), [false, true], "{failing}");
     }
 
     #[test]
