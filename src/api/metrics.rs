@@ -123,22 +123,23 @@ pub(super) async fn serve(State(shared): State<Arc<Shared>>) -> Response {
     // The outputs are the daemon's, shared by every camera.
     if let Some((_, stats)) = cams.first() {
         let o = &stats.outputs;
+        let outputs = o.by_output.lock().clone();
+        let of = |name: &str| outputs.get(name).copied().unwrap_or_default();
         family(&mut out, "facewatch_subscribers", "gauge", "Subscribers on the event socket.");
-        let _ = writeln!(out, "facewatch_subscribers {}", count(&o.subscribers));
+        let _ = writeln!(out, "facewatch_subscribers {}", of("socket").subscribers.unwrap_or(0));
         family(
             &mut out,
             "facewatch_subscriber_events_dropped_total",
             "counter",
             "Events the socket's slow subscribers lost (each its own oldest).",
         );
-        let _ = writeln!(out, "facewatch_subscriber_events_dropped_total {}", count(&o.subscriber_dropped));
+        let _ = writeln!(out, "facewatch_subscriber_events_dropped_total {}", of("socket").dropped);
         if o.mqtt.load(Ordering::Relaxed) {
             family(&mut out, "facewatch_mqtt_connected", "gauge", "Whether the MQTT broker is connected.");
             let _ = writeln!(out, "facewatch_mqtt_connected {}", u8::from(o.mqtt_connected.load(Ordering::Relaxed)));
             family(&mut out, "facewatch_mqtt_messages_dropped_total", "counter", "MQTT messages dropped (queue full or broker away).");
-            let _ = writeln!(out, "facewatch_mqtt_messages_dropped_total {}", count(&o.mqtt_dropped));
+            let _ = writeln!(out, "facewatch_mqtt_messages_dropped_total {}", of("mqtt").dropped);
         }
-        let outputs = o.by_output.lock().clone();
         family(&mut out, "facewatch_output_subscribers", "gauge", "Readers of each output now (socket subscribers, event-stream clients).");
         for (name, c) in &outputs {
             if let Some(n) = c.subscribers {

@@ -167,18 +167,13 @@ pub struct Stats {
 /// The event outputs' counters, as their sinks last reported them.
 #[derive(Debug, Default)]
 pub struct OutputStats {
-    /// Subscribers on the event socket now.
-    pub subscribers: AtomicU64,
-    /// Events the socket's subscribers lost, all together (each loses only its own oldest).
-    pub subscriber_dropped: AtomicU64,
     /// Whether an MQTT broker is configured.
     pub mqtt: std::sync::atomic::AtomicBool,
     /// Whether the MQTT broker is connected now.
     pub mqtt_connected: std::sync::atomic::AtomicBool,
-    /// MQTT messages dropped (queue full, or the broker away).
-    pub mqtt_dropped: AtomicU64,
     /// Each output by name (`socket`, `mqtt`, `sse`, `print`, `record`): its subscribers, where it has them, and
-    /// the events it lost.
+    /// the events (lines, messages) it lost; for the socket, all its subscribers together (each loses only its own
+    /// oldest).
     pub by_output: Mutex<std::collections::BTreeMap<&'static str, OutputCounts>>,
 }
 

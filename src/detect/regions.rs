@@ -52,13 +52,14 @@ impl Detector for RegionDetector {
         let found = if full {
             self.inner.detect_at(bgr, 0)?
         } else {
-            let global = self.inner.detect(bgr)?;
+            let mut all = self.inner.detect(bgr)?;
+            // The first `global` are the scan's own; regions' faces are added after them.
+            let global = all.len();
             let scale = self.inner.scale_for(w as f32, h as f32);
-            let mut all = global.clone();
             let mut covered: Vec<Rect> = Vec::new();
             for d in &self.last {
                 let small = d.bbox.w.min(d.bbox.h) * scale < GLOBAL_MIN_PX;
-                let seen = global.iter().any(|g| g.bbox.iou(&d.bbox) > 0.3);
+                let seen = all[..global].iter().any(|g| g.bbox.iou(&d.bbox) > 0.3);
                 let inside = |r: &Rect| {
                     d.bbox.x >= r.x as f32
                         && d.bbox.y >= r.y as f32

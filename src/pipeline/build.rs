@@ -5,11 +5,11 @@ use tracing::{info, warn};
 
 use super::{CameraStages, Pipeline, Queues};
 use crate::capture::{CaptureError, CaptureStage};
-use crate::config::{resolve_path, Config};
+use crate::config::Config;
 use crate::detect::DetectStage;
 use crate::embed::FaceEmbedder;
 use crate::engine::{Engine, EngineError, ModelInfo};
-use crate::gallery::{Gallery, GalleryError};
+use crate::gallery::GalleryError;
 use crate::matcher::Matcher;
 use crate::preview::Preview;
 use crate::publish::mqtt::{MqttError, MqttSink};
@@ -125,8 +125,7 @@ impl Pipeline {
         let mut people = Vec::new();
         for ((capture_cfg, threshold), (workers, embedders)) in cameras.iter().zip(splits) {
             let camera = capture_cfg.camera.as_str();
-            let gallery =
-                Gallery::open(&resolve_path(&cfg.gallery.path), &cfg.models.recognizer, models.dim, cfg.matcher.exact_search_max)?;
+            let gallery = crate::engine::open_gallery(cfg, models.dim, true)?;
             if gallery.is_empty() && stages.is_empty() {
                 warn!(gallery = %gallery.path().display(), "The gallery is empty: every face will be unknown. Enroll people with `facewatch enroll`.");
             }

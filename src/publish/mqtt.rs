@@ -328,7 +328,6 @@ impl EventSink for MqttSink {
     fn observe(&self, outputs: &crate::base::stats::OutputStats) {
         outputs.mqtt.store(true, Ordering::Relaxed);
         outputs.mqtt_connected.store(self.connected.load(Ordering::Relaxed), Ordering::Relaxed);
-        outputs.mqtt_dropped.store(self.dropped(), Ordering::Relaxed);
         outputs.set("mqtt", None, self.dropped());
     }
 

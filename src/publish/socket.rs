@@ -269,9 +269,6 @@ impl EventSink for SocketServer {
     }
 
     fn observe(&self, outputs: &crate::base::stats::OutputStats) {
-        use std::sync::atomic::Ordering::Relaxed;
-        outputs.subscribers.store(self.subscribers() as u64, Relaxed);
-        outputs.subscriber_dropped.store(self.dropped(), Relaxed);
         outputs.set("socket", Some(self.subscribers() as u64), self.dropped());
     }
 }
