@@ -98,6 +98,10 @@ impl FrameSource for CameraSource {
     fn is_live(&self) -> bool {
         true
     }
+
+    fn frame_size(&self) -> Option<(u32, u32)> {
+        self.camera.as_ref().map(|c| (c.camera_format().width(), c.camera_format().height()))
+    }
 }
 
 /// Why a camera buffer could not be turned into a picture.

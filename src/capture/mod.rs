@@ -75,6 +75,11 @@ pub trait FrameSource: Send {
     fn frame_rate(&self) -> Option<f64> {
         None
     }
+    /// Width and height of its frames, when it says before the first frame (an opened file, stream or camera):
+    /// the detectors make their session for that size at start instead of on the first face.
+    fn frame_size(&self) -> Option<(u32, u32)> {
+        None
+    }
 }
 
 /// The device file a camera source names: `/dev/video<N>` for an index, else the path as given.
@@ -150,6 +155,10 @@ impl FrameSource for Deferred {
 
     fn frame_rate(&self) -> Option<f64> {
         self.inner.as_ref().and_then(|s| s.frame_rate())
+    }
+
+    fn frame_size(&self) -> Option<(u32, u32)> {
+        self.inner.as_ref().and_then(|s| s.frame_size())
     }
 }
 

@@ -30,6 +30,8 @@ pub struct VideoSource {
     declared: Option<u64>,
     /// An image sequence, read here file by file so that one bad file is skipped, not taken for the end.
     sequence: Option<Sequence>,
+    /// Frame width and height, when OpenCV reports them at open.
+    size: Option<(u32, u32)>,
 }
 
 /// An image sequence `dir/img_%04d.png`: the files, by index.
@@ -121,9 +123,12 @@ impl VideoSource {
             .flatten()
             .filter(|n| n.is_finite() && *n >= 1.0)
             .map(|n| n as u64);
+        let side = |prop| capture.get(prop).ok().filter(|v| v.is_finite() && *v >= 1.0 && *v <= 65_536.0).map(|v| v as u32);
+        let size = side(videoio::CAP_PROP_FRAME_WIDTH).zip(side(videoio::CAP_PROP_FRAME_HEIGHT));
         Ok(Self {
             declared,
             sequence,
+            size,
             shown: redact(&location),
             location,
             capture,
@@ -142,8 +147,12 @@ impl VideoSource {
         self.fps
     }
 
-    /// Sleeps until the next frame is due at the file's own rate.
-    fn pace(&self) {
+    /// Sleeps until the next frame is due at the file's own rate, counted from the first read (not from the
+    /// open: the time the pipeline takes to start would otherwise come out as a burst of frames at once).
+    fn pace(&mut self) {
+        if self.frames_since_open == 0 {
+            self.opened_at = Instant::now();
+        }
         let due = self.opened_at + Duration::from_secs_f64(self.frames_since_open as f64 / self.fps);
         if let Some(wait) = due.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
@@ -210,6 +219,10 @@ impl FrameSource for VideoSource {
 
     fn frame_rate(&self) -> Option<f64> {
         Some(self.fps)
+    }
+
+    fn frame_size(&self) -> Option<(u32, u32)> {
+        self.size
     }
 
     fn ended_early(&self) -> Option<String> {

@@ -45,6 +45,15 @@ impl RegionDetector {
 }
 
 impl Detector for RegionDetector {
+    /// The three input sizes this mode uses: the full scan's, the global scan's and a region's.
+    fn prepare(&mut self, width: u32, height: u32) -> Result<(), DetectError> {
+        let frame = super::blank(width, height)?;
+        self.inner.detect_at(&frame, 0)?;
+        let side = self.region.min(width).min(height);
+        self.inner.detect_at(&super::blank(side, side)?, 0)?;
+        self.inner.detect(&frame).map(drop)
+    }
+
     fn detect(&mut self, bgr: &Mat) -> Result<Vec<Detection>, DetectError> {
         let full = self.frames % self.full_scan_every == 0;
         self.frames += 1;

@@ -73,10 +73,12 @@ impl OnnxEmbedder {
         Ok(embedder)
     }
 
-    /// Runs the model once on a blank input: a GPU provider's lazy set-up (its first run on CUDA took over two
-    /// seconds on an H200, BENCHMARKS.md "GPU") happens here rather than on the first face, and a model whose
-    /// output does not match the manifest fails at load rather than at the first face.
+    /// Runs the model twice on a blank input: a GPU provider's lazy set-up (its first run on CUDA took over two
+    /// seconds on an H200, BENCHMARKS.md "GPU") and the CPU provider's first-run allocations happen here rather
+    /// than on the first face, and a model whose output does not match the manifest fails at load rather than at
+    /// the first face.
     fn warm_up(&mut self) -> Result<(), ModelError> {
+        self.run()?;
         self.run().map(drop)
     }
 

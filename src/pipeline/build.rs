@@ -96,7 +96,7 @@ pub fn camera_sessions(cfg: &Config, live: bool) -> (usize, usize) {
     let cores = available_cores();
     // Full scans and regions follow the faces from frame to frame: one detector must see every frame.
     let workers = if cfg.detect.full_scan_every > 0 { 1 } else { cfg.detect.worker_count(cores, live) };
-    (workers, cfg.track.embed_session_count(cores))
+    (workers, cfg.track.embed_session_count(cores, workers, live))
 }
 
 fn available_cores() -> usize {
@@ -152,7 +152,22 @@ impl Pipeline {
             if options.snapshots && cfg.snapshots.enabled {
                 track.snapshots_to(Snapshots::start(&cfg.snapshots, camera)?);
             }
-            let detect = DetectStage::with_workers(detectors.by_ref().take(workers).collect());
+            let mut camera_detectors: Vec<_> = detectors.by_ref().take(workers).collect();
+            // Sessions for this camera's frame size now, so its first faces are not held back by their set-up.
+            if let Some((w, h)) = capture.source().frame_size() {
+                let started = std::time::Instant::now();
+                for d in &mut camera_detectors {
+                    d.prepare(w, h).map_err(EngineError::from)?;
+                }
+                tracing::debug!(
+                    camera,
+                    width = w,
+                    height = h,
+                    took_ms = started.elapsed().as_millis() as u64,
+                    "Detectors ready for the frame size."
+                );
+            }
+            let detect = DetectStage::with_workers(camera_detectors);
             names.push(camera.to_string());
             stages.push(CameraStages { capture, detect, track });
         }

@@ -95,3 +95,53 @@ fn the_benchmark_clips_are_composed_from_the_pinned_footage() {
     let regions = faces("mosaic_1920x1080", "detect.full_scan_every=5");
     assert!(regions >= 0.95 * native && regions <= 26.0, "regions around small faces: {regions} per frame vs {native} native");
 }
+
+#[test]
+fn a_cameras_detector_is_ready_for_its_frame_size_before_the_first_frame() {
+    use facewatch::capture::{FrameSource, VideoSource};
+    use facewatch::detect::{Detector, OnnxDetector};
+    use facewatch::folders::resolve_path;
+    use facewatch::model::{Manifest, Runtime};
+
+    let cfg = crate::common::config();
+    let manifest = Manifest::load(&resolve_path(&cfg.models.manifest)).unwrap_or_else(|e| panic!("{e} (run scripts/setup.sh)"));
+    let (spec, model) = manifest.installed_detector(&cfg.models.detector, &resolve_path(&cfg.models.dir)).unwrap_or_else(|e| panic!("{e}"));
+    let runtime = Runtime::new(&cfg.runtime).unwrap_or_else(|e| panic!("{e}"));
+    let mut detector = OnnxDetector::build(&runtime, spec, &model, &cfg.detect).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(detector.input_sizes(), vec![(640, 640)], "loaded with the model's own input size");
+
+    let mut capture = cfg.capture.clone();
+    capture.source = clip().display().to_string();
+    capture.realtime = false;
+    let mut source = VideoSource::open(&capture).unwrap_or_else(|e| panic!("{e}"));
+    // The sample clip is 640×360: its frames are detected at 640×384 (the aspect kept, rounded up to 32).
+    assert_eq!(source.frame_size(), Some((640, 360)));
+    let (w, h) = source.frame_size().unwrap();
+    detector.prepare(w, h).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(detector.input_sizes(), vec![(640, 384), (640, 640)], "prepared: the frame size's session made before any frame");
+
+    let frame = source.read().unwrap_or_else(|e| panic!("{e}")).expect("the clip has a first frame");
+    assert!(!detector.detect(&frame).unwrap_or_else(|e| panic!("{e}")).is_empty(), "the clip's first frame has faces");
+    assert_eq!(detector.input_sizes(), vec![(640, 384), (640, 640)], "the first frame made no session of its own");
+}
+
+#[test]
+fn a_file_paced_at_its_frame_rate_starts_its_clock_at_the_first_frame_not_at_the_open() {
+    use facewatch::capture::{FrameSource, VideoSource};
+
+    let mut capture = crate::common::config().capture;
+    capture.source = clip().display().to_string();
+    capture.realtime = true;
+    let mut source = VideoSource::open(&capture).unwrap_or_else(|e| panic!("{e}"));
+    let period = 1.0 / source.fps();
+    // The pipeline takes a while to start after the source is opened (models, warm-up): that time must not come
+    // out as a burst of frames read at once, each late by the time they waited.
+    std::thread::sleep(std::time::Duration::from_secs_f64(10.0 * period));
+    source.read().unwrap_or_else(|e| panic!("{e}")).expect("a first frame");
+    let first = std::time::Instant::now();
+    for _ in 0..5 {
+        source.read().unwrap_or_else(|e| panic!("{e}")).expect("five more frames");
+    }
+    let took = first.elapsed().as_secs_f64();
+    assert!(took >= 4.5 * period, "five frames after the first came in {took:.3} s, not at the clip's {:.1} fps", 1.0 / period);
+}
