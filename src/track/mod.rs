@@ -6,7 +6,8 @@
 //!   overlap (IoU, greedy best-first), plans which faces to embed (a new track and its first few frames, every
 //!   `embed_every` frames, or a clearly better-quality face), then checks the fresh embeddings: a face continuing a track by position but not
 //!   by appearance starts a new track, and a face overlapping no track re-joins a recently lost track whose face
-//!   it matches (IoU + embedding distance). Tracks unseen for `max_absence_s` end.
+//!   it matches (IoU + embedding distance). Tracks unseen for `max_absence_s` end (a known one is held up to five
+//!   times longer while faces of the frame still wait for their first embedding: it may be one of them).
 //! - [`identity::Identities`], after matching, votes over the track's recent matches and
 //!   changes the name only when another one leads by `switch_votes` (hysteresis), and turns all this into events.
 
@@ -96,6 +97,9 @@ struct LiveTrack {
 
 /// A young track is embedded on each of its first frames, so its identity settles within a few frames.
 const SETTLE_EMBEDDINGS: usize = 3;
+
+/// How many times `max_absence_s` a known lost track is held while faces wait for their first embedding.
+const HOLD_WHILE_WAITING: f64 = 5.0;
 
 /// Consecutive embeddings unlike the track's face that split it: one blurred frame must not, a new person must.
 const MISMATCHES_TO_SPLIT: usize = 2;
@@ -236,11 +240,10 @@ impl Associator {
         if self.budget == 0 || wanted.len() <= self.budget {
             return;
         }
-        let mut ranked = wanted;
-        ranked.sort_by(|&a, &b| {
-            self.urgency(plans[a].track).cmp(&self.urgency(plans[b].track)).then(plans[b].quality.total_cmp(&plans[a].quality))
-        });
-        for &i in &ranked[self.budget..] {
+        // Each face's urgency once, then the most urgent first, the better face first among equals.
+        let mut ranked: Vec<(_, f32, usize)> = wanted.into_iter().map(|i| (self.urgency(plans[i].track), plans[i].quality, i)).collect();
+        ranked.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)));
+        for &(_, _, i) in &ranked[self.budget..] {
             plans[i].embed = false;
         }
     }
@@ -348,9 +351,15 @@ impl Associator {
             out.push(Observation { track: tr.id, detection: det, quality: plan.quality, embedding: emb, candidates: None });
         }
         let max_absence = self.max_absence;
+        // While faces wait for their first embedding (a crowd after a cut, over budget), a known track lost a
+        // moment ago may be one of them: it is held until they are embedded, up to HOLD_WHILE_WAITING ×
+        // `max_absence_s`, so that the backlog re-identifies people instead of ending and restarting their tracks.
+        let waiting = self.tracks.iter().any(|t| t.seen_this_frame && t.embeddings == 0 && t.failures == 0);
+        let hold = if waiting { max_absence * HOLD_WHILE_WAITING } else { max_absence };
         let mut ended = Vec::new();
         self.tracks.retain(|t| {
-            let keep = t.seen_this_frame || seconds_between(t.last_seen, now) <= max_absence;
+            let absent = seconds_between(t.last_seen, now);
+            let keep = t.seen_this_frame || absent <= max_absence || (t.reference.is_some() && absent <= hold);
             if !keep {
                 ended.push(t.id);
             }
@@ -533,6 +542,38 @@ mod tests {
         let (obs, ended) = a.commit(vec![stranger, back], &plans, embed(&plans), t0 + Duration::from_millis(280));
         assert_eq!(obs[1].track, first, "the returning face continues its old track");
         assert_eq!(ended, vec![placeholder]);
+    }
+
+    #[test]
+    fn after_a_cut_a_backlog_longer_than_the_absence_limit_still_re_identifies_everyone() {
+        // A slow camera (0.6 s a frame, max_absence_s = 1) and one embedding a frame: the third face of a group
+        // seen again after a cut is embedded 1.8 s after its track was last seen.
+        let mut a = Associator::new(&cfg(), LEVELS);
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
+        let at = |n: u64| t0 + Duration::from_millis(600 * n);
+        let angles = [0.0, 1.5, 3.0];
+        let group = |x: f32| (0..3).map(|k| det(x + 150.0 * k as f32, 100.0)).collect::<Vec<_>>();
+        let (obs, _) = step(&mut a, group(100.0), &angles, at(0));
+        let ids: Vec<TrackId> = obs.iter().map(|o| o.track).collect();
+        a.budget = 1;
+        a.scene_cut();
+        let mut rejoined = std::collections::HashMap::new();
+        for n in 1..=4 {
+            let dets = group(600.0);
+            let plans = a.plan(&dets);
+            let embeddings = plans.iter().zip(angles).map(|(p, angle)| p.embed.then(|| emb(angle + 0.01))).collect();
+            let (obs, ended) = a.commit(dets, &plans, embeddings, at(n));
+            assert!(ended.iter().all(|t| !ids.contains(t)), "frame {n}: a known track ended while its face waited: {ended:?}");
+            for (k, o) in obs.iter().enumerate() {
+                if o.embedding.is_some() {
+                    rejoined.insert(k, o.track);
+                }
+            }
+        }
+        assert_eq!((0..3).map(|k| rejoined.get(&k).copied()).collect::<Vec<_>>(), ids.iter().map(|&t| Some(t)).collect::<Vec<_>>());
+        // With nobody waiting, a lost track ends at the usual limit.
+        let (_, ended) = step(&mut a, vec![], &[], at(6));
+        assert_eq!(ended.len(), 3, "{ended:?}");
     }
 
     #[test]
