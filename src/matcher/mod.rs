@@ -4,15 +4,16 @@
 //! embedded, in the same frame, from a [`Snapshot`] of the gallery. The gallery may change on disk while the daemon
 //! runs (`facewatch enroll`): a watcher thread (`gallery`) looks for changes every [`GALLERY_POLL`], reads them and
 //! builds the new snapshot's index there (minutes for HNSW at 100k embeddings), and [`Matcher::refresh`] swaps it
-//! in when it is ready. The track stage never waits for a rebuild.
+//! in when it is ready. The track stage never waits for a rebuild. Several cameras share one snapshot and one
+//! watcher ([`Matcher::shared`]): the gallery is held and re-indexed once, not once per camera.
 
 mod config;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, TryRecvError};
+use parking_lot::RwLock;
 use tracing::{info, warn};
 
 use crate::base::{Candidate, Embedding};
@@ -22,27 +23,40 @@ pub use config::MatcherConfig;
 /// How often the watcher looks for gallery changes made by other processes (`facewatch enroll` while running).
 pub const GALLERY_POLL: Duration = Duration::from_secs(2);
 
+/// The newest snapshot of the gallery, shared by the matchers of every camera, and how many the watcher has made.
+struct Latest {
+    snapshot: RwLock<Arc<Snapshot>>,
+    generation: AtomicU64,
+}
+
 /// Gallery search for the track stage.
 pub struct Matcher {
-    current: Snapshot,
+    current: Arc<Snapshot>,
+    seen: u64,
     top_k: usize,
-    updates: Receiver<Snapshot>,
-    stop: Arc<AtomicBool>,
+    /// Shared with the watcher, which runs while any matcher holds it.
+    latest: Arc<Latest>,
 }
 
 impl Matcher {
     /// Searches `gallery` for the `top_k` best persons (`[matcher] top_k`); its snapshot is built now, and a
     /// watcher thread takes the gallery to follow its changes.
     pub fn new(gallery: Gallery, top_k: usize) -> Self {
-        let current = gallery.snapshot();
-        let (tx, updates) = crossbeam_channel::bounded(1);
-        let stop = Arc::new(AtomicBool::new(false));
-        let watching = stop.clone();
-        let watcher = std::thread::Builder::new().name("gallery".into()).spawn(move || watch(gallery, &tx, &watching));
+        Self::shared(gallery, top_k, 1).pop().expect("one matcher asked for")
+    }
+
+    /// `n` matchers (one per camera) over one copy of `gallery`: one snapshot and index in memory, one watcher
+    /// thread that re-reads and re-indexes a changed gallery once for all of them. A camera that takes no frames
+    /// (its source lost) holds nobody back: each matcher takes the newest snapshot when it next looks.
+    pub fn shared(gallery: Gallery, top_k: usize, n: usize) -> Vec<Self> {
+        let current = Arc::new(gallery.snapshot());
+        let latest = Arc::new(Latest { snapshot: RwLock::new(current.clone()), generation: AtomicU64::new(0) });
+        let watching = Arc::downgrade(&latest);
+        let watcher = std::thread::Builder::new().name("gallery".into()).spawn(move || watch(gallery, &watching));
         if let Err(e) = watcher {
             warn!(error = %e, "Could not start the gallery watcher; changes on disk need a restart.");
         }
-        Self { current, top_k: top_k.max(1), updates, stop }
+        (0..n.max(1)).map(|_| Self { current: current.clone(), seen: 0, top_k: top_k.max(1), latest: latest.clone() }).collect()
     }
 
     /// Persons in the snapshot searched now.
@@ -50,14 +64,13 @@ impl Matcher {
         self.current.persons()
     }
 
-    /// Swaps in the snapshot of a changed gallery when the watcher has one ready; never waits.
+    /// Swaps in the snapshot of a changed gallery when the watcher has one ready; never waits on a rebuild.
     pub fn refresh(&mut self) {
-        match self.updates.try_recv() {
-            Ok(next) => {
-                info!(persons = next.persons(), embeddings = next.len(), "Gallery changed on disk; reloaded.");
-                self.current = next;
-            }
-            Err(TryRecvError::Empty | TryRecvError::Disconnected) => {}
+        let generation = self.latest.generation.load(Ordering::Acquire);
+        if generation != self.seen {
+            self.current = self.latest.snapshot.read().clone();
+            self.seen = generation;
+            info!(persons = self.current.persons(), embeddings = self.current.len(), "Gallery changed on disk; reloaded.");
         }
     }
 
@@ -67,17 +80,12 @@ impl Matcher {
     }
 }
 
-impl Drop for Matcher {
-    fn drop(&mut self) {
-        // The watcher ends at its next look (a rebuild in progress finishes first, off every other thread).
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-/// The watcher: reads the gallery's changes and hands over a snapshot of each, built on this thread.
-fn watch(mut gallery: Gallery, tx: &crossbeam_channel::Sender<Snapshot>, stop: &AtomicBool) {
+/// The watcher: reads the gallery's changes and publishes a snapshot of each, built once on this thread, for every
+/// matcher; it ends when the matchers are gone (at its next look; a rebuild in progress finishes first, off every
+/// other thread).
+fn watch(mut gallery: Gallery, latest: &Weak<Latest>) {
     let mut looked = Instant::now();
-    while !stop.load(Ordering::Relaxed) {
+    while latest.strong_count() > 0 {
         std::thread::sleep(Duration::from_millis(50));
         if looked.elapsed() < GALLERY_POLL {
             continue;
@@ -86,15 +94,63 @@ fn watch(mut gallery: Gallery, tx: &crossbeam_channel::Sender<Snapshot>, stop: &
         match gallery.reload_if_changed() {
             Ok(true) => {
                 let started = Instant::now();
-                let snapshot = gallery.snapshot();
+                let snapshot = Arc::new(gallery.snapshot());
                 info!(embeddings = snapshot.len(), build_ms = started.elapsed().as_millis() as u64, "Gallery re-indexed.");
-                // One snapshot waits at a time: the next is built only after the track stage took this one.
-                if tx.send(snapshot).is_err() {
-                    return;
-                }
+                let Some(latest) = latest.upgrade() else { return };
+                *latest.snapshot.write() = snapshot;
+                latest.generation.fetch_add(1, Ordering::Release);
             }
             Ok(false) => {}
             Err(e) => warn!(error = %e, "Reading the changed gallery failed; matching against the previous one."),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gallery::NewEmbedding;
+
+    fn person(angle: f32) -> Vec<NewEmbedding> {
+        let embedding = Embedding::from_raw(vec![angle.cos(), angle.sin(), 0.0]).expect("non-zero");
+        let id = format!("{angle}.jpg");
+        vec![NewEmbedding { embedding, source_path: id.clone(), file_sha256: id, det_score: 0.9 }]
+    }
+
+    /// Refreshes `m` until it searches `persons` persons (the watcher looks every GALLERY_POLL).
+    fn until_persons(m: &mut Matcher, persons: usize) -> bool {
+        let deadline = Instant::now() + GALLERY_POLL * 10;
+        while Instant::now() < deadline {
+            m.refresh();
+            if m.persons() == persons {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    #[test]
+    fn cameras_share_one_snapshot_and_one_that_never_looks_holds_nobody_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("g.db");
+        let mut gallery = Gallery::open(&path, "fake", 3, 100).expect("gallery");
+        gallery.enroll("ann", &person(0.0)).expect("enroll");
+        let mut matchers = Matcher::shared(gallery, 3, 2);
+        let mut lost = matchers.pop().expect("two");
+        let mut door = matchers.pop().expect("two");
+        assert!(Arc::ptr_eq(&door.current, &lost.current), "one gallery in memory for both cameras");
+
+        // Two changes on disk while one camera (its source lost) never refreshes: the other sees both.
+        let mut writer = Gallery::open(&path, "fake", 3, 100).expect("second connection");
+        writer.enroll("bob", &person(1.5)).expect("enroll");
+        assert!(until_persons(&mut door, 2), "the first change reached the camera that looks");
+        writer.enroll("cy", &person(3.0)).expect("enroll");
+        assert!(until_persons(&mut door, 3), "the second change too, though the other camera took neither");
+        // The camera that comes back takes the newest snapshot, the very one the other searches.
+        lost.refresh();
+        assert_eq!(lost.persons(), 3);
+        assert!(Arc::ptr_eq(&door.current, &lost.current));
+        assert_eq!(lost.search(&person(3.0)[0].embedding)[0].name, "cy");
     }
 }

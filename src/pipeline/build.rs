@@ -122,16 +122,15 @@ impl Pipeline {
         let update_interval = (!p.update_interval.is_zero()).then_some(p.update_interval);
         let mut names = Vec::new();
         let mut stages = Vec::new();
-        let mut people = Vec::new();
+        // One gallery in memory for every camera, one watcher following its changes.
+        let gallery = crate::engine::open_gallery(cfg, models.dim, true)?;
+        if gallery.is_empty() {
+            warn!(gallery = %gallery.path().display(), "The gallery is empty: every face will be unknown. Enroll people with `facewatch enroll`.");
+        }
+        let people: Vec<String> = gallery.persons()?.into_iter().map(|p| p.name).collect();
+        let mut matchers = Matcher::shared(gallery, cfg.matcher.top_k.get(), cameras.len()).into_iter();
         for ((capture_cfg, threshold), (workers, embedders)) in cameras.iter().zip(splits) {
             let camera = capture_cfg.camera.as_str();
-            let gallery = crate::engine::open_gallery(cfg, models.dim, true)?;
-            if gallery.is_empty() && stages.is_empty() {
-                warn!(gallery = %gallery.path().display(), "The gallery is empty: every face will be unknown. Enroll people with `facewatch enroll`.");
-            }
-            if stages.is_empty() {
-                people = gallery.persons()?.into_iter().map(|p| p.name).collect();
-            }
             // With several cameras, one that cannot be opened yet is retried alone instead of holding the rest back.
             let capture = match cameras.len() {
                 1 => CaptureStage::build(capture_cfg)?,
@@ -147,7 +146,7 @@ impl Pipeline {
             let mut embedder = recognizers.by_ref().take(embedders);
             let first = embedder.next().expect("one recognizer session per camera at least");
             let face_embedder = FaceEmbedder::new(first).with_helpers(embedder.collect());
-            let matcher = Matcher::new(gallery, cfg.matcher.top_k.get());
+            let matcher = matchers.next().expect("one matcher per camera");
             let mut track = TrackStage::build(&cfg.track, camera, face_embedder, matcher, levels, threshold, update_interval);
             if options.snapshots && cfg.snapshots.enabled {
                 track.snapshots_to(Snapshots::start(&cfg.snapshots, camera)?);
