@@ -36,7 +36,8 @@ pub enum EventKind {
     IdentityChanged,
     /// Periodic position and score of a live track (`publish.update_interval_ms`).
     TrackUpdated,
-    /// The face has not been seen for `track.max_absence_s`, or the input ended.
+    /// The face has not been seen for `track.max_absence_s` (up to five times that while other faces wait for their
+    /// first embedding), or the input ended.
     TrackEnded,
     /// The camera or stream stopped delivering frames; capture is retrying.
     SourceLost,
@@ -117,7 +118,8 @@ pub enum EventBody {
     },
     /// Periodic position and score of a live track.
     TrackUpdated(TrackFace),
-    /// The face was not seen for `track.max_absence_s`, or the input ended.
+    /// The face was not seen for `track.max_absence_s` (up to five times that while other faces wait for their
+    /// first embedding), or the input ended.
     TrackEnded {
         /// The track.
         #[serde(flatten)]

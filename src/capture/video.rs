@@ -123,7 +123,7 @@ impl VideoSource {
             .flatten()
             .filter(|n| n.is_finite() && *n >= 1.0)
             .map(|n| n as u64);
-        let side = |prop| capture.get(prop).ok().filter(|v| v.is_finite() && *v >= 1.0 && *v <= 65_536.0).map(|v| v as u32);
+        let side = |prop| capture.get(prop).ok().filter(|v| v.is_finite() && *v >= 1.0 && *v <= 16_384.0).map(|v| v as u32);
         let size = side(videoio::CAP_PROP_FRAME_WIDTH).zip(side(videoio::CAP_PROP_FRAME_HEIGHT));
         Ok(Self {
             declared,

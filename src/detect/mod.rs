@@ -156,7 +156,7 @@ impl OnnxDetector {
     /// Scales `bgr` so that its long side is the input size, into the top-left corner of an input tensor whose
     /// sides are those rounded up to multiples of 32 (padding bottom and right); returns the scale from frame pixels
     /// to input pixels.
-    fn prepare(&mut self, bgr: &Mat) -> Result<f32, DetectError> {
+    fn fill_input(&mut self, bgr: &Mat) -> Result<f32, DetectError> {
         let (fw, fh) = (bgr.cols() as f32, bgr.rows() as f32);
         let long = if self.input_size == 0 { fw.max(fh) } else { self.input_size as f32 };
         let scale = long / fw.max(fh);
@@ -249,7 +249,7 @@ impl Detector for OnnxDetector {
                 format!("expected a non-empty 8-bit BGR image, got type {} of {}x{}", bgr.typ(), bgr.cols(), bgr.rows()),
             )));
         }
-        let scale = self.prepare(bgr)?;
+        let scale = self.fill_input(bgr)?;
         let (fw, fh) = (bgr.cols() as f32, bgr.rows() as f32);
         let candidates: Vec<Detection> = self
             .infer()?

@@ -45,13 +45,18 @@ impl RegionDetector {
 }
 
 impl Detector for RegionDetector {
-    /// The three input sizes this mode uses: the full scan's, the global scan's and a region's.
+    /// The three input sizes this mode uses: the full scan's, the global scan's and a region's, each run twice
+    /// (the first run after a session is made still pays its allocations).
     fn prepare(&mut self, width: u32, height: u32) -> Result<(), DetectError> {
         let frame = super::blank(width, height)?;
-        self.inner.detect_at(&frame, 0)?;
         let side = self.region.min(width).min(height);
-        self.inner.detect_at(&super::blank(side, side)?, 0)?;
-        self.inner.detect(&frame).map(drop)
+        let region = super::blank(side, side)?;
+        for _ in 0..2 {
+            self.inner.detect_at(&frame, 0)?;
+            self.inner.detect_at(&region, 0)?;
+            self.inner.detect(&frame)?;
+        }
+        Ok(())
     }
 
     fn detect(&mut self, bgr: &Mat) -> Result<Vec<Detection>, DetectError> {

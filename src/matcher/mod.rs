@@ -23,9 +23,10 @@ pub use config::MatcherConfig;
 /// How often the watcher looks for gallery changes made by other processes (`facewatch enroll` while running).
 pub const GALLERY_POLL: Duration = Duration::from_secs(2);
 
-/// The newest snapshot of the gallery, shared by the matchers of every camera, and how many the watcher has made.
+/// The newest snapshot of the gallery, shared by the matchers of every camera, with its generation (how many the
+/// watcher has made); the atomic copy of the generation lets a matcher look without taking the lock.
 struct Latest {
-    snapshot: RwLock<Arc<Snapshot>>,
+    snapshot: RwLock<(u64, Arc<Snapshot>)>,
     generation: AtomicU64,
 }
 
@@ -50,7 +51,7 @@ impl Matcher {
     /// (its source lost) holds nobody back: each matcher takes the newest snapshot when it next looks.
     pub fn shared(gallery: Gallery, top_k: usize, n: usize) -> Vec<Self> {
         let current = Arc::new(gallery.snapshot());
-        let latest = Arc::new(Latest { snapshot: RwLock::new(current.clone()), generation: AtomicU64::new(0) });
+        let latest = Arc::new(Latest { snapshot: RwLock::new((0, current.clone())), generation: AtomicU64::new(0) });
         let watching = Arc::downgrade(&latest);
         let watcher = std::thread::Builder::new().name("gallery".into()).spawn(move || watch(gallery, &watching));
         if let Err(e) = watcher {
@@ -66,10 +67,9 @@ impl Matcher {
 
     /// Swaps in the snapshot of a changed gallery when the watcher has one ready; never waits on a rebuild.
     pub fn refresh(&mut self) {
-        let generation = self.latest.generation.load(Ordering::Acquire);
-        if generation != self.seen {
-            self.current = self.latest.snapshot.read().clone();
-            self.seen = generation;
+        if self.latest.generation.load(Ordering::Acquire) != self.seen {
+            let (generation, snapshot) = self.latest.snapshot.read().clone();
+            (self.seen, self.current) = (generation, snapshot);
             info!(persons = self.current.persons(), embeddings = self.current.len(), "Gallery changed on disk; reloaded.");
         }
     }
@@ -97,8 +97,11 @@ fn watch(mut gallery: Gallery, latest: &Weak<Latest>) {
                 let snapshot = Arc::new(gallery.snapshot());
                 info!(embeddings = snapshot.len(), build_ms = started.elapsed().as_millis() as u64, "Gallery re-indexed.");
                 let Some(latest) = latest.upgrade() else { return };
-                *latest.snapshot.write() = snapshot;
-                latest.generation.fetch_add(1, Ordering::Release);
+                let generation = latest.generation.load(Ordering::Relaxed) + 1;
+                // The one it replaces is dropped after the lock is let go: freeing a large index takes a while.
+                let replaced = std::mem::replace(&mut *latest.snapshot.write(), (generation, snapshot));
+                latest.generation.store(generation, Ordering::Release);
+                drop(replaced);
             }
             Ok(false) => {}
             Err(e) => warn!(error = %e, "Reading the changed gallery failed; matching against the previous one."),

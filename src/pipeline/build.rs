@@ -152,11 +152,15 @@ impl Pipeline {
                 track.snapshots_to(Snapshots::start(&cfg.snapshots, camera)?);
             }
             let mut camera_detectors: Vec<_> = detectors.by_ref().take(workers).collect();
-            // Sessions for this camera's frame size now, so its first faces are not held back by their set-up.
-            if let Some((w, h)) = capture.source().frame_size() {
+            // Sessions for this camera's frame size now, so its first faces are not held back by their set-up. Only
+            // a head start: a detector that cannot get ready here tries again on the first frame, as it always did.
+            if let Some((w, h)) = capture.source().frame_size().filter(|&(w, h)| w > 0 && h > 0) {
                 let started = std::time::Instant::now();
                 for d in &mut camera_detectors {
-                    d.prepare(w, h).map_err(EngineError::from)?;
+                    if let Err(e) = d.prepare(w, h) {
+                        warn!(camera, width = w, height = h, error = %e, "Could not prepare the detector for this frame size; it will on the first frame.");
+                        break;
+                    }
                 }
                 tracing::debug!(
                     camera,

@@ -42,9 +42,10 @@ pub struct TrackConfig {
 impl TrackConfig {
     /// Recognizer sessions a camera runs: `embed_sessions`, or when 0 one per core its `detect_workers` leave free
     /// for a `live` source (at most two, at least one), two for a file read as fast as possible (one on a single
-    /// core). A live camera's embeddings then never contend with the next frame's detection: on 2 cores, two
-    /// sessions beside the detect worker put a frame's events at 1.2–1.7× (detect + embed) at p99, one at 1.0–1.4×
-    /// (BENCHMARKS.md "Tail latency").
+    /// core). A live camera alone on the machine then runs no more inference threads than there are cores, so its
+    /// embeddings do not slow the next frame's detection: on 2 cores, two sessions beside the detect worker put a
+    /// frame's events at 1.2–1.7× (detect + embed) at p99, one at 1.0–1.4× (BENCHMARKS.md "Tail latency"). Counted
+    /// per camera: several cameras share the cores (`runtime.intra_threads` is divided among all sessions).
     pub fn embed_session_count(&self, cores: usize, detect_workers: usize, live: bool) -> usize {
         match self.embed_sessions {
             0 if live => cores.saturating_sub(detect_workers).clamp(1, 2),

@@ -6,8 +6,9 @@
 //!   overlap (IoU, greedy best-first), plans which faces to embed (a new track and its first few frames, every
 //!   `embed_every` frames, or a clearly better-quality face), then checks the fresh embeddings: a face continuing a track by position but not
 //!   by appearance starts a new track, and a face overlapping no track re-joins a recently lost track whose face
-//!   it matches (IoU + embedding distance). Tracks unseen for `max_absence_s` end (a known one is held up to five
-//!   times longer while faces of the frame still wait for their first embedding: it may be one of them).
+//!   it matches (IoU + embedding distance). Tracks unseen for `max_absence_s` end (one already embedded is held up
+//!   to five times longer, by its face only, while faces of the frame still wait for their first embedding: it may
+//!   be one of them).
 //! - [`identity::Identities`], after matching, votes over the track's recent matches and
 //!   changes the name only when another one leads by `switch_votes` (hysteresis), and turns all this into events.
 
@@ -98,7 +99,7 @@ struct LiveTrack {
 /// A young track is embedded on each of its first frames, so its identity settles within a few frames.
 const SETTLE_EMBEDDINGS: usize = 3;
 
-/// How many times `max_absence_s` a known lost track is held while faces wait for their first embedding.
+/// How many times `max_absence_s` an embedded lost track is held while faces wait for their first embedding.
 const HOLD_WHILE_WAITING: f64 = 5.0;
 
 /// Consecutive embeddings unlike the track's face that split it: one blurred frame must not, a new person must.
@@ -351,19 +352,25 @@ impl Associator {
             out.push(Observation { track: tr.id, detection: det, quality: plan.quality, embedding: emb, candidates: None });
         }
         let max_absence = self.max_absence;
-        // While faces wait for their first embedding (a crowd after a cut, over budget), a known track lost a
-        // moment ago may be one of them: it is held until they are embedded, up to HOLD_WHILE_WAITING ×
+        // While faces wait for their first embedding (a crowd after a cut, over budget), a track with a face of its
+        // own, lost a moment ago, may be one of them: it is held until they are embedded, up to HOLD_WHILE_WAITING ×
         // `max_absence_s`, so that the backlog re-identifies people instead of ending and restarting their tracks.
         let waiting = self.tracks.iter().any(|t| t.seen_this_frame && t.embeddings == 0 && t.failures == 0);
         let hold = if waiting { max_absence * HOLD_WHILE_WAITING } else { max_absence };
         let mut ended = Vec::new();
-        self.tracks.retain(|t| {
+        self.tracks.retain_mut(|t| {
             let absent = seconds_between(t.last_seen, now);
-            let keep = t.seen_this_frame || absent <= max_absence || (t.reference.is_some() && absent <= hold);
-            if !keep {
-                ended.push(t.id);
+            if t.seen_this_frame || absent <= max_absence {
+                return true;
             }
-            keep
+            if t.reference.is_some() && absent <= hold {
+                // Held past the usual limit: back only by its face (re-identification), never by its old place,
+                // where someone else may stand by now.
+                t.bbox = BBox { w: 0.0, h: 0.0, ..t.bbox };
+                return true;
+            }
+            ended.push(t.id);
+            false
         });
         (out, ended)
     }
@@ -574,6 +581,20 @@ mod tests {
         // With nobody waiting, a lost track ends at the usual limit.
         let (_, ended) = step(&mut a, vec![], &[], at(6));
         assert_eq!(ended.len(), 3, "{ended:?}");
+    }
+
+    #[test]
+    fn a_track_held_past_the_absence_limit_comes_back_by_its_face_only_never_by_its_place() {
+        let mut a = Associator::new(&cfg(), LEVELS).with_budget(1);
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        step(&mut a, vec![det(100.0, 100.0)], &[0.0], t0);
+        // 1.5 s later (past max_absence_s = 1) two new faces elsewhere, one of them waiting: the old track is held.
+        let (_, ended) = step(&mut a, vec![det(600.0, 100.0), det(900.0, 100.0)], &[2.0], ms(1500));
+        assert!(ended.is_empty(), "held while a face waits: {ended:?}");
+        // Someone stands where the held track was last seen: not that track by position.
+        let plans = a.plan(&[det(100.0, 100.0), det(600.0, 100.0), det(900.0, 100.0)]);
+        assert!(plans[0].track.is_none(), "a held track is not continued by its old place: {plans:?}");
     }
 
     #[test]

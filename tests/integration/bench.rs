@@ -137,11 +137,28 @@ fn a_file_paced_at_its_frame_rate_starts_its_clock_at_the_first_frame_not_at_the
     // The pipeline takes a while to start after the source is opened (models, warm-up): that time must not come
     // out as a burst of frames read at once, each late by the time they waited.
     std::thread::sleep(std::time::Duration::from_secs_f64(10.0 * period));
-    source.read().unwrap_or_else(|e| panic!("{e}")).expect("a first frame");
+    // The clock starts inside the first read, so the sixth frame is due five periods after this instant at least.
     let first = std::time::Instant::now();
-    for _ in 0..5 {
-        source.read().unwrap_or_else(|e| panic!("{e}")).expect("five more frames");
+    for _ in 0..6 {
+        source.read().unwrap_or_else(|e| panic!("{e}")).expect("six frames");
     }
     let took = first.elapsed().as_secs_f64();
-    assert!(took >= 4.5 * period, "five frames after the first came in {took:.3} s, not at the clip's {:.1} fps", 1.0 / period);
+    assert!(took >= 5.0 * period - 0.001, "six frames came in {took:.3} s, not at the clip's {:.1} fps", 1.0 / period);
+}
+
+#[test]
+fn the_daemon_prepares_each_cameras_detectors_for_its_frame_size_at_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gallery = dir.path().join("gallery.db");
+    let out = Command::new(env!("CARGO_BIN_EXE_facewatch"))
+        .current_dir(root())
+        .env("RUST_LOG", "facewatch=debug,ort=warn")
+        .args(["--gallery", arg(&gallery), "run", "--source", arg(&clip()), "--fast", "--socket", "", "--max-frames", "2"])
+        .output()
+        .expect("run facewatch");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    let ready =
+        log.lines().find(|l| l.contains("Detectors ready for the frame size")).unwrap_or_else(|| panic!("no warm-up logged:\n{log}"));
+    assert!(ready.contains("width=640") && ready.contains("height=360"), "{ready}");
 }
