@@ -156,19 +156,15 @@ impl Pipeline {
             // a head start: a detector that cannot get ready here tries again on the first frame, as it always did.
             if let Some((w, h)) = capture.source().frame_size().filter(|&(w, h)| w > 0 && h > 0) {
                 let started = std::time::Instant::now();
-                for d in &mut camera_detectors {
-                    if let Err(e) = d.prepare(w, h) {
-                        warn!(camera, width = w, height = h, error = %e, "Could not prepare the detector for this frame size; it will on the first frame.");
-                        break;
+                match camera_detectors.iter_mut().try_for_each(|d| d.prepare(w, h)) {
+                    Ok(()) => {
+                        let took_ms = started.elapsed().as_millis() as u64;
+                        tracing::debug!(camera, width = w, height = h, took_ms, "Detectors ready for the frame size.");
+                    }
+                    Err(e) => {
+                        warn!(camera, width = w, height = h, error = %e, "Could not prepare the detectors for this frame size; they will on the first frame.");
                     }
                 }
-                tracing::debug!(
-                    camera,
-                    width = w,
-                    height = h,
-                    took_ms = started.elapsed().as_millis() as u64,
-                    "Detectors ready for the frame size."
-                );
             }
             let detect = DetectStage::with_workers(camera_detectors);
             names.push(camera.to_string());
