@@ -3,7 +3,8 @@
 //! Layers, each using only those before it (checked by `tests/integration/layers.rs`):
 //! - [`base`]: the vocabulary (frames, faces, embeddings, candidates, track ids, the name policy), the event
 //!   schema, the stage kit and the exit codes.
-//! - [`folders`], [`image`], [`model`]: plumbing.
+//! - [`private`], [`folders`], [`image`], [`model`]: plumbing ([`private`]: files of faces and secrets, owner-only,
+//!   no link followed).
 //! - The stages and their steps, in the order a frame meets them: [`capture`] → [`detect`] → [`track`] (which
 //!   calls [`align`], [`embed`] and [`matcher`] over the [`gallery`]) → [`publish`], and [`preview`]; each defines
 //!   its own configuration section.
@@ -33,6 +34,7 @@ pub mod matcher;
 pub mod model;
 pub mod pipeline;
 pub mod preview;
+pub mod private;
 pub mod publish;
 pub mod snapshot;
 pub mod track;

@@ -177,22 +177,18 @@ pub fn write_png(path: &Path, mat: &Mat) -> Result<(), ImageError> {
     }
 }
 
-/// Writes `mat` as a PNG readable by its owner only (0600, also when the file was there before): face crops are
-/// biometric data.
-pub fn write_png_private(path: &Path, mat: &Mat) -> Result<(), ImageError> {
-    use std::io::Write;
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let encode_err = |source: Option<opencv::Error>| ImageError::Encode { path: path.into(), source };
-    let write_err = |source: std::io::Error| ImageError::Write { path: path.into(), source };
+/// Writes `mat` as the PNG file `name` of the private folder `dir`, readable by its owner only (0600), replacing
+/// what was there without following a link ([`crate::private::PrivateDir::write`]): face crops are biometric data.
+pub fn write_png_private(dir: &crate::private::PrivateDir, name: &str, mat: &Mat) -> Result<PathBuf, ImageError> {
+    let path = dir.path().join(name);
+    let encode_err = |source: Option<opencv::Error>| ImageError::Encode { path: path.clone(), source };
     let mut buf = Vector::<u8>::new();
     match imgcodecs::imencode(".png", mat, &mut buf, &Vector::new()) {
         Ok(true) => {}
         Ok(false) => return Err(encode_err(None)),
         Err(e) => return Err(encode_err(Some(e))),
     }
-    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).map_err(write_err)?;
-    file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(write_err)?;
-    file.write_all(buf.as_slice()).map_err(write_err)
+    dir.write(name, buf.as_slice()).map_err(|source| ImageError::Write { path, source })
 }
 
 /// How the marker walk through a JPEG ended.

@@ -49,15 +49,13 @@ fn face_out(d: &Detection, crop: Option<PathBuf>) -> FaceOut {
 /// Every face of every photo; with `crop_dir`, each face's aligned 112×112 crop written there (the folder created
 /// 0700, each crop 0600: crops are faces). A photo that cannot be read is reported with its error, not fatal.
 pub fn detect(engine: &mut Engine, images: &[PathBuf], crop_dir: Option<&Path>) -> Result<Vec<PhotoOut>, JobError> {
-    if let Some(dir) = crop_dir {
-        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
-            .create(dir)
-            .map_err(JobError::file("create the crop folder", dir))?;
-    }
+    // Checked and held open: a link planted in it (or at it) is never followed.
+    let crops =
+        crop_dir.map(|dir| crate::private::PrivateDir::create(dir).map_err(JobError::file("use the crop folder", dir))).transpose()?;
     Ok(images
         .iter()
         .map(|path| {
-            detect_one(engine, path, crop_dir).unwrap_or_else(|e| PhotoOut {
+            detect_one(engine, path, crops.as_ref()).unwrap_or_else(|e| PhotoOut {
                 path: path.clone(),
                 width: None,
                 height: None,
@@ -68,7 +66,7 @@ pub fn detect(engine: &mut Engine, images: &[PathBuf], crop_dir: Option<&Path>) 
         .collect())
 }
 
-fn detect_one(engine: &mut Engine, path: &Path, crop: Option<&Path>) -> Result<PhotoOut, JobError> {
+fn detect_one(engine: &mut Engine, path: &Path, crop: Option<&crate::private::PrivateDir>) -> Result<PhotoOut, JobError> {
     let frame = engine.load(path)?;
     let dets = engine.detect(&frame)?;
     let mut faces = Vec::with_capacity(dets.len());
@@ -78,9 +76,7 @@ fn detect_one(engine: &mut Engine, path: &Path, crop: Option<&Path>) -> Result<P
             Some(dir) => {
                 let aligned = crate::align::align(&frame.bgr, &d.landmarks).map_err(EngineError::from)?;
                 let stem = path.file_stem().map_or_else(|| "photo".into(), |s| s.to_string_lossy().into_owned());
-                let file = dir.join(format!("{stem}_face{i}.png"));
-                crate::image::write_png_private(&file, &aligned.bgr).map_err(EngineError::from)?;
-                Some(file)
+                Some(crate::image::write_png_private(dir, &format!("{stem}_face{i}.png"), &aligned.bgr).map_err(EngineError::from)?)
             }
             None => None,
         };

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::base::face::BBox;
 use crate::base::units::within;
 use crate::base::{Frame, TrackId};
+use crate::private::PrivateDir;
 
 /// `[snapshots]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -101,9 +102,9 @@ impl Snapshots {
     /// Creates the directory (0700) and starts the writer for `camera`.
     pub fn start(cfg: &SnapshotConfig, camera: &str) -> Result<Self, SnapshotError> {
         let dir = crate::folders::resolve_path(&cfg.dir);
-        private_dir(&dir).map_err(|source| SnapshotError { path: dir.clone(), source })?;
+        let root = PrivateDir::create(&dir).map_err(|source| SnapshotError { path: dir.clone(), source })?;
         let (tx, rx) = crossbeam_channel::bounded::<Job>(QUEUE);
-        let (root, quality) = (dir.clone(), i32::from(cfg.quality));
+        let quality = i32::from(cfg.quality);
         let retention = Retention {
             max_age: (cfg.max_age_days > 0).then(|| Duration::from_secs(u64::from(cfg.max_age_days) * 86_400)),
             max_bytes: (cfg.max_total_mb > 0).then(|| cfg.max_total_mb.saturating_mul(1 << 20)),
@@ -111,7 +112,7 @@ impl Snapshots {
         let thread = std::thread::Builder::new()
             .name("snapshots".into())
             .spawn(move || {
-                retention.apply(&root);
+                retention.apply(root.path());
                 let mut written = 0u64;
                 for job in rx {
                     if let Err(e) = write(&root, &job, quality) {
@@ -120,10 +121,10 @@ impl Snapshots {
                     }
                     written += 1;
                     if written % 50 == 0 {
-                        retention.apply(&root);
+                        retention.apply(root.path());
                     }
                 }
-                retention.apply(&root);
+                retention.apply(root.path());
             })
             .map_err(|source| SnapshotError { path: dir.clone(), source })?;
         Ok(Self {
@@ -187,17 +188,6 @@ impl Drop for Snapshots {
     }
 }
 
-/// `path` made a 0700 directory (with its parents), narrowing it when others may enter.
-fn private_dir(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path)?;
-    let mode = std::fs::metadata(path)?.permissions().mode();
-    if mode & 0o077 != 0 {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
-    }
-    Ok(())
-}
-
 /// A name as part of a file name: letters, digits, `-` and `_`; the rest `_`.
 fn safe(name: &str) -> String {
     name.chars().map(|c| if c.is_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).take(64).collect()
@@ -238,13 +228,9 @@ fn frame_name(rel: &Path) -> PathBuf {
     PathBuf::from(format!("{}.frame.jpg", name.strip_suffix(".jpg").unwrap_or(&name)))
 }
 
-fn write(root: &Path, job: &Job, quality: i32) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let path = root.join(&job.rel);
-    if let Some(parent) = path.parent() {
-        private_dir(parent)?;
-    }
+/// Writes the job's face (and frame) below `root`, through its camera and day folders, each checked and opened
+/// without following a link ([`PrivateDir`]).
+fn write(root: &PrivateDir, job: &Job, quality: i32) -> std::io::Result<()> {
     let encode = |mat: &Mat| -> std::io::Result<Vec<u8>> {
         let mut buf = Vector::<u8>::new();
         let params = Vector::from_slice(&[opencv::imgcodecs::IMWRITE_JPEG_QUALITY, quality]);
@@ -254,13 +240,16 @@ fn write(root: &Path, job: &Job, quality: i32) -> std::io::Result<()> {
             Err(e) => Err(std::io::Error::other(e.to_string())),
         }
     };
-    let mut files = vec![(path.clone(), encode(&job.face)?)];
+    let names: Vec<&str> = job.rel.iter().filter_map(|c| c.to_str()).collect();
+    let &[camera, day, file] = names.as_slice() else {
+        return Err(std::io::Error::other(format!("{}: not camera/day/file", job.rel.display())));
+    };
+    let dir = root.subdir(camera)?.subdir(day)?;
+    dir.write(file, &encode(&job.face)?)?;
     if let Some(frame) = &job.frame {
-        files.push((root.join(frame_name(&job.rel)), encode(frame)?));
-    }
-    for (path, bytes) in files {
-        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&path)?;
-        f.write_all(&bytes)?;
+        let whole = frame_name(&job.rel);
+        let name = whole.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        dir.write(name, &encode(frame)?)?;
     }
     Ok(())
 }
@@ -325,11 +314,14 @@ fn collect(dir: &Path, depth: usize, out: &mut Vec<(PathBuf, SystemTime, u64)>) 
     }
 }
 
-/// `rel` when it names a file inside a snapshot directory (no `..`, not absolute), for serving it.
-pub fn inside(root: &Path, rel: &str) -> Option<PathBuf> {
+/// Opens the snapshot `rel` below `root` for serving it: a `.jpg` reached by plain names only (no `..`, not
+/// absolute) and through no symbolic link, even one planted inside the tree.
+pub fn open(root: &Path, rel: &str) -> std::io::Result<std::fs::File> {
     let rel = Path::new(rel);
-    let plain = rel.components().all(|c| matches!(c, std::path::Component::Normal(_)));
-    (plain && rel.extension().is_some_and(|x| x == "jpg")).then(|| root.join(rel))
+    if rel.extension().is_none_or(|x| x != "jpg") {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a snapshot"));
+    }
+    crate::private::open_beneath(root, rel)
 }
 
 #[cfg(test)]
@@ -348,11 +340,17 @@ mod tests {
     }
 
     #[test]
-    fn only_plain_relative_jpg_paths_are_served() {
-        let root = Path::new("/s");
-        assert_eq!(inside(root, "cam/2026-11-30/a.jpg"), Some(PathBuf::from("/s/cam/2026-11-30/a.jpg")));
-        for bad in ["../etc/passwd.jpg", "/etc/x.jpg", "cam/../../x.jpg", "cam/a.db", "./a.jpg"] {
-            assert_eq!(inside(root, bad), None, "{bad}");
+    fn only_plain_relative_jpg_paths_without_links_are_served() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let root = t.path().join("s");
+        std::fs::create_dir_all(root.join("cam/2026-11-30")).expect("mkdir");
+        std::fs::write(root.join("cam/2026-11-30/a.jpg"), b"jpg").expect("write");
+        std::fs::write(root.join("cam/a.db"), b"db").expect("write");
+        std::fs::write(t.path().join("x.jpg"), b"outside").expect("write");
+        std::os::unix::fs::symlink(t.path().join("x.jpg"), root.join("cam/2026-11-30/evil.jpg")).expect("symlink");
+        assert!(open(&root, "cam/2026-11-30/a.jpg").is_ok());
+        for bad in ["../x.jpg", "/etc/x.jpg", "cam/../../x.jpg", "cam/a.db", "./a.jpg", "cam/2026-11-30/evil.jpg"] {
+            assert!(open(&root, bad).is_err(), "{bad}");
         }
     }
 

@@ -9,7 +9,9 @@ use std::path::Path;
 const LAYERS: &[&str] = &[
     // The vocabulary, the event schema, the stage kit, typed settings, exit codes.
     "base",
-    // Plumbing: folders of photos, image files, model loading (with `[models]` and `[runtime]`).
+    // Plumbing: private files (no link followed), folders of photos, image files, model loading (with `[models]`
+    // and `[runtime]`).
+    "private",
     "folders",
     "image",
     "model",
