@@ -12,6 +12,7 @@
 //! own connection to the gallery; a change made here reaches the daemon's matcher through the gallery watcher.
 
 mod metrics;
+mod server;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -125,6 +126,10 @@ struct Shared {
     fps: Mutex<std::collections::HashMap<String, metrics::FpsWindow>>,
     /// Where `[snapshots]` are, when on.
     snapshots: Option<PathBuf>,
+    /// A request body must arrive within this long.
+    body_timeout: std::time::Duration,
+    /// The accept loop's bounds.
+    limits: server::Limits,
 }
 
 /// A bound, ready API: models loaded, gallery open, address bound ([`Api::build`]); [`Api::serve`] starts it.
@@ -165,6 +170,34 @@ fn read_keys(cfg: &ApiConfig) -> Result<Vec<String>, ApiError> {
     Ok(keys)
 }
 
+/// Binds `api.listen` (a host name is resolved; the first address that binds wins), warning when the API is
+/// reachable from beyond this machine: keys travel in the clear without TLS in front.
+fn bind(cfg: &ApiConfig) -> Result<std::net::TcpListener, ApiError> {
+    use std::net::ToSocketAddrs;
+    let address = cfg.listen.trim().to_string();
+    let fail = |source| ApiError::Bind { address: address.clone(), source };
+    let (host, port) = cfg.host_port().ok_or_else(|| fail(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not host:port")))?;
+    let candidates: Vec<SocketAddr> = (host, port).to_socket_addrs().map_err(fail)?.collect();
+    let mut last = std::io::Error::new(std::io::ErrorKind::AddrNotAvailable, format!("{host} resolves to no address"));
+    for candidate in candidates {
+        match std::net::TcpListener::bind(candidate) {
+            Ok(listener) => {
+                listener.set_nonblocking(true).map_err(fail)?;
+                if !candidate.ip().is_loopback() {
+                    tracing::warn!(
+                        address = %candidate,
+                        "The HTTP API listens beyond this machine without TLS: API keys and faces cross the network in the clear. \
+                         Put a reverse proxy with TLS in front, or listen on 127.0.0.1."
+                    );
+                }
+                return Ok(listener);
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(fail(last))
+}
+
 impl Api {
     /// Loads the API's models, opens the gallery and binds `api.listen`, before the daemon starts anything.
     pub fn build(cfg: &Config, feed: EventFeed) -> Result<Self, ApiError> {
@@ -174,9 +207,14 @@ impl Api {
         runtime.runtime.intra_threads = 1;
         let engine = Engine::build(&runtime)?;
         let gallery = crate::engine::open_gallery(cfg, engine.info().dim, true)?;
-        let address = cfg.api.listen.trim().to_string();
-        let listener = std::net::TcpListener::bind(&address).map_err(|source| ApiError::Bind { address: address.clone(), source })?;
-        listener.set_nonblocking(true).map_err(|source| ApiError::Bind { address, source })?;
+        let listener = bind(&cfg.api)?;
+        // Large buffers (uploads) come from and go back to the system at once, instead of raising glibc's mmap
+        // threshold and staying in its heap after a burst of uploads.
+        #[cfg(target_env = "gnu")]
+        // SAFETY: mallopt only changes the allocator's tuning; it is called before the server's threads start.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 10);
+        }
         let shared = Shared {
             keys,
             work: Mutex::new((engine, gallery)),
@@ -187,6 +225,8 @@ impl Api {
             max_upload: cfg.api.max_upload_bytes.get(),
             fps: Mutex::new(std::collections::HashMap::new()),
             snapshots: cfg.snapshots.enabled.then(|| crate::folders::resolve_path(&cfg.snapshots.dir)),
+            body_timeout: cfg.api.body_timeout,
+            limits: server::Limits { max_connections: cfg.api.max_connections.get(), idle_timeout: cfg.api.idle_timeout },
         };
         Ok(Self { shared: Arc::new(shared), listener })
     }
@@ -202,6 +242,7 @@ impl Api {
         let address = self.listener.local_addr().map_err(|source| ApiError::Bind { address: "?".into(), source })?;
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let router = router(self.shared.clone());
+        let limits = self.shared.limits;
         let listener = self.listener;
         let thread = std::thread::Builder::new()
             .name("api".into())
@@ -215,13 +256,8 @@ impl Api {
                         Ok(l) => l,
                         Err(e) => return tracing::error!(error = %e, "The API could not listen."),
                     };
-                    tracing::info!(address = %address, "HTTP API listening.");
-                    let served = axum::serve(listener, router).with_graceful_shutdown(async {
-                        let _ = stop_rx.await;
-                    });
-                    if let Err(e) = served.await {
-                        tracing::error!(error = %e, "The HTTP API stopped.");
-                    }
+                    tracing::info!(address = %address, max_connections = limits.max_connections, "HTTP API listening.");
+                    server::serve(listener, router, limits, stop_rx).await;
                 });
             })
             .map_err(ApiError::Thread)?;
@@ -348,12 +384,69 @@ async fn authorize(State(shared): State<Arc<Shared>>, request: Request, next: ax
         Some(_) => "wrong API key",
         None => "an API key is required: X-Api-Key: KEY or Authorization: Bearer KEY",
     };
-    // The upload is read (within the limit) before the answer: a client still sending its photo would otherwise
-    // see a broken pipe instead of the 401.
-    let _ = axum::body::to_bytes(request.into_body(), shared.max_upload).await;
+    // Refused on the headers alone: nothing of the body is kept. A client still sending its photo would see its
+    // upload broken off instead of the 401, so what it sends next is read and thrown away for a moment (no
+    // memory kept) while the answer goes out; one waiting for `100 Continue` is never invited to send.
+    let expects = headers.get(header::EXPECT).is_some();
+    if !expects && declared != Some(0) {
+        tokio::spawn(discard(request.into_body(), shared.max_upload as u64));
+    }
     let mut r = Failure(StatusCode::UNAUTHORIZED, refusal.into()).into_response();
     r.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+    r.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
     r
+}
+
+/// How long a refused request's body is read and thrown away, so the client gets its answer.
+const DISCARD_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Reads and drops up to `limit` bytes of `body` for at most [`DISCARD_FOR`]; keeps nothing.
+async fn discard(body: axum::body::Body, limit: u64) {
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut seen = 0u64;
+    let _ = tokio::time::timeout(DISCARD_FOR, async {
+        while let Some(Ok(frame)) = body.frame().await {
+            seen += frame.data_ref().map_or(0, |d| d.len() as u64);
+            if seen > limit {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+/// Reads a request body of at most `limit` bytes within `timeout` into one buffer of its declared size: 413 past
+/// the limit (declared or not), 408 when it does not arrive in time.
+async fn read_body(request: Request, limit: usize, timeout: std::time::Duration) -> Result<(axum::http::request::Parts, Bytes), Failure> {
+    use http_body_util::BodyExt;
+    let too_large = || Failure(StatusCode::PAYLOAD_TOO_LARGE, format!("the upload is larger than api.max_upload_bytes ({limit} bytes)"));
+    let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let (parts, mut body) = request.into_parts();
+    let mut buf = Vec::with_capacity(declared.unwrap_or(0));
+    let read = async {
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| Failure(StatusCode::BAD_REQUEST, format!("the upload broke off: {e}")))?;
+            if let Some(data) = frame.data_ref() {
+                if buf.len() + data.len() > limit {
+                    return Err(too_large());
+                }
+                buf.extend_from_slice(data);
+            }
+        }
+        Ok(())
+    };
+    match tokio::time::timeout(timeout, read).await {
+        Ok(read) => read?,
+        Err(_) => {
+            let s = timeout.as_secs();
+            return Err(Failure(StatusCode::REQUEST_TIMEOUT, format!("the upload did not arrive within api.body_timeout_s ({s} s)")));
+        }
+    }
+    Ok((parts, Bytes::from(buf)))
 }
 
 async fn health(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
@@ -378,18 +471,25 @@ async fn openapi() -> Response {
 }
 
 /// The photo of a request: the raw body, or a multipart field `field`.
-async fn upload(request: Request, field: &str) -> Result<Bytes, Failure> {
+async fn upload(shared: &Shared, request: Request, field: &str) -> Result<Bytes, Failure> {
+    let (parts, bytes) = read_body(request, shared.max_upload, shared.body_timeout).await?;
     let is_multipart =
-        request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|t| t.starts_with("multipart/form-data"));
+        parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|t| t.starts_with("multipart/form-data"));
     if !is_multipart {
-        let bytes = Bytes::from_request(request, &()).await.map_err(body_failure)?;
         return Ok(bytes);
     }
-    let mut fields = fields_of(request).await?;
+    let mut fields = multipart_fields(Request::from_parts(parts, axum::body::Body::from(bytes))).await?;
     fields.remove(field).ok_or_else(|| Failure(StatusCode::BAD_REQUEST, format!("the multipart body has no `{field}` field")))
 }
 
-async fn fields_of(request: Request) -> Result<std::collections::HashMap<String, Bytes>, Failure> {
+/// The fields of a request's multipart body, read within the limits.
+async fn fields_of(shared: &Shared, request: Request) -> Result<std::collections::HashMap<String, Bytes>, Failure> {
+    let (parts, bytes) = read_body(request, shared.max_upload, shared.body_timeout).await?;
+    multipart_fields(Request::from_parts(parts, axum::body::Body::from(bytes))).await
+}
+
+/// The fields of a multipart body already in memory.
+async fn multipart_fields(request: Request) -> Result<std::collections::HashMap<String, Bytes>, Failure> {
     let mut multipart = Multipart::from_request(request, &()).await.map_err(|e| Failure(StatusCode::BAD_REQUEST, e.body_text()))?;
     let mut out = std::collections::HashMap::new();
     while let Some(f) = multipart.next_field().await.map_err(|e| {
@@ -401,10 +501,6 @@ async fn fields_of(request: Request) -> Result<std::collections::HashMap<String,
         out.insert(name, bytes);
     }
     Ok(out)
-}
-
-fn body_failure(e: axum::extract::rejection::BytesRejection) -> Failure {
-    Failure(e.status(), e.body_text())
 }
 
 /// Decodes an upload named `name` (for messages), as the CLI would a file.
@@ -434,7 +530,7 @@ async fn recognize(
     Query(q): Query<std::collections::HashMap<String, String>>,
     request: Request,
 ) -> Result<Json<Doc<impl serde::Serialize>>, Failure> {
-    let bytes = upload(request, "file").await?;
+    let bytes = upload(&shared, request, "file").await?;
     let k = match q.get("top_k") {
         None => shared.top_k,
         Some(v) => v
@@ -462,7 +558,7 @@ async fn recognize(
 }
 
 async fn verify(State(shared): State<Arc<Shared>>, request: Request) -> Result<Json<Doc<photos::VerifyOut>>, Failure> {
-    let mut fields = fields_of(request).await?;
+    let mut fields = fields_of(&shared, request).await?;
     let (Some(a), Some(b)) = (fields.remove("a"), fields.remove("b")) else {
         return Err(Failure(StatusCode::BAD_REQUEST, "verify takes a multipart body with two photos, fields `a` and `b`".into()));
     };
@@ -501,7 +597,7 @@ async fn add_photo(
     request: Request,
 ) -> Result<(StatusCode, Json<serde_json::Value>), Failure> {
     // The body first: answering before reading it would break the client's upload.
-    let bytes = upload(request, "file").await?;
+    let bytes = upload(&shared, request, "file").await?;
     crate::gallery::check_name(&name)?;
     let label = headers.get("x-file-name").and_then(|v| v.to_str().ok()).unwrap_or("upload").to_string();
     let n = name.clone();
@@ -550,8 +646,13 @@ async fn snapshot(State(shared): State<Arc<Shared>>, UrlPath(path): UrlPath<Stri
         .snapshots
         .as_ref()
         .ok_or_else(|| Failure(StatusCode::NOT_FOUND, "snapshots are off ([snapshots] enabled = false)".into()))?;
-    let file = crate::snapshot::inside(root, &path).ok_or_else(not_found)?;
-    let bytes = tokio::task::spawn_blocking(move || std::fs::read(file)).await.ok().and_then(Result::ok).ok_or_else(not_found)?;
+    let (root, rel) = (root.clone(), path.clone());
+    let read = move || -> std::io::Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut crate::snapshot::open(&root, &rel)?, &mut bytes)?;
+        Ok(bytes)
+    };
+    let bytes = tokio::task::spawn_blocking(read).await.ok().and_then(Result::ok).ok_or_else(not_found)?;
     Ok(([(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "private, max-age=86400")], bytes).into_response())
 }
 
@@ -597,9 +698,35 @@ impl<T> futures_core::Stream for ReceiverStream<T> {
     }
 }
 
+/// Parses `body` as the multipart body of a request with `content_type`, as the API's routes do: each field's name
+/// and size, or the message of the 400 answer. For the fuzz target of the multipart parser (`fuzz/`): the body
+/// is in memory, so the parse completes without a runtime.
+pub fn parse_multipart(content_type: &str, body: Vec<u8>) -> Result<Vec<(String, usize)>, String> {
+    let request = Request::builder()
+        .method("POST")
+        .header(header::CONTENT_TYPE, content_type)
+        .body(axum::body::Body::from(body))
+        .map_err(|e| e.to_string())?;
+    let mut parse = std::pin::pin!(multipart_fields(request));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::future::Future::poll(parse.as_mut(), &mut cx) {
+        std::task::Poll::Ready(Ok(fields)) => Ok(fields.into_iter().map(|(k, v)| (k, v.len())).collect()),
+        std::task::Poll::Ready(Err(Failure(_, message))) => Err(message),
+        std::task::Poll::Pending => Err("the parse waited on a body already in memory".into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_multipart_body_in_memory_parses_without_a_runtime() {
+        let body = b"--XX\r\ncontent-disposition: form-data; name=\"file\"\r\n\r\nabc\r\n--XX--\r\n".to_vec();
+        assert_eq!(parse_multipart("multipart/form-data; boundary=XX", body), Ok(vec![("file".to_string(), 3)]));
+        assert!(parse_multipart("multipart/form-data; boundary=XX", b"garbage".to_vec()).is_err());
+        assert!(parse_multipart("multipart/form-data", Vec::new()).is_err(), "no boundary");
+    }
 
     #[test]
     fn the_openapi_document_lists_exactly_the_routes_served() {
