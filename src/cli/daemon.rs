@@ -145,13 +145,8 @@ fn install_signal_handler(stop: Stop) -> anyhow::Result<()> {
 
 /// The event record of `run --record`: appended, private (events name people).
 fn open_record(path: &std::path::Path) -> anyhow::Result<std::io::BufWriter<std::fs::File>> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| InputError(format!("cannot record events to {}: {e}", path.display())))?;
+    // A link planted at the name is refused, never written through.
+    let file = crate::private::append_file(path).map_err(|e| InputError(format!("cannot record events to {}: {e}", path.display())))?;
     Ok(std::io::BufWriter::new(file))
 }
 
@@ -176,6 +171,8 @@ fn log_report(camera: &str, r: &Report) {
 
 pub(super) fn run(g: &GlobalArgs, a: RunArgs) -> anyhow::Result<u8> {
     let cfg = g.load_config_with(|cfg| a.apply(cfg))?;
+    let fds = crate::config::fds::raise_and_check(&cfg)?;
+    info!(needed = fds.needed, limit = fds.limit, "File descriptors budgeted.");
     let preview = if cfg.preview.enabled {
         match Preview::build(&cfg.preview) {
             Ok(p) => Some(p),
@@ -228,6 +225,9 @@ pub(super) fn subscribe(g: &GlobalArgs, a: SubscribeArgs) -> anyhow::Result<u8> 
     };
     let stream = UnixStream::connect(&path)
         .map_err(|e| InputError(format!("no facewatch is serving events at {} ({e}); is the daemon running?", path.display())))?;
+    // Read nothing from a server another user slipped in.
+    crate::publish::socket::check_server(&path, &stream)
+        .map_err(|source| crate::publish::PublishError::Untrusted { path: path.clone(), source })?;
     let mut out = std::io::stdout().lock();
     let mut seen = 0usize;
     for line in BufReader::new(stream).lines() {

@@ -332,6 +332,7 @@ fn exit_of(e: &(dyn std::error::Error + 'static)) -> Option<u8> {
         PipelineError,
         crate::api::ApiError,
         crate::publish::mqtt::MqttError,
+        crate::config::fds::FdError,
         InputError,
         UsageError
     )

@@ -38,12 +38,30 @@ fn daemon_warnings(cfg: &Config) -> Vec<String> {
         }
     }
     let gallery = resolve_path(&cfg.gallery.path);
+    // A gallery others may read is narrowed before SQLite opens it: the companions it creates (-wal, -shm) take
+    // the gallery's mode. One this user may not narrow is reported and not opened.
+    let exposed = gallery.is_file() && {
+        match crate::gallery::make_private(&gallery) {
+            Ok(narrowed) => {
+                out.extend(
+                    narrowed
+                        .iter()
+                        .map(|(f, was)| format!("gallery.path: {} was readable by others (mode {was:o}); narrowed to 0600", f.display())),
+                );
+                false
+            }
+            Err(e) => {
+                out.push(format!("gallery.path: {} is readable by others and cannot be narrowed ({e}); chmod 600 it", gallery.display()));
+                true
+            }
+        }
+    };
     if !gallery.is_file() {
         out.push(format!(
             "gallery.path: no gallery at {}; every face will be unknown until people are enrolled (`facewatch enroll DIR`)",
             gallery.display()
         ));
-    } else if crate::gallery::count_embeddings(&gallery) == Some(0) {
+    } else if !exposed && crate::gallery::count_embeddings(&gallery) == Some(0) {
         out.push(format!("gallery.path: the gallery {} is empty; every face will be unknown until people are enrolled", gallery.display()));
     }
     if !cfg.publish.socket.trim().is_empty() {
@@ -51,6 +69,22 @@ fn daemon_warnings(cfg: &Config) -> Vec<String> {
         let ancestor = sock.ancestors().skip(1).find(|a| a.exists());
         if let Some(a) = ancestor.filter(|a| std::fs::metadata(a).is_ok_and(|m| m.permissions().readonly())) {
             out.push(format!("publish.socket: {} is read-only, the socket cannot be created", a.display()));
+        }
+        if let Some(why) = sock.parent().and_then(crate::publish::socket::directory_problem) {
+            out.push(format!("publish.socket: the daemon will refuse to serve {}: {why}", sock.display()));
+        }
+    }
+    if let Some((host, port)) = cfg.api.host_port() {
+        use std::net::ToSocketAddrs;
+        match (host, port).to_socket_addrs() {
+            Ok(addrs) => {
+                if let Some(a) = addrs.into_iter().find(|a| !a.ip().is_loopback()) {
+                    out.push(format!(
+                        "api.listen: {a} is reachable from beyond this machine and the API has no TLS: keys and faces would cross the network in the clear; put a reverse proxy with TLS in front, or listen on 127.0.0.1"
+                    ));
+                }
+            }
+            Err(e) => out.push(format!("api.listen: {host} cannot be resolved now ({e})")),
         }
     }
     out
@@ -87,6 +121,10 @@ pub fn check(loaded: Result<Config, ConfigError>) -> ConfigCheck {
             problems.push(format!("runtime.ort_library: {} does not exist; run scripts/setup.sh", lib.display()));
         }
         warnings.extend(daemon_warnings(cfg));
+        // The limits `run` would start under (the unit runs check-config as ExecStartPre, under its own).
+        if let Err(e) = super::fds::raise_and_check(cfg) {
+            problems.push(e.to_string());
+        }
     }
     // The merged configuration is shown with stream passwords redacted, and so is every message.
     let mut config = serde_json::to_value(&cfg).unwrap_or_default();

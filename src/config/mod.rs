@@ -9,6 +9,7 @@
 
 mod api;
 pub mod check;
+pub mod fds;
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
@@ -41,9 +42,11 @@ pub const SYSTEM_FILE: &str = "/etc/facewatch/config.toml";
 /// Errors while loading configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// A source could not be read or parsed (bad TOML, unreadable file, bad environment value).
+    /// A source could not be read or parsed (bad TOML, unreadable file, bad environment value). The message is
+    /// the loader's with every quoted source line taken out (`without_values`): a line of a configuration file
+    /// may hold a secret, so the loader's own error (which quotes it) is not kept as the source.
     #[error("failed to read configuration: {0}")]
-    Load(#[from] config::ConfigError),
+    Load(String),
     /// A key is unknown or its value has the wrong type or range.
     #[error("invalid configuration at `{path}`: {message}")]
     Invalid {
@@ -146,6 +149,8 @@ pub struct Sources {
     pub system_file: Option<PathBuf>,
     /// `--config FILE`: must exist.
     pub file: Option<PathBuf>,
+    /// A configuration file's text, read as `--config` would read the file (the fuzz target of the loader).
+    pub text: Option<String>,
     /// Environment variables to consider (only `FACEWATCH_SECTION__KEY` ones are used).
     pub env: HashMap<String, String>,
     /// `key.path = value` overrides from CLI flags, applied last.
@@ -155,7 +160,7 @@ pub struct Sources {
 impl Sources {
     /// The CLI's sources: system file, `--config`, this process's environment, and flag overrides.
     pub fn from_process(file: Option<PathBuf>, overrides: Vec<(String, String)>) -> Self {
-        Self { system_file: Some(PathBuf::from(SYSTEM_FILE)), file, env: std::env::vars().collect(), overrides }
+        Self { system_file: Some(PathBuf::from(SYSTEM_FILE)), file, text: None, env: std::env::vars().collect(), overrides }
     }
 }
 
@@ -175,6 +180,9 @@ impl Config {
         if let Some(file) = &sources.file {
             b = b.add_source(File::from(file.as_path()).format(FileFormat::Toml).required(true));
         }
+        if let Some(text) = &sources.text {
+            b = b.add_source(File::from_str(text, FileFormat::Toml));
+        }
         // Only SECTION__KEY variables are configuration; FACEWATCH_FACES and friends are for scripts.
         let env: config::Map<String, String> = sources
             .env
@@ -189,12 +197,13 @@ impl Config {
                 .try_parsing(true)
                 .list_separator(",")
                 .with_list_parse_key("runtime.execution_providers")
+                .with_list_parse_key("api.keys")
                 .source(Some(env)),
         );
         for (key, value) in &sources.overrides {
-            b = b.set_override(key.as_str(), parse_scalar(value))?;
+            b = b.set_override(key.as_str(), parse_scalar(value)).map_err(|e| ConfigError::Load(without_values(&e)))?;
         }
-        let merged = b.build()?;
+        let merged = b.build().map_err(|e| ConfigError::Load(without_values(&e)))?;
         let err = match serde_path_to_error::deserialize::<_, Config>(merged.clone()) {
             Ok(mut c) => {
                 c.models.apply_pack();
@@ -203,7 +212,10 @@ impl Config {
                 c.runtime.ort_library = crate::folders::locate(&c.runtime.ort_library);
                 return Ok(c);
             }
-            Err(e) => ConfigError::Invalid { path: e.path().to_string(), message: e.inner().to_string() },
+            Err(e) => {
+                let path = e.path().to_string();
+                ConfigError::Invalid { message: secret_safe(&path, &e.inner().to_string()), path }
+            }
         };
         // Report a problem in every section at once, not only the first one serde met.
         let problems = section_problems(&merged);
@@ -244,7 +256,7 @@ fn check_section<T: serde::de::DeserializeOwned>(merged: &config::Config, sectio
     let at = |e: &serde_path_to_error::Error<config::ConfigError>| {
         let path = e.path().to_string();
         let path = if path == "." { section.to_string() } else { format!("{section}.{path}") };
-        format!("invalid configuration at `{path}`: {}", e.inner())
+        format!("invalid configuration at `{path}`: {}", secret_safe(&path, &e.inner().to_string()))
     };
     let value = match merged.get::<config::Value>(section) {
         Ok(v) => v,
@@ -286,6 +298,55 @@ fn section_problems(merged: &config::Config) -> Vec<String> {
         );
     }
     out
+}
+
+/// Keys whose values are secrets: API keys, passwords, credentials.
+fn is_secret(path: &str) -> bool {
+    let last = path.rsplit('.').next().unwrap_or(path);
+    let last = last.split('[').next().unwrap_or(last);
+    ["keys", "password", "credentials", "token", "secret"].iter().any(|s| last.contains(s))
+}
+
+/// A type or value error of the key at `path`, without the value when the key holds a secret: the message
+/// names the key and what was expected, never what was given (it would reach the terminal and, through
+/// `check-config` as the unit's `ExecStartPre`, the journal).
+fn secret_safe(path: &str, message: &str) -> String {
+    if !is_secret(path) {
+        return message.to_string();
+    }
+    let expected = message.find(", expected").or_else(|| message.find("expected")).map_or("", |i| &message[i..]);
+    let expected = expected.trim_start_matches(", ");
+    match expected.is_empty() {
+        true => "invalid value (not shown: the key holds a secret)".into(),
+        false => format!("invalid value (not shown: the key holds a secret); {expected}"),
+    }
+}
+
+/// The loader's message with the source lines it quotes taken out (`3 | password = S3cret` and its caret line),
+/// and the key of the line it points at named instead, so that a syntax error in a secret's line does not print
+/// the secret: `TOML parse error at line 3, column 12 (key `password`)`.
+fn without_values(e: &config::ConfigError) -> String {
+    let text = e.to_string();
+    let quoted = |l: &str| {
+        let t = l.trim_start();
+        t.starts_with('|') || t.split_once('|').is_some_and(|(n, _)| !n.trim().is_empty() && n.trim().chars().all(|c| c.is_ascii_digit()))
+    };
+    let mut out: Vec<String> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if quoted(line) {
+            // The key of a quoted `N | key = value` line, without its value.
+            if let Some((_, code)) = line.split_once('|').filter(|(n, _)| !n.trim().is_empty()) {
+                if let Some((key, _)) = code.split_once('=') {
+                    out.push(format!("(key `{}`)", key.trim()));
+                }
+            }
+            continue;
+        }
+        if i == 0 || !line.trim().is_empty() {
+            out.push(line.trim().to_string());
+        }
+    }
+    out.join(" ")
 }
 
 /// CLI override values arrive as text: keep numbers and booleans typed so `0.5` is a float, not a string.
@@ -469,6 +530,28 @@ mod tests {
         std::fs::write(&f, "[[cameras]]\nname = \"a\"\nsource = \"0\"\nzoom = 2\n").expect("write");
         let err = Config::load(&Sources { file: Some(f), ..Sources::default() }).expect_err("unknown key");
         assert!(err.to_string().contains("zoom") && err.to_string().contains("cameras"), "{err}");
+    }
+
+    #[test]
+    fn a_secret_given_wrongly_is_named_by_its_key_never_shown() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("c.toml");
+        let cases: [(&str, Sources); 3] = [
+            ("[api]\nkeys = \"S3cret-k\"\n", Sources::default()),
+            ("[mqtt]\nhost = \"b\"\npassword = S3cret-k\n", Sources::default()),
+            ("", Sources { overrides: vec![("api.keys".into(), "S3cret-k".into())], ..Sources::default() }),
+        ];
+        for (text, mut sources) in cases {
+            std::fs::write(&f, text).expect("write");
+            sources.file = Some(f.clone());
+            let msg = Config::load(&sources).expect_err(text).to_string();
+            assert!(!msg.contains("S3cret"), "the secret shows: {msg}");
+            assert!(msg.contains("keys") || msg.contains("password"), "the key is not named: {msg}");
+        }
+        // Given as the environment list they are meant to be, keys load.
+        let c = Config::load(&env(&[("FACEWATCH_API__KEYS", "S3cret-a,S3cret-b")])).expect("a list from the environment");
+        assert_eq!(c.api.keys.iter().map(|k| k.expose()).collect::<Vec<_>>(), ["S3cret-a", "S3cret-b"]);
+        assert!(!format!("{c:?}").contains("S3cret"));
     }
 
     #[test]

@@ -222,7 +222,7 @@ fn create_private(path: &Path) -> std::io::Result<()> {
     if !path.exists() {
         std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
     }
-    make_private(path)
+    make_private(path).map(drop)
 }
 
 /// `path` with `suffix` appended (SQLite's `-wal` and `-shm` companions).
@@ -255,18 +255,21 @@ fn uri_path(path: &Path) -> String {
     out
 }
 
-/// Narrows the gallery file and its SQLite companions to 0600 when others may read or write them.
-fn make_private(path: &Path) -> std::io::Result<()> {
+/// Narrows the gallery file and its SQLite companions to 0600 when others may read or write them; returns each
+/// file narrowed with its former mode.
+pub fn make_private(path: &Path) -> std::io::Result<Vec<(PathBuf, u32)>> {
     use std::os::unix::fs::PermissionsExt;
     let files = [path.to_path_buf(), companion(path, "-wal"), companion(path, "-shm")];
+    let mut narrowed = Vec::new();
     for f in files.iter().filter(|f| f.exists()) {
         let mode = std::fs::metadata(f)?.permissions().mode();
         if mode & 0o077 != 0 {
             std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o600))?;
             tracing::warn!(file = %f.display(), was = format!("{:o}", mode & 0o777), "Gallery file was readable by others; narrowed to 0600.");
+            narrowed.push((f.clone(), mode & 0o777));
         }
     }
-    Ok(())
+    Ok(narrowed)
 }
 
 /// How many embeddings the gallery at `path` holds, read without creating, migrating or changing anything (for

@@ -41,6 +41,14 @@ pub enum PublishError {
         /// Why.
         source: socket::Refusal,
     },
+    /// `subscribe`: the server answering on the socket is not one to believe.
+    #[error("refusing the events served on {path}: {source}")]
+    Untrusted {
+        /// Socket path.
+        path: std::path::PathBuf,
+        /// Why.
+        source: socket::Refusal,
+    },
 }
 
 impl crate::base::exit::Exit for PublishError {

@@ -94,6 +94,8 @@ impl Hub {
 /// The event socket and the thread serving it.
 pub struct SocketServer {
     path: PathBuf,
+    /// The socket file this server bound, (device, inode): only that file is ever removed.
+    bound: Option<(u64, u64)>,
     hub: Arc<Hub>,
     shutdown: Arc<Notify>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -117,10 +119,10 @@ pub enum Refusal {
     /// The directory could not be read.
     #[error("its directory {} cannot be read", .0.display())]
     DirectoryUnreadable(PathBuf, #[source] std::io::Error),
-    /// Any user may write to the directory, and it has no sticky bit.
+    /// Users other than its owner may write to the directory, and it has no sticky bit.
     #[error(
-        "its directory {} is writable by every user (mode {mode:o}, no sticky bit), so another user could replace the socket; use a private directory",
-        .dir.display()
+        "its directory {} is writable by {} (mode {mode:o}, no sticky bit), so another user could replace the socket; use a private directory",
+        .dir.display(), if .mode & 0o002 != 0 { "every user" } else { "its group" }
     )]
     UnsafeDirectory {
         /// The directory.
@@ -128,7 +130,41 @@ pub enum Refusal {
         /// Its mode.
         mode: u32,
     },
+    /// The directory belongs to another user, who could replace the socket.
+    #[error("its directory {} belongs to uid {owner}, neither this user (uid {me}) nor root, who could replace the socket; use a directory of your own", .dir.display())]
+    ForeignDirectory {
+        /// The directory.
+        dir: PathBuf,
+        /// Its owner.
+        owner: u32,
+        /// This process's user.
+        me: u32,
+    },
+    /// `subscribe`: the server's user is not the socket file's owner.
+    #[error("the socket file belongs to uid {file} but the process answering on it runs as uid {peer}")]
+    NotTheOwner {
+        /// The socket file's owner.
+        file: u32,
+        /// The server's user (`SO_PEERCRED`).
+        peer: u32,
+    },
+    /// `subscribe`: the server runs as a user who is neither root, this user nor the service user.
+    #[error("the process answering on it runs as uid {peer} (pid {pid}), neither root, you (uid {me}) nor the `{SERVICE_USER}` service user; a facewatch daemon serves events as one of them")]
+    Stranger {
+        /// The server's user.
+        peer: u32,
+        /// The server's process.
+        pid: i32,
+        /// The subscriber's user.
+        me: u32,
+    },
+    /// `subscribe`: the server's credentials could not be read.
+    #[error("the server's credentials cannot be read")]
+    NoCredentials(#[source] std::io::Error),
 }
+
+/// The system user the packaged service runs as (`systemd/facewatch.service`).
+pub const SERVICE_USER: &str = "facewatch";
 
 /// Removes a stale socket left by a daemon that died; refuses to take over a live one or a non-socket file.
 fn clear_stale(path: &Path) -> Result<(), Refusal> {
@@ -151,15 +187,77 @@ fn stale_verdict(connect: std::io::Result<()>) -> Result<(), Refusal> {
     }
 }
 
-/// Refuses a directory that any user may write to without the sticky bit: another user could delete the socket
-/// and serve forged events in its place.
-fn check_directory(dir: &Path) -> Result<(), Refusal> {
+/// Refuses a directory that another user could change: one that belongs to somebody else than `owner` (the
+/// daemon's user) or root, or that its group or every user may write to without the sticky bit. Either could
+/// delete the socket and serve forged events in its place.
+fn check_directory(dir: &Path, owner: u32) -> Result<(), Refusal> {
+    use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(dir).map_err(|e| Refusal::DirectoryUnreadable(dir.to_path_buf(), e))?;
+    if meta.uid() != owner && meta.uid() != 0 {
+        return Err(Refusal::ForeignDirectory { dir: dir.to_path_buf(), owner: meta.uid(), me: owner });
+    }
     let mode = meta.permissions().mode();
-    if mode & 0o002 != 0 && mode & 0o1000 == 0 {
+    if mode & 0o022 != 0 && mode & 0o1000 == 0 {
         return Err(Refusal::UnsafeDirectory { dir: dir.to_path_buf(), mode: mode & 0o7777 });
     }
     Ok(())
+}
+
+/// Why the daemon would refuse to serve its socket in `dir` (for `check-config`), if it would.
+pub fn directory_problem(dir: &Path) -> Option<Refusal> {
+    dir.exists().then(|| check_directory(dir, crate::private::euid()).err()).flatten()
+}
+
+/// The file at `path` as (device, inode), without following a link.
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// The user and process at the other end of a Unix socket (`SO_PEERCRED`).
+pub fn peer_credentials(stream: &impl std::os::fd::AsRawFd) -> std::io::Result<(u32, i32)> {
+    let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `cred`, a ucred as SO_PEERCRED wants.
+    let rc =
+        unsafe { libc::getsockopt(stream.as_raw_fd(), libc::SOL_SOCKET, libc::SO_PEERCRED, std::ptr::addr_of_mut!(cred).cast(), &mut len) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok((cred.uid, cred.pid))
+}
+
+/// The uid of the user `name`, when there is one.
+pub fn uid_of(name: &str) -> Option<u32> {
+    let c = std::ffi::CString::new(name).ok()?;
+    let mut pw = std::mem::MaybeUninit::<libc::passwd>::uninit();
+    let mut buf = vec![0 as libc::c_char; 4096];
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: getpwnam_r fills `pw` (with strings in `buf`) and sets `found` to it, or to null when there is none.
+    let rc = unsafe { libc::getpwnam_r(c.as_ptr(), pw.as_mut_ptr(), buf.as_mut_ptr(), buf.len(), &mut found) };
+    // SAFETY: on success with a non-null result, `pw` was filled.
+    (rc == 0 && !found.is_null()).then(|| unsafe { pw.assume_init() }.pw_uid)
+}
+
+/// For `subscribe`: whether the process serving `stream` (connected to `path`) is a facewatch to believe. Its user
+/// must own the socket file, its directory must pass the daemon's own check for that user, and it must run as root,
+/// as this user or as the service user: a socket another user slipped in is refused, never read.
+pub fn check_server(path: &Path, stream: &impl std::os::fd::AsRawFd) -> Result<u32, Refusal> {
+    use std::os::unix::fs::MetadataExt;
+    let (peer, pid) = peer_credentials(stream).map_err(Refusal::NoCredentials)?;
+    // SAFETY: getuid cannot fail.
+    let me = unsafe { libc::getuid() };
+    if peer != 0 && peer != me && peer != crate::private::euid() && Some(peer) != uid_of(SERVICE_USER) {
+        return Err(Refusal::Stranger { peer, pid, me });
+    }
+    let file = std::fs::symlink_metadata(path).map_err(|e| Refusal::DirectoryUnreadable(path.to_path_buf(), e))?;
+    if file.uid() != peer {
+        return Err(Refusal::NotTheOwner { file: file.uid(), peer });
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        check_directory(dir, peer)?;
+    }
+    Ok(peer)
 }
 
 /// At most one warning per this interval from the accept loop (a flood of connections or a lack of file
@@ -204,12 +302,13 @@ impl SocketServer {
             if !dir.exists() {
                 std::fs::DirBuilder::new().recursive(true).mode(0o750).create(dir).map_err(err)?;
             }
-            check_directory(dir).map_err(refused)?;
+            check_directory(dir, crate::private::euid()).map_err(refused)?;
         }
         clear_stale(path).map_err(refused)?;
         let listener = std::os::unix::net::UnixListener::bind(path).map_err(err)?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).map_err(err)?;
         listener.set_nonblocking(true).map_err(err)?;
+        let bound = identity(path);
         let hub = Arc::new(Hub {
             camera: camera.to_string(),
             capacity: queue.max(1),
@@ -221,9 +320,10 @@ impl SocketServer {
         let shutdown = Arc::new(Notify::new());
         let runtime = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build().map_err(err)?;
         let (h, s) = (hub.clone(), shutdown.clone());
-        let thread = std::thread::Builder::new().name("socket".into()).spawn(move || serve(runtime, listener, h, s)).map_err(err)?;
+        let watch = Watch { path: path.to_path_buf(), bound };
+        let thread = std::thread::Builder::new().name("socket".into()).spawn(move || serve(runtime, listener, h, s, watch)).map_err(err)?;
         info!(path = %path.display(), queue, "Serving events.");
-        Ok(Self { path: path.to_path_buf(), hub, shutdown, thread: Some(thread) })
+        Ok(Self { path: path.to_path_buf(), bound, hub, shutdown, thread: Some(thread) })
     }
 
     /// The socket's path.
@@ -254,7 +354,10 @@ impl SocketServer {
         }
         self.shutdown.notify_one();
         let _ = thread.join();
-        let _ = std::fs::remove_file(&self.path);
+        // Only the file this server bound: a socket someone else put there is theirs (and was reported).
+        if self.bound.is_some() && identity(&self.path) == self.bound {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -279,8 +382,38 @@ impl Drop for SocketServer {
     }
 }
 
+/// Watches that the socket file is still the one bound, and says so when it is not.
+struct Watch {
+    path: PathBuf,
+    bound: Option<(u64, u64)>,
+}
+
+/// How often the socket file is checked.
+const WATCH_EVERY: Duration = Duration::from_secs(2);
+
+impl Watch {
+    /// Logs a change of the socket file once per change: removed, or replaced (another process now answers there).
+    fn check(&self, reported: &mut Option<Option<(u64, u64)>>) {
+        let now = identity(&self.path);
+        if now == self.bound || *reported == Some(now) {
+            return;
+        }
+        *reported = Some(now);
+        match now {
+            None => {
+                tracing::error!(path = %self.path.display(), "The event socket file was removed: subscribers can no longer connect. Restart the daemon to serve it again.")
+            }
+            Some(_) => {
+                use std::os::unix::fs::MetadataExt;
+                let owner = std::fs::symlink_metadata(&self.path).map(|m| m.uid()).ok();
+                tracing::error!(path = %self.path.display(), owner, "The event socket file was replaced by another one: subscribers connecting there reach another process, not this daemon. Check who could write to its directory.");
+            }
+        }
+    }
+}
+
 /// The socket thread: accepts until shut down, then gives subscribers a moment to receive their last lines.
-fn serve(runtime: tokio::runtime::Runtime, listener: std::os::unix::net::UnixListener, hub: Arc<Hub>, shutdown: Arc<Notify>) {
+fn serve(runtime: tokio::runtime::Runtime, listener: std::os::unix::net::UnixListener, hub: Arc<Hub>, shutdown: Arc<Notify>, watch: Watch) {
     runtime.block_on(async move {
         let listener = match tokio::net::UnixListener::from_std(listener) {
             Ok(l) => l,
@@ -291,9 +424,12 @@ fn serve(runtime: tokio::runtime::Runtime, listener: std::os::unix::net::UnixLis
         };
         let mut tasks = tokio::task::JoinSet::new();
         let (mut refused, mut failed) = (RateLimited::default(), RateLimited::default());
+        let mut tick = tokio::time::interval(WATCH_EVERY);
+        let mut reported = None;
         loop {
             tokio::select! {
                 () = shutdown.notified() => break,
+                _ = tick.tick() => watch.check(&mut reported),
                 accepted = listener.accept() => match accepted {
                     Ok((stream, _)) if hub.connected() >= hub.max_subscribers => {
                         drop(stream);
