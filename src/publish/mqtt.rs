@@ -189,18 +189,36 @@ impl crate::base::exit::Exit for MqttError {
 }
 
 /// A name as one topic level and a Home Assistant id: ASCII letters, digits, `_` and `-` are kept as they are, any
-/// other character becomes `_`, and a name that had to change gets a short hash of itself, so that two names
-/// (`Ann B` and `Ann_B`, `José` and `Jos_`) never share a slug and one person never takes another's entity.
+/// other character becomes `_`, runs of `_` become one and none starts or ends it; a name that had to change gets
+/// a short hash of itself, so that two names (`Ann B` and `Ann_B`, `José` and `Jos_`) never share a slug and one
+/// person never takes another's entity. A slug never holds `__`, which therefore separates a camera from a
+/// person in an entity id unambiguously ([`entity_object`]).
 pub fn slug(name: &str) -> String {
     let kept = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
-    let mut s: String = name.chars().map(|c| if kept(c) { c } else { '_' }).collect();
+    let mut s = String::with_capacity(name.len() + 7);
+    for c in name.chars().map(|c| if kept(c) { c } else { '_' }) {
+        if !(c == '_' && (s.is_empty() || s.ends_with('_'))) {
+            s.push(c);
+        }
+    }
+    while s.ends_with('_') {
+        s.pop();
+    }
     if s != name || s.is_empty() {
         use sha2::Digest;
         let h = sha2::Sha256::digest(name.as_bytes());
-        s.push('_');
+        if !s.is_empty() {
+            s.push('_');
+        }
         s.push_str(&crate::model::hex(&h[..3]));
     }
     s
+}
+
+/// The object id of a person's presence entity at a camera: `<camera slug>__<person slug>`. Slugs hold no `__`,
+/// so cameras `stage` and `stage_left` never share an id (`stage__left_alex` vs `stage_left__alex`).
+pub fn entity_object(camera: &str, name: &str) -> String {
+    format!("{}__{}", slug(camera), slug(name))
 }
 
 /// The password in force: the environment, else the file, else the configuration.
@@ -220,8 +238,8 @@ fn password(cfg: &MqttConfig) -> Result<Option<String>, MqttError> {
 enum Notice {
     /// Connected (again): publish the whole retained state.
     Connected,
-    /// A retained discovery configuration of this node, seen on the broker.
-    Discovered(String),
+    /// A retained discovery configuration of this node, seen on the broker: its topic and payload.
+    Discovered(String, Vec<u8>),
     /// The connection was lost (reconnection under way).
     Disconnected,
 }
@@ -401,7 +419,7 @@ fn network(
                 }
             }
             Ok(NetEvent::Incoming(Packet::Publish(p))) if !p.payload.is_empty() => {
-                let _ = notices.send(Notice::Discovered(p.topic));
+                let _ = notices.send(Notice::Discovered(p.topic, p.payload.to_vec()));
             }
             Ok(NetEvent::Outgoing(Outgoing::Disconnect)) => leaving = true,
             Ok(_) => {}
@@ -469,7 +487,7 @@ impl Worker {
                 recv(notices) -> n => match n {
                     Ok(Notice::Connected) => { self.connected = true; self.link.store(true, Ordering::Relaxed); self.announce(); }
                     Ok(Notice::Disconnected) => self.link.store(false, Ordering::Relaxed),
-                    Ok(Notice::Discovered(topic)) => self.forget_if_deleted(&topic),
+                    Ok(Notice::Discovered(topic, payload)) => self.forget_if_deleted(&topic, &payload),
                     Err(_) => {}
                 },
                 recv(tick) -> _ => self.expire(),
@@ -565,7 +583,7 @@ impl Worker {
     }
 
     fn discover_person(&self, camera: &str, name: &str) {
-        let object = format!("{}_{}", slug(camera), slug(name));
+        let object = entity_object(camera, name);
         let Some(topic) = self.topics.config("binary_sensor", &object) else { return };
         let state = self.topics.person(camera, name);
         let config = json!({
@@ -583,24 +601,34 @@ impl Worker {
     }
 
     /// A retained presence entity of this node for a person no longer enrolled: removed (empty config), with its
-    /// retained state.
-    fn forget_if_deleted(&mut self, topic: &str) {
-        let Some(object) = topic.strip_suffix("/config").and_then(|t| t.rsplit('/').next()) else { return };
+    /// retained state. Which camera and person it is comes from what this daemon wrote in it, its `state_topic`
+    /// (`<base>/<camera>/person/<person>`, one level each), never from splitting its id. An entity of an enrolled
+    /// person under an id of an earlier scheme loses only its configuration (the current one is announced beside it).
+    fn forget_if_deleted(&mut self, topic: &str, payload: &[u8]) {
         if !topic.contains("/binary_sensor/") {
             return;
         }
-        for camera in &self.cameras {
-            let Some(person) = object.strip_prefix(&format!("{}_", slug(camera))) else { continue };
-            if self.people.iter().any(|p| slug(p) == person) {
+        let Some(object) = topic.strip_suffix("/config").and_then(|t| t.rsplit('/').next()) else { return };
+        let config: serde_json::Value = serde_json::from_slice(payload).unwrap_or_default();
+        let Some(state) = config.get("state_topic").and_then(serde_json::Value::as_str) else { return };
+        let Some(rest) = state.strip_prefix(&format!("{}/", self.topics.base)) else { return };
+        let levels: Vec<&str> = rest.split('/').collect();
+        let &[camera_slug, "person", person_slug] = levels.as_slice() else { return };
+        // A camera this daemon does not watch (any more) is left alone.
+        let Some(camera) = self.cameras.iter().find(|c| slug(c) == camera_slug).cloned() else { return };
+        let person = self.people.iter().find(|p| slug(p) == person_slug).cloned();
+        if let Some(person) = &person {
+            if object == entity_object(&camera, person) {
                 return;
             }
-            tracing::info!(camera = %camera, entity = object, "Removing the Home Assistant entity of a person no longer enrolled.");
+            tracing::info!(camera = %camera, entity = object, "Removing a Home Assistant entity of an earlier naming scheme.");
             self.send(topic.to_string(), true, Vec::new());
-            let state = format!("{}/{}/person/{person}", self.topics.base, slug(camera));
-            self.send(format!("{state}/attributes"), true, Vec::new());
-            self.send(state, true, Vec::new());
             return;
         }
+        tracing::info!(camera = %camera, entity = object, "Removing the Home Assistant entity of a person no longer enrolled.");
+        self.send(topic.to_string(), true, Vec::new());
+        self.send(format!("{state}/attributes"), true, Vec::new());
+        self.send(state.to_string(), true, Vec::new());
     }
 
     fn event(&mut self, event: &Event, line: &str) {
@@ -727,6 +755,20 @@ mod tests {
         }
         let safe = |s: String| s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         assert!(safe(slug("José")) && safe(slug("a/b+#")) && !slug("").is_empty());
+        for name in ["a__b", "_x", "x_", "__", "a _b", "stage_left", "", "Zoë  Ann"] {
+            let s = slug(name);
+            assert!(!s.contains("__") && !s.starts_with('_') && !s.ends_with('_') && !s.is_empty(), "{name:?} -> {s:?}");
+        }
+        assert_ne!(slug("a__b"), slug("a_b"));
+    }
+
+    #[test]
+    fn entity_ids_of_two_cameras_never_collide() {
+        // `stage` + `left_alex` and `stage_left` + `alex` were both `stage_left_alex`.
+        assert_ne!(entity_object("stage", "left_alex"), entity_object("stage_left", "alex"));
+        assert_eq!(entity_object("stage_left", "alex"), "stage_left__alex");
+        let (cam, person) = entity_object("stage", "left_alex").split_once("__").map(|(a, b)| (a.to_string(), b.to_string())).expect("sep");
+        assert_eq!((cam.as_str(), person.as_str()), ("stage", "left_alex"));
     }
 
     #[test]

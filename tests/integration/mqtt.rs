@@ -178,7 +178,7 @@ fn the_sample_clip_s_events_presence_and_discovery_reach_the_broker() {
         );
     }
     assert!(!on(&retained, "facewatch/testnode/stage/last_recognized").is_empty(), "the last recognized face is retained");
-    assert!(!on(&retained, "homeassistant/binary_sensor/facewatch_testnode/stage_lin/config").is_empty(), "discovery is retained");
+    assert!(!on(&retained, "homeassistant/binary_sensor/facewatch_testnode/stage__lin/config").is_empty(), "discovery is retained");
     assert!(on(&retained, "facewatch/testnode/stage/events").is_empty(), "events are not retained");
     let first_on = states.iter().position(|s| *s == "ON").unwrap_or_else(|| panic!("Lin never present: {states:?}"));
     assert!(states[first_on..].contains(&"OFF"), "Lin never went away: {states:?}");
@@ -198,8 +198,8 @@ fn the_sample_clip_s_events_presence_and_discovery_reach_the_broker() {
 
     // Discovery: a binary_sensor per person, two sensors per camera, with Home Assistant's required fields.
     for (topic, state) in [
-        ("homeassistant/binary_sensor/facewatch_testnode/stage_lin/config", "facewatch/testnode/stage/person/lin"),
-        ("homeassistant/binary_sensor/facewatch_testnode/stage_alex/config", "facewatch/testnode/stage/person/alex"),
+        ("homeassistant/binary_sensor/facewatch_testnode/stage__lin/config", "facewatch/testnode/stage/person/lin"),
+        ("homeassistant/binary_sensor/facewatch_testnode/stage__alex/config", "facewatch/testnode/stage/person/alex"),
         ("homeassistant/sensor/facewatch_testnode/stage_last_recognized/config", "facewatch/testnode/stage/last_recognized"),
         ("homeassistant/sensor/facewatch_testnode/stage_faces/config", "facewatch/testnode/stage/faces"),
     ] {
@@ -213,7 +213,7 @@ fn the_sample_clip_s_events_presence_and_discovery_reach_the_broker() {
         assert!(config["name"].is_string());
     }
     let lin: Value =
-        serde_json::from_str(&on(&messages, "homeassistant/binary_sensor/facewatch_testnode/stage_lin/config")[0].payload).expect("JSON");
+        serde_json::from_str(&on(&messages, "homeassistant/binary_sensor/facewatch_testnode/stage__lin/config")[0].payload).expect("JSON");
     assert_eq!(
         (lin["payload_on"].as_str(), lin["payload_off"].as_str(), lin["device_class"].as_str()),
         (Some("ON"), Some("OFF"), Some("presence"))
@@ -244,7 +244,12 @@ fn the_last_will_says_offline_and_deleted_people_lose_their_entity() {
         options.set_keep_alive(Duration::from_secs(5));
         let (client, mut connection) = Client::new(options, 10);
         client
-            .publish("homeassistant/binary_sensor/facewatch_testnode/stage_ghost/config", QoS::AtLeastOnce, true, r#"{"name":"ghost"}"#)
+            .publish(
+                "homeassistant/binary_sensor/facewatch_testnode/stage__ghost/config",
+                QoS::AtLeastOnce,
+                true,
+                r#"{"name":"ghost","state_topic":"facewatch/testnode/stage/person/ghost"}"#,
+            )
             .expect("publish");
         for item in connection.iter() {
             if matches!(item, Ok(Event::Incoming(Packet::PubAck(_))) | Err(_)) {
@@ -281,9 +286,9 @@ fn the_last_will_says_offline_and_deleted_people_lose_their_entity() {
     };
     std::thread::sleep(Duration::from_secs(1));
     let removed = messages.lock().expect("lock").clone();
-    let ghost = on(&removed, "homeassistant/binary_sensor/facewatch_testnode/stage_ghost/config");
+    let ghost = on(&removed, "homeassistant/binary_sensor/facewatch_testnode/stage__ghost/config");
     assert!(ghost.iter().any(|m| m.payload.is_empty()), "the ghost's entity was not removed: {ghost:?} ({} messages)", online.len());
-    assert!(on(&removed, "homeassistant/binary_sensor/facewatch_testnode/stage_lin/config").iter().all(|m| !m.payload.is_empty()));
+    assert!(on(&removed, "homeassistant/binary_sensor/facewatch_testnode/stage__lin/config").iter().all(|m| !m.payload.is_empty()));
 
     let metrics = ureq::AgentBuilder::new()
         .timeout(Duration::from_secs(30))
@@ -362,4 +367,46 @@ fn a_broker_stopped_mid_run_never_stalls_the_pipeline_and_is_reconnected() {
     let back = back.lock().expect("lock").clone();
     assert!(!on(&back, "facewatch/testnode/stage/events").is_empty(), "events reached the broker after its return");
     assert!(on(&back, "facewatch/testnode/availability").iter().any(|m| m.payload == "offline"), "the end of the run reached it");
+}
+
+/// Two cameras whose names share a prefix, `stage` and `stage_left`: restarted, the daemon reads back the entities it
+/// announced and removes none of them. (Ids were `<camera>_<person>`, so `stage_left_alex` read as camera `stage`,
+/// person `left_alex`, and every one of `stage_left`'s people lost their entity at each connection.)
+#[test]
+fn a_restart_with_cameras_stage_and_stage_left_keeps_every_entity_it_announced() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let g = lin_gallery(dir.path());
+    let conf = dir.path().join("two.toml");
+    let source = arg(&clip()).to_string();
+    std::fs::write(
+        &conf,
+        format!("[[cameras]]\nname = \"stage\"\nsource = \"{source}\"\n\n[[cameras]]\nname = \"stage_left\"\nsource = \"{source}\"\n"),
+    )
+    .expect("config");
+    let run = |frames: &str| {
+        let out =
+            facewatch(&g, broker.port, &["--config", arg(&conf), "run", "--socket", "", "--max-frames", frames]).output().expect("run");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    run("5");
+    let messages = listen(broker.port);
+    let announced: Vec<String> = {
+        std::thread::sleep(Duration::from_millis(500));
+        let retained = messages.lock().expect("lock").clone();
+        retained.iter().filter(|m| m.topic.contains("/binary_sensor/") && !m.payload.is_empty()).map(|m| m.topic.clone()).collect()
+    };
+    for want in ["stage__lin", "stage__alex", "stage_left__lin", "stage_left__alex"] {
+        assert!(announced.iter().any(|t| t.contains(&format!("/{want}/"))), "{want} not announced: {announced:?}");
+    }
+    run("5");
+    std::thread::sleep(Duration::from_millis(500));
+    let second = messages.lock().expect("lock").clone();
+    let removed: Vec<&Message> = second.iter().filter(|m| m.topic.contains("/binary_sensor/") && m.payload.is_empty()).collect();
+    assert!(removed.is_empty(), "entities of enrolled people removed at the second connection: {removed:?}");
+    for topic in &announced {
+        let state: Value = serde_json::from_str(&on(&second, topic).last().expect("still there").payload).expect("JSON");
+        let presence = state["state_topic"].as_str().expect("state topic");
+        assert!(on(&second, presence).iter().all(|m| !m.payload.is_empty()), "{presence} was cleared");
+    }
 }
