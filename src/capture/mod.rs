@@ -118,6 +118,8 @@ struct Deferred {
     cfg: CaptureConfig,
     inner: Option<Box<dyn FrameSource>>,
     first: Option<CaptureError>,
+    /// An open still under way when the daemon started: the first read waits for it, on this camera's thread.
+    pending: Option<crossbeam_channel::Receiver<Result<Box<dyn FrameSource>, CaptureError>>>,
 }
 
 impl FrameSource for Deferred {
@@ -126,6 +128,13 @@ impl FrameSource for Deferred {
     }
 
     fn read(&mut self) -> Result<Option<Mat>, CaptureError> {
+        if let Some(pending) = self.pending.take() {
+            match pending.recv() {
+                Ok(Ok(source)) => self.inner = Some(source),
+                Ok(Err(e)) => self.first = Some(e),
+                Err(_) => {}
+            }
+        }
         match &mut self.inner {
             Some(s) => s.read(),
             None => Err(self
@@ -191,15 +200,66 @@ impl CaptureStage {
     /// a daemon with several cameras, whose other cameras should not wait for this one. Errors that retrying cannot
     /// mend (unreadable credentials, a missing file that does not loop) still fail.
     pub fn build_or_retry(cfg: &CaptureConfig) -> Result<Self, CaptureError> {
-        match open(cfg) {
+        Self::retried(cfg, open(cfg))
+    }
+
+    /// The stage for `opened`, the result of opening `cfg`'s source: a failure retrying may mend becomes a source
+    /// retried once the pipeline runs ([`CaptureStage::build_or_retry`]).
+    fn retried(cfg: &CaptureConfig, opened: Result<Box<dyn FrameSource>, CaptureError>) -> Result<Self, CaptureError> {
+        match opened {
             Ok(source) => Ok(Self::new(source, cfg.clone())),
             // A camera or stream may come back; so may a looping file. A plain file that is not there will not.
             Err(e @ CaptureError::Open { .. }) if wants_camera(cfg) || is_stream(&cfg.source) || cfg.looping => {
                 warn!(camera = %cfg.camera, error = %e, "Cannot open this camera now; the others start, and it is retried.");
-                Ok(Self::new(Box::new(Deferred { cfg: cfg.clone(), inner: None, first: Some(e) }), cfg.clone()))
+                Ok(Self::new(Box::new(Deferred { cfg: cfg.clone(), inner: None, first: Some(e), pending: None }), cfg.clone()))
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Every camera's stage, their sources opened side by side. One camera is opened as [`CaptureStage::build`]
+    /// does. With several, each failure is treated as [`CaptureStage::build_or_retry`] does, and a source still
+    /// opening after `wait` (a stream that does not answer: up to its 10 s open timeout) no longer holds the start
+    /// back: its camera starts once its open ends, on its own thread, while the others run. Local sources (devices,
+    /// files) are opened before streams: OpenCV opens one source at a time, so a stream hanging in its open would
+    /// otherwise hold a file's open behind it.
+    pub fn build_all(cfgs: &[CaptureConfig], wait: Duration) -> Result<Vec<Self>, CaptureError> {
+        if let [cfg] = cfgs {
+            return Ok(vec![Self::build(cfg)?]);
+        }
+        type Opening = crossbeam_channel::Receiver<Result<Box<dyn FrameSource>, CaptureError>>;
+        let start = |cfg: &CaptureConfig| -> Opening {
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            let c = cfg.clone();
+            let spawned = std::thread::Builder::new().name("open".into()).spawn(move || {
+                let _ = tx.send(open(&c));
+            });
+            if spawned.is_err() {
+                // No thread: open it here.
+                let (tx, rx) = crossbeam_channel::bounded(1);
+                let _ = tx.send(open(cfg));
+                return rx;
+            }
+            rx
+        };
+        let settle = |cfg: &CaptureConfig, rx: Opening, deadline: Instant| match rx.recv_deadline(deadline) {
+            Ok(opened) => Self::retried(cfg, opened),
+            Err(_) => {
+                warn!(camera = %cfg.camera, waited_ms = wait.as_millis() as u64, "This camera's source is still opening; the others start, and it joins when it opens.");
+                let deferred = Deferred { cfg: cfg.clone(), inner: None, first: None, pending: Some(rx) };
+                Ok(Self::new(Box::new(deferred), cfg.clone()))
+            }
+        };
+        let mut out: Vec<Option<Result<Self, CaptureError>>> = cfgs.iter().map(|_| None).collect();
+        for streams in [false, true] {
+            let group: Vec<(usize, Opening)> =
+                cfgs.iter().enumerate().filter(|(_, c)| is_stream(&c.source) == streams).map(|(i, c)| (i, start(c))).collect();
+            let deadline = Instant::now() + wait;
+            for (i, rx) in group {
+                out[i] = Some(settle(&cfgs[i], rx, deadline));
+            }
+        }
+        out.into_iter().map(|o| o.expect("every camera is in one group")).collect()
     }
 
     /// Capture from an opened source, by `[capture]` (camera name, looping, reconnect delays).

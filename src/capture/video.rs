@@ -32,7 +32,12 @@ pub struct VideoSource {
     sequence: Option<Sequence>,
     /// Frame width and height, when OpenCV reports them at open.
     size: Option<(u32, u32)>,
+    /// Frames of a file skipped because they could not be decoded (a damaged region).
+    damaged: u64,
 }
+
+/// Frames a damaged region may span before the rest of the file is given up.
+const MAX_DAMAGED_RUN: u32 = 64;
 
 /// An image sequence `dir/img_%04d.png`: the files, by index.
 struct Sequence {
@@ -139,7 +144,32 @@ impl VideoSource {
             opened_at: Instant::now(),
             frames_since_open: 0,
             raw: Mat::default(),
+            damaged: 0,
         })
+    }
+
+    /// After a failed read of a file that declares more frames: steps over the frames that cannot be decoded (a
+    /// damaged region) and reads the next good one into `raw`. False at the real end, or past
+    /// [`MAX_DAMAGED_RUN`] bad frames in a row.
+    fn skip_damage(&mut self) -> bool {
+        let Some(declared) = self.declared.filter(|_| !self.stream) else { return false };
+        let before = self.damaged;
+        for _ in 0..MAX_DAMAGED_RUN {
+            let pos = self.capture.get(videoio::CAP_PROP_POS_FRAMES).unwrap_or(f64::NAN);
+            if !pos.is_finite()
+                || pos + 1.0 >= declared as f64
+                || !self.capture.set(videoio::CAP_PROP_POS_FRAMES, pos + 1.0).unwrap_or(false)
+            {
+                break;
+            }
+            self.damaged += 1;
+            if self.capture.read(&mut self.raw).unwrap_or(false) && !self.raw.empty() {
+                tracing::warn!(source = %self.shown, at_frame = pos as u64, skipped = self.damaged - before, "Damaged frames skipped; reading on.");
+                return true;
+            }
+        }
+        self.raw = Mat::default();
+        false
     }
 
     /// The frame rate the file declares (25 when it declares none).
@@ -169,7 +199,6 @@ impl FrameSource for VideoSource {
         if self.realtime {
             self.pace();
         }
-        let lost = |message: String| CaptureError::Lost { source_name: self.shown.clone(), message: redact(&message) };
         if let Some(seq) = &mut self.sequence {
             loop {
                 let Some(path) = seq.path(seq.next).filter(|p| std::path::Path::new(p).exists()) else { return Ok(None) };
@@ -185,9 +214,17 @@ impl FrameSource for VideoSource {
                     }
                 }
             }
-        } else if !self.capture.read(&mut self.raw).map_err(|e| lost(e.to_string()))? {
-            self.raw = Mat::default();
+        } else {
+            let shown = &self.shown;
+            let got = self
+                .capture
+                .read(&mut self.raw)
+                .map_err(|e| CaptureError::Lost { source_name: shown.clone(), message: redact(&e.to_string()) })?;
+            if !got && !self.skip_damage() {
+                self.raw = Mat::default();
+            }
         }
+        let lost = |message: String| CaptureError::Lost { source_name: self.shown.clone(), message: redact(&message) };
         if self.raw.empty() {
             return if self.stream { Err(lost("the stream stopped delivering frames".into())) } else { Ok(None) };
         }
@@ -206,10 +243,20 @@ impl FrameSource for VideoSource {
         if let Some(seq) = &mut self.sequence {
             seq.next = seq.first;
         }
-        let (capture, _) = open_capture(&self.location)?;
-        self.capture = capture;
+        // A file that plays again is rewound rather than opened again: OpenCV opens one source at a time, so an
+        // open could wait behind another camera's stream that hangs in its own.
+        let rewound = !self.stream
+            && self.sequence.is_none()
+            && self.capture.is_opened().unwrap_or(false)
+            && std::path::Path::new(&self.location).is_file()
+            && self.capture.set(videoio::CAP_PROP_POS_FRAMES, 0.0).unwrap_or(false);
+        if !rewound {
+            let (capture, _) = open_capture(&self.location)?;
+            self.capture = capture;
+        }
         self.opened_at = Instant::now();
         self.frames_since_open = 0;
+        self.damaged = 0;
         Ok(())
     }
 
@@ -231,7 +278,18 @@ impl FrameSource for VideoSource {
         }
         // Containers may miscount by a frame or two; a truncated file ends far earlier.
         let declared = self.declared?;
-        (self.frames_since_open + 2 < declared)
-            .then(|| format!("the file ended after {} of the {declared} frames it declares (truncated or damaged)", self.frames_since_open))
+        let read = self.frames_since_open;
+        match (read + self.damaged + 2 < declared, self.damaged) {
+            (true, _) => Some(format!(
+                "the file ended after {read} of the {declared} frames it declares (truncated or damaged; {} damaged frames skipped before)",
+                self.damaged
+            )),
+            (false, 0) => None,
+            (false, n) => {
+                // A seek can land a frame late: never more skipped than the file lacks.
+                let n = n.min(declared.saturating_sub(read)).max(1);
+                Some(format!("{n} damaged frame(s) of the file could not be decoded and were skipped; the other {read} were read"))
+            }
+        }
     }
 }

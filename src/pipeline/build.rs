@@ -53,6 +53,9 @@ impl crate::base::exit::Exit for BuildError {
     }
 }
 
+/// How long the start waits for a camera's source to open before starting without it (it joins when it opens).
+const OPEN_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// What the caller adds to the configuration.
 #[derive(Default)]
 pub struct BuildOptions {
@@ -129,14 +132,12 @@ impl Pipeline {
         }
         let people: Vec<String> = gallery.persons()?.into_iter().map(|p| p.name).collect();
         let mut matchers = Matcher::shared(gallery, cfg.matcher.top_k.get(), cameras.len()).into_iter();
+        // Side by side; a source still opening after a moment joins later instead of holding the others back.
+        let capture_cfgs: Vec<_> = cameras.iter().map(|(c, _)| c.clone()).collect();
+        let mut captures = CaptureStage::build_all(&capture_cfgs, OPEN_WAIT)?.into_iter();
         for ((capture_cfg, threshold), (workers, embedders)) in cameras.iter().zip(splits) {
             let camera = capture_cfg.camera.as_str();
-            // With several cameras, one that cannot be opened yet is retried alone instead of holding the rest back.
-            let capture = match cameras.len() {
-                1 => CaptureStage::build(capture_cfg)?,
-                _ => CaptureStage::build_or_retry(capture_cfg)?,
-            };
-            let capture = capture.max_frames(options.max_frames);
+            let capture = captures.next().expect("one source per camera").max_frames(options.max_frames);
             let threshold = threshold.map_or(models.threshold, |t| t.get());
             info!(
                 camera, source = %capture.source().describe(), persons = people.len(),

@@ -277,6 +277,40 @@ fn a_bad_image_in_a_sequence_is_skipped_counted_and_reported() {
     assert!(truncated[0]["reason"].as_str().is_some_and(|r| r.contains("1 of the image sequence")), "{}", truncated[0]);
 }
 
+/// 4 KiB of garbage in the middle of the sample clip: the frames it spoils are skipped and counted, the rest of the
+/// file is read (it used to end the read at frame 136 of 275).
+#[test]
+fn a_damaged_region_in_the_middle_of_a_video_is_skipped_and_the_rest_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = gallery(dir.path(), &[("lin", &[face("video/lin-manuel-miranda.png")])]);
+    let mut bytes = std::fs::read(clip()).expect("clip");
+    let middle = bytes.len() / 2;
+    let mut x = 0x2545_f491_u32;
+    for b in &mut bytes[middle..middle + 4096] {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        *b = x as u8;
+    }
+    let damaged = dir.path().join("damaged.mp4");
+    std::fs::write(&damaged, &bytes).expect("write");
+    let out = facewatch()
+        .args(["--gallery", arg(&db), "run", "--fast", "--print", "--socket", "", "--source", arg(&damaged)])
+        .env("RUST_LOG", "warn,facewatch=info")
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("Damaged frames skipped"), "{stderr}");
+    let events: Vec<Value> = String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let report: Vec<&Value> = events.iter().filter(|e| e["type"] == "input_truncated").collect();
+    assert_eq!(report.len(), 1, "the skipped frames are reported once: {events:?}");
+    let frames = report[0]["frames"].as_u64().expect("frames");
+    assert!(frames >= 265, "the frames after the damage were read too: {}", report[0]);
+    assert!(report[0]["reason"].as_str().is_some_and(|r| r.contains("damaged frame")), "{}", report[0]);
+    assert!(events.iter().any(|e| e["frame_seq"].as_u64().is_some_and(|f| f > 200)), "events after the damage");
+}
+
 #[test]
 fn a_video_cut_in_the_middle_ends_with_a_warning_and_an_event() {
     let dir = tempfile::tempdir().expect("tempdir");
