@@ -7,6 +7,7 @@ mod cli;
 mod common;
 mod daemon;
 mod evaluation;
+mod hostile;
 mod layers;
 mod mqtt;
 mod pipeline;
