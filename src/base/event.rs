@@ -49,6 +49,36 @@ pub enum EventKind {
     EventsDropped,
 }
 
+/// Numbers read from an event line must be ones an event line can hold: a value beyond `f32` would read as
+/// infinity and write back as `null` (found by the event_line fuzz target).
+pub mod finite {
+    use serde::{Deserialize, Deserializer};
+
+    fn checked<E: serde::de::Error>(v: f64) -> Result<f32, E> {
+        let f = v as f32;
+        match f.is_finite() {
+            true => Ok(f),
+            false => Err(E::custom(format!("{v} is not a finite 32-bit number"))),
+        }
+    }
+
+    /// One finite `f32`.
+    pub fn f32<'de, D: Deserializer<'de>>(d: D) -> Result<f32, D::Error> {
+        checked(f64::deserialize(d)?)
+    }
+
+    /// An optional finite `f32`.
+    pub fn option_f32<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f32>, D::Error> {
+        Option::<f64>::deserialize(d)?.map(checked).transpose()
+    }
+
+    /// Four finite `f32` (a box).
+    pub fn f32x4<'de, D: Deserializer<'de>>(d: D) -> Result<[f32; 4], D::Error> {
+        let v = <[f64; 4]>::deserialize(d)?;
+        Ok([checked(v[0])?, checked(v[1])?, checked(v[2])?, checked(v[3])?])
+    }
+}
+
 /// One face track's identity as the track stage sees it: the fields of every track event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrackFace {
@@ -60,17 +90,21 @@ pub struct TrackFace {
     pub known: bool,
     /// Mean cosine of the window's votes for the name (for `unknown`: of those votes' best candidates, below the
     /// threshold).
+    #[serde(deserialize_with = "finite::f32")]
     pub score: f32,
     /// Threshold in force.
+    #[serde(deserialize_with = "finite::f32")]
     pub threshold: f32,
     /// Face box `[x, y, w, h]` in source pixels.
+    #[serde(deserialize_with = "finite::f32x4")]
     pub bbox: [f32; 4],
     /// Face quality 0..1 (detector score × size × frontality).
+    #[serde(deserialize_with = "finite::f32")]
     pub quality: f32,
     /// Top-k gallery candidates of the latest embedded face, best first.
     pub candidates: Vec<Candidate>,
     /// Best candidate's score minus the second's (how clear-cut the match is); absent with fewer than two.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[serde(skip_serializing_if = "Option::is_none", default, deserialize_with = "finite::option_f32")]
     pub margin: Option<f32>,
     /// Identity votes in the track's window for `name`, and in all.
     pub votes: [usize; 2],
@@ -355,6 +389,25 @@ mod tests {
         status(&Event::source_lost("door", "gone", Duration::from_millis(500)), &["frame_ts", "reason", "retry_in_s"]);
         status(&Event::source_restored("door", Duration::from_secs(2), 3), &["attempts", "down_s", "frame_ts"]);
         status(&Event::input_truncated("door", "short", 9), &["frame_ts", "frames", "reason"]);
+    }
+
+    #[test]
+    fn an_event_read_back_writes_the_same_numbers() {
+        // Found by the event_line fuzz target: serde_json's default float parser can land one ULP off, so a
+        // timestamp drifted each time a line was read and written again (float_roundtrip is on).
+        let line = r#"{"v":1,"type":"hello","version":"0.1.0","camera":"c","emit_ts":1796587917.3237818}"#;
+        let once: Event = serde_json::from_str(line).expect("parse");
+        let twice: Event = serde_json::from_str(&once.to_line()).expect("parse");
+        assert_eq!(once.emit_ts, 1_796_587_917.323_781_8);
+        assert_eq!(once.to_line(), twice.to_line());
+        // A score no event can hold is refused, not read as infinity (which would write back as `null`).
+        let face = serde_json::to_value(face()).expect("face");
+        let mut bad = face.clone();
+        bad["score"] = serde_json::json!(1e300);
+        assert!(serde_json::from_value::<TrackFace>(bad).is_err());
+        let mut bad = face;
+        bad["candidates"] = serde_json::json!([{"name": "x", "score": 1e45}]);
+        assert!(serde_json::from_value::<TrackFace>(bad).is_err());
     }
 
     #[test]

@@ -133,6 +133,7 @@ pub struct Candidate {
     /// Person name.
     pub name: String,
     /// Highest cosine similarity over that person's embeddings.
+    #[serde(deserialize_with = "super::event::finite::f32")]
     pub score: f32,
 }
 
