@@ -20,8 +20,10 @@ const KEY: &str = "hostile-test-key-71c3";
 /// The user who plays the neighbour.
 const NOBODY: u32 = 65_534;
 
+/// The binary under test: this build's, or `FACEWATCH_TEST_BIN` (to show the attacks working on an older build).
 fn facewatch() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_facewatch"));
+    let bin = std::env::var_os("FACEWATCH_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_facewatch").into());
+    let mut c = Command::new(bin);
     c.current_dir(root()).env("RUST_LOG", "info,ort=warn");
     c
 }
