@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use facewatch::cli::{exit_code, message, run, Cli};
+use facewatch::cli::{run, Cli};
 use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, Writer};
 use tracing_subscriber::fmt::FmtContext;
 use tracing_subscriber::registry::LookupSpan;
@@ -41,10 +41,10 @@ fn main() -> ExitCode {
     }
     match run(cli) {
         Ok(code) => ExitCode::from(code),
-        Err(err) => {
+        Err(failure) => {
             let priority = if journal { "<3>" } else { "" };
-            eprintln!("{priority}error: {}", facewatch::capture::secrets::redact(&message(&err)));
-            ExitCode::from(exit_code(&err))
+            eprintln!("{priority}error: {}", facewatch::capture::secrets::redact(&failure.message()));
+            ExitCode::from(failure.exit_code())
         }
     }
 }

@@ -5,11 +5,10 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::Args;
 use tracing::{info, warn};
 
-use super::{emit, GlobalArgs, InputError, EXIT_OK};
+use super::{emit, Failure, GlobalArgs, InputError, Outcome, EXIT_OK};
 use crate::config::{resolve_path, Config};
 use crate::jobs::bench::{self, BenchOptions, BenchReport};
 use crate::pipeline::systemd::Notifier;
@@ -116,7 +115,7 @@ extern "C" fn on_sigquit(_: libc::c_int) {
 
 /// Ctrl-C, SIGTERM, SIGHUP and SIGQUIT: the first drains (live tracks end, the socket is removed), a second exits
 /// at once.
-fn install_signal_handler(stop: Stop) -> anyhow::Result<()> {
+fn install_signal_handler(stop: Stop) -> Outcome<()> {
     let on_signal = move |stop: &Stop| {
         if stop.is_raised() {
             eprintln!("facewatch: second signal, exiting now");
@@ -126,10 +125,11 @@ fn install_signal_handler(stop: Stop) -> anyhow::Result<()> {
         stop.raise();
     };
     let s = stop.clone();
-    ctrlc::set_handler(move || on_signal(&s)).context("installing the Ctrl-C / SIGTERM handler")?;
+    ctrlc::set_handler(move || on_signal(&s))
+        .map_err(|e| Failure::internal(anyhow::Error::new(e).context("installing the Ctrl-C / SIGTERM handler")))?;
     // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
     if unsafe { libc::signal(libc::SIGQUIT, on_sigquit as *const () as libc::sighandler_t) } == libc::SIG_ERR {
-        anyhow::bail!("installing the SIGQUIT handler failed: {}", std::io::Error::last_os_error());
+        return Err(Failure::internal(anyhow::anyhow!("installing the SIGQUIT handler failed: {}", std::io::Error::last_os_error())));
     }
     std::thread::Builder::new()
         .name("signals".into())
@@ -139,12 +139,12 @@ fn install_signal_handler(stop: Stop) -> anyhow::Result<()> {
             }
             std::thread::sleep(Duration::from_millis(20));
         })
-        .context("starting the signal thread")?;
+        .map_err(|e| Failure::internal(anyhow::Error::new(e).context("starting the signal thread")))?;
     Ok(())
 }
 
 /// The event record of `run --record`: appended, private (events name people).
-fn open_record(path: &std::path::Path) -> anyhow::Result<std::io::BufWriter<std::fs::File>> {
+fn open_record(path: &std::path::Path) -> Outcome<std::io::BufWriter<std::fs::File>> {
     // A link planted at the name is refused, never written through.
     let file = crate::private::append_file(path).map_err(|e| InputError(format!("cannot record events to {}: {e}", path.display())))?;
     Ok(std::io::BufWriter::new(file))
@@ -169,7 +169,7 @@ fn log_report(camera: &str, r: &Report) {
     );
 }
 
-pub(super) fn run(g: &GlobalArgs, a: RunArgs) -> anyhow::Result<u8> {
+pub(super) fn run(g: &GlobalArgs, a: RunArgs) -> Outcome<u8> {
     let cfg = g.load_config_with(|cfg| a.apply(cfg))?;
     let fds = crate::config::fds::raise_and_check(&cfg)?;
     info!(needed = fds.needed, limit = fds.limit, "File descriptors budgeted.");
@@ -218,7 +218,7 @@ pub(super) fn run(g: &GlobalArgs, a: RunArgs) -> anyhow::Result<u8> {
     Ok(EXIT_OK)
 }
 
-pub(super) fn subscribe(g: &GlobalArgs, a: SubscribeArgs) -> anyhow::Result<u8> {
+pub(super) fn subscribe(g: &GlobalArgs, a: SubscribeArgs) -> Outcome<u8> {
     let path = match a.socket {
         Some(p) => resolve_path(&p),
         None => resolve_path(&g.load_config()?.publish.socket),
@@ -244,7 +244,7 @@ pub(super) fn subscribe(g: &GlobalArgs, a: SubscribeArgs) -> anyhow::Result<u8> 
     Ok(EXIT_OK)
 }
 
-pub(super) fn bench(g: &GlobalArgs, a: BenchArgs) -> anyhow::Result<u8> {
+pub(super) fn bench(g: &GlobalArgs, a: BenchArgs) -> Outcome<u8> {
     let cfg = g.load_config()?;
     let options = BenchOptions {
         video: a.video,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::photos::engine;
-use super::{emit, progress, shown, GlobalArgs, EXIT_INPUT, EXIT_OK};
+use super::{emit, progress, shown, GlobalArgs, EXIT_INPUT, EXIT_OK, Outcome};
 use crate::config::Config;
 use crate::dedupe::{Reason, Thresholds};
 use crate::jobs::dedupe::{self, DedupeOptions};
@@ -31,7 +31,7 @@ pub struct DedupeArgs {
 }
 
 /// Runs `dedupe`; `cfg` is present when faces are compared. Exit 3 when a move failed.
-pub(super) fn dedupe(g: &GlobalArgs, cfg: Option<&Config>, args: DedupeArgs) -> anyhow::Result<u8> {
+pub(super) fn dedupe(g: &GlobalArgs, cfg: Option<&Config>, args: DedupeArgs) -> Outcome<u8> {
     let mut engine = cfg.map(engine).transpose()?;
     let max_pixels = cfg.map_or(40_000_000, |c| c.detect.max_image_pixels.get());
     let thresholds =

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::photos::{engine, open_gallery};
-use super::{emit, shown, GlobalArgs, EXIT_INPUT, EXIT_OK};
+use super::{emit, shown, GlobalArgs, EXIT_INPUT, EXIT_OK, Outcome};
 use crate::config::Config;
 use crate::jobs::enroll;
 
@@ -22,7 +22,7 @@ pub struct EnrollArgs {
 }
 
 /// Runs `enroll`; exit 3 when the folder holds no person folders or nothing at all could be enrolled.
-pub(super) fn enroll(g: &GlobalArgs, cfg: &Config, args: EnrollArgs) -> anyhow::Result<u8> {
+pub(super) fn enroll(g: &GlobalArgs, cfg: &Config, args: EnrollArgs) -> Outcome<u8> {
     let people = match (&args.name, args.paths.as_slice()) {
         (Some(name), photos) => enroll::one_person(name, photos)?,
         (None, [dir]) => enroll::people(dir)?,

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::bar_progress;
 use super::photos::{engine, open_configured_gallery};
-use super::{emit, shown, GlobalArgs, InputError, EXIT_OK};
+use super::{emit, shown, GlobalArgs, InputError, EXIT_OK, Outcome};
 use crate::config::Config;
 use crate::eval::{self, pairs, LabelledPair};
 use crate::jobs::evaluate as measure;
@@ -118,7 +118,7 @@ struct PairsOut {
 }
 
 /// `pairs DIR`: balanced, seeded pair lists.
-pub(super) fn pairs(g: &GlobalArgs, args: PairsArgs) -> anyhow::Result<u8> {
+pub(super) fn pairs(g: &GlobalArgs, args: PairsArgs) -> Outcome<u8> {
     let generated = pairs::generate(&args.dir, args.sets, args.per_set, args.seed)?;
     let mut written = Vec::new();
     if let Some(f) = &args.lfw {
@@ -139,14 +139,14 @@ pub(super) fn pairs(g: &GlobalArgs, args: PairsArgs) -> anyhow::Result<u8> {
     Ok(EXIT_OK)
 }
 
-fn load_pairs(source: &PairSource) -> anyhow::Result<Vec<LabelledPair>> {
+fn load_pairs(source: &PairSource) -> Outcome<Vec<LabelledPair>> {
     let file = source.pairs.as_ref().ok_or_else(|| InputError("give --pairs FILE".into()))?;
     let dir = source.dir.clone().unwrap_or_else(|| file.parent().map(Path::to_path_buf).unwrap_or_default());
     Ok(eval::read_pairs(file, &dir)?)
 }
 
 /// `evaluate`: pair metrics, or identification with `--people`.
-pub(super) fn evaluate(g: &GlobalArgs, cfg: &Config, args: EvaluateArgs) -> anyhow::Result<u8> {
+pub(super) fn evaluate(g: &GlobalArgs, cfg: &Config, args: EvaluateArgs) -> Outcome<u8> {
     if let (Some(video), Some(truth)) = (&args.video, &args.truth) {
         return evaluate_video(g, video, truth, args.grace, args.baseline.as_deref(), args.plots.as_deref());
     }
@@ -160,7 +160,7 @@ pub(super) fn evaluate(g: &GlobalArgs, cfg: &Config, args: EvaluateArgs) -> anyh
 }
 
 /// `evaluate --pairs FILE`.
-fn evaluate_pairs(g: &GlobalArgs, cfg: &Config, args: EvaluateArgs) -> anyhow::Result<u8> {
+fn evaluate_pairs(g: &GlobalArgs, cfg: &Config, args: EvaluateArgs) -> Outcome<u8> {
     let list = load_pairs(&args.source)?;
     let mut engine = engine(cfg)?;
     let bar = super::progress(g, "scoring", list.len());
@@ -198,7 +198,7 @@ fn evaluate_pairs(g: &GlobalArgs, cfg: &Config, args: EvaluateArgs) -> anyhow::R
 }
 
 /// `calibrate`: the most lenient threshold whose measured false-accept rate is within the target.
-pub(super) fn calibrate(g: &GlobalArgs, cfg: &Config, args: CalibrateArgs) -> anyhow::Result<u8> {
+pub(super) fn calibrate(g: &GlobalArgs, cfg: &Config, args: CalibrateArgs) -> Outcome<u8> {
     let from = if args.from_gallery {
         let gallery = open_configured_gallery(cfg)?;
         (gallery.scored_pairs(), format!("gallery {}", gallery.path().display()), gallery.model().to_string())
@@ -233,7 +233,7 @@ fn evaluate_video(
     grace: f64,
     baseline: Option<&Path>,
     plots: Option<&Path>,
-) -> anyhow::Result<u8> {
+) -> Outcome<u8> {
     let out = measure::video(&g.load_config()?, clip, truth_path, grace, baseline, plots)?;
     emit(g, &out, print_video)?;
     Ok(EXIT_OK)

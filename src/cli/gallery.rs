@@ -6,7 +6,7 @@ use clap::Subcommand;
 use serde::Serialize;
 
 use super::photos::open_configured_gallery;
-use super::{emit, printable, shown, GlobalArgs, EXIT_CONFIG, EXIT_OK};
+use super::{emit, printable, shown, GlobalArgs, EXIT_CONFIG, EXIT_OK, Outcome};
 use crate::config::Config;
 use crate::gallery::PersonSummary;
 use crate::jobs::check;
@@ -56,7 +56,7 @@ struct ListOut {
 }
 
 /// Runs a gallery subcommand.
-pub(super) fn gallery(g: &GlobalArgs, cfg: &Config, cmd: GalleryCommand) -> anyhow::Result<u8> {
+pub(super) fn gallery(g: &GlobalArgs, cfg: &Config, cmd: GalleryCommand) -> Outcome<u8> {
     let mut gallery = open_configured_gallery(cfg)?;
     match cmd {
         GalleryCommand::List => {
@@ -142,7 +142,7 @@ pub(super) fn gallery(g: &GlobalArgs, cfg: &Config, cmd: GalleryCommand) -> anyh
 }
 
 /// `models`.
-pub(super) fn models(g: &GlobalArgs) -> anyhow::Result<u8> {
+pub(super) fn models(g: &GlobalArgs) -> Outcome<u8> {
     let out = check::models(&g.load_config()?)?;
     #[derive(Serialize)]
     struct Models<T> {
@@ -191,7 +191,7 @@ pub struct InstallArgs {
 }
 
 /// `models install`: exit 4 when any file could not be had.
-pub(super) fn install(g: &GlobalArgs, args: InstallArgs) -> anyhow::Result<u8> {
+pub(super) fn install(g: &GlobalArgs, args: InstallArgs) -> Outcome<u8> {
     use crate::jobs::install::{install, InstallOptions};
     let cfg = g.load_config()?;
     let opts = InstallOptions { names: args.names, all: args.all, dir: args.dir, mirror: args.mirror, cache: args.cache };
@@ -212,7 +212,7 @@ pub(super) fn install(g: &GlobalArgs, args: InstallArgs) -> anyhow::Result<u8> {
 }
 
 /// `check-config`.
-pub(super) fn check_config(g: &GlobalArgs) -> anyhow::Result<u8> {
+pub(super) fn check_config(g: &GlobalArgs) -> Outcome<u8> {
     let check = crate::config::check::check(g.load_unvalidated(|_| {}));
     let (problems, warnings) = (&check.problems, &check.warnings);
     emit(g, &check, |_| {

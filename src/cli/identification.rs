@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::photos::engine;
-use super::{emit, progress, shown, GlobalArgs, InputError, EXIT_OK};
+use super::{emit, progress, shown, GlobalArgs, InputError, EXIT_OK, Outcome};
 use crate::config::Config;
 use crate::jobs::identification::{self, OpenSet};
 
@@ -27,7 +27,7 @@ pub(super) fn evaluate(
     holdout: usize,
     strangers: Option<&Path>,
     plots: Option<&Path>,
-) -> anyhow::Result<u8> {
+) -> Outcome<u8> {
     let mut engine = engine(cfg)?;
     let bar = progress(g, "embedding", 0);
     let mut on_progress = super::bar_progress(&bar);
@@ -54,7 +54,7 @@ pub(super) fn evaluate(
 }
 
 /// `evaluate --strangers DIR` alone: the open-set false-accept rate against the configured gallery.
-pub(super) fn strangers_vs_gallery(g: &GlobalArgs, cfg: &Config, strangers: &Path) -> anyhow::Result<u8> {
+pub(super) fn strangers_vs_gallery(g: &GlobalArgs, cfg: &Config, strangers: &Path) -> Outcome<u8> {
     let mut engine = engine(cfg)?;
     let gallery = super::photos::open_existing_gallery(cfg, engine.info().dim)?;
     if gallery.is_empty() {

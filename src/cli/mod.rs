@@ -1,5 +1,7 @@
-//! Command-line jobs behind the `facewatch` binary: argument parsing, the jobs themselves, and the mapping from
-//! errors to documented exit codes. Jobs return `anyhow::Result` (the only place besides the binary that does).
+//! Command-line jobs behind the `facewatch` binary: argument parsing, the jobs themselves, and the errors with the
+//! documented exit codes they stand for. Commands return an [`Outcome`]: an error becomes a [`Failure`] when it is
+//! raised (`?`), taking the exit code its own type decides ([`Exit`]); a type that does not say cannot be raised
+//! here at all (it does not compile), so no list has to be kept in step.
 //!
 //! Exit codes: 0 success (`verify`: same person); 1 `verify`: different person; 2 usage or configuration
 //! error; 3 input error (unreadable image, no face, several faces, bad folder or file); 4 model or runtime
@@ -21,11 +23,6 @@ use serde::Serialize;
 
 use crate::base::exit::{self, Exit};
 use crate::config::{Config, ConfigError, Sources};
-use crate::engine::EngineError;
-use crate::gallery::GalleryError;
-use crate::image::ImageError;
-use crate::model::ModelError;
-use crate::publish::PublishError;
 
 pub use crate::base::exit::{
     CONFIG as EXIT_CONFIG, DIFFERENT as EXIT_DIFFERENT, GALLERY as EXIT_GALLERY, INPUT as EXIT_INPUT, INTERNAL as EXIT_INTERNAL,
@@ -178,8 +175,72 @@ impl GlobalArgs {
     }
 }
 
+/// A command's error with the exit code its type decided when it was raised.
+#[derive(Debug)]
+pub struct Failure {
+    code: u8,
+    error: anyhow::Error,
+}
+
+impl<E: Exit + std::error::Error + Send + Sync + 'static> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Self { code: e.exit_code(), error: e.into() }
+    }
+}
+
+impl Failure {
+    /// A failure of the program itself (exit 70): a thread or signal handler that could not be set up.
+    pub fn internal(error: impl Into<anyhow::Error>) -> Self {
+        Self { code: exit::INTERNAL, error: error.into() }
+    }
+
+    /// The same failure, said as `what` first (`failed to load the models: …`), with its exit code kept.
+    pub fn context(self, what: &'static str) -> Self {
+        Self { code: self.code, error: self.error.context(what) }
+    }
+
+    /// The exit code.
+    pub fn exit_code(&self) -> u8 {
+        self.code
+    }
+
+    /// The error and its causes in one line ([`message`]).
+    pub fn message(&self) -> String {
+        message(&self.error)
+    }
+}
+
+/// What a command returns: its exit code, or a [`Failure`].
+pub type Outcome<T = u8> = Result<T, Failure>;
+
+/// `?` on a library result with a context line in front of its message, its exit code kept.
+pub trait Context<T> {
+    /// Says `what` first when it fails.
+    fn context(self, what: &'static str) -> Outcome<T>;
+}
+
+impl<T, E: Exit + std::error::Error + Send + Sync + 'static> Context<T> for Result<T, E> {
+    fn context(self, what: &'static str) -> Outcome<T> {
+        self.map_err(|e| Failure::from(e).context(what))
+    }
+}
+
+/// Writing a report to stdout or reading a socket failed: what the program cannot go on without (exit 70).
+impl Exit for std::io::Error {
+    fn exit_code(&self) -> u8 {
+        exit::INTERNAL
+    }
+}
+
+/// A report could not be serialised: a bug (exit 70).
+impl Exit for serde_json::Error {
+    fn exit_code(&self) -> u8 {
+        exit::INTERNAL
+    }
+}
+
 /// Runs a parsed command line; returns the process exit code.
-pub fn run(cli: Cli) -> anyhow::Result<u8> {
+pub fn run(cli: Cli) -> Outcome {
     let g = &cli.global;
     match cli.command {
         Command::CheckConfig => gallery::check_config(g),
@@ -250,7 +311,7 @@ fn bar_progress(bar: &indicatif::ProgressBar) -> impl FnMut(crate::jobs::Progres
 
 /// Prints `report` as one pretty JSON document, `{"v": 1, …}`, when `--json`, else calls `text`. A report must
 /// serialize as an object (a list goes in a named field).
-fn emit<T: Serialize>(g: &GlobalArgs, report: &T, text: impl FnOnce(&T)) -> anyhow::Result<()> {
+fn emit<T: Serialize>(g: &GlobalArgs, report: &T, text: impl FnOnce(&T)) -> Outcome<()> {
     if g.json {
         println!("{}", serde_json::to_string_pretty(&crate::jobs::Document::new(report))?);
     } else {
@@ -261,7 +322,7 @@ fn emit<T: Serialize>(g: &GlobalArgs, report: &T, text: impl FnOnce(&T)) -> anyh
 
 /// An error and its causes in one line, each cause said once: many errors already include their source's text in
 /// their own message, and a chain printed blindly says it twice.
-pub fn message(err: &anyhow::Error) -> String {
+fn message(err: &anyhow::Error) -> String {
     let mut text = String::new();
     for cause in err.chain() {
         let part = cause.to_string();
@@ -296,46 +357,6 @@ fn printable(text: &str) -> String {
 /// A path as the text output shows it: every control character escaped.
 fn shown(path: &std::path::Path) -> String {
     path.display().to_string().chars().flat_map(|c| if c.is_control() { c.escape_debug().collect() } else { vec![c] }).collect()
-}
-
-/// The exit code for an error: what the first error of its chain that knows one says ([`Exit`]).
-pub fn exit_code(err: &anyhow::Error) -> u8 {
-    err.chain().find_map(exit_of).unwrap_or(exit::INTERNAL)
-}
-
-/// The exit code `e` stands for, when it is one of the library's errors.
-fn exit_of(e: &(dyn std::error::Error + 'static)) -> Option<u8> {
-    macro_rules! first_of {
-        ($($t:ty),* $(,)?) => {{
-            $(if let Some(e) = e.downcast_ref::<$t>() {
-                return Some(e.exit_code());
-            })*
-            None
-        }};
-    }
-    use crate::folders::FolderError;
-    use crate::jobs::JobError;
-    use crate::{capture::CaptureError, eval::plot::PlotError, eval::EvalError, pipeline::BuildError, pipeline::PipelineError};
-    first_of!(
-        JobError,
-        FolderError,
-        ConfigError,
-        ImageError,
-        ModelError,
-        GalleryError,
-        EngineError,
-        CaptureError,
-        PublishError,
-        EvalError,
-        PlotError,
-        BuildError,
-        PipelineError,
-        crate::api::ApiError,
-        crate::publish::mqtt::MqttError,
-        crate::config::fds::FdError,
-        InputError,
-        UsageError
-    )
 }
 
 /// A user-input problem found by a job itself (not by a library stage).

@@ -2,10 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use clap::Args;
 
-use super::{emit, printable, shown, GlobalArgs, UsageError, EXIT_DIFFERENT, EXIT_INPUT, EXIT_OK};
+use super::{emit, printable, shown, Context, GlobalArgs, Outcome, UsageError, EXIT_DIFFERENT, EXIT_INPUT, EXIT_OK};
 use crate::config::{resolve_path, Config};
 use crate::engine::Engine;
 use crate::gallery::Gallery;
@@ -45,25 +44,25 @@ pub struct IdentifyArgs {
 }
 
 /// Builds the engine, with the configuration in the error context.
-pub(super) fn engine(cfg: &Config) -> anyhow::Result<Engine> {
+pub(super) fn engine(cfg: &Config) -> Outcome<Engine> {
     Engine::build(cfg).context("failed to load the models")
 }
 
 /// Opens the configured gallery for the configured recognizer, reading its dimension from the manifest (for jobs
 /// that run no model).
-pub(super) fn open_configured_gallery(cfg: &Config) -> anyhow::Result<Gallery> {
+pub(super) fn open_configured_gallery(cfg: &Config) -> Outcome<Gallery> {
     let manifest = crate::model::Manifest::load(&resolve_path(&cfg.models.manifest))?;
     open_existing_gallery(cfg, manifest.recognizer(&cfg.models.recognizer)?.dim)
 }
 
 /// Opens the configured gallery for the configured recognizer producing `dim`-d embeddings, creating it when absent
 /// (enroll; the daemon, which owns its state directory).
-pub(super) fn open_gallery(cfg: &Config, dim: usize) -> anyhow::Result<Gallery> {
+pub(super) fn open_gallery(cfg: &Config, dim: usize) -> Outcome<Gallery> {
     Ok(crate::engine::open_gallery(cfg, dim, true)?)
 }
 
 /// Opens the configured gallery for reading: a missing one is an error naming the path (nothing is created).
-pub(super) fn open_existing_gallery(cfg: &Config, dim: usize) -> anyhow::Result<Gallery> {
+pub(super) fn open_existing_gallery(cfg: &Config, dim: usize) -> Outcome<Gallery> {
     Ok(crate::engine::open_gallery(cfg, dim, false)?)
 }
 
@@ -74,7 +73,7 @@ struct Photos<T> {
 }
 
 /// `detect IMG… [--crop DIR]`: exit 3 when any photo could not be read.
-pub(super) fn detect(g: &GlobalArgs, cfg: &Config, args: DetectArgs) -> anyhow::Result<u8> {
+pub(super) fn detect(g: &GlobalArgs, cfg: &Config, args: DetectArgs) -> Outcome<u8> {
     let mut engine = engine(cfg)?;
     let out = photos::detect(&mut engine, &args.images, args.crop.as_deref())?;
     let failed = out.iter().any(|p| p.error.is_some());
@@ -100,7 +99,7 @@ pub(super) fn detect(g: &GlobalArgs, cfg: &Config, args: DetectArgs) -> anyhow::
 ///
 /// Each photo contributes its largest face (the count found is reported). With anchors, each anchor votes
 /// "same" when its score reaches the threshold; the majority decides and a tie goes to the mean score.
-pub(super) fn verify(g: &GlobalArgs, cfg: &Config, args: VerifyArgs) -> anyhow::Result<u8> {
+pub(super) fn verify(g: &GlobalArgs, cfg: &Config, args: VerifyArgs) -> Outcome<u8> {
     let (input, anchors): (&Path, Vec<&Path>) = match (args.anchors.is_empty(), args.photos.as_slice()) {
         (true, [a, b]) => (b, vec![a]),
         (false, [input]) => (input, args.anchors.iter().map(PathBuf::as_path).collect()),
@@ -125,7 +124,7 @@ pub(super) fn verify(g: &GlobalArgs, cfg: &Config, args: VerifyArgs) -> anyhow::
 }
 
 /// `identify IMG…`: exit 3 when any photo could not be read (photos with no face are reported, not errors).
-pub(super) fn identify(g: &GlobalArgs, cfg: &Config, args: IdentifyArgs) -> anyhow::Result<u8> {
+pub(super) fn identify(g: &GlobalArgs, cfg: &Config, args: IdentifyArgs) -> Outcome<u8> {
     let mut engine = engine(cfg)?;
     let gallery = open_existing_gallery(cfg, engine.info().dim)?;
     let k = args.top_k.unwrap_or(cfg.matcher.top_k.get());
