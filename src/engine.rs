@@ -47,14 +47,14 @@ pub enum EngineError {
     },
 }
 
-impl crate::base::exit::Exit for EngineError {
+impl crate::exit::Exit for EngineError {
     fn exit_code(&self) -> u8 {
         match self {
             Self::Image(e) => e.exit_code(),
             Self::Model(e) => e.exit_code(),
             Self::Detect(e) => e.exit_code(),
             Self::Embed(e) => e.exit_code(),
-            Self::Align(_) | Self::NoFace(_) | Self::SeveralFaces { .. } => crate::base::exit::INPUT,
+            Self::Align(_) | Self::NoFace(_) | Self::SeveralFaces { .. } => crate::exit::INPUT,
         }
     }
 }

@@ -220,6 +220,27 @@ pub fn append_file(path: &Path) -> std::io::Result<File> {
     Ok(File::from(fd))
 }
 
+/// Why a secret file (a password, API keys) could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretFileError {
+    /// It could not be read.
+    #[error("{0}")]
+    Unreadable(#[from] std::io::Error),
+    /// Other users may read it.
+    #[error("readable by other users (mode {0:o}); chmod 600 it")]
+    Exposed(u32),
+}
+
+/// The text of a file holding a secret, refused when other users may read or write it.
+pub fn read_secret_file(path: &Path) -> Result<String, SecretFileError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        return Err(SecretFileError::Exposed(mode & 0o777));
+    }
+    Ok(std::fs::read_to_string(path)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,7 +26,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
 use super::Shared;
-use crate::base::stats::{StageStats, Stats, BUCKETS_S};
+use crate::metrics::{StageStats, Stats, BUCKETS_S};
 
 /// The frame count at the previous scrape, for `facewatch_fps`.
 #[derive(Debug, Default)]

@@ -73,14 +73,14 @@ pub enum ApiError {
     Thread(#[source] std::io::Error),
 }
 
-impl crate::base::exit::Exit for ApiError {
+impl crate::exit::Exit for ApiError {
     fn exit_code(&self) -> u8 {
         match self {
-            Self::Keys { .. } => crate::base::exit::CONFIG,
-            Self::Bind { .. } => crate::base::exit::SOCKET,
+            Self::Keys { .. } => crate::exit::CONFIG,
+            Self::Bind { .. } => crate::exit::SOCKET,
             Self::Engine(e) => e.exit_code(),
             Self::Gallery(e) => e.exit_code(),
-            Self::Thread(_) => crate::base::exit::INTERNAL,
+            Self::Thread(_) => crate::exit::INTERNAL,
         }
     }
 }
@@ -106,7 +106,7 @@ impl EventSink for EventFeed {
         let _ = self.tx.send(line.clone());
     }
 
-    fn observe(&self, outputs: &crate::base::stats::OutputStats) {
+    fn observe(&self, outputs: &crate::metrics::OutputStats) {
         outputs.set("sse", Some(self.tx.receiver_count() as u64), self.dropped.load(std::sync::atomic::Ordering::Relaxed));
     }
 }
@@ -160,8 +160,8 @@ impl Drop for ApiHandle {
 fn read_keys(cfg: &ApiConfig) -> Result<Vec<String>, ApiError> {
     let mut keys: Vec<String> = cfg.keys.iter().map(|k| k.expose().to_string()).filter(|k| !k.is_empty()).collect();
     if !cfg.keys_file.trim().is_empty() {
-        let path = crate::folders::resolve_path(&cfg.keys_file);
-        let text = crate::folders::read_secret_file(&path).map_err(|e| ApiError::Keys { path, message: e.to_string() })?;
+        let path = crate::paths::resolve_path(&cfg.keys_file);
+        let text = crate::private::read_secret_file(&path).map_err(|e| ApiError::Keys { path, message: e.to_string() })?;
         keys.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from));
     }
     if keys.is_empty() {
@@ -224,7 +224,7 @@ impl Api {
             top_k: cfg.matcher.top_k.get(),
             max_upload: cfg.api.max_upload_bytes.get(),
             fps: Mutex::new(std::collections::HashMap::new()),
-            snapshots: cfg.snapshots.enabled.then(|| crate::folders::resolve_path(&cfg.snapshots.dir)),
+            snapshots: cfg.snapshots.enabled.then(|| crate::paths::resolve_path(&cfg.snapshots.dir)),
             body_timeout: cfg.api.body_timeout,
             limits: server::Limits { max_connections: cfg.api.max_connections.get(), idle_timeout: cfg.api.idle_timeout },
         };

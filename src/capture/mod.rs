@@ -22,8 +22,8 @@ use tracing::{info, warn};
 pub use camera::{bgr_from_camera_buffer, CameraSource};
 pub use video::{is_missing_file, is_stream, VideoSource};
 
-use crate::base::stage::{Context, Output, QueuePolicy, Sent, Stage, Stop};
 use crate::base::{Event, Frame};
+use crate::stage::{Context, Output, QueuePolicy, Sent, Stage, Stop};
 pub use config::{CameraConfig, Cameras, CaptureConfig, PixelFormat, SourceKind, MAX_CAMERAS};
 
 /// Errors of a frame source.
@@ -50,9 +50,9 @@ pub enum CaptureError {
     },
 }
 
-impl crate::base::exit::Exit for CaptureError {
+impl crate::exit::Exit for CaptureError {
     fn exit_code(&self) -> u8 {
-        crate::base::exit::INPUT
+        crate::exit::INPUT
     }
 }
 

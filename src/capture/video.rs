@@ -114,7 +114,7 @@ fn open_capture(location: &str) -> Result<(VideoCapture, f64), CaptureError> {
 impl VideoSource {
     /// Opens `capture.source` with OpenCV.
     pub fn open(cfg: &CaptureConfig) -> Result<Self, CaptureError> {
-        let file = (!cfg.credentials_file.trim().is_empty()).then(|| crate::folders::resolve_path(&cfg.credentials_file));
+        let file = (!cfg.credentials_file.trim().is_empty()).then(|| crate::paths::resolve_path(&cfg.credentials_file));
         // Order: this camera's variable, its file, then (for the [capture] camera only) FACEWATCH_CAPTURE_CREDENTIALS.
         let own = std::env::var(super::secrets::camera_env(&cfg.camera)).ok().filter(|v| !v.is_empty());
         let shared = (!cfg.credentials_own_only && file.is_none()).then(|| std::env::var(super::secrets::CREDENTIALS_ENV).ok()).flatten();

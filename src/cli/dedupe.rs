@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::photos::engine;
-use super::{emit, progress, shown, GlobalArgs, EXIT_INPUT, EXIT_OK, Outcome};
+use super::{emit, progress, shown, GlobalArgs, Outcome, EXIT_INPUT, EXIT_OK};
 use crate::config::Config;
 use crate::dedupe::{Reason, Thresholds};
 use crate::jobs::dedupe::{self, DedupeOptions};

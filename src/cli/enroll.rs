@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::photos::{engine, open_gallery};
-use super::{emit, shown, GlobalArgs, EXIT_INPUT, EXIT_OK, Outcome};
+use super::{emit, shown, GlobalArgs, Outcome, EXIT_INPUT, EXIT_OK};
 use crate::config::Config;
 use crate::jobs::enroll;
 

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::bar_progress;
 use super::photos::{engine, open_configured_gallery};
-use super::{emit, shown, GlobalArgs, InputError, EXIT_OK, Outcome};
+use super::{emit, shown, GlobalArgs, InputError, Outcome, EXIT_OK};
 use crate::config::Config;
 use crate::eval::{self, pairs, LabelledPair};
 use crate::jobs::evaluate as measure;
@@ -226,14 +226,7 @@ pub(super) fn calibrate(g: &GlobalArgs, cfg: &Config, args: CalibrateArgs) -> Ou
 }
 
 /// `evaluate --video CLIP --truth FILE`, with its comparison against a baseline report.
-fn evaluate_video(
-    g: &GlobalArgs,
-    clip: &str,
-    truth_path: &Path,
-    grace: f64,
-    baseline: Option<&Path>,
-    plots: Option<&Path>,
-) -> Outcome<u8> {
+fn evaluate_video(g: &GlobalArgs, clip: &str, truth_path: &Path, grace: f64, baseline: Option<&Path>, plots: Option<&Path>) -> Outcome<u8> {
     let out = measure::video(&g.load_config()?, clip, truth_path, grace, baseline, plots)?;
     emit(g, &out, print_video)?;
     Ok(EXIT_OK)

@@ -6,7 +6,7 @@ use clap::Subcommand;
 use serde::Serialize;
 
 use super::photos::open_configured_gallery;
-use super::{emit, printable, shown, GlobalArgs, EXIT_CONFIG, EXIT_OK, Outcome};
+use super::{emit, printable, shown, GlobalArgs, Outcome, EXIT_CONFIG, EXIT_OK};
 use crate::config::Config;
 use crate::gallery::PersonSummary;
 use crate::jobs::check;
@@ -208,7 +208,7 @@ pub(super) fn install(g: &GlobalArgs, args: InstallArgs) -> Outcome<u8> {
             }
         }
     })?;
-    Ok(if report.failed.is_empty() { EXIT_OK } else { crate::base::exit::MODEL })
+    Ok(if report.failed.is_empty() { EXIT_OK } else { crate::exit::MODEL })
 }
 
 /// `check-config`.

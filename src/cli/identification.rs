@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::photos::engine;
-use super::{emit, progress, shown, GlobalArgs, InputError, EXIT_OK, Outcome};
+use super::{emit, progress, shown, GlobalArgs, InputError, Outcome, EXIT_OK};
 use crate::config::Config;
 use crate::jobs::identification::{self, OpenSet};
 

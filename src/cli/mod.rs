@@ -6,7 +6,7 @@
 //! Exit codes: 0 success (`verify`: same person); 1 `verify`: different person; 2 usage or configuration
 //! error; 3 input error (unreadable image, no face, several faces, bad folder or file); 4 model or runtime
 //! error; 5 gallery error; 6 the event socket cannot be served; 70 internal error (including a daemon stage that
-//! failed or did not drain in time). Each error type says its own ([`crate::base::exit`]).
+//! failed or did not drain in time). Each error type says its own ([`crate::exit`]).
 
 mod daemon;
 mod dedupe;
@@ -21,10 +21,10 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 
-use crate::base::exit::{self, Exit};
 use crate::config::{Config, ConfigError, Sources};
+use crate::exit::{self, Exit};
 
-pub use crate::base::exit::{
+pub use crate::exit::{
     CONFIG as EXIT_CONFIG, DIFFERENT as EXIT_DIFFERENT, GALLERY as EXIT_GALLERY, INPUT as EXIT_INPUT, INTERNAL as EXIT_INTERNAL,
     MODEL as EXIT_MODEL, OK as EXIT_OK, SOCKET as EXIT_SOCKET,
 };

@@ -40,9 +40,9 @@ pub struct FdBudget {
 )]
 pub struct FdError(pub FdBudget);
 
-impl crate::base::exit::Exit for FdError {
+impl crate::exit::Exit for FdError {
     fn exit_code(&self) -> u8 {
-        crate::base::exit::CONFIG
+        crate::exit::CONFIG
     }
 }
 

@@ -22,10 +22,10 @@ use crate::base::units::{seconds, within};
 pub use crate::base::units::{OutOfRange, Threshold, UnitInterval};
 pub use crate::capture::{CameraConfig, Cameras, CaptureConfig, PixelFormat, SourceKind};
 pub use crate::detect::DetectConfig;
-pub use crate::folders::resolve_path;
 pub use crate::gallery::GalleryConfig;
 pub use crate::matcher::MatcherConfig;
 pub use crate::model::config::{pack, ExecutionProvider, ModelsConfig, Pack, RuntimeConfig, PACKS};
+pub use crate::paths::resolve_path;
 pub use crate::preview::PreviewConfig;
 pub use crate::publish::mqtt::MqttConfig;
 pub use crate::publish::PublishConfig;
@@ -60,9 +60,9 @@ pub enum ConfigError {
     Problems(Vec<String>),
 }
 
-impl crate::base::exit::Exit for ConfigError {
+impl crate::exit::Exit for ConfigError {
     fn exit_code(&self) -> u8 {
-        crate::base::exit::CONFIG
+        crate::exit::CONFIG
     }
 }
 
@@ -207,9 +207,9 @@ impl Config {
         let err = match serde_path_to_error::deserialize::<_, Config>(merged.clone()) {
             Ok(mut c) => {
                 c.models.apply_pack();
-                c.models.dir = crate::folders::locate(&c.models.dir);
-                c.models.manifest = crate::folders::locate(&c.models.manifest);
-                c.runtime.ort_library = crate::folders::locate(&c.runtime.ort_library);
+                c.models.dir = crate::paths::locate(&c.models.dir);
+                c.models.manifest = crate::paths::locate(&c.models.manifest);
+                c.runtime.ort_library = crate::paths::locate(&c.runtime.ort_library);
                 return Ok(c);
             }
             Err(e) => {

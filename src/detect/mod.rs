@@ -35,11 +35,11 @@ pub enum DetectError {
     Image(#[from] opencv::Error),
 }
 
-impl crate::base::exit::Exit for DetectError {
+impl crate::exit::Exit for DetectError {
     fn exit_code(&self) -> u8 {
         match self {
-            Self::Model(_) => crate::base::exit::MODEL,
-            _ => crate::base::exit::INPUT,
+            Self::Model(_) => crate::exit::MODEL,
+            _ => crate::exit::INPUT,
         }
     }
 }

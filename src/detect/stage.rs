@@ -13,8 +13,8 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use tracing::warn;
 
 use super::Detector;
-use crate::base::stage::{Context, Output, Sent, Stage, Stop};
 use crate::base::{Detection, Frame};
+use crate::stage::{Context, Output, Sent, Stage, Stop};
 
 /// Detect → track payload: a frame and the faces found in it (frame pixels).
 pub struct Detections {
@@ -192,8 +192,8 @@ mod tests {
     use opencv::core::{Mat, MatTraitConst, Scalar, Vec3b, CV_8UC3};
 
     use super::*;
-    use crate::base::stage::unbounded;
-    use crate::base::stats::Stats;
+    use crate::metrics::Stats;
+    use crate::stage::unbounded;
 
     /// A detector that takes longer on even frames (their number is in the blue of the first pixel), so that with
     /// several workers odd frames finish first; it reports one face whose score is the frame's number.
@@ -239,7 +239,7 @@ mod tests {
         }
         drop(tx);
         // The next stage takes one result and then nothing for a while.
-        let (out, results) = crate::base::stage::edge(1, crate::base::stage::QueuePolicy::Block);
+        let (out, results) = crate::stage::edge(1, crate::stage::QueuePolicy::Block);
         let cx = Context { stop: Stop::new(), stats: Arc::new(Stats::default()) };
         let detectors: Vec<Box<dyn Detector>> = (0..3).map(|_| Box::new(Uneven) as Box<dyn Detector>).collect();
         let input = rx.clone();

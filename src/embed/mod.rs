@@ -37,11 +37,11 @@ pub enum EmbedError {
     Image(#[from] opencv::Error),
 }
 
-impl crate::base::exit::Exit for EmbedError {
+impl crate::exit::Exit for EmbedError {
     fn exit_code(&self) -> u8 {
         match self {
-            Self::Model(_) => crate::base::exit::MODEL,
-            _ => crate::base::exit::INPUT,
+            Self::Model(_) => crate::exit::MODEL,
+            _ => crate::exit::INPUT,
         }
     }
 }

@@ -64,9 +64,9 @@ pub enum EvalError {
     },
 }
 
-impl crate::base::exit::Exit for EvalError {
+impl crate::exit::Exit for EvalError {
     fn exit_code(&self) -> u8 {
-        crate::base::exit::INPUT
+        crate::exit::INPUT
     }
 }
 

@@ -36,9 +36,9 @@ pub enum PlotError {
     Write(#[from] ImageError),
 }
 
-impl crate::base::exit::Exit for PlotError {
+impl crate::exit::Exit for PlotError {
     fn exit_code(&self) -> u8 {
-        crate::base::exit::INTERNAL
+        crate::exit::INTERNAL
     }
 }
 

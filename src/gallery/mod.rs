@@ -115,9 +115,9 @@ pub enum GalleryError {
     },
 }
 
-impl crate::base::exit::Exit for GalleryError {
+impl crate::exit::Exit for GalleryError {
     fn exit_code(&self) -> u8 {
-        crate::base::exit::GALLERY
+        crate::exit::GALLERY
     }
 }
 

@@ -87,9 +87,9 @@ pub enum ImageError {
     },
 }
 
-impl crate::base::exit::Exit for ImageError {
+impl crate::exit::Exit for ImageError {
     fn exit_code(&self) -> u8 {
-        crate::base::exit::INPUT
+        crate::exit::INPUT
     }
 }
 

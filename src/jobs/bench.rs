@@ -8,13 +8,14 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::JobError;
-use crate::base::stats::percentile;
-use crate::base::{Event, EventKind, Stop};
+use crate::base::{Event, EventKind};
 use crate::capture::{FrameSource, VideoSource};
 use crate::config::{Config, SourceKind};
 use crate::engine::Engine;
+use crate::metrics::percentile;
 use crate::pipeline::{camera_sessions, daemon_runtime, BuildOptions, Built, Pipeline, Report};
 use crate::publish::{ChannelSink, SocketServer};
+use crate::stage::Stop;
 
 /// Median and 99th percentile of `v` (sorted in place).
 fn p50_p99(v: &mut [f64]) -> (f64, f64) {

@@ -146,7 +146,7 @@ fn user_data() -> Option<PathBuf> {
 }
 
 /// Where an entry with `install_dir` goes, given the models directory: the runtime into `lib/` beside it (or
-/// `<prefix>/lib/facewatch` for `<prefix>/share/facewatch/models`, where [`crate::folders::locate`] looks),
+/// `<prefix>/lib/facewatch` for `<prefix>/share/facewatch/models`, where [`crate::paths::locate`] looks),
 /// samples into `.facewatch/samples` beside it.
 fn destination(models: &Path, install_dir: Option<&str>) -> PathBuf {
     let Some(sub) = install_dir else { return models.to_path_buf() };

@@ -45,12 +45,12 @@ pub mod video;
 
 use std::path::PathBuf;
 
-use crate::base::exit::{self, Exit};
 use crate::capture::CaptureError;
 use crate::config::ConfigError;
 use crate::engine::EngineError;
 use crate::eval::plot::PlotError;
 use crate::eval::EvalError;
+use crate::exit::{self, Exit};
 use crate::folders::FolderError;
 use crate::gallery::GalleryError;
 use crate::image::ImageError;

@@ -153,12 +153,12 @@ pub enum LayoutMismatch {
     },
 }
 
-impl crate::base::exit::Exit for ModelError {
+impl crate::exit::Exit for ModelError {
     fn exit_code(&self) -> u8 {
         match self {
             // A name the manifest does not list is a configuration mistake (`--detector foo`), not a broken model.
-            Self::Unknown { .. } => crate::base::exit::CONFIG,
-            _ => crate::base::exit::MODEL,
+            Self::Unknown { .. } => crate::exit::CONFIG,
+            _ => crate::exit::MODEL,
         }
     }
 }

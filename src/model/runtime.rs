@@ -40,7 +40,7 @@ fn shared_environment(library: &Path) -> Result<Environment, ModelError> {
 
 /// The ONNX Runtime library to load: `ORT_DYLIB_PATH` when set, else `runtime.ort_library`.
 pub fn library_path(cfg: &RuntimeConfig) -> PathBuf {
-    std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from).unwrap_or_else(|| crate::folders::resolve_path(&cfg.ort_library))
+    std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from).unwrap_or_else(|| crate::paths::resolve_path(&cfg.ort_library))
 }
 
 /// A loaded ONNX Runtime and the provider preference for the sessions it creates.
@@ -82,7 +82,7 @@ impl Runtime {
             providers: cfg.execution_providers.clone(),
             intra_threads: cfg.intra_threads,
             library,
-            trt_cache: crate::folders::resolve_path(&cfg.trt_cache_dir),
+            trt_cache: crate::paths::resolve_path(&cfg.trt_cache_dir),
         })
     }
 

@@ -40,7 +40,7 @@ pub enum BuildError {
     Snapshot(#[from] SnapshotError),
 }
 
-impl crate::base::exit::Exit for BuildError {
+impl crate::exit::Exit for BuildError {
     fn exit_code(&self) -> u8 {
         match self {
             Self::Engine(e) => e.exit_code(),

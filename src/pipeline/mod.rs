@@ -35,14 +35,14 @@ use std::time::{Duration, Instant};
 
 use tracing::{error, info};
 
-use crate::base::stage::{edge, unbounded};
-pub use crate::base::stage::{Context, Output, QueuePolicy, Stage, Stop};
-pub use crate::base::stats::{OutputStats, Report, StageReport, StageStats, Stats};
 use crate::base::{Event, SaidFrame};
 use crate::capture::CaptureStage;
 use crate::detect::DetectStage;
+pub use crate::metrics::{OutputStats, Report, StageReport, StageStats, Stats};
 use crate::preview::Preview;
 use crate::publish::PublishStage;
+use crate::stage::{edge, unbounded};
+pub use crate::stage::{Context, Output, QueuePolicy, Stage, Stop};
 use crate::track::TrackStage;
 pub use build::{camera_sessions, daemon_runtime, BuildError, BuildOptions, Built};
 
@@ -78,9 +78,9 @@ pub enum PipelineError {
     },
 }
 
-impl crate::base::exit::Exit for PipelineError {
+impl crate::exit::Exit for PipelineError {
     fn exit_code(&self) -> u8 {
-        crate::base::exit::INTERNAL
+        crate::exit::INTERNAL
     }
 }
 

@@ -17,8 +17,8 @@ use tracing::{info, warn};
 
 pub use crate::base::face::PreviewFrame;
 use crate::base::face::TrackLabel;
-use crate::base::stage::{Context, Output, Stage};
-use crate::base::Stats;
+use crate::metrics::Stats;
+use crate::stage::{Context, Output, Stage};
 pub use config::PreviewConfig;
 
 /// Why no window can be opened.
@@ -103,7 +103,7 @@ pub fn annotate(img: &mut Mat, labels: &[TrackLabel], status: &str) -> opencv::R
 
 /// The status line: throughput and per-stage medians.
 fn status_line(stats: &Stats, fps: f64) -> String {
-    let ms = |s: &crate::base::StageStats| s.percentiles().0;
+    let ms = |s: &crate::metrics::StageStats| s.percentiles().0;
     format!(
         "{fps:.1} fps | detect {:.1} | embed {:.1} | match {:.2} | latency {:.0} ms | dropped {}",
         ms(&stats.detect),

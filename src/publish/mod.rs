@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 pub use crate::base::event::{unix_seconds, Event, EventBody, EventKind, TrackFace, SCHEMA_VERSION};
-use crate::base::stage::{Context, Output, Stage};
+use crate::stage::{Context, Output, Stage};
 pub use config::PublishConfig;
 pub use socket::SocketServer;
 
@@ -51,9 +51,9 @@ pub enum PublishError {
     },
 }
 
-impl crate::base::exit::Exit for PublishError {
+impl crate::exit::Exit for PublishError {
     fn exit_code(&self) -> u8 {
-        crate::base::exit::SOCKET
+        crate::exit::SOCKET
     }
 }
 
@@ -64,7 +64,7 @@ pub trait EventSink: Send {
     /// The input is over: flush what can be flushed quickly.
     fn close(&mut self) {}
     /// Puts this sink's counters into `outputs` (metrics); called after each event and every 50 ms.
-    fn observe(&self, _outputs: &crate::base::stats::OutputStats) {}
+    fn observe(&self, _outputs: &crate::metrics::OutputStats) {}
 }
 
 /// JSON lines to a writer on a thread of its own, through a bounded queue: a writer that blocks (a stdout that
@@ -96,7 +96,7 @@ impl QueuedLineSink {
 const WRITER_DRAIN: Duration = Duration::from_secs(1);
 
 impl EventSink for QueuedLineSink {
-    fn observe(&self, outputs: &crate::base::stats::OutputStats) {
+    fn observe(&self, outputs: &crate::metrics::OutputStats) {
         outputs.set(self.name, None, self.dropped.load(std::sync::atomic::Ordering::Relaxed));
     }
 
@@ -142,7 +142,7 @@ pub struct PublishStage {
     sinks: Vec<Box<dyn EventSink>>,
     /// Each camera's counters: its events are counted there, and the stage ends once every camera's track stage
     /// has finished. Empty: counted in the stage's own context.
-    cameras: Vec<(String, Arc<crate::base::stats::Stats>)>,
+    cameras: Vec<(String, Arc<crate::metrics::Stats>)>,
 }
 
 impl PublishStage {
@@ -151,7 +151,7 @@ impl PublishStage {
     pub fn build(cfg: &PublishConfig, camera: &str, sinks: Vec<Box<dyn EventSink>>, serve_socket: bool) -> Result<Self, PublishError> {
         let mut stage = Self::new(sinks);
         if serve_socket && !cfg.socket.trim().is_empty() {
-            let path = crate::folders::resolve_path(&cfg.socket);
+            let path = crate::paths::resolve_path(&cfg.socket);
             stage.add(Box::new(SocketServer::bind_capped(&path, camera, cfg.subscriber_queue.get(), cfg.max_subscribers.get())?));
         }
         Ok(stage)
@@ -163,13 +163,13 @@ impl PublishStage {
     }
 
     /// Counts each event in the counters of its camera (`Pipeline::start`, which makes them).
-    pub fn count_for(&mut self, cameras: Vec<(String, Arc<crate::base::stats::Stats>)>) {
+    pub fn count_for(&mut self, cameras: Vec<(String, Arc<crate::metrics::Stats>)>) {
         self.cameras = cameras;
     }
 
     /// Whether every camera's track stage has finished, its last events queued.
     fn tracks_finished(&self, cx: &Context) -> bool {
-        let done = |s: &crate::base::stats::Stats| s.track_finished.load(std::sync::atomic::Ordering::SeqCst);
+        let done = |s: &crate::metrics::Stats| s.track_finished.load(std::sync::atomic::Ordering::SeqCst);
         match self.cameras.is_empty() {
             true => done(&cx.stats),
             false => self.cameras.iter().all(|(_, s)| done(s)),

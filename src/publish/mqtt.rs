@@ -164,7 +164,7 @@ pub enum MqttError {
         /// The file.
         path: PathBuf,
         /// Why.
-        source: crate::folders::SecretFileError,
+        source: crate::private::SecretFileError,
     },
     /// The CA file could not be read.
     #[error("mqtt.ca_file {path}: {source}")]
@@ -182,9 +182,9 @@ pub enum MqttError {
     Thread(#[source] std::io::Error),
 }
 
-impl crate::base::exit::Exit for MqttError {
+impl crate::exit::Exit for MqttError {
     fn exit_code(&self) -> u8 {
-        crate::base::exit::CONFIG
+        crate::exit::CONFIG
     }
 }
 
@@ -227,8 +227,8 @@ fn password(cfg: &MqttConfig) -> Result<Option<String>, MqttError> {
         return Ok(Some(p));
     }
     if !cfg.password_file.is_empty() {
-        let path = crate::folders::resolve_path(&cfg.password_file);
-        let text = crate::folders::read_secret_file(&path).map_err(|source| MqttError::PasswordFile { path, source })?;
+        let path = crate::paths::resolve_path(&cfg.password_file);
+        let text = crate::private::read_secret_file(&path).map_err(|source| MqttError::PasswordFile { path, source })?;
         return Ok(Some(text.trim_end_matches(['\n', '\r']).to_string()));
     }
     Ok((!cfg.password.expose().is_empty()).then(|| cfg.password.expose().to_string()))
@@ -343,7 +343,7 @@ impl EventSink for MqttSink {
         }
     }
 
-    fn observe(&self, outputs: &crate::base::stats::OutputStats) {
+    fn observe(&self, outputs: &crate::metrics::OutputStats) {
         outputs.mqtt.store(true, Ordering::Relaxed);
         outputs.mqtt_connected.store(self.connected.load(Ordering::Relaxed), Ordering::Relaxed);
         outputs.set("mqtt", None, self.dropped());
@@ -369,7 +369,7 @@ fn tls_config(cfg: &MqttConfig) -> Result<rumqttc::TlsConfiguration, MqttError> 
             let _ = roots.add(cert);
         }
     } else {
-        let path = crate::folders::resolve_path(&cfg.ca_file);
+        let path = crate::paths::resolve_path(&cfg.ca_file);
         let pem = std::fs::read(&path).map_err(|source| MqttError::CaFile { path: path.clone(), source })?;
         use rustls::pki_types::pem::PemObject;
         for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {

@@ -371,7 +371,7 @@ impl EventSink for SocketServer {
         self.stop();
     }
 
-    fn observe(&self, outputs: &crate::base::stats::OutputStats) {
+    fn observe(&self, outputs: &crate::metrics::OutputStats) {
         outputs.set("socket", Some(self.subscribers() as u64), self.dropped());
     }
 }

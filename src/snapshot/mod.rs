@@ -70,9 +70,9 @@ pub struct SnapshotError {
     pub source: std::io::Error,
 }
 
-impl crate::base::exit::Exit for SnapshotError {
+impl crate::exit::Exit for SnapshotError {
     fn exit_code(&self) -> u8 {
-        crate::base::exit::CONFIG
+        crate::exit::CONFIG
     }
 }
 
@@ -101,7 +101,7 @@ const QUEUE: usize = 16;
 impl Snapshots {
     /// Creates the directory (0700) and starts the writer for `camera`.
     pub fn start(cfg: &SnapshotConfig, camera: &str) -> Result<Self, SnapshotError> {
-        let dir = crate::folders::resolve_path(&cfg.dir);
+        let dir = crate::paths::resolve_path(&cfg.dir);
         let root = PrivateDir::create(&dir).map_err(|source| SnapshotError { path: dir.clone(), source })?;
         let (tx, rx) = crossbeam_channel::bounded::<Job>(QUEUE);
         let quality = i32::from(cfg.quality);

@@ -21,12 +21,12 @@ use super::identity::FrameInfo;
 use super::{Associator, FaceThresholds, Identities, SceneCut};
 use crate::base::event::{EventBody, SnapshotRef};
 use crate::base::face::PreviewFrame;
-use crate::base::stage::{Context, Output, Sent, Stage};
 use crate::base::{Embedding, Event, SaidFace, SaidFrame};
 use crate::detect::Detections;
 use crate::embed::FaceEmbedder;
 use crate::matcher::Matcher;
 use crate::snapshot::Snapshots;
+use crate::stage::{Context, Output, Sent, Stage};
 
 /// The track stage: tracks, their embeddings, identities and events.
 pub struct TrackStage {

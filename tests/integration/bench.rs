@@ -100,8 +100,8 @@ fn the_benchmark_clips_are_composed_from_the_pinned_footage() {
 fn a_cameras_detector_is_ready_for_its_frame_size_before_the_first_frame() {
     use facewatch::capture::{FrameSource, VideoSource};
     use facewatch::detect::{Detector, OnnxDetector};
-    use facewatch::folders::resolve_path;
     use facewatch::model::{Manifest, Runtime};
+    use facewatch::paths::resolve_path;
 
     let cfg = crate::common::config();
     let manifest = Manifest::load(&resolve_path(&cfg.models.manifest)).unwrap_or_else(|e| panic!("{e} (run scripts/setup.sh)"));

@@ -7,11 +7,15 @@ use std::path::Path;
 /// The modules from the bottom up. Each may use only those before it.
 #[rustfmt::skip]
 const LAYERS: &[&str] = &[
-    // The vocabulary, the event schema, the stage kit, typed settings, exit codes.
+    // The vocabulary (frames, faces, the event schema, typed settings); exit codes; counters; the stage kit.
     "base",
+    "exit",
+    "metrics",
+    "stage",
     // Plumbing: private files (no link followed), folders of photos, image files, model loading (with `[models]`
     // and `[runtime]`).
     "private",
+    "paths",
     "folders",
     "image",
     "model",

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
-use super::stats::Stats;
+use crate::metrics::Stats;
 
 /// The stop signal: raised once (Ctrl-C, SIGTERM, preview closed, a stage failed); capture polls it.
 #[derive(Debug, Clone, Default)]
