@@ -9,7 +9,8 @@
 //!   calls [`align`], [`embed`] and [`matcher`] over the [`gallery`]) → [`publish`], and [`preview`]; each defines
 //!   its own configuration section.
 //! - [`config`]: the sections composed, loaded, layered and checked.
-//! - [`engine`] (the stages on one photo) and [`pipeline`] (the stages on a camera, one thread each).
+//! - [`sessions`] (the models checked once, their sessions made from that), then [`stills`] (the stages on one
+//!   photo) and [`pipeline`] (the stages on a camera, one thread each).
 //! - [`eval`] and [`dedupe`] (measures), then [`jobs`]: every job as a library function returning a report.
 //! - [`cli`]: flags, rendering and exit codes around the jobs.
 
@@ -24,7 +25,6 @@ pub mod config;
 pub mod dedupe;
 pub mod detect;
 pub mod embed;
-pub mod engine;
 pub mod eval;
 pub mod exit;
 pub mod folders;
@@ -39,10 +39,12 @@ pub mod pipeline;
 pub mod preview;
 pub mod private;
 pub mod publish;
+pub mod sessions;
 pub mod snapshot;
 pub mod stage;
+pub mod stills;
 pub mod track;
 
 pub use base::Frame;
 pub use config::Config;
-pub use engine::{Engine, EngineError, Face};
+pub use stills::{Engine, EngineError, Face};

@@ -32,13 +32,13 @@ use serde_json::json;
 use crate::base::Frame;
 pub use crate::config::ApiConfig;
 use crate::config::Config;
-use crate::engine::{Engine, EngineError};
 use crate::gallery::{Gallery, GalleryError};
 use crate::image::ImageError;
 use crate::jobs::photos::{self, Photo};
 use crate::jobs::{JobError, REPORT_VERSION};
 use crate::pipeline::CameraStats;
 use crate::publish::{Event, EventSink};
+use crate::stills::{Engine, EngineError};
 
 /// The OpenAPI 3 description of the routes, served at `/api/openapi.json`.
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -206,7 +206,7 @@ impl Api {
         // One inference thread: the pipeline's sessions have the cores.
         runtime.runtime.intra_threads = 1;
         let engine = Engine::build(&runtime)?;
-        let gallery = crate::engine::open_gallery(cfg, engine.info().dim, true)?;
+        let gallery = cfg.open_gallery(engine.info().dim, true)?;
         let listener = bind(&cfg.api)?;
         // Large buffers (uploads) come from and go back to the system at once, instead of raising glibc's mmap
         // threshold and staying in its heap after a burst of uploads.

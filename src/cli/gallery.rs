@@ -102,7 +102,7 @@ pub(super) fn gallery(g: &GlobalArgs, cfg: &Config, cmd: GalleryCommand) -> Outc
             })?;
         }
         GalleryCommand::Check { close } => {
-            let threshold = crate::engine::configured_threshold(cfg)?;
+            let threshold = crate::sessions::configured_threshold(cfg)?;
             let report = gallery.check(threshold, close.unwrap_or(threshold));
             emit(g, &report, |r| {
                 println!(

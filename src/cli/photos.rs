@@ -6,9 +6,9 @@ use clap::Args;
 
 use super::{emit, printable, shown, Context, GlobalArgs, Outcome, UsageError, EXIT_DIFFERENT, EXIT_INPUT, EXIT_OK};
 use crate::config::{resolve_path, Config};
-use crate::engine::Engine;
 use crate::gallery::Gallery;
 use crate::jobs::photos;
+use crate::stills::Engine;
 
 /// `facewatch detect`.
 #[derive(Debug, Args)]
@@ -58,12 +58,12 @@ pub(super) fn open_configured_gallery(cfg: &Config) -> Outcome<Gallery> {
 /// Opens the configured gallery for the configured recognizer producing `dim`-d embeddings, creating it when absent
 /// (enroll; the daemon, which owns its state directory).
 pub(super) fn open_gallery(cfg: &Config, dim: usize) -> Outcome<Gallery> {
-    Ok(crate::engine::open_gallery(cfg, dim, true)?)
+    Ok(cfg.open_gallery(dim, true)?)
 }
 
 /// Opens the configured gallery for reading: a missing one is an error naming the path (nothing is created).
 pub(super) fn open_existing_gallery(cfg: &Config, dim: usize) -> Outcome<Gallery> {
-    Ok(crate::engine::open_gallery(cfg, dim, false)?)
+    Ok(cfg.open_gallery(dim, false)?)
 }
 
 /// The report of a command over several photos: one entry per photo, in the order given.

@@ -11,11 +11,11 @@ use super::JobError;
 use crate::base::{Event, EventKind};
 use crate::capture::{FrameSource, VideoSource};
 use crate::config::{Config, SourceKind};
-use crate::engine::Engine;
 use crate::metrics::percentile;
 use crate::pipeline::{camera_sessions, daemon_runtime, BuildOptions, Built, Pipeline, Report};
 use crate::publish::{ChannelSink, SocketServer};
 use crate::stage::Stop;
+use crate::stills::Engine;
 
 /// Median and 99th percentile of `v` (sorted in place).
 fn p50_p99(v: &mut [f64]) -> (f64, f64) {

@@ -10,8 +10,8 @@ use sha2::{Digest, Sha256};
 use super::{JobError, Progress};
 use crate::base::face::largest;
 use crate::dedupe::{self, Group, PhotoInfo, Thresholds};
-use crate::engine::Engine;
 use crate::model::hex;
+use crate::stills::Engine;
 
 /// A photo that could not be decoded (compared by its bytes only).
 #[derive(Debug, Serialize)]

@@ -11,10 +11,10 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::JobError;
-use crate::engine::{Engine, EngineError};
 use crate::folders::{files_in, is_photo, person_dirs, person_name, FolderError, PHOTO_EXTENSIONS};
 use crate::gallery::{check_name, Gallery, NewEmbedding};
 use crate::model::hex;
+use crate::stills::{Engine, EngineError};
 
 /// A photo left out, and why.
 #[derive(Debug, Serialize)]

@@ -10,8 +10,8 @@ use super::video::{said_on_video, SaidOnVideo};
 use super::{JobError, Progress};
 use crate::base::Embedding;
 use crate::config::Config;
-use crate::engine::Engine;
 use crate::eval::{self, video as truth_video, LabelledPair, RocPoint, ScoredPair};
+use crate::stills::Engine;
 
 /// A photo left out of the scoring, and why.
 #[derive(Debug, Serialize)]

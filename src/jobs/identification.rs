@@ -13,9 +13,9 @@ use serde::Serialize;
 
 use super::{JobError, Progress};
 use crate::base::{face, Embedding, UNKNOWN};
-use crate::engine::Engine;
 use crate::folders::{person_dirs, photos_in, photos_under};
 use crate::gallery::{Gallery, NewEmbedding};
+use crate::stills::Engine;
 
 /// A held-out photo not identified as its person.
 #[derive(Debug, Serialize)]

@@ -47,7 +47,6 @@ use std::path::PathBuf;
 
 use crate::capture::CaptureError;
 use crate::config::ConfigError;
-use crate::engine::EngineError;
 use crate::eval::plot::PlotError;
 use crate::eval::EvalError;
 use crate::exit::{self, Exit};
@@ -57,6 +56,7 @@ use crate::image::ImageError;
 use crate::model::ModelError;
 use crate::pipeline::{BuildError, PipelineError};
 use crate::publish::PublishError;
+use crate::stills::EngineError;
 
 /// What a long job tells its caller as it goes (a progress bar on a terminal).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

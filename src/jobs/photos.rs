@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use super::JobError;
 use crate::base::{face, BBox, Candidate, Detection, UNKNOWN};
-use crate::engine::{Engine, EngineError, Face, ModelInfo};
 use crate::gallery::Gallery;
+use crate::stills::{Engine, EngineError, Face, ModelInfo};
 
 /// One face found in a photo (original pixels), and where its crop was written.
 #[derive(Debug, Serialize)]

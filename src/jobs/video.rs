@@ -5,9 +5,9 @@ use tracing::info;
 use super::JobError;
 use crate::base::SaidFrame;
 use crate::config::{Config, SourceKind};
-use crate::engine::ModelInfo;
 use crate::pipeline::{BuildOptions, Built, Pipeline};
 use crate::stage::Stop;
+use crate::stills::ModelInfo;
 
 /// Every frame's faces and names, the clip's frame rate and the models that said them.
 pub struct SaidOnVideo {

@@ -8,12 +8,12 @@ use crate::capture::{CaptureError, CaptureStage};
 use crate::config::Config;
 use crate::detect::DetectStage;
 use crate::embed::FaceEmbedder;
-use crate::engine::{Engine, EngineError, ModelInfo};
 use crate::gallery::GalleryError;
 use crate::matcher::Matcher;
 use crate::preview::Preview;
 use crate::publish::mqtt::{MqttError, MqttSink};
 use crate::publish::{EventSink, PublishError, PublishStage};
+use crate::sessions::{ModelInfo, SessionError};
 use crate::snapshot::{SnapshotError, Snapshots};
 use crate::track::{FaceThresholds, TrackStage};
 
@@ -22,7 +22,7 @@ use crate::track::{FaceThresholds, TrackStage};
 pub enum BuildError {
     /// A model is missing or wrong, or the ONNX Runtime failed.
     #[error(transparent)]
-    Engine(#[from] EngineError),
+    Models(#[from] SessionError),
     /// The gallery could not be opened.
     #[error(transparent)]
     Gallery(#[from] GalleryError),
@@ -43,7 +43,7 @@ pub enum BuildError {
 impl crate::exit::Exit for BuildError {
     fn exit_code(&self) -> u8 {
         match self {
-            Self::Engine(e) => e.exit_code(),
+            Self::Models(e) => e.exit_code(),
             Self::Gallery(e) => e.exit_code(),
             Self::Capture(e) => e.exit_code(),
             Self::Publish(e) => e.exit_code(),
@@ -116,7 +116,7 @@ impl Pipeline {
         let splits: Vec<(usize, usize)> = cameras.iter().map(|(c, _)| camera_sessions(cfg, crate::capture::is_live(c))).collect();
         let (workers, embedders) = splits.iter().fold((0, 0), |(w, e), (cw, ce)| (w + cw, e + ce));
         let runtime_cfg = daemon_runtime(cfg, workers + embedders);
-        let sessions = Engine::sessions(&runtime_cfg, workers, embedders)?;
+        let sessions = crate::sessions::Models::sessions(&runtime_cfg, workers, embedders)?;
         let models = sessions.info;
         let (mut detectors, mut recognizers) = (sessions.detectors.into_iter(), sessions.embedders.into_iter());
         let (same_face_min, reid_min) = models.face_levels;
@@ -126,7 +126,7 @@ impl Pipeline {
         let mut names = Vec::new();
         let mut stages = Vec::new();
         // One gallery in memory for every camera, one watcher following its changes.
-        let gallery = crate::engine::open_gallery(cfg, models.dim, true)?;
+        let gallery = cfg.open_gallery(models.dim, true)?;
         if gallery.is_empty() {
             warn!(gallery = %gallery.path().display(), "The gallery is empty: every face will be unknown. Enroll people with `facewatch enroll`.");
         }

@@ -3,10 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use facewatch::engine::EngineError;
 use facewatch::gallery::{Gallery, GalleryError};
 use facewatch::image::ImageError;
 use facewatch::model::ModelError;
+use facewatch::stills::EngineError;
 use facewatch::Engine;
 use opencv::core::{Mat, MatTrait, MatTraitConst, Rect, Scalar, Size, Vector, CV_16UC3, CV_8UC3};
 use opencv::{imgcodecs, imgproc};

@@ -32,8 +32,9 @@ const LAYERS: &[&str] = &[
     "preview",
     // The configuration: the sections above composed, loaded, layered and checked (with the environment).
     "config",
-    // What runs the stages: on photos (engine), on a camera (pipeline).
-    "engine",
+    // What runs the stages: the model sessions, on photos (stills), on a camera (pipeline).
+    "sessions",
+    "stills",
     "pipeline",
     // The measures and the jobs.
     "eval",
