@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use facewatch::embed::Embedding;
-use facewatch::gallery::index::Index;
+use facewatch::matcher::index::Index;
 
 /// Deterministic unit vectors (xorshift): stand-ins for embeddings, which are unit vectors spread over the sphere.
 fn vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {

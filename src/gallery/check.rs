@@ -78,7 +78,7 @@ impl Gallery {
     /// reported when their centroids reach `close_pair_score`.
     pub fn check(&self, threshold: f32, close_pair_score: f32) -> CheckReport {
         let n_persons = self.persons.len();
-        let mut sums = vec![vec![0.0f32; self.dim]; n_persons];
+        let mut sums = vec![vec![0.0f32; self.store.dim()]; n_persons];
         let mut counts = vec![0usize; n_persons];
         for e in &self.entries {
             sums[e.person].iter_mut().zip(e.embedding.as_slice()).for_each(|(s, x)| *s += x);
@@ -91,7 +91,7 @@ impl Gallery {
             let own = (counts[e.person] > 1)
                 .then(|| {
                     let rest: Vec<f32> = sums[e.person].iter().zip(e.embedding.as_slice()).map(|(s, x)| s - x).collect();
-                    centroid(std::iter::once(rest.as_slice()), self.dim)
+                    centroid(std::iter::once(rest.as_slice()), self.store.dim())
                 })
                 .flatten()
                 .map(|c| c.cosine(&e.embedding));

@@ -1,159 +1,66 @@
-//! Match: an embedding in, the gallery's top-k candidates out (exact scan or HNSW, chosen by the gallery's size).
-//!
-//! A step of the track stage, not a thread of its own: the track stage asks for the candidates of the faces it
-//! embedded, in the same frame, from a [`Snapshot`] of the gallery. The gallery may change on disk while the daemon
-//! runs (`facewatch enroll`): a watcher thread (`gallery`) looks for changes every [`GALLERY_POLL`], reads them and
-//! builds the new snapshot's index there (minutes for HNSW at 100k embeddings), and [`Matcher::refresh`] swaps it
-//! in when it is ready. The track stage never waits for a rebuild. Several cameras share one snapshot and one
-//! watcher ([`Matcher::shared`]): the gallery is held and re-indexed once, not once per camera.
+//! Match: an embedding in, the enrolled people's top-k candidates out, from a [`SearchView`] of the gallery: an
+//! exact scan, or HNSW beyond `[matcher] exact_search_max` ([`index`]). Each person scores their best photo; the
+//! caller decides `unknown` below the threshold ([`crate::base::face::decide`]). A step of the track stage (and
+//! of the still-image jobs), not a thread of its own; the daemon follows the gallery's changes with
+//! [`crate::gallery::LiveGallery`], which builds each new view off the cameras' threads.
 
 mod config;
-
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant};
-
-use parking_lot::RwLock;
-use tracing::{info, warn};
+pub mod index;
 
 use crate::base::{Candidate, Embedding};
-use crate::gallery::{Gallery, Snapshot};
 pub use config::MatcherConfig;
+use index::{Index, Neighbour};
 
-/// How often the watcher looks for gallery changes made by other processes (`facewatch enroll` while running).
-pub const GALLERY_POLL: Duration = Duration::from_secs(2);
-
-/// The newest snapshot of the gallery, shared by the matchers of every camera, with its generation (how many the
-/// watcher has made); the atomic copy of the generation lets a matcher look without taking the lock.
-struct Latest {
-    snapshot: RwLock<(u64, Arc<Snapshot>)>,
-    generation: AtomicU64,
+/// A read-only view of a gallery for searching: the names, whose each embedding is, and the index over them
+/// (exact, or HNSW beyond `matcher.exact_search_max`). Built once per change of the gallery, off the cameras'
+/// threads, and shared by them.
+pub struct SearchView {
+    persons: Vec<String>,
+    owners: Vec<usize>,
+    index: Index,
 }
 
-/// Gallery search for the track stage.
-pub struct Matcher {
-    current: Arc<Snapshot>,
-    seen: u64,
-    top_k: usize,
-    /// Shared with the watcher, which runs while any matcher holds it.
-    latest: Arc<Latest>,
-}
-
-impl Matcher {
-    /// Searches `gallery` for the `top_k` best persons (`[matcher] top_k`); its snapshot is built now, and a
-    /// watcher thread takes the gallery to follow its changes.
-    pub fn new(gallery: Gallery, top_k: usize) -> Self {
-        Self::shared(gallery, top_k, 1).pop().expect("one matcher asked for")
+impl SearchView {
+    /// A view of `persons` and their embeddings (`owners[i]`: the person of `vectors[i]`), its index built now.
+    pub fn new(persons: Vec<String>, owners: Vec<usize>, vectors: &[&[f32]], exact_search_max: usize) -> Self {
+        Self { persons, owners, index: Index::build(vectors, exact_search_max) }
     }
 
-    /// `n` matchers (one per camera) over one copy of `gallery`: one snapshot and index in memory, one watcher
-    /// thread that re-reads and re-indexes a changed gallery once for all of them. A camera that takes no frames
-    /// (its source lost) holds nobody back: each matcher takes the newest snapshot when it next looks.
-    pub fn shared(gallery: Gallery, top_k: usize, n: usize) -> Vec<Self> {
-        let current = Arc::new(gallery.snapshot());
-        let latest = Arc::new(Latest { snapshot: RwLock::new((0, current.clone())), generation: AtomicU64::new(0) });
-        let watching = Arc::downgrade(&latest);
-        let watcher = std::thread::Builder::new().name("gallery".into()).spawn(move || watch(gallery, &watching));
-        if let Err(e) = watcher {
-            warn!(error = %e, "Could not start the gallery watcher; changes on disk need a restart.");
+    /// The best `k` persons for `query`, best first; each person scores their best embedding among the nearest
+    /// ones.
+    pub fn search(&self, query: &Embedding, k: usize) -> Vec<Candidate> {
+        let n = self.owners.len();
+        if k == 0 || n == 0 {
+            return Vec::new();
         }
-        (0..n.max(1)).map(|_| Self { current: current.clone(), seen: 0, top_k: top_k.max(1), latest: latest.clone() }).collect()
+        // Several embeddings may belong to one person: ask for more neighbours than persons wanted.
+        let per_person = n / self.persons.len().max(1);
+        let neighbours: Vec<Neighbour> = self.index.search(query.as_slice(), (k * per_person.clamp(1, 8)).max(k * 2));
+        let mut best: Vec<Candidate> = Vec::with_capacity(k);
+        for nb in neighbours {
+            let name = &self.persons[self.owners[nb.id]];
+            match best.iter_mut().find(|c| &c.name == name) {
+                Some(c) => c.score = c.score.max(nb.score),
+                None => best.push(Candidate { name: name.clone(), score: nb.score }),
+            }
+        }
+        best.sort_by(|a, b| b.score.total_cmp(&a.score));
+        best.truncate(k);
+        best
     }
 
-    /// Persons in the snapshot searched now.
+    /// Embeddings searched.
+    pub fn len(&self) -> usize {
+        self.owners.len()
+    }
+
+    /// Whether there is nothing to search.
+    pub fn is_empty(&self) -> bool {
+        self.owners.is_empty()
+    }
+
+    /// Persons enrolled.
     pub fn persons(&self) -> usize {
-        self.current.persons()
-    }
-
-    /// Swaps in the snapshot of a changed gallery when the watcher has one ready; never waits on a rebuild.
-    pub fn refresh(&mut self) {
-        if self.latest.generation.load(Ordering::Acquire) != self.seen {
-            let (generation, snapshot) = self.latest.snapshot.read().clone();
-            (self.seen, self.current) = (generation, snapshot);
-            info!(persons = self.current.persons(), embeddings = self.current.len(), "Gallery changed on disk; reloaded.");
-        }
-    }
-
-    /// The best candidates for `e`, best first.
-    pub fn search(&self, e: &Embedding) -> Vec<Candidate> {
-        self.current.search(e, self.top_k)
-    }
-}
-
-/// The watcher: reads the gallery's changes and publishes a snapshot of each, built once on this thread, for every
-/// matcher; it ends when the matchers are gone (at its next look; a rebuild in progress finishes first, off every
-/// other thread).
-fn watch(mut gallery: Gallery, latest: &Weak<Latest>) {
-    let mut looked = Instant::now();
-    while latest.strong_count() > 0 {
-        std::thread::sleep(Duration::from_millis(50));
-        if looked.elapsed() < GALLERY_POLL {
-            continue;
-        }
-        looked = Instant::now();
-        match gallery.reload_if_changed() {
-            Ok(true) => {
-                let started = Instant::now();
-                let snapshot = Arc::new(gallery.snapshot());
-                info!(embeddings = snapshot.len(), build_ms = started.elapsed().as_millis() as u64, "Gallery re-indexed.");
-                let Some(latest) = latest.upgrade() else { return };
-                let generation = latest.generation.load(Ordering::Relaxed) + 1;
-                // The one it replaces is dropped after the lock is let go: freeing a large index takes a while.
-                let replaced = std::mem::replace(&mut *latest.snapshot.write(), (generation, snapshot));
-                latest.generation.store(generation, Ordering::Release);
-                drop(replaced);
-            }
-            Ok(false) => {}
-            Err(e) => warn!(error = %e, "Reading the changed gallery failed; matching against the previous one."),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::gallery::NewEmbedding;
-
-    fn person(angle: f32) -> Vec<NewEmbedding> {
-        let embedding = Embedding::from_raw(vec![angle.cos(), angle.sin(), 0.0]).expect("non-zero");
-        let id = format!("{angle}.jpg");
-        vec![NewEmbedding { embedding, source_path: id.clone(), file_sha256: id, det_score: 0.9 }]
-    }
-
-    /// Refreshes `m` until it searches `persons` persons (the watcher looks every GALLERY_POLL).
-    fn until_persons(m: &mut Matcher, persons: usize) -> bool {
-        let deadline = Instant::now() + GALLERY_POLL * 10;
-        while Instant::now() < deadline {
-            m.refresh();
-            if m.persons() == persons {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        false
-    }
-
-    #[test]
-    fn cameras_share_one_snapshot_and_one_that_never_looks_holds_nobody_back() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("g.db");
-        let mut gallery = Gallery::open(&path, "fake", 3, 100).expect("gallery");
-        gallery.enroll("ann", &person(0.0)).expect("enroll");
-        let mut matchers = Matcher::shared(gallery, 3, 2);
-        let mut lost = matchers.pop().expect("two");
-        let mut door = matchers.pop().expect("two");
-        assert!(Arc::ptr_eq(&door.current, &lost.current), "one gallery in memory for both cameras");
-
-        // Two changes on disk while one camera (its source lost) never refreshes: the other sees both.
-        let mut writer = Gallery::open(&path, "fake", 3, 100).expect("second connection");
-        writer.enroll("bob", &person(1.5)).expect("enroll");
-        assert!(until_persons(&mut door, 2), "the first change reached the camera that looks");
-        writer.enroll("cy", &person(3.0)).expect("enroll");
-        assert!(until_persons(&mut door, 3), "the second change too, though the other camera took neither");
-        // The camera that comes back takes the newest snapshot, the very one the other searches.
-        lost.refresh();
-        assert_eq!(lost.persons(), 3);
-        assert!(Arc::ptr_eq(&door.current, &lost.current));
-        assert_eq!(lost.search(&person(3.0)[0].embedding)[0].name, "cy");
+        self.persons.len()
     }
 }

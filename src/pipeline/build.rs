@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::detect::DetectStage;
 use crate::embed::FaceEmbedder;
 use crate::gallery::GalleryError;
-use crate::matcher::Matcher;
+use crate::gallery::LiveGallery;
 use crate::preview::Preview;
 use crate::publish::mqtt::{MqttError, MqttSink};
 use crate::publish::{EventSink, PublishError, PublishStage};
@@ -131,7 +131,7 @@ impl Pipeline {
             warn!(gallery = %gallery.path().display(), "The gallery is empty: every face will be unknown. Enroll people with `facewatch enroll`.");
         }
         let people: Vec<String> = gallery.persons()?.into_iter().map(|p| p.name).collect();
-        let mut matchers = Matcher::shared(gallery, cfg.matcher.top_k.get(), cameras.len()).into_iter();
+        let mut matchers = LiveGallery::shared(gallery, cfg.matcher.top_k.get(), cameras.len()).into_iter();
         // Side by side; a source still opening after a moment joins later instead of holding the others back.
         let capture_cfgs: Vec<_> = cameras.iter().map(|(c, _)| c.clone()).collect();
         let mut captures = CaptureStage::build_all(&capture_cfgs, OPEN_WAIT)?.into_iter();

@@ -3,7 +3,7 @@
 //! Per frame, in order: shot-cut check ([`SceneCut`]) → association of the faces to live tracks and the
 //! embedding policy ([`Associator::plan`]) → align + embed the faces the policy asks for ([`FaceEmbedder`]) →
 //! commit to the tracks (re-identification, splits, ended tracks) → gallery candidates of the new embeddings
-//! ([`Matcher`]) → identity votes and events ([`Identities`]). The steps are timed separately (`embed`, `matcher`,
+//! ([`LiveGallery`], searched through [`crate::matcher`]) → identity votes and events ([`Identities`]). The steps are timed separately (`embed`, `matcher`,
 //! `track` in the statistics).
 //!
 //! Why one thread: which faces are embedded depends on the tracks as the previous frame left them, and the tracks
@@ -24,14 +24,14 @@ use crate::base::face::PreviewFrame;
 use crate::base::{Embedding, Event, SaidFace, SaidFrame};
 use crate::detect::Detections;
 use crate::embed::FaceEmbedder;
-use crate::matcher::Matcher;
+use crate::gallery::LiveGallery;
 use crate::snapshot::Snapshots;
 use crate::stage::{Context, Output, Sent, Stage};
 
 /// The track stage: tracks, their embeddings, identities and events.
 pub struct TrackStage {
     embedder: FaceEmbedder,
-    matcher: Matcher,
+    gallery: LiveGallery,
     assoc: Associator,
     cut: SceneCut,
     ids: Identities,
@@ -47,7 +47,7 @@ impl TrackStage {
         cfg: &TrackConfig,
         camera: &str,
         embedder: FaceEmbedder,
-        matcher: Matcher,
+        gallery: LiveGallery,
         levels: FaceThresholds,
         threshold: f32,
         update_interval: Option<std::time::Duration>,
@@ -59,7 +59,7 @@ impl TrackStage {
         };
         Self {
             embedder,
-            matcher,
+            gallery,
             assoc: Associator::new(cfg, levels).with_budget(budget),
             cut: SceneCut::new(cfg.scene_cut.get()),
             ids: Identities::new(camera, threshold, cfg, update_interval),
@@ -153,10 +153,10 @@ impl Stage for TrackStage {
             stats.embed.record(started.elapsed());
 
             let searched = Instant::now();
-            self.matcher.refresh();
+            self.gallery.refresh();
             for face in &mut faces {
                 if let Some(e) = &face.embedding {
-                    face.candidates = Some(self.matcher.search(e));
+                    face.candidates = Some(self.gallery.search(e));
                 }
             }
             stats.matcher.record(searched.elapsed());

@@ -8,8 +8,8 @@ use std::time::Duration;
 use facewatch::capture::{CaptureError, CaptureStage, FrameSource};
 use facewatch::detect::{BBox, DetectError, DetectStage, Detection, Detector};
 use facewatch::embed::{EmbedError, Embedder, Embedding, FaceEmbedder};
+use facewatch::gallery::LiveGallery;
 use facewatch::gallery::{Gallery, NewEmbedding};
-use facewatch::matcher::Matcher;
 use facewatch::pipeline::{Pipeline, PipelineError, Queues, Stop};
 use facewatch::publish::{ChannelSink, Event, EventBody, EventKind, PublishStage};
 use facewatch::track::{FaceThresholds, TrackStage};
@@ -137,7 +137,7 @@ fn build_with(source: FakeSource, detect_delay: Duration, panic_at: Option<usize
     let pipeline = Pipeline::single(
         CaptureStage::new(Box::new(source), capture),
         DetectStage::new(Box::new(FakeDetector { delay: detect_delay, panic_at, calls: calls.clone() })),
-        TrackStage::build(&cfg.track, "test", FaceEmbedder::new(Box::new(FakeEmbedder)), Matcher::new(gallery, 3), levels, 0.4, None),
+        TrackStage::build(&cfg.track, "test", FaceEmbedder::new(Box::new(FakeEmbedder)), LiveGallery::new(gallery, 3), levels, 0.4, None),
         PublishStage::new(vec![Box::new(ChannelSink(tx))]),
         None,
         Queues { frames: 2, detections: 2 },
@@ -278,7 +278,7 @@ fn re_indexing_a_changed_gallery_never_stalls_the_pipeline() {
         gallery.enroll(&format!("p{p}"), &items).expect("enroll");
     }
     let started = std::time::Instant::now();
-    drop(gallery.snapshot());
+    drop(gallery.search_view());
     let rebuild = started.elapsed();
     assert!(rebuild > Duration::from_millis(300), "the index builds in {rebuild:?}: too fast to show a stall");
 

@@ -1,0 +1,405 @@
+//! The SQLite gallery store ([`SqliteStore`]): one file, created 0600 inside a 0700 directory (biometric data),
+//! in WAL mode with `synchronous = FULL`; every enrolment of a person is one transaction, so a crash mid-enrol
+//! loses nothing committed and leaves nothing half-written. It remembers the recognizer that made its embeddings;
+//! opening it with another one is refused, because embeddings of different models are not comparable.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::store::{GalleryStore, StoredEmbedding};
+use super::{check_name, GalleryError, NewEmbedding, PersonSummary, PhotoSummary, RemovedPhoto};
+use crate::base::Embedding;
+
+const SCHEMA_VERSION: &str = "1";
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS persons (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS embeddings (
+    id INTEGER PRIMARY KEY,
+    person_id INTEGER NOT NULL REFERENCES persons(id) ON DELETE CASCADE,
+    model TEXT NOT NULL,
+    dim INTEGER NOT NULL,
+    vector BLOB NOT NULL,
+    source_path TEXT NOT NULL,
+    file_sha256 TEXT NOT NULL,
+    det_score REAL NOT NULL,
+    created_at INTEGER NOT NULL,
+    UNIQUE (person_id, file_sha256)
+);
+";
+
+fn now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+fn blob_from_embedding(e: &Embedding) -> Vec<u8> {
+    e.as_slice().iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn embedding_from_blob(b: &[u8]) -> Vec<f32> {
+    b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+/// Creates `path`'s directory 0700 and the file 0600 when they do not exist yet, and makes an existing gallery
+/// private: a file (or its -wal/-shm companions) that others may read is narrowed to 0600.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    }
+    if !path.exists() {
+        std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    }
+    make_private(path).map(drop)
+}
+
+/// `path` with `suffix` appended (SQLite's `-wal` and `-shm` companions).
+fn companion(path: &Path, suffix: &str) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(suffix);
+    PathBuf::from(p)
+}
+
+/// Whether this process may write `path` (access(2) with the real ids, as SQLite will find out).
+fn writable(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::CString::new(path.as_os_str().as_bytes())
+        // SAFETY: a valid NUL-terminated path; access(2) only reads it.
+        .is_ok_and(|c| unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0)
+}
+
+/// `path` made absolute and percent-encoded where a SQLite URI needs it.
+fn uri_path(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut out = String::new();
+    for &b in abs.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Narrows the gallery file and its SQLite companions to 0600 when others may read or write them; returns each
+/// file narrowed with its former mode.
+pub fn make_private(path: &Path) -> std::io::Result<Vec<(PathBuf, u32)>> {
+    use std::os::unix::fs::PermissionsExt;
+    let files = [path.to_path_buf(), companion(path, "-wal"), companion(path, "-shm")];
+    let mut narrowed = Vec::new();
+    for f in files.iter().filter(|f| f.exists()) {
+        let mode = std::fs::metadata(f)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o600))?;
+            tracing::warn!(file = %f.display(), was = format!("{:o}", mode & 0o777), "Gallery file was readable by others; narrowed to 0600.");
+            narrowed.push((f.clone(), mode & 0o777));
+        }
+    }
+    Ok(narrowed)
+}
+
+/// How many embeddings the gallery at `path` holds, read without creating, migrating or changing anything (for
+/// `check-config`); `None` when there is no readable gallery there.
+pub fn count_embeddings(path: &Path) -> Option<u64> {
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
+    conn.query_row("SELECT COUNT(*) FROM embeddings", [], |r| r.get::<_, i64>(0)).ok().map(|n| n.max(0) as u64)
+}
+
+/// A gallery kept in one SQLite file ([module docs](self)).
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+    model: String,
+    dim: usize,
+}
+
+impl SqliteStore {
+    /// Opens (creating when absent) the gallery file for recognizer `model` producing `dim`-d embeddings.
+    pub fn open(path: &Path, model: &str, dim: usize) -> Result<Self, GalleryError> {
+        let io = |source| GalleryError::Io { path: path.to_path_buf(), source };
+        create_private(path).map_err(io)?;
+        let conn = Connection::open(path).map_err(|source| GalleryError::Sqlite { path: path.into(), source })?;
+        Self::from_connection(conn, path.to_path_buf(), model, dim)
+    }
+
+    /// Opens an existing gallery for reading and matching (identify, gallery list, check): a missing file is an
+    /// error naming the path, never silently created empty.
+    pub fn open_existing(path: &Path, model: &str, dim: usize) -> Result<Self, GalleryError> {
+        if !path.is_file() {
+            return Err(GalleryError::Missing(path.to_path_buf()));
+        }
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if writable(path) && writable(dir) {
+            return Self::open(path, model, dim);
+        }
+        Self::open_read_only(path, dir, model, dim)
+    }
+
+    /// Opens a gallery this process may not change (a read-only file or directory, another user's state
+    /// directory): nothing is created, migrated or written, and changing it is refused by SQLite. In WAL mode
+    /// SQLite keeps a shared-memory index (`-shm`) beside the file; when there is none and the directory is not
+    /// writable it could not make one (`SQLITE_READONLY_DIRECTORY`), so the file is then read as immutable: as it
+    /// lies, without locks.
+    fn open_read_only(path: &Path, dir: &Path, model: &str, dim: usize) -> Result<Self, GalleryError> {
+        use rusqlite::OpenFlags;
+        let sqlite = |source| GalleryError::Sqlite { path: path.to_path_buf(), source };
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = if writable(dir) || companion(path, "-shm").exists() {
+            Connection::open_with_flags(path, flags).map_err(sqlite)?
+        } else {
+            let uri = format!("file:{}?immutable=1", uri_path(path));
+            Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI).map_err(sqlite)?
+        };
+        let mut store = Self { conn, path: path.to_path_buf(), model: model.into(), dim };
+        store.check_model()?;
+        Ok(store)
+    }
+
+    /// A gallery that lives in memory only (evaluation runs): nothing touches the disk.
+    pub fn in_memory(model: &str, dim: usize) -> Result<Self, GalleryError> {
+        let path = PathBuf::from(":memory:");
+        let conn = Connection::open_in_memory().map_err(|source| GalleryError::Sqlite { path: path.clone(), source })?;
+        Self::from_connection(conn, path, model, dim)
+    }
+
+    /// Wraps an open connection: applies the schema and checks (or records) the recognizer.
+    fn from_connection(conn: Connection, path: PathBuf, model: &str, dim: usize) -> Result<Self, GalleryError> {
+        let mut store = Self { conn, path, model: model.into(), dim };
+        store.init()?;
+        Ok(store)
+    }
+
+    fn sql(&self, source: rusqlite::Error) -> GalleryError {
+        GalleryError::Sqlite { path: self.path.clone(), source }
+    }
+
+    fn init(&mut self) -> Result<(), GalleryError> {
+        self.conn
+            .pragma_update(None, "journal_mode", "WAL")
+            .and_then(|()| self.conn.pragma_update(None, "synchronous", "FULL"))
+            .and_then(|()| self.conn.pragma_update(None, "foreign_keys", "ON"))
+            .and_then(|()| self.conn.execute_batch(SCHEMA))
+            .map_err(|e| self.sql(e))?;
+        self.check_model()
+    }
+
+    /// Refuses a gallery made by another recognizer; records the configured one in a new gallery.
+    fn check_model(&mut self) -> Result<(), GalleryError> {
+        let meta = |k: &str| -> Result<Option<String>, rusqlite::Error> {
+            self.conn.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get(0)).optional()
+        };
+        let stored_model = meta("model").map_err(|e| self.sql(e))?;
+        let stored_dim = meta("dim").map_err(|e| self.sql(e))?;
+        match stored_model {
+            Some(m) if m != self.model => {
+                return Err(GalleryError::ModelMismatch {
+                    path: self.path.clone(),
+                    gallery_dim: stored_dim.and_then(|d| d.parse().ok()).unwrap_or(0),
+                    gallery: m,
+                    configured: self.model.clone(),
+                })
+            }
+            Some(_) => {}
+            None => {
+                let tx = self.conn.transaction().map_err(|e| GalleryError::Sqlite { path: self.path.clone(), source: e })?;
+                for (k, v) in [("model", self.model.clone()), ("dim", self.dim.to_string()), ("schema_version", SCHEMA_VERSION.into())] {
+                    tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", params![k, v])
+                        .map_err(|e| GalleryError::Sqlite { path: self.path.clone(), source: e })?;
+                }
+                tx.commit().map_err(|e| GalleryError::Sqlite { path: self.path.clone(), source: e })?;
+            }
+        }
+        Ok(())
+    }
+
+    fn embeddings_of(&self, name: &str) -> Result<usize, GalleryError> {
+        let n: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT COUNT(e.id) FROM persons p LEFT JOIN embeddings e ON e.person_id = p.id WHERE p.name = ?1 GROUP BY p.id",
+                [name],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.sql(e))?;
+        n.map(|n| n as usize).ok_or_else(|| GalleryError::UnknownPerson(name.into()))
+    }
+}
+
+impl GalleryStore for SqliteStore {
+    fn location(&self) -> &Path {
+        &self.path
+    }
+
+    fn model(&self) -> &str {
+        &self.model
+    }
+
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn embeddings(&self) -> Result<Vec<StoredEmbedding>, GalleryError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT e.id, p.name, e.vector, e.source_path FROM embeddings e JOIN persons p ON p.id = e.person_id ORDER BY p.name, e.id",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(StoredEmbedding {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    vector: embedding_from_blob(&r.get::<_, Vec<u8>>(2)?),
+                    source_path: r.get(3)?,
+                })
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| self.sql(e));
+        rows
+    }
+
+    fn version(&self) -> Result<i64, GalleryError> {
+        self.conn.query_row("PRAGMA data_version", [], |r| r.get(0)).map_err(|e| self.sql(e))
+    }
+
+    fn enroll(&mut self, name: &str, items: &[NewEmbedding]) -> Result<Vec<usize>, GalleryError> {
+        check_name(name)?;
+        let path = self.path.clone();
+        let sql = |source| GalleryError::Sqlite { path: path.clone(), source };
+        let tx = self.conn.transaction().map_err(sql)?;
+        tx.execute("INSERT OR IGNORE INTO persons (name, created_at) VALUES (?1, ?2)", params![name, now()]).map_err(sql)?;
+        let person_id: i64 = tx.query_row("SELECT id FROM persons WHERE name = ?1", [name], |r| r.get(0)).map_err(sql)?;
+        let mut added = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            if item.embedding.dim() != self.dim {
+                return Err(GalleryError::WrongDimension { path: self.path.clone(), got: item.embedding.dim(), want: self.dim });
+            }
+            let inserted = tx
+                .execute(
+                    "INSERT OR IGNORE INTO embeddings (person_id, model, dim, vector, source_path, file_sha256, det_score, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![
+                        person_id,
+                        self.model,
+                        self.dim as i64,
+                        blob_from_embedding(&item.embedding),
+                        item.source_path,
+                        item.file_sha256,
+                        f64::from(item.det_score),
+                        now()
+                    ],
+                )
+                .map_err(sql)?;
+            if inserted == 1 {
+                added.push(i);
+            }
+        }
+        tx.commit().map_err(sql)?;
+        Ok(added)
+    }
+
+    fn persons(&self) -> Result<Vec<PersonSummary>, GalleryError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT p.name, COUNT(e.id), p.created_at FROM persons p LEFT JOIN embeddings e ON e.person_id = p.id
+                 GROUP BY p.id ORDER BY p.name",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok(PersonSummary { name: r.get(0)?, embeddings: r.get::<_, i64>(1)? as usize, created_at: r.get(2)? }))
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| self.sql(e));
+        rows
+    }
+
+    fn photos(&self, name: &str) -> Result<Vec<PhotoSummary>, GalleryError> {
+        self.embeddings_of(name)?;
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT e.id, e.source_path, e.file_sha256, e.det_score, e.created_at FROM embeddings e
+                 JOIN persons p ON p.id = e.person_id WHERE p.name = ?1 ORDER BY e.id",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = stmt
+            .query_map([name], |r| {
+                Ok(PhotoSummary {
+                    id: r.get(0)?,
+                    path: r.get(1)?,
+                    sha256: r.get(2)?,
+                    det_score: r.get::<_, f64>(3)? as f32,
+                    created_at: r.get(4)?,
+                })
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| self.sql(e));
+        rows
+    }
+
+    fn owners_of(&self, file_sha256: &str) -> Result<Vec<String>, GalleryError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT p.name FROM embeddings e JOIN persons p ON p.id = e.person_id WHERE e.file_sha256 = ?1 AND e.model = ?2 ORDER BY p.name",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = stmt.query_map(params![file_sha256, self.model], |r| r.get(0)).map_err(|e| self.sql(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
+    }
+
+    fn stored(&self) -> Result<usize, GalleryError> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM embeddings WHERE model = ?1", [&self.model], |r| r.get::<_, i64>(0))
+            .map(|n| n as usize)
+            .map_err(|e| self.sql(e))
+    }
+
+    fn remove_photo(&mut self, id: i64) -> Result<RemovedPhoto, GalleryError> {
+        let tx = self.conn.transaction().map_err(|e| GalleryError::Sqlite { path: self.path.clone(), source: e })?;
+        let sql = |e| GalleryError::Sqlite { path: self.path.clone(), source: e };
+        let found: Option<(i64, String, String)> = tx
+            .query_row(
+                "SELECT p.id, p.name, e.source_path FROM embeddings e JOIN persons p ON p.id = e.person_id WHERE e.id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(sql)?;
+        let (person_id, name, path) = found.ok_or(GalleryError::UnknownPhoto(id))?;
+        tx.execute("DELETE FROM embeddings WHERE id = ?1", [id]).map_err(sql)?;
+        let left: i64 = tx.query_row("SELECT COUNT(*) FROM embeddings WHERE person_id = ?1", [person_id], |r| r.get(0)).map_err(sql)?;
+        if left == 0 {
+            tx.execute("DELETE FROM persons WHERE id = ?1", [person_id]).map_err(sql)?;
+        }
+        tx.commit().map_err(sql)?;
+        Ok(RemovedPhoto { id, name, path, person_removed: left == 0 })
+    }
+
+    fn remove(&mut self, name: &str) -> Result<usize, GalleryError> {
+        let n = self.embeddings_of(name)?;
+        self.conn.execute("DELETE FROM persons WHERE name = ?1", [name]).map_err(|e| self.sql(e))?;
+        Ok(n)
+    }
+
+    fn rename(&mut self, old: &str, new: &str) -> Result<(), GalleryError> {
+        check_name(new)?;
+        self.embeddings_of(old)?;
+        if self.embeddings_of(new).is_ok() {
+            return Err(GalleryError::NameTaken(new.into()));
+        }
+        self.conn.execute("UPDATE persons SET name = ?2 WHERE name = ?1", [old, new]).map_err(|e| self.sql(e))?;
+        Ok(())
+    }
+}

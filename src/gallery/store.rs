@@ -1,0 +1,52 @@
+//! The interface a gallery is kept behind ([`GalleryStore`]): SQLite now ([`super::sqlite::SqliteStore`]),
+//! PostgreSQL next. A store keeps persons, their photos' embeddings and what they were enrolled from; every write is
+//! one transaction, so a crash leaves nothing half-written. Searching is not the store's: [`super::Gallery`] holds
+//! every embedding in memory and [`crate::matcher`] searches them.
+
+use std::path::Path;
+
+use super::{GalleryError, NewEmbedding, PersonSummary, PhotoSummary, RemovedPhoto};
+
+/// One stored embedding, as a store gives it back.
+#[derive(Debug, Clone)]
+pub struct StoredEmbedding {
+    /// Its id in the store.
+    pub id: i64,
+    /// Whose it is.
+    pub name: String,
+    /// The vector (unit length).
+    pub vector: Vec<f32>,
+    /// The photo it was enrolled from.
+    pub source_path: String,
+}
+
+/// Where a gallery is kept. Writes are transactions; reads see what is committed, by any process.
+pub trait GalleryStore: Send {
+    /// Where it is, for messages (a file path, later a server).
+    fn location(&self) -> &Path;
+    /// The recognizer whose embeddings it holds.
+    fn model(&self) -> &str;
+    /// Their length.
+    fn dim(&self) -> usize;
+    /// Every embedding, by person name, then id.
+    fn embeddings(&self) -> Result<Vec<StoredEmbedding>, GalleryError>;
+    /// A number that changes whenever anyone commits a change (cheap: the daemon polls it).
+    fn version(&self) -> Result<i64, GalleryError>;
+    /// Adds `items` to `name` (creating the person) in one transaction, skipping photos already enrolled for them;
+    /// returns the positions in `items` of those added.
+    fn enroll(&mut self, name: &str, items: &[NewEmbedding]) -> Result<Vec<usize>, GalleryError>;
+    /// Every person, by name.
+    fn persons(&self) -> Result<Vec<PersonSummary>, GalleryError>;
+    /// A person's photos, oldest first.
+    fn photos(&self, name: &str) -> Result<Vec<PhotoSummary>, GalleryError>;
+    /// Who has the photo with content hash `file_sha256`.
+    fn owners_of(&self, file_sha256: &str) -> Result<Vec<String>, GalleryError>;
+    /// Embeddings stored now.
+    fn stored(&self) -> Result<usize, GalleryError>;
+    /// Removes one photo; a person left with none goes too.
+    fn remove_photo(&mut self, id: i64) -> Result<RemovedPhoto, GalleryError>;
+    /// Removes a person and their embeddings; how many went.
+    fn remove(&mut self, name: &str) -> Result<usize, GalleryError>;
+    /// Renames a person.
+    fn rename(&mut self, old: &str, new: &str) -> Result<(), GalleryError>;
+}

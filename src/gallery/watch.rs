@@ -1,0 +1,155 @@
+//! The gallery as it is now, for the daemon's cameras ([`LiveGallery`]): the track stage searches a
+//! [`SearchView`] of it, in the same frame as it embedded the faces. The gallery may change while the daemon runs
+//! (`facewatch enroll`, the API): a watcher thread (`gallery`) looks for changes every [`GALLERY_POLL`], reads them
+//! and builds the new view's index there (minutes for HNSW at 100k embeddings), and [`LiveGallery::refresh`] swaps
+//! it in when it is ready. The track stage never waits for a rebuild. Several cameras share one view and one
+//! watcher ([`LiveGallery::shared`]): the gallery is held and re-indexed once, not once per camera.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use parking_lot::RwLock;
+use tracing::{info, warn};
+
+use super::Gallery;
+use crate::base::{Candidate, Embedding};
+use crate::matcher::SearchView;
+
+/// How often the watcher looks for gallery changes made by other processes (`facewatch enroll` while running).
+pub const GALLERY_POLL: Duration = Duration::from_secs(2);
+
+/// The newest search view of the gallery, shared by the live galleries of every camera, with its generation (how many the
+/// watcher has made); the atomic copy of the generation lets a live gallery look without taking the lock.
+struct Latest {
+    snapshot: RwLock<(u64, Arc<SearchView>)>,
+    generation: AtomicU64,
+}
+
+/// The gallery's newest search view, for one camera's track stage.
+pub struct LiveGallery {
+    current: Arc<SearchView>,
+    seen: u64,
+    top_k: usize,
+    /// Shared with the watcher, which runs while any live gallery holds it.
+    latest: Arc<Latest>,
+}
+
+impl LiveGallery {
+    /// Searches `gallery` for the `top_k` best persons (`[matcher] top_k`); its view is built now, and a
+    /// watcher thread takes the gallery to follow its changes.
+    pub fn new(gallery: Gallery, top_k: usize) -> Self {
+        Self::shared(gallery, top_k, 1).pop().expect("one live gallery asked for")
+    }
+
+    /// `n` live galleries (one per camera) over one copy of `gallery`: one search view and index in memory, one watcher
+    /// thread that re-reads and re-indexes a changed gallery once for all of them. A camera that takes no frames
+    /// (its source lost) holds nobody back: each live gallery takes the newest view when it next looks.
+    pub fn shared(gallery: Gallery, top_k: usize, n: usize) -> Vec<Self> {
+        let current = Arc::new(gallery.search_view());
+        let latest = Arc::new(Latest { snapshot: RwLock::new((0, current.clone())), generation: AtomicU64::new(0) });
+        let watching = Arc::downgrade(&latest);
+        let watcher = std::thread::Builder::new().name("gallery".into()).spawn(move || watch(gallery, &watching));
+        if let Err(e) = watcher {
+            warn!(error = %e, "Could not start the gallery watcher; changes on disk need a restart.");
+        }
+        (0..n.max(1)).map(|_| Self { current: current.clone(), seen: 0, top_k: top_k.max(1), latest: latest.clone() }).collect()
+    }
+
+    /// Persons in the view searched now.
+    pub fn persons(&self) -> usize {
+        self.current.persons()
+    }
+
+    /// Swaps in the view of a changed gallery when the watcher has one ready; never waits on a rebuild.
+    pub fn refresh(&mut self) {
+        if self.latest.generation.load(Ordering::Acquire) != self.seen {
+            let (generation, snapshot) = self.latest.snapshot.read().clone();
+            (self.seen, self.current) = (generation, snapshot);
+            info!(persons = self.current.persons(), embeddings = self.current.len(), "Gallery changed on disk; reloaded.");
+        }
+    }
+
+    /// The best candidates for `e`, best first.
+    pub fn search(&self, e: &Embedding) -> Vec<Candidate> {
+        self.current.search(e, self.top_k)
+    }
+}
+
+/// The watcher: reads the gallery's changes and publishes a search view of each, built once on this thread, for every
+/// live gallery; it ends when the live galleries are gone (at its next look; a rebuild in progress finishes first, off every
+/// other thread).
+fn watch(mut gallery: Gallery, latest: &Weak<Latest>) {
+    let mut looked = Instant::now();
+    while latest.strong_count() > 0 {
+        std::thread::sleep(Duration::from_millis(50));
+        if looked.elapsed() < GALLERY_POLL {
+            continue;
+        }
+        looked = Instant::now();
+        match gallery.reload_if_changed() {
+            Ok(true) => {
+                let started = Instant::now();
+                let snapshot = Arc::new(gallery.search_view());
+                info!(embeddings = snapshot.len(), build_ms = started.elapsed().as_millis() as u64, "Gallery re-indexed.");
+                let Some(latest) = latest.upgrade() else { return };
+                let generation = latest.generation.load(Ordering::Relaxed) + 1;
+                // The one it replaces is dropped after the lock is let go: freeing a large index takes a while.
+                let replaced = std::mem::replace(&mut *latest.snapshot.write(), (generation, snapshot));
+                latest.generation.store(generation, Ordering::Release);
+                drop(replaced);
+            }
+            Ok(false) => {}
+            Err(e) => warn!(error = %e, "Reading the changed gallery failed; matching against the previous one."),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gallery::NewEmbedding;
+
+    fn person(angle: f32) -> Vec<NewEmbedding> {
+        let embedding = Embedding::from_raw(vec![angle.cos(), angle.sin(), 0.0]).expect("non-zero");
+        let id = format!("{angle}.jpg");
+        vec![NewEmbedding { embedding, source_path: id.clone(), file_sha256: id, det_score: 0.9 }]
+    }
+
+    /// Refreshes `m` until it searches `persons` persons (the watcher looks every GALLERY_POLL).
+    fn until_persons(m: &mut LiveGallery, persons: usize) -> bool {
+        let deadline = Instant::now() + GALLERY_POLL * 10;
+        while Instant::now() < deadline {
+            m.refresh();
+            if m.persons() == persons {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    #[test]
+    fn cameras_share_one_snapshot_and_one_that_never_looks_holds_nobody_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("g.db");
+        let mut gallery = Gallery::open(&path, "fake", 3, 100).expect("gallery");
+        gallery.enroll("ann", &person(0.0)).expect("enroll");
+        let mut cameras = LiveGallery::shared(gallery, 3, 2);
+        let mut lost = cameras.pop().expect("two");
+        let mut door = cameras.pop().expect("two");
+        assert!(Arc::ptr_eq(&door.current, &lost.current), "one gallery in memory for both cameras");
+
+        // Two changes on disk while one camera (its source lost) never refreshes: the other sees both.
+        let mut writer = Gallery::open(&path, "fake", 3, 100).expect("second connection");
+        writer.enroll("bob", &person(1.5)).expect("enroll");
+        assert!(until_persons(&mut door, 2), "the first change reached the camera that looks");
+        writer.enroll("cy", &person(3.0)).expect("enroll");
+        assert!(until_persons(&mut door, 3), "the second change too, though the other camera took neither");
+        // The camera that comes back takes the newest snapshot, the very one the other searches.
+        lost.refresh();
+        assert_eq!(lost.persons(), 3);
+        assert!(Arc::ptr_eq(&door.current, &lost.current));
+        assert_eq!(lost.search(&person(3.0)[0].embedding)[0].name, "cy");
+    }
+}
