@@ -1,18 +1,21 @@
 //! facewatch: real-time face recognition beside a camera.
 //!
 //! Layers, each using only those before it (checked by `tests/integration/layers.rs`):
-//! - [`base`]: the vocabulary (frames, faces, embeddings, candidates, track ids, the name policy), the event
-//!   schema, the stage kit and the exit codes.
-//! - [`private`], [`folders`], [`image`], [`model`]: plumbing ([`private`]: files of faces and secrets, owner-only,
-//!   no link followed).
+//! - [`base`]: the vocabulary (frames, faces, embeddings, candidates, track ids, the name policy, the event
+//!   schema, typed settings); beside it [`exit`] (exit codes), [`metrics`] (counters) and [`stage`] (the stage
+//!   kit: the `Stage` shape, edges with their queue policy, the stop signal).
+//! - Plumbing: [`private`] (files of faces and secrets: owner-only, no link followed), [`paths`], [`folders`],
+//!   [`image`], [`model`].
+//! - [`sinks`]: the outputs, each from its own configuration section (the socket, MQTT, the API's event stream,
+//!   printed and recorded lines, the window, snapshots); they know nothing of the stages.
 //! - The stages and their steps, in the order a frame meets them: [`capture`] → [`detect`] → [`track`] (which
-//!   calls [`align`], [`embed`] and [`matcher`] over the [`gallery`]) → [`publish`], and [`preview`]; each defines
-//!   its own configuration section.
-//! - [`config`]: the sections composed, loaded, layered and checked.
+//!   calls [`align`], [`embed`] and [`matcher`] over the [`gallery`]) → [`publish`]; each defines its own
+//!   configuration section.
+//! - [`config`]: the sections composed, loaded, layered and checked, and resolved into a plan.
 //! - [`sessions`] (the models checked once, their sessions made from that), then [`stills`] (the stages on one
-//!   photo) and [`pipeline`] (the stages on a camera, one thread each).
+//!   photo) and [`pipeline`] (the stages on cameras, one thread each, wired as its topology declares).
 //! - [`eval`] and [`dedupe`] (measures), then [`jobs`]: every job as a library function returning a report.
-//! - [`cli`]: flags, rendering and exit codes around the jobs.
+//! - [`api`] (the jobs over HTTP), then [`cli`]: flags, rendering and exit codes around the jobs.
 
 #![deny(missing_docs)]
 
@@ -36,11 +39,10 @@ pub mod metrics;
 pub mod model;
 pub mod paths;
 pub mod pipeline;
-pub mod preview;
 pub mod private;
 pub mod publish;
 pub mod sessions;
-pub mod snapshot;
+pub mod sinks;
 pub mod stage;
 pub mod stills;
 pub mod track;

@@ -158,8 +158,6 @@ pub struct Stats {
     /// When the track stage finished its last frame: throughput is measured up to here, without the shutdown
     /// (which may spend up to 0.5 s letting subscribers receive their last lines).
     pub frames_done: Mutex<Option<Instant>>,
-    /// The track stage has finished, its last events (the live tracks ending) handed to publish.
-    pub track_finished: std::sync::atomic::AtomicBool,
     /// What the event outputs report (the publish stage asks its sinks); shared by every camera of a pipeline.
     pub outputs: Arc<OutputStats>,
 }
@@ -210,7 +208,6 @@ impl Default for Stats {
             cuts: AtomicU64::new(0),
             started: Instant::now(),
             frames_done: Mutex::new(None),
-            track_finished: std::sync::atomic::AtomicBool::new(false),
             outputs: Arc::default(),
         }
     }

@@ -155,9 +155,12 @@ pub trait Stage: Send + 'static {
     type In: Send + 'static;
     /// What it gives.
     type Out: Send + 'static;
+    /// Its other edges, beside the main input and output, made by the topology (`()` for none): capture's status
+    /// events, the track stage's pictures, snapshots and status input, publish's per-camera counters.
+    type Ports: Send + 'static;
     /// Runs until the input closes (or, for capture, which has no input, the source ends or the stop is raised),
-    /// then returns, dropping its output, which tells the next stage to finish.
-    fn run(self, input: Receiver<Self::In>, output: Output<Self::Out>, cx: &Context);
+    /// then returns, dropping its outputs, which tells the next stages to finish.
+    fn run(self, input: Receiver<Self::In>, output: Output<Self::Out>, ports: Self::Ports, cx: &Context);
 }
 
 #[cfg(test)]

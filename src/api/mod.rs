@@ -37,7 +37,7 @@ use crate::image::ImageError;
 use crate::jobs::photos::{self, Photo};
 use crate::jobs::{JobError, REPORT_VERSION};
 use crate::pipeline::CameraStats;
-use crate::publish::{Event, EventSink};
+pub use crate::sinks::sse::EventFeed;
 use crate::stills::{Engine, EngineError};
 
 /// The OpenAPI 3 description of the routes, served at `/api/openapi.json`.
@@ -82,32 +82,6 @@ impl crate::exit::Exit for ApiError {
             Self::Gallery(e) => e.exit_code(),
             Self::Thread(_) => crate::exit::INTERNAL,
         }
-    }
-}
-
-/// The events, for the server-sent event stream: an [`EventSink`] of the pipeline.
-#[derive(Clone)]
-pub struct EventFeed {
-    tx: tokio::sync::broadcast::Sender<Arc<str>>,
-    /// Events the stream's slow clients lost, all together.
-    dropped: Arc<std::sync::atomic::AtomicU64>,
-}
-
-impl EventFeed {
-    /// A feed keeping up to `capacity` events for a slow client (which then loses its oldest, and is told).
-    pub fn new(capacity: usize) -> Self {
-        Self { tx: tokio::sync::broadcast::channel(capacity.max(1)).0, dropped: Arc::default() }
-    }
-}
-
-impl EventSink for EventFeed {
-    fn publish(&mut self, _event: &Event, line: &Arc<str>) {
-        // No receiver is no error: nobody is listening.
-        let _ = self.tx.send(line.clone());
-    }
-
-    fn observe(&self, outputs: &crate::metrics::OutputStats) {
-        outputs.set("sse", Some(self.tx.receiver_count() as u64), self.dropped.load(std::sync::atomic::Ordering::Relaxed));
     }
 }
 
@@ -649,7 +623,7 @@ async fn snapshot(State(shared): State<Arc<Shared>>, UrlPath(path): UrlPath<Stri
     let (root, rel) = (root.clone(), path.clone());
     let read = move || -> std::io::Result<Vec<u8>> {
         let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut crate::snapshot::open(&root, &rel)?, &mut bytes)?;
+        std::io::Read::read_to_end(&mut crate::sinks::snapshots::open(&root, &rel)?, &mut bytes)?;
         Ok(bytes)
     };
     let bytes = tokio::task::spawn_blocking(read).await.ok().and_then(Result::ok).ok_or_else(not_found)?;
@@ -657,8 +631,8 @@ async fn snapshot(State(shared): State<Arc<Shared>>, UrlPath(path): UrlPath<Stri
 }
 
 async fn events(State(shared): State<Arc<Shared>>) -> Sse<impl futures_core::Stream<Item = Result<SseEvent, std::convert::Infallible>>> {
-    let mut rx = shared.feed.tx.subscribe();
-    let dropped = shared.feed.dropped.clone();
+    let mut rx = shared.feed.subscribe();
+    let dropped = shared.feed.dropped_counter();
     let stream = async_stream(move |tx| async move {
         loop {
             let item = match rx.recv().await {

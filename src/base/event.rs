@@ -49,6 +49,10 @@ pub enum EventKind {
     EventsDropped,
 }
 
+/// Where the HTTP API serves snapshots: an event's `snapshot.url` is this, `/`, and the file's path below the
+/// snapshot folder (the API's route is made from it too).
+pub const SNAPSHOT_ROUTE: &str = "/api/snapshots";
+
 /// Numbers read from an event line must be ones an event line can hold: a value beyond `f32` would read as
 /// infinity and write back as `null` (found by the event_line fuzz target).
 pub mod finite {

@@ -186,7 +186,6 @@ pub struct CaptureStage {
     source: Box<dyn FrameSource>,
     cfg: CaptureConfig,
     max_frames: Option<u64>,
-    status: Option<Output<Event>>,
 }
 
 impl CaptureStage {
@@ -264,7 +263,7 @@ impl CaptureStage {
 
     /// Capture from an opened source, by `[capture]` (camera name, looping, reconnect delays).
     pub fn new(source: Box<dyn FrameSource>, cfg: CaptureConfig) -> Self {
-        Self { source, cfg, max_frames: None, status: None }
+        Self { source, cfg, max_frames: None }
     }
 
     /// The camera's name (`capture.camera`).
@@ -282,30 +281,27 @@ impl CaptureStage {
         self.max_frames = n;
         self
     }
-
-    /// Where `source_lost`, `source_restored` and `input_truncated` go (the publish stage's input, never waited on).
-    pub fn status_to(&mut self, events: Output<Event>) {
-        self.status = Some(events);
-    }
 }
 
 impl Stage for CaptureStage {
     const NAME: &'static str = "capture";
     type In = ();
     type Out = Frame;
+    /// `source_lost`, `source_restored` and `input_truncated`, to the camera's track stage, which hands them on in
+    /// the order it meets them (never waited on).
+    type Ports = Output<Event>;
 
     /// Runs capture until the input ends, the stop is raised, or detect goes away.
     ///
     /// A loss is published once (`source_lost`) and the recovery once, when frames flow again
     /// (`source_restored`); in between, reopening is retried with doubling delays, which only reset once a frame
     /// arrives, so a source that opens but gives nothing backs off instead of spinning.
-    fn run(self, _input: Receiver<()>, output: Output<Frame>, cx: &Context) {
-        let Self { mut source, cfg: settings, max_frames, status } = self;
+    fn run(self, _input: Receiver<()>, output: Output<Frame>, status: Output<Event>, cx: &Context) {
+        let Self { mut source, cfg: settings, max_frames } = self;
         let (stop, stats) = (&cx.stop, &cx.stats.capture);
         let status = |e: Event| {
-            // The publisher never blocks capture: when its queue is full the event is dropped, and counted with the
-            // other events the publish queue refused.
-            if status.as_ref().is_some_and(|s| s.send(e) == Sent::Dropped) {
+            // Never waited on: when the queue is full the event is dropped, and counted with the events refused.
+            if status.send(e) == Sent::Dropped {
                 cx.stats.publish.dropped.fetch_add(1, Ordering::Relaxed);
             }
         };

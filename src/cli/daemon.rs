@@ -12,12 +12,9 @@ use super::{emit, Failure, GlobalArgs, InputError, Outcome, EXIT_OK};
 use crate::config::{resolve_path, Config};
 use crate::jobs::bench::{self, BenchOptions, BenchReport};
 use crate::pipeline::systemd::Notifier;
+use crate::pipeline::topology::Outputs;
 use crate::pipeline::{BuildOptions, Built, Pipeline, Report, Stop};
-use crate::preview::Preview;
-use crate::publish::{EventSink, QueuedLineSink};
-
-/// Lines waiting for stdout (`--print`) or the record file before the newest are dropped.
-const PRINT_QUEUE: usize = 4096;
+use crate::sinks::preview::Preview;
 
 /// `facewatch run`.
 #[derive(Debug, Args)]
@@ -143,13 +140,6 @@ fn install_signal_handler(stop: Stop) -> Outcome<()> {
     Ok(())
 }
 
-/// The event record of `run --record`: appended, private (events name people).
-fn open_record(path: &std::path::Path) -> Outcome<std::io::BufWriter<std::fs::File>> {
-    // A link planted at the name is refused, never written through.
-    let file = crate::private::append_file(path).map_err(|e| InputError(format!("cannot record events to {}: {e}", path.display())))?;
-    Ok(std::io::BufWriter::new(file))
-}
-
 fn log_report(camera: &str, r: &Report) {
     let ms = |name: &str| r.stages.iter().find(|s| s.stage == name).map_or(0.0, |s| s.p50_ms);
     info!(
@@ -184,24 +174,25 @@ pub(super) fn run(g: &GlobalArgs, a: RunArgs) -> Outcome<u8> {
     } else {
         None
     };
-    let mut sinks: Vec<Box<dyn EventSink>> = Vec::new();
-    // Each line output writes on its own thread: a stdout nobody reads never starves the socket.
-    if a.print || g.json {
-        sinks.push(Box::new(QueuedLineSink::spawn("print", std::io::stdout(), PRINT_QUEUE)?));
-    }
-    if let Some(path) = &a.record {
-        sinks.push(Box::new(QueuedLineSink::spawn("record", open_record(path)?, PRINT_QUEUE)?));
-    }
     // The API binds its address and loads its models before anything starts, as the socket does.
-    let api = match cfg.api.enabled() {
+    let (api, sse) = match cfg.api.enabled() {
         true => {
             let feed = crate::api::EventFeed::new(cfg.publish.subscriber_queue.get());
-            sinks.push(Box::new(feed.clone()));
-            Some(crate::api::Api::build(&cfg, feed)?)
+            (Some(crate::api::Api::build(&cfg, feed.clone())?), Some(feed))
         }
-        false => None,
+        false => (None, None),
     };
-    let options = BuildOptions { sinks, serve_socket: true, mqtt: true, snapshots: true, preview, max_frames: a.max_frames };
+    let outputs = Outputs {
+        socket: true,
+        mqtt: true,
+        print: a.print || g.json,
+        record: a.record.clone(),
+        sse,
+        snapshots: true,
+        preview,
+        extra: Vec::new(),
+    };
+    let options = BuildOptions { outputs, max_frames: a.max_frames };
     let Built { pipeline, .. } = Pipeline::build(&cfg, options)?;
     let stop = Stop::new();
     install_signal_handler(stop.clone())?;
@@ -226,8 +217,8 @@ pub(super) fn subscribe(g: &GlobalArgs, a: SubscribeArgs) -> Outcome<u8> {
     let stream = UnixStream::connect(&path)
         .map_err(|e| InputError(format!("no facewatch is serving events at {} ({e}); is the daemon running?", path.display())))?;
     // Read nothing from a server another user slipped in.
-    crate::publish::socket::check_server(&path, &stream)
-        .map_err(|source| crate::publish::PublishError::Untrusted { path: path.clone(), source })?;
+    crate::sinks::socket::check_server(&path, &stream)
+        .map_err(|source| crate::sinks::SocketError::Untrusted { path: path.clone(), source })?;
     let mut out = std::io::stdout().lock();
     let mut seen = 0usize;
     for line in BufReader::new(stream).lines() {

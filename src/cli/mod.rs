@@ -204,7 +204,7 @@ impl Failure {
         self.code
     }
 
-    /// The error and its causes in one line ([`message`]).
+    /// The error and its causes in one line, each cause said once.
     pub fn message(&self) -> String {
         message(&self.error)
     }

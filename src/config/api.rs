@@ -14,7 +14,7 @@ pub struct ApiConfig {
     /// Address to listen on, `host:port` (`127.0.0.1:8099`, `localhost:8099`, `[::1]:8099`); empty: no API.
     pub listen: String,
     /// API keys (prefer `keys_file`: a configuration file is often readable). Shown as `***`.
-    pub keys: Vec<crate::publish::mqtt::Secret>,
+    pub keys: Vec<crate::sinks::mqtt::Secret>,
     /// A file of API keys, one per line (owner-only), read at start-up.
     pub keys_file: String,
     /// Largest photo accepted, bytes.

@@ -70,7 +70,7 @@ fn daemon_warnings(cfg: &Config) -> Vec<String> {
         if let Some(a) = ancestor.filter(|a| std::fs::metadata(a).is_ok_and(|m| m.permissions().readonly())) {
             out.push(format!("publish.socket: {} is read-only, the socket cannot be created", a.display()));
         }
-        if let Some(why) = sock.parent().and_then(crate::publish::socket::directory_problem) {
+        if let Some(why) = sock.parent().and_then(crate::sinks::socket::directory_problem) {
             out.push(format!("publish.socket: the daemon will refuse to serve {}: {why}", sock.display()));
         }
     }

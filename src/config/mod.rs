@@ -26,10 +26,10 @@ pub use crate::gallery::GalleryConfig;
 pub use crate::matcher::MatcherConfig;
 pub use crate::model::config::{pack, ExecutionProvider, ModelsConfig, Pack, RuntimeConfig, PACKS};
 pub use crate::paths::resolve_path;
-pub use crate::preview::PreviewConfig;
-pub use crate::publish::mqtt::MqttConfig;
-pub use crate::publish::PublishConfig;
-pub use crate::snapshot::SnapshotConfig;
+pub use crate::sinks::mqtt::MqttConfig;
+pub use crate::sinks::preview::PreviewConfig;
+pub use crate::sinks::snapshots::SnapshotConfig;
+pub use crate::sinks::PublishConfig;
 pub use crate::track::TrackConfig;
 pub use api::ApiConfig;
 

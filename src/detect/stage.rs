@@ -91,9 +91,10 @@ impl Stage for DetectStage {
     const NAME: &'static str = "detect";
     type In = Frame;
     type Out = Detections;
+    type Ports = ();
 
     /// Detects faces in every frame; a frame the detector fails on goes on with no faces (logged, counted).
-    fn run(mut self, input: Receiver<Frame>, output: Output<Detections>, cx: &Context) {
+    fn run(mut self, input: Receiver<Frame>, output: Output<Detections>, (): (), cx: &Context) {
         let mut stopped = None;
         if self.detectors.len() == 1 {
             let detector = self.detectors[0].as_mut();
@@ -222,7 +223,7 @@ mod tests {
             let detectors: Vec<Box<dyn Detector>> = (0..workers).map(|_| Box::new(Uneven) as Box<dyn Detector>).collect();
             let stage = DetectStage::with_workers(detectors);
             assert_eq!(stage.workers(), workers);
-            stage.run(rx, out, &cx);
+            stage.run(rx, out, (), &cx);
             let got: Vec<(u64, f32)> = results.try_iter().map(|d| (d.frame.seq, d.faces[0].score)).collect();
             let want: Vec<(u64, f32)> = (0..40u64).map(|s| (s, s as f32)).collect();
             assert_eq!(got, want, "{workers} workers");
@@ -243,7 +244,7 @@ mod tests {
         let cx = Context { stop: Stop::new(), stats: Arc::new(Stats::default()) };
         let detectors: Vec<Box<dyn Detector>> = (0..3).map(|_| Box::new(Uneven) as Box<dyn Detector>).collect();
         let input = rx.clone();
-        let running = std::thread::spawn(move || DetectStage::with_workers(detectors).run(rx, out, &cx));
+        let running = std::thread::spawn(move || DetectStage::with_workers(detectors).run(rx, out, (), &cx));
         std::thread::sleep(Duration::from_millis(300));
         let taken = 100 - input.len();
         assert!(taken <= 2 * 3 + 2, "{taken} frames taken while the next stage read none: detections pile up");
@@ -275,7 +276,7 @@ mod tests {
         let stop = Stop::new();
         let cx = Context { stop: stop.clone(), stats: Arc::new(Stats::default()) };
         let detectors: Vec<Box<dyn Detector>> = vec![Box::new(Breaks(0)), Box::new(Breaks(10))];
-        let running = std::thread::spawn(move || DetectStage::with_workers(detectors).run(rx, out, &cx));
+        let running = std::thread::spawn(move || DetectStage::with_workers(detectors).run(rx, out, (), &cx));
         let started = Instant::now();
         while !running.is_finished() {
             assert!(started.elapsed() < Duration::from_secs(10), "the stage hung after a worker panicked");

@@ -114,7 +114,7 @@ pub fn count_embeddings(path: &Path) -> Option<u64> {
     conn.query_row("SELECT COUNT(*) FROM embeddings", [], |r| r.get::<_, i64>(0)).ok().map(|n| n.max(0) as u64)
 }
 
-/// A gallery kept in one SQLite file ([module docs](self)).
+/// A gallery kept in one SQLite file: 0600 in a 0700 folder, WAL, one transaction per change.
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,

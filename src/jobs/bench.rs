@@ -12,8 +12,9 @@ use crate::base::{Event, EventKind};
 use crate::capture::{FrameSource, VideoSource};
 use crate::config::{Config, SourceKind};
 use crate::metrics::percentile;
+use crate::pipeline::topology::Outputs;
 use crate::pipeline::{camera_sessions, daemon_runtime, BuildOptions, Built, Pipeline, Report};
-use crate::publish::{ChannelSink, SocketServer};
+use crate::sinks::{ChannelSink, SocketServer};
 use crate::stage::Stop;
 use crate::stills::Engine;
 
@@ -161,8 +162,10 @@ pub fn bench(cfg: &Config, a: &BenchOptions) -> Result<BenchReport, JobError> {
     cfg.capture.realtime = a.realtime;
     let cfg = &cfg;
     let (events_tx, events_rx) = crossbeam_channel::unbounded();
-    let options =
-        BuildOptions { sinks: vec![Box::new(ChannelSink(events_tx))], max_frames: a.frames, mqtt: a.mqtt, ..BuildOptions::default() };
+    let options = BuildOptions {
+        outputs: Outputs { extra: vec![Box::new(ChannelSink(events_tx))], mqtt: a.mqtt, ..Outputs::default() },
+        max_frames: a.frames,
+    };
     let Built { mut pipeline, .. } = Pipeline::build(cfg, options)?;
     let server = SocketServer::bind(&socket, &cfg.capture.camera, cfg.publish.subscriber_queue.get())?;
     let connect = || UnixStream::connect(&socket).map_err(JobError::file("connect to", &socket));

@@ -55,7 +55,7 @@ use crate::gallery::GalleryError;
 use crate::image::ImageError;
 use crate::model::ModelError;
 use crate::pipeline::{BuildError, PipelineError};
-use crate::publish::PublishError;
+use crate::sinks::SocketError;
 use crate::stills::EngineError;
 
 /// What a long job tells its caller as it goes (a progress bar on a terminal).
@@ -99,7 +99,7 @@ pub enum JobError {
     Capture(#[from] CaptureError),
     /// The event socket.
     #[error(transparent)]
-    Publish(#[from] PublishError),
+    Socket(#[from] SocketError),
     /// Building the pipeline.
     #[error(transparent)]
     Build(#[from] BuildError),
@@ -145,7 +145,7 @@ impl Exit for JobError {
             Self::Eval(e) => e.exit_code(),
             Self::Plot(e) => e.exit_code(),
             Self::Capture(e) => e.exit_code(),
-            Self::Publish(e) => e.exit_code(),
+            Self::Socket(e) => e.exit_code(),
             Self::Build(e) => e.exit_code(),
             Self::Pipeline(e) => e.exit_code(),
             Self::File { .. } | Self::Input(_) => exit::INPUT,

@@ -3,18 +3,18 @@
 
 use tracing::{info, warn};
 
+use super::topology::{self, Outputs};
 use super::{CameraStages, Pipeline, Queues};
 use crate::capture::{CaptureError, CaptureStage};
 use crate::config::Config;
 use crate::detect::DetectStage;
 use crate::embed::FaceEmbedder;
-use crate::gallery::GalleryError;
-use crate::gallery::LiveGallery;
-use crate::preview::Preview;
-use crate::publish::mqtt::{MqttError, MqttSink};
-use crate::publish::{EventSink, PublishError, PublishStage};
+use crate::gallery::{GalleryError, LiveGallery};
+use crate::publish::PublishStage;
 use crate::sessions::{ModelInfo, SessionError};
-use crate::snapshot::{SnapshotError, Snapshots};
+use crate::sinks::mqtt::MqttError;
+use crate::sinks::snapshots::{SnapshotError, SnapshotWriter, Taker};
+use crate::sinks::SocketError;
 use crate::track::{FaceThresholds, TrackStage};
 
 /// Why a pipeline could not be built.
@@ -31,13 +31,24 @@ pub enum BuildError {
     Capture(#[from] CaptureError),
     /// The event socket could not be served.
     #[error(transparent)]
-    Publish(#[from] PublishError),
+    Socket(#[from] SocketError),
     /// The MQTT client could not be set up.
     #[error(transparent)]
     Mqtt(#[from] MqttError),
     /// The snapshot directory could not be made.
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
+    /// `run --record FILE` cannot be written.
+    #[error("cannot record events to {}: {source}", .path.display())]
+    Record {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// An output's thread could not be started.
+    #[error("failed to start an event output: {0}")]
+    Output(#[source] std::io::Error),
 }
 
 impl crate::exit::Exit for BuildError {
@@ -46,9 +57,11 @@ impl crate::exit::Exit for BuildError {
             Self::Models(e) => e.exit_code(),
             Self::Gallery(e) => e.exit_code(),
             Self::Capture(e) => e.exit_code(),
-            Self::Publish(e) => e.exit_code(),
+            Self::Socket(e) => e.exit_code(),
             Self::Mqtt(e) => e.exit_code(),
             Self::Snapshot(e) => e.exit_code(),
+            Self::Record { .. } => crate::exit::INPUT,
+            Self::Output(_) => crate::exit::INTERNAL,
         }
     }
 }
@@ -59,16 +72,8 @@ const OPEN_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 /// What the caller adds to the configuration.
 #[derive(Default)]
 pub struct BuildOptions {
-    /// Sinks besides the event socket (stdout, a record file, a channel).
-    pub sinks: Vec<Box<dyn EventSink>>,
-    /// Serve `publish.socket` (the daemon); off for jobs that only read the events themselves.
-    pub serve_socket: bool,
-    /// Publish to the broker of `[mqtt]`, when one is configured (the daemon; `bench --mqtt`).
-    pub mqtt: bool,
-    /// Save `[snapshots]`, when enabled (the daemon).
-    pub snapshots: bool,
-    /// The window (`preview.enabled`, when a display is there).
-    pub preview: Option<Preview>,
+    /// The outputs the command asks for ([`topology::event_sinks`] makes the event ones).
+    pub outputs: Outputs,
     /// Stop after this many frames.
     pub max_frames: Option<u64>,
 }
@@ -110,7 +115,7 @@ impl Pipeline {
     /// Builds every stage from `cfg`: models, gallery (created when missing), each camera's source, and, last, the
     /// socket, so that nothing is served by a daemon that cannot run. Every camera of `[[cameras]]` (or the one of
     /// `[capture]`) gets its own capture, detect workers and tracker, made from one check of the models.
-    pub fn build(cfg: &Config, options: BuildOptions) -> Result<Built, BuildError> {
+    pub fn build(cfg: &Config, mut options: BuildOptions) -> Result<Built, BuildError> {
         let cameras = cfg.cameras();
         // How many detect workers a camera gets depends on whether its source is live.
         let splits: Vec<(usize, usize)> = cameras.iter().map(|(c, _)| camera_sessions(cfg, crate::capture::is_live(c))).collect();
@@ -148,10 +153,8 @@ impl Pipeline {
             let first = embedder.next().expect("one recognizer session per camera at least");
             let face_embedder = FaceEmbedder::new(first).with_helpers(embedder.collect());
             let matcher = matchers.next().expect("one matcher per camera");
-            let mut track = TrackStage::build(&cfg.track, camera, face_embedder, matcher, levels, threshold, update_interval);
-            if options.snapshots && cfg.snapshots.enabled {
-                track.snapshots_to(Snapshots::start(&cfg.snapshots, camera)?);
-            }
+            let track = TrackStage::build(&cfg.track, camera, face_embedder, matcher, levels, threshold, update_interval);
+            let snapshots = (options.outputs.snapshots && cfg.snapshots.enabled).then(|| Taker::new(&cfg.snapshots, camera));
             let mut camera_detectors: Vec<_> = detectors.by_ref().take(workers).collect();
             // Sessions for this camera's frame size now, so its first faces are not held back by their set-up. Only
             // a head start: a detector that cannot get ready here tries again on the first frame, as it always did.
@@ -169,21 +172,16 @@ impl Pipeline {
             }
             let detect = DetectStage::with_workers(camera_detectors);
             names.push(camera.to_string());
-            stages.push(CameraStages { capture, detect, track });
+            stages.push(CameraStages { capture, detect, track, snapshots, said: None });
         }
-        let mqtt = match options.mqtt && cfg.mqtt.enabled() {
-            true => Some(MqttSink::start(&cfg.mqtt, &names, &people)?),
-            false => None,
-        };
-        // Socket-wide notices (`hello`, `events_dropped`) name the first camera.
-        let mut publish = PublishStage::build(p, &names[0], options.sinks, options.serve_socket)?;
-        if let Some(mqtt) = mqtt {
-            publish.add(Box::new(mqtt));
-        }
+        let writer = (options.outputs.snapshots && cfg.snapshots.enabled).then(|| SnapshotWriter::build(&cfg.snapshots)).transpose()?;
+        // Last: the socket is bound (and the broker told) only by a daemon that can run.
+        let publish = PublishStage::new(topology::event_sinks(cfg, &mut options.outputs, &names, &people)?);
         let pipeline = Pipeline {
             cameras: stages,
             publish,
-            preview: options.preview,
+            preview: options.outputs.preview.take(),
+            snapshots: writer,
             queues: Queues { frames: cfg.pipeline.frame_queue.get(), detections: cfg.pipeline.stage_queue.get() },
         };
         Ok(Built { pipeline, models })

@@ -1,31 +1,36 @@
-//! The real-time pipeline: wires the stages, one named thread each, joined by bounded edges; shut down by cascade.
+//! The real-time pipeline: the stages on cameras, one named thread each, joined by the bounded edges that
+//! [`topology`] declares (what each carries, its capacity, what it does when full); shut down by cascade.
 //!
 //! ```text
-//! capture ─frames (drop oldest | block)─▶ detect ─detections (block)─▶ track ─events (drop newest)─▶ publish ─▶ sinks
-//!    └────────── source_lost / source_restored / input_truncated (drop newest) ──────────┘   └─(drop newest)─▶ preview
+//! capture ─frames (drop oldest | block)─▶ detect ─detections (block)─▶ track ─events (drop newest)─▶ publish ─▶ event sinks
+//!    └───────── status: source_lost / source_restored / input_truncated (drop newest) ─▶┘ ├─pictures─▶ preview
+//!                                                                                        └─snapshots─▶ snapshot writer
 //! ```
 //!
 //! A frame's path, one module per hop: [`capture`](crate::capture) reads it ([`CaptureStage`]) →
 //! [`detect`](crate::detect) finds its faces ([`DetectStage`]) → [`track`](crate::track) ([`TrackStage`]) associates
 //! them with tracks, embeds the ones its policy asks for ([`embed`](crate::embed), after [`align`](crate::align)),
-//! searches the gallery for them ([`matcher`](crate::matcher)) and votes their identities into events →
-//! [`publish`](crate::publish) ([`PublishStage`]) serialises each event once and hands it to every sink (the event
-//! socket, stdout, a record file); [`preview`](crate::preview) draws the frame. Every stage has the shape of
-//! [`Stage`]: built before any thread starts, then `run(self, input, output, context)`.
+//! searches the gallery's current view for them ([`matcher`](crate::matcher), through
+//! [`LiveGallery`](crate::gallery::LiveGallery)) and votes their identities into events, handing on capture's
+//! status events with its own → [`publish`](crate::publish) ([`PublishStage`]) stamps and serialises each event once
+//! and hands it to every event sink ([`crate::sinks`]: the socket, MQTT, the API's stream, stdout, a record file);
+//! the track stage also hands the first camera's annotated frames to the window and each identity decision's face
+//! to the snapshot writer. Every stage has the shape of [`Stage`]: built before any thread starts, then
+//! `run(self, input, output, ports, context)`, its side edges (`ports`) made by [`Pipeline::start`] from the
+//! topology.
 //!
-//! Everything is built before any thread starts ([`Pipeline::build`]: models loaded, source opened, gallery read).
-//! Edge policies ([`QueuePolicy`]): capture → detect evicts the oldest frame for live sources, so latency stays
-//! bounded while a slow stage drops stale frames (counted), and blocks for a file read as fast as possible, so
-//! nothing is lost; detect → track blocks, which pushes backpressure back to that one dropping edge; the edges to
-//! publish and preview never wait (full: the event or picture is dropped and counted).
+//! Everything is built before any thread starts ([`Pipeline::build`]: models loaded, sources opened, gallery read,
+//! outputs made; the socket bound last, so nothing is served by a daemon that cannot run).
 //!
-//! Shutdown: [`Stop::raise`] stops capture only. Its output closes, each stage drains its input, drops its own
-//! output and returns; the track stage ends the live tracks. [`Running::wait`] joins with a deadline. A stage that
-//! panics is caught at its root, raises the stop and is reported, so a bug shuts the pipeline down instead of
-//! hanging it.
+//! Shutdown: [`Stop::raise`] stops capture only. Its edges close, each stage drains its input, drops its outputs
+//! and returns; the track stage ends the live tracks; publish and the snapshot writer finish when every camera's
+//! track stage has closed its edge to them (the end of the stream travels with the channels). A capture stuck in
+//! a stalled source is left behind after a second. [`Running::wait`] joins with a deadline. A stage that panics is
+//! caught at its root, raises the stop and is reported, so a bug shuts the pipeline down instead of hanging it.
 
 mod build;
 pub mod systemd;
+pub mod topology;
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
@@ -35,19 +40,17 @@ use std::time::{Duration, Instant};
 
 use tracing::{error, info};
 
-use crate::base::{Event, SaidFrame};
+use crate::base::SaidFrame;
 use crate::capture::CaptureStage;
 use crate::detect::DetectStage;
 pub use crate::metrics::{OutputStats, Report, StageReport, StageStats, Stats};
-use crate::preview::Preview;
 use crate::publish::PublishStage;
-use crate::stage::{edge, unbounded};
+use crate::sinks::preview::Preview;
+use crate::sinks::snapshots::{SnapshotWriter, Taker};
 pub use crate::stage::{Context, Output, QueuePolicy, Stage, Stop};
-use crate::track::TrackStage;
+use crate::track::{TrackPorts, TrackStage};
 pub use build::{camera_sessions, daemon_runtime, BuildError, BuildOptions, Built};
-
-/// Capacity of the edges into publish: events are small, and a burst (many tracks ending at once) must fit.
-const EVENT_QUEUE: usize = 1024;
+use topology::Edge;
 
 /// Errors of the pipeline.
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +104,10 @@ pub struct CameraStages {
     pub detect: DetectStage,
     /// Tracks, embeds, matches and names them.
     pub track: TrackStage,
+    /// How its track stage takes snapshots, when `[snapshots]` is on.
+    pub snapshots: Option<Taker>,
+    /// Where what was said on each frame goes (`evaluate --video`).
+    pub said: Option<Output<SaidFrame>>,
 }
 
 /// The stages of the daemon, built and ready to start: each camera's capture → detect → track, all feeding one
@@ -112,6 +119,8 @@ pub struct Pipeline {
     pub publish: PublishStage,
     /// The window, when shown (the first camera's frames).
     pub preview: Option<Preview>,
+    /// The snapshot writer, when `[snapshots]` is on.
+    pub snapshots: Option<SnapshotWriter>,
     /// Edge capacities (each camera's own edges).
     pub queues: Queues,
 }
@@ -173,11 +182,17 @@ fn spawn_stage<S: Stage>(
     several: bool,
     input: crossbeam_channel::Receiver<S::In>,
     output: Output<S::Out>,
+    ports: S::Ports,
     cx: &Context,
 ) -> Result<(String, &'static str, JoinHandle<StageResult>), PipelineError> {
     let cx = cx.clone();
     let thread = if several && !camera.is_empty() { format!("{}:{camera}", S::NAME) } else { S::NAME.to_string() };
-    spawn(S::NAME, camera, thread, &cx.stop.clone(), move || stage.run(input, output, &cx))
+    spawn(S::NAME, camera, thread, &cx.stop.clone(), move || stage.run(input, output, ports, &cx))
+}
+
+/// The end of an edge nothing is sent on (publish and the sinks give nothing; capture takes nothing).
+fn closed<T>() -> Output<T> {
+    crate::stage::edge(1, QueuePolicy::DropNewest).0
 }
 
 impl Pipeline {
@@ -190,7 +205,13 @@ impl Pipeline {
         preview: Option<Preview>,
         queues: Queues,
     ) -> Self {
-        Self { cameras: vec![CameraStages { capture, detect, track }], publish, preview, queues }
+        Self {
+            cameras: vec![CameraStages { capture, detect, track, snapshots: None, said: None }],
+            publish,
+            preview,
+            snapshots: None,
+            queues,
+        }
     }
 
     /// The first camera's stages.
@@ -201,46 +222,59 @@ impl Pipeline {
     /// Also tells, for every frame of the first camera, what was said on it: the input of `facewatch evaluate
     /// --video`. The edge is unbounded and the track stage never drops from it; read it, or it grows.
     pub fn said(&mut self) -> crossbeam_channel::Receiver<SaidFrame> {
-        let (out, rx) = unbounded();
-        self.cameras[0].track.said_to(out);
+        let (out, rx) = topology::edge(Edge::Said, &self.queues, false);
+        self.cameras[0].said = Some(out);
         rx
     }
 
     /// Starts every stage thread, downstream first, so that every receiver exists before anything is sent.
     /// `stop` is the handle that Ctrl-C, SIGTERM or the preview raise.
     pub fn start(self, stop: Stop) -> Result<Running, PipelineError> {
-        let Self { cameras, mut publish, preview, queues } = self;
+        let Self { cameras, publish, preview, snapshots, queues } = self;
         let outputs = Arc::new(OutputStats::default());
         let several = cameras.len() > 1;
         let counters: Vec<CameraStats> = cameras
             .iter()
             .map(|c| CameraStats { name: c.capture.camera().to_string(), stats: Arc::new(Stats::sharing(outputs.clone())) })
             .collect();
-        publish.count_for(counters.iter().map(|c| (c.name.clone(), c.stats.clone())).collect());
-        // The publish stage's own context: the outputs every camera shares, and the events of no camera.
+        // The shared stages' own context: the outputs every camera shares, and the events of no camera.
         let hub = Context { stop: stop.clone(), stats: Arc::new(Stats::sharing(outputs)) };
-        let (events_out, events_in) = edge::<Event>(EVENT_QUEUE, QueuePolicy::DropNewest);
+        let (events_out, events_in) = topology::edge(Edge::Events, &queues, true);
         let mut threads = Vec::new();
-        // Publish and preview end no edge; capture starts none: their unused ends are closed edges.
-        threads.push(spawn_stage(publish, "", several, events_in, edge(1, QueuePolicy::DropNewest).0, &hub)?);
+        let cameras_counted = counters.iter().map(|c| (c.name.clone(), c.stats.clone())).collect();
+        threads.push(spawn_stage(publish, "", several, events_in, closed(), cameras_counted, &hub)?);
+        let snapshots_out = match snapshots {
+            Some(writer) => {
+                let (out, jobs) = topology::edge(Edge::Snapshots, &queues, true);
+                threads.push(spawn_stage(writer, "", several, jobs, closed(), (), &hub)?);
+                Some(out)
+            }
+            None => None,
+        };
         let mut preview = preview;
         for (i, (stages, counters)) in cameras.into_iter().zip(&counters).enumerate() {
-            let CameraStages { mut capture, detect, mut track } = stages;
+            let CameraStages { capture, detect, track, snapshots: taker, said } = stages;
             let cx = Context { stop: stop.clone(), stats: counters.stats.clone() };
             let name = counters.name.as_str();
-            let (frames_out, frames_in) = edge(queues.frames, QueuePolicy::DropOldest);
-            let (detections_out, detections_in) = edge(queues.detections, QueuePolicy::Block);
-            if let Some(preview) = preview.take().filter(|_| i == 0) {
-                let (preview_out, preview_in) = edge(1, QueuePolicy::DropNewest);
-                threads.push(spawn_stage(preview, name, several, preview_in, edge(1, QueuePolicy::DropNewest).0, &cx)?);
-                track.preview_to(preview_out);
-            }
-            capture.status_to(events_out.clone());
-            threads.push(spawn_stage(track, name, several, detections_in, events_out.clone(), &cx)?);
-            threads.push(spawn_stage(detect, name, several, frames_in, detections_out, &cx)?);
-            threads.push(spawn_stage(capture, name, several, crossbeam_channel::never(), frames_out, &cx)?);
+            let live = capture.source().is_live();
+            let (frames_out, frames_in) = topology::edge(Edge::Frames, &queues, live);
+            let (status_out, status_in) = topology::edge(Edge::Status, &queues, live);
+            let (detections_out, detections_in) = topology::edge(Edge::Detections, &queues, live);
+            let pictures = match preview.take().filter(|_| i == 0) {
+                Some(window) => {
+                    let (out, pictures_in) = topology::edge(Edge::Pictures, &queues, live);
+                    threads.push(spawn_stage(window, name, several, pictures_in, closed(), (), &cx)?);
+                    Some(out)
+                }
+                None => None,
+            };
+            let snapshots = taker.zip(snapshots_out.clone());
+            let ports = TrackPorts { status: status_in, preview: pictures, snapshots, said };
+            threads.push(spawn_stage(track, name, several, detections_in, events_out.clone(), ports, &cx)?);
+            threads.push(spawn_stage(detect, name, several, frames_in, detections_out, (), &cx)?);
+            threads.push(spawn_stage(capture, name, several, crossbeam_channel::never(), frames_out, status_out, &cx)?);
         }
-        drop(events_out);
+        drop((events_out, snapshots_out));
         info!(stages = threads.len(), cameras = counters.len(), "Pipeline started.");
         Ok(Running { threads, stop, cameras: counters })
     }
@@ -296,15 +330,14 @@ impl Running {
                     break;
                 }
             }
+            // A camera retrying a lost source, or one whose track stage has finished, is not stuck.
+            let track_done = |camera: &str| self.threads.iter().any(|(c, n, h)| c == camera && *n == "track" && h.is_finished());
             let progress: Vec<(u64, bool)> = self
                 .cameras
                 .iter()
                 .map(|c| {
                     let s = &c.stats;
-                    (
-                        s.track.frames.load(Ordering::Relaxed),
-                        s.capture.retrying.load(Ordering::Relaxed) || s.track_finished.load(Ordering::Relaxed),
-                    )
+                    (s.track.frames.load(Ordering::Relaxed), s.capture.retrying.load(Ordering::Relaxed) || track_done(&c.name))
                 })
                 .collect();
             notifier.tick(&progress);

@@ -19,13 +19,13 @@ use tracing::warn;
 use super::config::TrackConfig;
 use super::identity::FrameInfo;
 use super::{Associator, FaceThresholds, Identities, SceneCut};
-use crate::base::event::{EventBody, SnapshotRef};
+use crate::base::event::{EventBody, SnapshotRef, SNAPSHOT_ROUTE};
 use crate::base::face::PreviewFrame;
 use crate::base::{Embedding, Event, SaidFace, SaidFrame};
 use crate::detect::Detections;
 use crate::embed::FaceEmbedder;
 use crate::gallery::LiveGallery;
-use crate::snapshot::Snapshots;
+use crate::sinks::snapshots::{SnapshotJob, Taker};
 use crate::stage::{Context, Output, Sent, Stage};
 
 /// The track stage: tracks, their embeddings, identities and events.
@@ -35,9 +35,26 @@ pub struct TrackStage {
     assoc: Associator,
     cut: SceneCut,
     ids: Identities,
-    preview: Option<Output<PreviewFrame>>,
-    said: Option<Output<SaidFrame>>,
-    snapshots: Option<Snapshots>,
+}
+
+/// The track stage's other edges, beside detections in and events out; the topology makes them
+/// ([`crate::pipeline::topology`]).
+pub struct TrackPorts {
+    /// Capture's status events (`source_lost`, …), handed on with the stage's own in the order they come.
+    pub status: Receiver<Event>,
+    /// Each frame with its labels, for the window (never waited on).
+    pub preview: Option<Output<PreviewFrame>>,
+    /// How to take a snapshot of each identity decision, and where it goes (never waited on).
+    pub snapshots: Option<(Taker, Output<SnapshotJob>)>,
+    /// What was said on every frame (`evaluate --video`; an edge that loses nothing).
+    pub said: Option<Output<SaidFrame>>,
+}
+
+impl TrackPorts {
+    /// Only the status input: no window, no snapshots, no record of what was said.
+    pub fn status(status: Receiver<Event>) -> Self {
+        Self { status, preview: None, snapshots: None, said: None }
+    }
 }
 
 impl TrackStage {
@@ -63,26 +80,7 @@ impl TrackStage {
             assoc: Associator::new(cfg, levels).with_budget(budget),
             cut: SceneCut::new(cfg.scene_cut.get()),
             ids: Identities::new(camera, threshold, cfg, update_interval),
-            preview: None,
-            said: None,
-            snapshots: None,
         }
-    }
-
-    /// Also saves a snapshot of every identity decision ([`Snapshots`]), referenced from its event.
-    pub fn snapshots_to(&mut self, snapshots: Snapshots) {
-        self.snapshots = Some(snapshots);
-    }
-
-    /// Also hands every frame with its labels to the preview (never waits: a slow window skips pictures).
-    pub fn preview_to(&mut self, preview: Output<PreviewFrame>) {
-        self.preview = Some(preview);
-    }
-
-    /// Also tells, for every frame, what was said on it (`facewatch evaluate --video`; the edge should lose
-    /// nothing, as an unbounded one does).
-    pub fn said_to(&mut self, said: Output<SaidFrame>) {
-        self.said = Some(said);
     }
 
     /// Embeds the faces the plan asks for (side by side when the embedder has helper sessions); a face that
@@ -110,36 +108,60 @@ impl TrackStage {
     }
 }
 
-/// Takes the snapshot of a decision event and puts its reference in the event.
-fn snapshot(snapshots: &Snapshots, frame: &crate::base::Frame, event: &mut Event) {
+/// Takes the snapshot of a decision event and puts its reference in the event; false when the writer's queue was
+/// full (the event then has none).
+fn snapshot(taker: &Taker, out: &Output<SnapshotJob>, frame: &crate::base::Frame, event: &mut Event) -> bool {
     let face = match &mut event.body {
         EventBody::TrackStarted(face) | EventBody::IdentityChanged { face, .. } => face,
-        _ => return,
+        _ => return true,
     };
     let [x, y, w, h] = face.bbox;
     let bbox = crate::base::face::BBox { x, y, w, h };
-    if let Some(rel) = snapshots.take(frame, bbox, face.track_id, &face.name, frame.captured_at) {
-        let url = format!("/api/snapshots/{}", rel.display());
-        face.snapshot = Some(SnapshotRef { path: snapshots.dir().join(&rel).display().to_string(), url });
+    let Some(job) = taker.job(frame, bbox, face.track_id, &face.name, frame.captured_at) else { return true };
+    let rel = job.rel().to_path_buf();
+    if out.send(job) != Sent::Queued {
+        return false;
     }
+    let url = format!("{SNAPSHOT_ROUTE}/{}", rel.display());
+    face.snapshot = Some(SnapshotRef { path: taker.dir().join(&rel).display().to_string(), url });
+    true
 }
 
 impl Stage for TrackStage {
     const NAME: &'static str = "track";
     type In = Detections;
     type Out = Event;
+    type Ports = TrackPorts;
 
-    /// Tracks every frame until detect finishes, then ends the live tracks (their `track_ended` events go out
-    /// last) and tells publish that nothing more is coming.
-    fn run(mut self, input: Receiver<Detections>, output: Output<Event>, cx: &Context) {
+    /// Tracks every frame until detect finishes, handing capture's status events on as they come, then ends the
+    /// live tracks (their `track_ended` events go out last) and returns, which closes its outputs.
+    fn run(mut self, input: Receiver<Detections>, output: Output<Event>, ports: TrackPorts, cx: &Context) {
+        let TrackPorts { status, mut preview, snapshots, mut said } = ports;
         let stats = &cx.stats;
         let hand_over = |e: Event| {
             if output.send(e) == Sent::Dropped {
                 stats.publish.dropped.fetch_add(1, Ordering::Relaxed);
             }
         };
+        let mut status = Some(status);
+        let mut snapshots_dropped = 0u64;
         let mut last = FrameInfo { seq: 0, captured_at: SystemTime::now(), scale: 1.0 };
-        for d in input {
+        loop {
+            let never = crossbeam_channel::never();
+            let d = crossbeam_channel::select! {
+                recv(input) -> d => match d {
+                    Ok(d) => d,
+                    Err(_) => break,
+                },
+                recv(status.as_ref().unwrap_or(&never)) -> e => {
+                    match e {
+                        Ok(e) => hand_over(e),
+                        // Capture has finished: nothing more will come that way.
+                        Err(_) => status = None,
+                    }
+                    continue;
+                }
+            };
             let started = Instant::now();
             if self.cut.is_cut(&d.frame.bgr) {
                 tracing::debug!(seq = d.frame.seq, tracks = self.assoc.len(), "Shot cut: tracks let go of their positions.");
@@ -164,16 +186,16 @@ impl Stage for TrackStage {
             let voted = Instant::now();
             let info = FrameInfo { seq: frame.seq, captured_at: frame.captured_at, scale: frame.scale };
             for mut e in self.ids.update(info, &faces, &ended) {
-                if let Some(snapshots) = &self.snapshots {
-                    snapshot(snapshots, &frame, &mut e);
+                if let Some((taker, out)) = &snapshots {
+                    snapshots_dropped += u64::from(!snapshot(taker, out, &frame, &mut e));
                 }
                 hand_over(e);
             }
             stats.track.record(voted.elapsed());
             stats.latency.record(SystemTime::now().duration_since(frame.captured_at).unwrap_or_default());
             // What was said on the frame, once, for whoever watches (evaluation, the window).
-            let labels = if self.said.is_some() || self.preview.is_some() { self.ids.labels(info) } else { Vec::new() };
-            if let Some(out) = &self.said {
+            let labels = if said.is_some() || preview.is_some() { self.ids.labels(info) } else { Vec::new() };
+            if let Some(out) = &said {
                 let faces = labels
                     .iter()
                     .map(|l| SaidFace {
@@ -184,20 +206,26 @@ impl Stage for TrackStage {
                     })
                     .collect();
                 if out.send(SaidFrame { seq: frame.seq, faces }) == Sent::Closed {
-                    self.said = None;
+                    said = None;
                 }
             }
-            if let Some(out) = &self.preview {
+            if let Some(out) = &preview {
                 if out.send(PreviewFrame { labels, frame }) == Sent::Closed {
-                    self.preview = None;
+                    preview = None;
                 }
             }
             last = info;
         }
         *stats.frames_done.lock() = Some(Instant::now());
+        // Status events still queued (a loss reported as the input ended) go out before the tracks end.
+        for e in status.iter().flat_map(|s| s.try_iter()) {
+            hand_over(e);
+        }
         for e in self.ids.end_all(last) {
             hand_over(e);
         }
-        stats.track_finished.store(true, Ordering::SeqCst);
+        if snapshots_dropped > 0 {
+            warn!(dropped = snapshots_dropped, "Snapshots skipped: the disk did not keep up.");
+        }
     }
 }

@@ -19,6 +19,8 @@ const LAYERS: &[&str] = &[
     "folders",
     "image",
     "model",
+    // The outputs (event sinks and frame sinks), each with its own config section: they know nothing of the stages.
+    "sinks",
     // The stages and the steps they use, in the order a frame meets them; each defines its own config section.
     "capture",
     "align",
@@ -26,10 +28,8 @@ const LAYERS: &[&str] = &[
     "embed",
     "matcher",
     "gallery",
-    "snapshot",
     "track",
     "publish",
-    "preview",
     // The configuration: the sections above composed, loaded, layered and checked (with the environment).
     "config",
     // What runs the stages: the model sessions, on photos (stills), on a camera (pipeline).

@@ -126,9 +126,10 @@ impl Stage for Preview {
     const NAME: &'static str = "preview";
     type In = PreviewFrame;
     type Out = ();
+    type Ports = ();
 
     /// Shows frames until the input ends or the window is closed.
-    fn run(self, rx: Receiver<PreviewFrame>, _output: Output<()>, cx: &Context) {
+    fn run(self, rx: Receiver<PreviewFrame>, _output: Output<()>, (): (), cx: &Context) {
         let (stop, stats): (_, &Stats) = (&cx.stop, &cx.stats);
         if let Err(e) = highgui::named_window(&self.title, highgui::WINDOW_AUTOSIZE) {
             warn!(error = %e, "Preview window could not be opened; running without it.");

@@ -17,7 +17,43 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 
-use super::{Event, EventKind, EventSink, PublishError};
+use super::EventSink;
+use crate::base::{Event, EventKind};
+
+/// Why the event socket cannot be served, or (`subscribe`) believed.
+#[derive(Debug, thiserror::Error)]
+pub enum SocketError {
+    /// The socket could not be created.
+    #[error("failed to serve events on {path}: {source}")]
+    Socket {
+        /// Socket path.
+        path: std::path::PathBuf,
+        /// The system's error.
+        source: std::io::Error,
+    },
+    /// The socket path is not safe to serve on, or is served already.
+    #[error("failed to serve events on {path}: {source}")]
+    Refused {
+        /// Socket path.
+        path: std::path::PathBuf,
+        /// Why.
+        source: Refusal,
+    },
+    /// `subscribe`: the server answering on the socket is not one to believe.
+    #[error("refusing the events served on {path}: {source}")]
+    Untrusted {
+        /// Socket path.
+        path: std::path::PathBuf,
+        /// Why.
+        source: Refusal,
+    },
+}
+
+impl crate::exit::Exit for SocketError {
+    fn exit_code(&self) -> u8 {
+        crate::exit::SOCKET
+    }
+}
 
 #[derive(Default)]
 struct Queue {
@@ -289,15 +325,15 @@ impl RateLimited {
 impl SocketServer {
     /// Binds `path` (mode 0660; its directory is created 0750 when absent) and starts serving on a thread named
     /// `socket`. `queue` is each subscriber's capacity.
-    pub fn bind(path: &Path, camera: &str, queue: usize) -> Result<Self, PublishError> {
+    pub fn bind(path: &Path, camera: &str, queue: usize) -> Result<Self, SocketError> {
         Self::bind_capped(path, camera, queue, usize::MAX)
     }
 
     /// [`SocketServer::bind`] serving at most `max_subscribers` at once: a connection beyond is closed at once
     /// (its file descriptor freed), and said so in the log at most every 10 s.
-    pub fn bind_capped(path: &Path, camera: &str, queue: usize, max_subscribers: usize) -> Result<Self, PublishError> {
-        let err = |source: std::io::Error| PublishError::Socket { path: path.to_path_buf(), source };
-        let refused = |source: Refusal| PublishError::Refused { path: path.to_path_buf(), source };
+    pub fn bind_capped(path: &Path, camera: &str, queue: usize, max_subscribers: usize) -> Result<Self, SocketError> {
+        let err = |source: std::io::Error| SocketError::Socket { path: path.to_path_buf(), source };
+        let refused = |source: Refusal| SocketError::Refused { path: path.to_path_buf(), source };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             if !dir.exists() {
                 std::fs::DirBuilder::new().recursive(true).mode(0o750).create(dir).map_err(err)?;

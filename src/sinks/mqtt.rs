@@ -36,9 +36,10 @@ use rumqttc::{Client, Connection, LastWill, MqttOptions, QoS};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{Event, EventBody, EventSink, TrackFace};
+use super::EventSink;
 use crate::base::units::{seconds, within};
 use crate::base::TrackId;
+use crate::base::{Event, EventBody, TrackFace};
 
 /// Environment variable holding the broker password (wins over `mqtt.password_file` and `mqtt.password`).
 pub const PASSWORD_ENV: &str = "FACEWATCH_MQTT_PASSWORD";

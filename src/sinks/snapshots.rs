@@ -8,11 +8,9 @@
 //! a bounded queue, so a slow disk costs snapshots (counted, and the event then has none), never frames.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crossbeam_channel::Sender;
+use crossbeam_channel::Receiver;
 use opencv::core::{Mat, MatTraitConst, Rect, Vector};
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +18,7 @@ use crate::base::face::BBox;
 use crate::base::units::within;
 use crate::base::{Frame, TrackId};
 use crate::private::PrivateDir;
+use crate::stage::{Context, Output, Stage};
 
 /// `[snapshots]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -76,66 +75,35 @@ impl crate::exit::Exit for SnapshotError {
     }
 }
 
-/// One snapshot to write.
-struct Job {
+/// One snapshot to write: the face (and the whole frame, with `snapshots.frame`), and where, below the snapshot
+/// folder.
+pub struct SnapshotJob {
     rel: PathBuf,
     face: Mat,
     frame: Option<Mat>,
 }
 
-/// The snapshot writer ([module docs](self)).
-pub struct Snapshots {
-    tx: Option<Sender<Job>>,
+impl SnapshotJob {
+    /// Its path relative to the snapshot folder.
+    pub fn rel(&self) -> &Path {
+        &self.rel
+    }
+}
+
+/// What a camera's track stage needs to take snapshots: it copies the face's pixels (a cheap crop) and names the
+/// file; encoding and writing are the writer's ([`SnapshotWriter`]), on its own thread.
+#[derive(Debug, Clone)]
+pub struct Taker {
     dir: PathBuf,
     camera: String,
     frame: bool,
     margin: f32,
-    /// Snapshots not taken (queue full).
-    pub dropped: Arc<AtomicU64>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
-/// Jobs waiting for the disk.
-const QUEUE: usize = 16;
-
-impl Snapshots {
-    /// Creates the directory (0700) and starts the writer for `camera`.
-    pub fn start(cfg: &SnapshotConfig, camera: &str) -> Result<Self, SnapshotError> {
-        let dir = crate::paths::resolve_path(&cfg.dir);
-        let root = PrivateDir::create(&dir).map_err(|source| SnapshotError { path: dir.clone(), source })?;
-        let (tx, rx) = crossbeam_channel::bounded::<Job>(QUEUE);
-        let quality = i32::from(cfg.quality);
-        let retention = Retention {
-            max_age: (cfg.max_age_days > 0).then(|| Duration::from_secs(u64::from(cfg.max_age_days) * 86_400)),
-            max_bytes: (cfg.max_total_mb > 0).then(|| cfg.max_total_mb.saturating_mul(1 << 20)),
-        };
-        let thread = std::thread::Builder::new()
-            .name("snapshots".into())
-            .spawn(move || {
-                retention.apply(root.path());
-                let mut written = 0u64;
-                for job in rx {
-                    if let Err(e) = write(&root, &job, quality) {
-                        tracing::warn!(file = %job.rel.display(), error = %e, "Snapshot not written.");
-                        continue;
-                    }
-                    written += 1;
-                    if written % 50 == 0 {
-                        retention.apply(root.path());
-                    }
-                }
-                retention.apply(root.path());
-            })
-            .map_err(|source| SnapshotError { path: dir.clone(), source })?;
-        Ok(Self {
-            tx: Some(tx),
-            dir,
-            camera: camera.to_string(),
-            frame: cfg.frame,
-            margin: cfg.margin,
-            dropped: Arc::default(),
-            thread: Some(thread),
-        })
+impl Taker {
+    /// For `camera`, by `[snapshots]`.
+    pub fn new(cfg: &SnapshotConfig, camera: &str) -> Self {
+        Self { dir: crate::paths::resolve_path(&cfg.dir), camera: camera.to_string(), frame: cfg.frame, margin: cfg.margin }
     }
 
     /// Where snapshots are.
@@ -143,10 +111,9 @@ impl Snapshots {
         &self.dir
     }
 
-    /// Queues the face at `bbox` (source pixels) of `frame` as the snapshot of `track` named `name` at `at`;
-    /// returns its path relative to the snapshot directory, or `None` when the queue is full (counted).
-    pub fn take(&self, frame: &Frame, bbox: BBox, track: TrackId, name: &str, at: SystemTime) -> Option<PathBuf> {
-        let tx = self.tx.as_ref()?;
+    /// The snapshot of the face at `bbox` (source pixels) of `frame`, of `track` named `name` at `at`; `None` when
+    /// the box holds no picture.
+    pub fn job(&self, frame: &Frame, bbox: BBox, track: TrackId, name: &str, at: SystemTime) -> Option<SnapshotJob> {
         let s = frame.scale;
         let (w, h) = (frame.bgr.cols(), frame.bgr.rows());
         let grow = self.margin;
@@ -159,32 +126,53 @@ impl Snapshots {
         }
         let face = Mat::roi(&frame.bgr, Rect::new(x0, y0, x1 - x0, y1 - y0)).and_then(|r| r.try_clone()).ok()?;
         let whole = if self.frame { frame.bgr.try_clone().ok() } else { None };
-        let rel = file_name(&self.camera, track, name, at);
-        match tx.try_send(Job { rel: rel.clone(), face, frame: whole }) {
-            Ok(()) => Some(rel),
-            Err(_) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-                None
-            }
-        }
-    }
-
-    /// Writes what is queued and stops.
-    pub fn close(&mut self) {
-        self.tx = None;
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-        let dropped = self.dropped.load(Ordering::Relaxed);
-        if dropped > 0 {
-            tracing::warn!(dropped, "Snapshots skipped: the disk did not keep up.");
-        }
+        Some(SnapshotJob { rel: file_name(&self.camera, track, name, at), face, frame: whole })
     }
 }
 
-impl Drop for Snapshots {
-    fn drop(&mut self) {
-        self.close();
+/// The snapshot writer: one thread for every camera, behind a bounded edge from each camera's track stage (a slow
+/// disk costs snapshots, counted by the sender, never frames); retention applied at start, every 50 snapshots and
+/// at the end.
+pub struct SnapshotWriter {
+    root: PrivateDir,
+    quality: i32,
+    retention: Retention,
+}
+
+impl SnapshotWriter {
+    /// Creates (or checks and narrows) the snapshot folder, 0700.
+    pub fn build(cfg: &SnapshotConfig) -> Result<Self, SnapshotError> {
+        let dir = crate::paths::resolve_path(&cfg.dir);
+        let root = PrivateDir::create(&dir).map_err(|source| SnapshotError { path: dir.clone(), source })?;
+        let retention = Retention {
+            max_age: (cfg.max_age_days > 0).then(|| Duration::from_secs(u64::from(cfg.max_age_days) * 86_400)),
+            max_bytes: (cfg.max_total_mb > 0).then(|| cfg.max_total_mb.saturating_mul(1 << 20)),
+        };
+        Ok(Self { root, quality: i32::from(cfg.quality), retention })
+    }
+}
+
+impl Stage for SnapshotWriter {
+    const NAME: &'static str = "snapshots";
+    type In = SnapshotJob;
+    type Out = ();
+    type Ports = ();
+
+    fn run(self, jobs: Receiver<SnapshotJob>, _output: Output<()>, (): (), _cx: &Context) {
+        let Self { root, quality, retention } = self;
+        retention.apply(root.path());
+        let mut written = 0u64;
+        for job in jobs {
+            if let Err(e) = write(&root, &job, quality) {
+                tracing::warn!(file = %job.rel.display(), error = %e, "Snapshot not written.");
+                continue;
+            }
+            written += 1;
+            if written % 50 == 0 {
+                retention.apply(root.path());
+            }
+        }
+        retention.apply(root.path());
     }
 }
 
@@ -230,7 +218,7 @@ fn frame_name(rel: &Path) -> PathBuf {
 
 /// Writes the job's face (and frame) below `root`, through its camera and day folders, each checked and opened
 /// without following a link ([`PrivateDir`]).
-fn write(root: &PrivateDir, job: &Job, quality: i32) -> std::io::Result<()> {
+fn write(root: &PrivateDir, job: &SnapshotJob, quality: i32) -> std::io::Result<()> {
     let encode = |mat: &Mat| -> std::io::Result<Vec<u8>> {
         let mut buf = Vector::<u8>::new();
         let params = Vector::from_slice(&[opencv::imgcodecs::IMWRITE_JPEG_QUALITY, quality]);
