@@ -252,7 +252,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/api/faces", get(list_faces))
         .route("/api/faces/{name}", get(person_photos).post(add_photo).delete(remove_person))
         .route("/api/faces/{name}/photos/{id}", delete(remove_photo))
-        .route("/api/snapshots/{*path}", get(snapshot))
+        .route(&format!("{}/{{*path}}", crate::base::event::SNAPSHOT_ROUTE), get(snapshot))
         .fallback(|| async { Failure(StatusCode::NOT_FOUND, "no such route (GET /api/openapi.json lists them)".into()) })
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(shared.clone(), authorize))
@@ -718,6 +718,12 @@ mod tests {
         let mut served: Vec<(String, String)> = ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
         served.sort();
         assert_eq!(documented, served);
+    }
+
+    #[test]
+    fn the_snapshot_route_is_where_events_point() {
+        let route = format!("{}/{{path}}", crate::base::event::SNAPSHOT_ROUTE);
+        assert!(ROUTES.contains(&("get", route.as_str())), "{route}");
     }
 
     #[test]

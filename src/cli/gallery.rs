@@ -212,10 +212,23 @@ pub(super) fn install(g: &GlobalArgs, args: InstallArgs) -> Outcome<u8> {
 }
 
 /// `check-config`.
-pub(super) fn check_config(g: &GlobalArgs) -> Outcome<u8> {
-    let check = crate::config::check::check(g.load_unvalidated(|_| {}));
+pub(super) fn check_config(g: &GlobalArgs, with_plan: bool) -> Outcome<u8> {
+    let loaded = g.load_unvalidated(|_| {});
+    // The plan of a configuration that loads (a broken manifest is among the problems already).
+    let plan = match (&loaded, with_plan) {
+        (Ok(cfg), true) => crate::pipeline::Plan::for_this_machine(cfg).ok(),
+        _ => None,
+    };
+    let check = crate::config::check::check(loaded);
     let (problems, warnings) = (&check.problems, &check.warnings);
-    emit(g, &check, |_| {
+    #[derive(serde::Serialize)]
+    struct Report<'a> {
+        #[serde(flatten)]
+        check: &'a crate::config::check::ConfigCheck,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        plan: Option<&'a crate::pipeline::Plan>,
+    }
+    emit(g, &Report { check: &check, plan: plan.as_ref() }, |_| {
         for w in warnings {
             println!("warning: {w}");
         }
@@ -226,6 +239,9 @@ pub(super) fn check_config(g: &GlobalArgs) -> Outcome<u8> {
             for p in problems {
                 println!("  - {p}");
             }
+        }
+        if let Some(plan) = &plan {
+            print!("{}", plan.to_text());
         }
     })?;
     Ok(if problems.is_empty() { EXIT_OK } else { EXIT_CONFIG })

@@ -104,7 +104,12 @@ pub enum Command {
         action: Option<gallery::ModelsCommand>,
     },
     /// Load the configuration, check it and the files it names, and print every problem at once.
-    CheckConfig,
+    CheckConfig {
+        /// Also print the plan: what the daemon decides from the configuration on this machine (workers,
+        /// sessions, budgets, threads, thresholds per camera, paths, edges), each value with where it came from.
+        #[arg(long)]
+        plan: bool,
+    },
     /// The daemon: watch a camera, file or stream; publish who is in front of it on the event socket.
     Run(daemon::RunArgs),
     /// Print the daemon's events (JSON lines) from its socket.
@@ -243,7 +248,7 @@ impl Exit for serde_json::Error {
 pub fn run(cli: Cli) -> Outcome {
     let g = &cli.global;
     match cli.command {
-        Command::CheckConfig => gallery::check_config(g),
+        Command::CheckConfig { plan } => gallery::check_config(g, plan),
         Command::Models { action: None } => gallery::models(g),
         Command::Models { action: Some(gallery::ModelsCommand::Install(a)) } => gallery::install(g, a),
         Command::Pairs(a) => evaluate::pairs(g, a),
@@ -273,7 +278,7 @@ pub fn run(cli: Cli) -> Outcome {
                 Command::Evaluate(a) => evaluate::evaluate(g, &cfg, a),
                 Command::Dedupe(a) => dedupe::dedupe(g, Some(&cfg), a),
                 Command::Calibrate(a) => evaluate::calibrate(g, &cfg, a),
-                Command::CheckConfig
+                Command::CheckConfig { .. }
                 | Command::Models { .. }
                 | Command::Pairs(_)
                 | Command::Run(_)

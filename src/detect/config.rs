@@ -36,20 +36,6 @@ fn default_region() -> u32 {
 }
 
 impl DetectConfig {
-    /// Detector threads the daemon runs for a source: `workers`, or when 0, for a live source (camera, stream,
-    /// paced file) one per four cores, and for a file read as fast as possible one per core; one to four either way.
-    /// A live source gives a frame per frame interval, which one detector keeps up with on small machines; a file
-    /// gives frames as fast as they are taken, and detection is the step that bounds it.
-    pub fn worker_count(&self, cores: usize, live: bool) -> usize {
-        match (self.workers, live) {
-            (0, true) => (cores / 4).clamp(1, 4),
-            (0, false) => cores.clamp(1, 4),
-            (n, _) => n,
-        }
-    }
-}
-
-impl DetectConfig {
     /// What is wrong with `[detect]`.
     pub fn problems(&self, out: &mut Vec<String>) {
         if self.min_face_px == 0 {

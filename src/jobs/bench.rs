@@ -13,7 +13,7 @@ use crate::capture::{FrameSource, VideoSource};
 use crate::config::{Config, SourceKind};
 use crate::metrics::percentile;
 use crate::pipeline::topology::Outputs;
-use crate::pipeline::{camera_sessions, daemon_runtime, BuildOptions, Built, Pipeline, Report};
+use crate::pipeline::{BuildOptions, Built, Pipeline, Report};
 use crate::sinks::{ChannelSink, SocketServer};
 use crate::stage::Stop;
 use crate::stills::Engine;
@@ -104,9 +104,9 @@ pub struct BenchReport {
 
 /// Detect every frame and embed every face, one after the other on one thread: the bare models' cost.
 fn baseline(cfg: &Config, frames: Option<u64>) -> Result<Baseline, JobError> {
-    // The threads each of the pipeline's sessions had (a file is live when paced at its frame rate).
-    let (workers, embedders) = camera_sessions(cfg, crate::capture::is_live(&cfg.capture));
-    let mut engine = Engine::for_video(&daemon_runtime(cfg, workers + embedders))?;
+    // The threads each of the pipeline's sessions had, as planned (a file is live when paced at its frame rate).
+    let plan = crate::pipeline::Plan::for_this_machine(cfg).map_err(crate::stills::EngineError::from)?;
+    let mut engine = Engine::for_video(&plan.runtime_config(cfg))?;
     let mut cfg_fast = cfg.capture.clone();
     cfg_fast.realtime = false;
     let mut source = VideoSource::open(&cfg_fast)?;

@@ -4,7 +4,7 @@
 use tracing::{info, warn};
 
 use super::topology::{self, Outputs};
-use super::{CameraStages, Pipeline, Queues};
+use super::{CameraStages, Pipeline, Plan, Queues};
 use crate::capture::{CaptureError, CaptureStage};
 use crate::config::Config;
 use crate::detect::DetectStage;
@@ -15,7 +15,7 @@ use crate::sessions::{ModelInfo, SessionError};
 use crate::sinks::mqtt::MqttError;
 use crate::sinks::snapshots::{SnapshotError, SnapshotWriter, Taker};
 use crate::sinks::SocketError;
-use crate::track::{FaceThresholds, TrackStage};
+use crate::track::{FaceThresholds, TrackPlan, TrackStage};
 
 /// Why a pipeline could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -86,46 +86,21 @@ pub struct Built {
     pub models: ModelInfo,
 }
 
-/// `cfg` for a daemon that runs `sessions` inference sessions at once (per camera, `detect.workers` detectors and
-/// `track.embed_sessions` recognizers): with `runtime.intra_threads = 0` the cores are shared among them, not each
-/// given all of them. Letting every session take every core oversubscribes the CPU: on 2 cores the sample clip ran
-/// at 57–65 fps that way and 75–77 fps with one thread each (BENCHMARKS.md).
-pub fn daemon_runtime(cfg: &Config, sessions: usize) -> Config {
-    let mut cfg = cfg.clone();
-    if cfg.runtime.intra_threads == 0 {
-        cfg.runtime.intra_threads = (available_cores() / sessions.max(1)).max(1);
-    }
-    cfg
-}
-
-/// Inference sessions one camera's pipeline makes: its detect workers (by whether its source is `live`) and its
-/// embedding sessions.
-pub fn camera_sessions(cfg: &Config, live: bool) -> (usize, usize) {
-    let cores = available_cores();
-    // Full scans and regions follow the faces from frame to frame: one detector must see every frame.
-    let workers = if cfg.detect.full_scan_every > 0 { 1 } else { cfg.detect.worker_count(cores, live) };
-    (workers, cfg.track.embed_session_count(cores, workers, live))
-}
-
-fn available_cores() -> usize {
-    std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
-}
-
 impl Pipeline {
     /// Builds every stage from `cfg`: models, gallery (created when missing), each camera's source, and, last, the
     /// socket, so that nothing is served by a daemon that cannot run. Every camera of `[[cameras]]` (or the one of
     /// `[capture]`) gets its own capture, detect workers and tracker, made from one check of the models.
     pub fn build(cfg: &Config, mut options: BuildOptions) -> Result<Built, BuildError> {
+        // Every "0 = auto" decided once, here: workers, sessions, budgets, threads, thresholds per camera.
+        let plan = Plan::for_this_machine(cfg).map_err(SessionError::from)?;
         let cameras = cfg.cameras();
-        // How many detect workers a camera gets depends on whether its source is live.
-        let splits: Vec<(usize, usize)> = cameras.iter().map(|(c, _)| camera_sessions(cfg, crate::capture::is_live(c))).collect();
-        let (workers, embedders) = splits.iter().fold((0, 0), |(w, e), (cw, ce)| (w + cw, e + ce));
-        let runtime_cfg = daemon_runtime(cfg, workers + embedders);
+        let workers: usize = plan.cameras.iter().map(|c| c.detect_workers.value).sum();
+        let embedders: usize = plan.cameras.iter().map(|c| c.embed_sessions.value).sum();
+        let runtime_cfg = plan.runtime_config(cfg);
         let sessions = crate::sessions::Models::sessions(&runtime_cfg, workers, embedders)?;
         let models = sessions.info;
         let (mut detectors, mut recognizers) = (sessions.detectors.into_iter(), sessions.embedders.into_iter());
-        let (same_face_min, reid_min) = models.face_levels;
-        let levels = FaceThresholds::resolve(&cfg.track, same_face_min, reid_min);
+        let levels = FaceThresholds { same_face_min: plan.same_face_min.value, reid_min: plan.reid_min.value };
         let p = &cfg.publish;
         let update_interval = (!p.update_interval.is_zero()).then_some(p.update_interval);
         let mut names = Vec::new();
@@ -140,10 +115,10 @@ impl Pipeline {
         // Side by side; a source still opening after a moment joins later instead of holding the others back.
         let capture_cfgs: Vec<_> = cameras.iter().map(|(c, _)| c.clone()).collect();
         let mut captures = CaptureStage::build_all(&capture_cfgs, OPEN_WAIT)?.into_iter();
-        for ((capture_cfg, threshold), (workers, embedders)) in cameras.iter().zip(splits) {
+        for ((capture_cfg, _), planned) in cameras.iter().zip(&plan.cameras) {
             let camera = capture_cfg.camera.as_str();
             let capture = captures.next().expect("one source per camera").max_frames(options.max_frames);
-            let threshold = threshold.map_or(models.threshold, |t| t.get());
+            let (threshold, workers, embedders) = (planned.threshold.value, planned.detect_workers.value, planned.embed_sessions.value);
             info!(
                 camera, source = %capture.source().describe(), persons = people.len(),
                 threshold, detector = %models.detector, recognizer = %models.recognizer,
@@ -153,7 +128,8 @@ impl Pipeline {
             let first = embedder.next().expect("one recognizer session per camera at least");
             let face_embedder = FaceEmbedder::new(first).with_helpers(embedder.collect());
             let matcher = matchers.next().expect("one matcher per camera");
-            let track = TrackStage::build(&cfg.track, camera, face_embedder, matcher, levels, threshold, update_interval);
+            let track_plan = TrackPlan { levels, threshold, update_interval, embed_budget: planned.embed_budget.value };
+            let track = TrackStage::build(&cfg.track, camera, face_embedder, matcher, track_plan);
             let snapshots = (options.outputs.snapshots && cfg.snapshots.enabled).then(|| Taker::new(&cfg.snapshots, camera));
             let mut camera_detectors: Vec<_> = detectors.by_ref().take(workers).collect();
             // Sessions for this camera's frame size now, so its first faces are not held back by their set-up. Only

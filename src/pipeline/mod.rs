@@ -29,6 +29,7 @@
 //! caught at its root, raises the stop and is reported, so a bug shuts the pipeline down instead of hanging it.
 
 mod build;
+pub mod plan;
 pub mod systemd;
 pub mod topology;
 
@@ -49,7 +50,8 @@ use crate::sinks::preview::Preview;
 use crate::sinks::snapshots::{SnapshotWriter, Taker};
 pub use crate::stage::{Context, Output, QueuePolicy, Stage, Stop};
 use crate::track::{TrackPorts, TrackStage};
-pub use build::{camera_sessions, daemon_runtime, BuildError, BuildOptions, Built};
+pub use build::{BuildError, BuildOptions, Built};
+pub use plan::Plan;
 use topology::Edge;
 
 /// Errors of the pipeline.

@@ -25,7 +25,7 @@ pub use config::TrackConfig;
 
 pub use cut::SceneCut;
 pub use identity::Identities;
-pub use stage::{TrackPorts, TrackStage};
+pub use stage::{TrackPlan, TrackPorts, TrackStage};
 
 /// The recognizer's own cosine levels for tracking, from its impostor statistics (manifest), unless
 /// `[track]` overrides them.

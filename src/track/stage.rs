@@ -57,29 +57,29 @@ impl TrackPorts {
     }
 }
 
+/// What the plan decided for one camera's track stage ([`crate::pipeline::plan`]).
+#[derive(Debug, Clone, Copy)]
+pub struct TrackPlan {
+    /// The recognizer's face levels, after `[track]`'s overrides.
+    pub levels: FaceThresholds,
+    /// The cosine threshold the camera names people at.
+    pub threshold: f32,
+    /// A `track_updated` event per track at most this often (`None`: none).
+    pub update_interval: Option<std::time::Duration>,
+    /// Faces embedded per frame at most (one embedding round per frame by default: a group of new faces is spread
+    /// over frames, not one frame held).
+    pub embed_budget: usize,
+}
+
 impl TrackStage {
-    /// From `[track]` for `camera`: the recognizer, the gallery search, the recognizer's face levels (after the
-    /// `[track]` overrides), the matcher's threshold and the `track_updated` interval (`None`: off).
-    pub fn build(
-        cfg: &TrackConfig,
-        camera: &str,
-        embedder: FaceEmbedder,
-        gallery: LiveGallery,
-        levels: FaceThresholds,
-        threshold: f32,
-        update_interval: Option<std::time::Duration>,
-    ) -> Self {
-        // One embedding round per frame by default: a group of new faces is spread over frames, not one frame held.
-        let budget = match cfg.embed_budget {
-            0 => embedder.sessions(),
-            n => n,
-        };
+    /// From `[track]` for `camera`: the recognizer, the gallery search and what the plan decided.
+    pub fn build(cfg: &TrackConfig, camera: &str, embedder: FaceEmbedder, gallery: LiveGallery, plan: TrackPlan) -> Self {
         Self {
             embedder,
             gallery,
-            assoc: Associator::new(cfg, levels).with_budget(budget),
+            assoc: Associator::new(cfg, plan.levels).with_budget(plan.embed_budget.max(1)),
             cut: SceneCut::new(cfg.scene_cut.get()),
-            ids: Identities::new(camera, threshold, cfg, update_interval),
+            ids: Identities::new(camera, plan.threshold, cfg, plan.update_interval),
         }
     }
 

@@ -422,3 +422,34 @@ fn one_person_s_photos_are_enrolled_listed_and_removed_one_by_one() {
     assert_eq!(code(&run(&g, &["enroll", "--name", "unknown", arg(&a)])), 5, "`unknown` is no name");
     assert_eq!(code(&run(&g, &["enroll", arg(&a), arg(&b)])), 2, "photos without --name");
 }
+
+/// `check-config --plan` says what the daemon decides from the configuration on this machine, each value with where
+/// it came from: what was set, what the auto rules chose, what the manifest says.
+#[test]
+fn check_config_plan_says_what_the_daemon_decides_and_why() {
+    let out = run_json(&["--set", "track.embed_budget=3", "--set", "detect.workers=2", "check-config", "--plan"]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let v = json(&out);
+    let plan = &v["plan"];
+    let camera = &plan["cameras"][0];
+    assert_eq!(camera["embed_budget"]["value"], 3);
+    assert_eq!(camera["embed_budget"]["from"], "configured (track.embed_budget)");
+    assert_eq!(camera["detect_workers"]["value"], 2);
+    assert!(camera["embed_sessions"]["from"].as_str().is_some_and(|f| f.starts_with("auto: ")), "{camera}");
+    assert!(plan["threshold"]["from"].as_str().is_some_and(|f| f.starts_with("manifest: ")), "{plan}");
+    assert!(plan["intra_threads"]["from"].as_str().is_some_and(|f| f.starts_with("auto: ")), "{plan}");
+    assert!(plan["paths"]["gallery.path"]["value"].is_string(), "{plan}");
+    let edges = plan["edges"].as_array().expect("edges");
+    let frames = edges.iter().find(|e| e["edge"] == "frames").expect("the frames edge");
+    assert_eq!((frames["from"].as_str(), frames["to"].as_str(), frames["capacity"].as_u64()), (Some("capture"), Some("detect"), Some(2)));
+    assert!(plan["fds"]["needed"].as_u64().is_some_and(|n| n > 0));
+    // The same as text, and nothing of it without --plan.
+    let text = std::process::Command::new(env!("CARGO_BIN_EXE_facewatch"))
+        .current_dir(super::common::root())
+        .args(["--set", "track.embed_budget=3", "check-config", "--plan"])
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("embed_budget") && text.contains("configured (track.embed_budget)") && text.contains("edges:"), "{text}");
+    assert!(json(&run_json(&["check-config"])).get("plan").is_none());
+}

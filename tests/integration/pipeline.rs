@@ -12,7 +12,7 @@ use facewatch::gallery::LiveGallery;
 use facewatch::gallery::{Gallery, NewEmbedding};
 use facewatch::pipeline::{Pipeline, PipelineError, Queues, Stop};
 use facewatch::publish::{ChannelSink, Event, EventBody, EventKind, PublishStage};
-use facewatch::track::{FaceThresholds, TrackStage};
+use facewatch::track::{FaceThresholds, TrackPlan, TrackStage};
 use opencv::core::{Mat, Scalar, CV_8UC3};
 
 /// Synthetic frames; optionally live, slow, or lost at one frame until `fail_reopens` reopen attempts failed.
@@ -137,7 +137,13 @@ fn build_with(source: FakeSource, detect_delay: Duration, panic_at: Option<usize
     let pipeline = Pipeline::single(
         CaptureStage::new(Box::new(source), capture),
         DetectStage::new(Box::new(FakeDetector { delay: detect_delay, panic_at, calls: calls.clone() })),
-        TrackStage::build(&cfg.track, "test", FaceEmbedder::new(Box::new(FakeEmbedder)), LiveGallery::new(gallery, 3), levels, 0.4, None),
+        TrackStage::build(
+            &cfg.track,
+            "test",
+            FaceEmbedder::new(Box::new(FakeEmbedder)),
+            LiveGallery::new(gallery, 3),
+            TrackPlan { levels, threshold: 0.4, update_interval: None, embed_budget: 1 },
+        ),
         PublishStage::new(vec![Box::new(ChannelSink(tx))]),
         None,
         Queues { frames: 2, detections: 2 },
