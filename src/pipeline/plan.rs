@@ -348,10 +348,13 @@ mod tests {
 
     /// Every "0 = auto" rule, as a table: (cores, live, settings) → (detect workers, embedding sessions, budget,
     /// inference threads per session).
+    /// (cores, live, settings, (detect workers, embedding sessions, budget, inference threads)).
+    type Case<'a> = (usize, bool, &'a [(&'a str, &'a str)], (usize, usize, usize, usize));
+
     #[test]
     fn the_auto_rules_decide_workers_sessions_budget_and_threads() {
         #[rustfmt::skip]
-        let cases: &[(usize, bool, &[(&str, &str)], (usize, usize, usize, usize))] = &[
+        let cases: &[Case] = &[
             // A live camera: one detector per four cores, the cores it leaves for recognizers (1–2).
             (2, true, &[], (1, 1, 1, 1)),
             (4, true, &[], (1, 2, 2, 1)),
