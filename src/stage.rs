@@ -137,6 +137,15 @@ impl<T> Output<T> {
     }
 }
 
+/// Starts a named thread: every thread of the daemon starts here or in [`Stage`] runs, named for `top -H`,
+/// `ps -L`, debuggers and the logs (a stage's own threads, and the sinks', the API's, the gallery watcher's).
+pub fn thread<T: Send + 'static>(
+    name: impl Into<String>,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::io::Result<std::thread::JoinHandle<T>> {
+    std::thread::Builder::new().name(name.into()).spawn(f)
+}
+
 /// What every stage gets besides its input and output: the stop signal and the pipeline's counters.
 #[derive(Clone)]
 pub struct Context {

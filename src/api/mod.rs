@@ -218,23 +218,21 @@ impl Api {
         let router = router(self.shared.clone());
         let limits = self.shared.limits;
         let listener = self.listener;
-        let thread = std::thread::Builder::new()
-            .name("api".into())
-            .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                    Ok(rt) => rt,
-                    Err(e) => return tracing::error!(error = %e, "The API could not start its runtime."),
+        let thread = crate::stage::thread("api", move || {
+            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => return tracing::error!(error = %e, "The API could not start its runtime."),
+            };
+            rt.block_on(async move {
+                let listener = match tokio::net::TcpListener::from_std(listener) {
+                    Ok(l) => l,
+                    Err(e) => return tracing::error!(error = %e, "The API could not listen."),
                 };
-                rt.block_on(async move {
-                    let listener = match tokio::net::TcpListener::from_std(listener) {
-                        Ok(l) => l,
-                        Err(e) => return tracing::error!(error = %e, "The API could not listen."),
-                    };
-                    tracing::info!(address = %address, max_connections = limits.max_connections, "HTTP API listening.");
-                    server::serve(listener, router, limits, stop_rx).await;
-                });
-            })
-            .map_err(ApiError::Thread)?;
+                tracing::info!(address = %address, max_connections = limits.max_connections, "HTTP API listening.");
+                server::serve(listener, router, limits, stop_rx).await;
+            });
+        })
+        .map_err(ApiError::Thread)?;
         Ok(ApiHandle { stop: Some(stop_tx), thread: Some(thread), address })
     }
 }

@@ -230,7 +230,7 @@ impl CaptureStage {
         let start = |cfg: &CaptureConfig| -> Opening {
             let (tx, rx) = crossbeam_channel::bounded(1);
             let c = cfg.clone();
-            let spawned = std::thread::Builder::new().name("open".into()).spawn(move || {
+            let spawned = crate::stage::thread("open", move || {
                 let _ = tx.send(open(&c));
             });
             if spawned.is_err() {

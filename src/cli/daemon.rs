@@ -128,15 +128,13 @@ fn install_signal_handler(stop: Stop) -> Outcome<()> {
     if unsafe { libc::signal(libc::SIGQUIT, on_sigquit as *const () as libc::sighandler_t) } == libc::SIG_ERR {
         return Err(Failure::internal(anyhow::anyhow!("installing the SIGQUIT handler failed: {}", std::io::Error::last_os_error())));
     }
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || loop {
-            if QUIT.swap(false, std::sync::atomic::Ordering::SeqCst) {
-                on_signal(&stop);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        })
-        .map_err(|e| Failure::internal(anyhow::Error::new(e).context("starting the signal thread")))?;
+    crate::stage::thread("signals", move || loop {
+        if QUIT.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            on_signal(&stop);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    })
+    .map_err(|e| Failure::internal(anyhow::Error::new(e).context("starting the signal thread")))?;
     Ok(())
 }
 

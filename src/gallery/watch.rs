@@ -49,7 +49,7 @@ impl LiveGallery {
         let current = Arc::new(gallery.search_view());
         let latest = Arc::new(Latest { snapshot: RwLock::new((0, current.clone())), generation: AtomicU64::new(0) });
         let watching = Arc::downgrade(&latest);
-        let watcher = std::thread::Builder::new().name("gallery".into()).spawn(move || watch(gallery, &watching));
+        let watcher = crate::stage::thread("gallery", move || watch(gallery, &watching));
         if let Err(e) = watcher {
             warn!(error = %e, "Could not start the gallery watcher; changes on disk need a restart.");
         }

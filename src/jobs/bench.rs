@@ -171,7 +171,7 @@ pub fn bench(cfg: &Config, a: &BenchOptions) -> Result<BenchReport, JobError> {
     let connect = || UnixStream::connect(&socket).map_err(JobError::file("connect to", &socket));
     let stalled: Vec<UnixStream> = (0..a.stalled_subscribers).map(|_| connect()).collect::<Result<_, _>>()?;
     let reader = connect()?;
-    let reader = std::thread::Builder::new().name("bench-reader".into()).spawn(move || {
+    let reader = crate::stage::thread("bench-reader", move || {
         let (mut lines, mut told) = (0usize, 0u64);
         for line in BufReader::new(reader).lines().map_while(Result::ok) {
             lines += 1;

@@ -161,18 +161,16 @@ fn spawn(
     let stop = stop.clone();
     let camera = camera.to_string();
     let span_camera = camera.clone();
-    let handle = std::thread::Builder::new()
-        .name(thread)
-        .spawn(move || {
-            let _span = tracing::info_span!("stage", name, camera = %span_camera).entered();
-            std::panic::catch_unwind(AssertUnwindSafe(f)).map_err(|p| {
-                let message = panic_message(p);
-                error!(stage = name, %message, "Stage panicked; shutting the pipeline down.");
-                stop.raise();
-                message
-            })
+    let handle = crate::stage::thread(thread, move || {
+        let _span = tracing::info_span!("stage", name, camera = %span_camera).entered();
+        std::panic::catch_unwind(AssertUnwindSafe(f)).map_err(|p| {
+            let message = panic_message(p);
+            error!(stage = name, %message, "Stage panicked; shutting the pipeline down.");
+            stop.raise();
+            message
         })
-        .map_err(|source| PipelineError::Spawn { stage: name, source })?;
+    })
+    .map_err(|source| PipelineError::Spawn { stage: name, source })?;
     Ok((camera, name, handle))
 }
 

@@ -21,7 +21,7 @@ impl QueuedLineSink {
     /// Starts the writer thread `name` with room for `capacity` lines.
     pub fn spawn<W: Write + Send + 'static>(name: &'static str, mut writer: W, capacity: usize) -> std::io::Result<Self> {
         let (tx, rx) = crossbeam_channel::bounded::<Arc<str>>(capacity.max(1));
-        let thread = std::thread::Builder::new().name(name.into()).spawn(move || {
+        let thread = crate::stage::thread(name, move || {
             for line in rx {
                 // A closed stdout (`| head`) ends the writing, not the daemon.
                 if writeln!(writer, "{line}").and_then(|()| writer.flush()).is_err() {

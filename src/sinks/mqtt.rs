@@ -303,10 +303,9 @@ impl MqttSink {
         let discovery_filter = topics.config("+", "+");
         let reconnect_max = cfg.reconnect_max;
         let net_client = client.clone();
-        let net = std::thread::Builder::new()
-            .name("mqtt-net".into())
-            .spawn(move || network(connection, net_client, notice_tx, address, discovery_filter, reconnect_max))
-            .map_err(MqttError::Thread)?;
+        let net =
+            crate::stage::thread("mqtt-net", move || network(connection, net_client, notice_tx, address, discovery_filter, reconnect_max))
+                .map_err(MqttError::Thread)?;
         let (tx, rx) = crossbeam_channel::bounded(cfg.queue.get());
         let dropped = Arc::new(AtomicU64::new(0));
         let connected = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -325,7 +324,7 @@ impl MqttSink {
             connected: false,
             net: Some(net),
         };
-        let worker = std::thread::Builder::new().name("mqtt".into()).spawn(move || worker.run(rx, notice_rx)).map_err(MqttError::Thread)?;
+        let worker = crate::stage::thread("mqtt", move || worker.run(rx, notice_rx)).map_err(MqttError::Thread)?;
         Ok(Self { tx: Some(tx), dropped, connected, worker: Some(worker) })
     }
 

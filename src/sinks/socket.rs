@@ -357,7 +357,7 @@ impl SocketServer {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build().map_err(err)?;
         let (h, s) = (hub.clone(), shutdown.clone());
         let watch = Watch { path: path.to_path_buf(), bound };
-        let thread = std::thread::Builder::new().name("socket".into()).spawn(move || serve(runtime, listener, h, s, watch)).map_err(err)?;
+        let thread = crate::stage::thread("socket", move || serve(runtime, listener, h, s, watch)).map_err(err)?;
         info!(path = %path.display(), queue, "Serving events.");
         Ok(Self { path: path.to_path_buf(), bound, hub, shutdown, thread: Some(thread) })
     }
