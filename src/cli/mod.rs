@@ -13,7 +13,6 @@ mod dedupe;
 mod enroll;
 mod evaluate;
 mod gallery;
-mod identification;
 mod photos;
 
 use std::path::PathBuf;

@@ -38,10 +38,8 @@ pub mod check;
 pub mod dedupe;
 pub mod enroll;
 pub mod evaluate;
-pub mod identification;
 pub mod install;
 pub mod photos;
-pub mod video;
 
 use std::path::PathBuf;
 

@@ -8,8 +8,9 @@ use facewatch::dedupe::Thresholds;
 use facewatch::eval::{pairs, read_pairs, LabelledPair};
 use facewatch::gallery::Gallery;
 use facewatch::jobs::dedupe::{dedupe, DedupeOptions};
+use facewatch::jobs::enroll;
+use facewatch::jobs::evaluate::identification;
 use facewatch::jobs::evaluate::{self, PairOutputs};
-use facewatch::jobs::{enroll, identification};
 use serde_json::Value;
 
 use crate::common::{arg, config, engine, face, faces};

@@ -2,9 +2,9 @@
 
 use tracing::info;
 
-use super::JobError;
 use crate::base::SaidFrame;
 use crate::config::{Config, SourceKind};
+use crate::jobs::JobError;
 use crate::pipeline::{BuildOptions, Built, Pipeline};
 use crate::stage::Stop;
 use crate::stills::ModelInfo;

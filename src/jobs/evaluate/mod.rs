@@ -6,12 +6,15 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::video::{said_on_video, SaidOnVideo};
+pub mod identification;
+pub mod video;
+
 use super::{JobError, Progress};
 use crate::base::Embedding;
 use crate::config::Config;
 use crate::eval::{self, video as truth_video, LabelledPair, RocPoint, ScoredPair};
 use crate::stills::Engine;
+use video::{said_on_video, SaidOnVideo};
 
 /// A photo left out of the scoring, and why.
 #[derive(Debug, Serialize)]

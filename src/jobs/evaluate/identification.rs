@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::{JobError, Progress};
 use crate::base::{face, Embedding, UNKNOWN};
 use crate::folders::{person_dirs, photos_in, photos_under};
 use crate::gallery::{Gallery, NewEmbedding};
+use crate::jobs::{JobError, Progress};
 use crate::stills::Engine;
 
 /// A held-out photo not identified as its person.
