@@ -45,6 +45,7 @@ pub mod sessions;
 pub mod sinks;
 pub mod stage;
 pub mod stills;
+pub mod strangers;
 pub mod track;
 
 pub use base::Frame;

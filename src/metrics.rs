@@ -141,6 +141,8 @@ pub struct Stats {
     pub matcher: StageStats,
     /// Identity voting per frame.
     pub track: StageStats,
+    /// Stranger matching per frame (its gates, the search among strangers, the faces kept).
+    pub strangers: StageStats,
     /// Serialisation and fan-out per event; `dropped` counts events the full publish queue refused.
     pub publish: StageStats,
     /// Capture → track stage done, per frame.
@@ -200,6 +202,7 @@ impl Default for Stats {
             embed: StageStats::new("embed"),
             matcher: StageStats::new("matcher"),
             track: StageStats::new("track"),
+            strangers: StageStats::new("strangers"),
             publish: StageStats::new("publish"),
             latency: StageStats::new("latency"),
             embed_face: StageStats::new("embed_face"),
@@ -266,6 +269,9 @@ pub struct Report {
     pub embed_face: StageReport,
     /// Per stage.
     pub stages: Vec<StageReport>,
+    /// Stranger matching per frame, when it ran (`[strangers]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strangers: Option<StageReport>,
 }
 
 impl Stats {
@@ -292,6 +298,7 @@ impl Stats {
             latency: self.latency.report(),
             embed_face: self.embed_face.report(),
             stages: self.stages().iter().map(|s| s.report()).collect(),
+            strangers: Some(self.strangers.report()).filter(|r| r.items > 0),
         }
     }
 }

@@ -49,6 +49,26 @@ pub enum EventKind {
     EventsDropped,
 }
 
+/// Seconds since the Unix epoch as `YYYY-MM-DD HH:MM:SS UTC`, for people.
+pub fn utc_text(secs: i64) -> String {
+    let (days, t) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", t / 3600, t / 60 % 60, t % 60)
+}
+
+/// Days since 1970-01-01 as (year, month, day), proleptic Gregorian (H. Hinnant's `civil_from_days`).
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
 /// Where the HTTP API serves snapshots: an event's `snapshot.url` is this, `/`, and the file's path below the
 /// snapshot folder (the API's route is made from it too).
 pub const SNAPSHOT_ROUTE: &str = "/api/snapshots";
@@ -115,6 +135,10 @@ pub struct TrackFace {
     /// The picture of this decision (`track_started`, `identity_changed`), when `[snapshots]` is on.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub snapshot: Option<SnapshotRef>,
+    /// For a face no enrolled person matches: the stranger it was recognised as (`stranger-…`, the same across
+    /// tracks, cameras and restarts), once one is known (`[strangers]`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub stranger: Option<String>,
 }
 
 /// Where a snapshot is: its file, and its address on the HTTP API.
@@ -242,12 +266,16 @@ pub struct Event {
     /// When the event was published, seconds since the Unix epoch (`emit_ts − frame_ts` is the latency); set by
     /// the publish stage.
     pub emit_ts: f64,
+    /// The face of a decision (`track_started`, `identity_changed`) as a small JPEG, for the outputs that show
+    /// it (Home Assistant's image entity, the web page's timeline); never part of the line.
+    #[serde(skip)]
+    pub picture: Option<std::sync::Arc<[u8]>>,
 }
 
 impl Event {
     /// An event for `camera`, about no frame, not yet published.
     pub fn new(camera: &str, body: EventBody) -> Self {
-        Self { v: SCHEMA_VERSION, body, camera: camera.to_string(), frame_seq: None, frame_ts: None, emit_ts: 0.0 }
+        Self { v: SCHEMA_VERSION, body, camera: camera.to_string(), frame_seq: None, frame_ts: None, emit_ts: 0.0, picture: None }
     }
 
     /// A status event (no frame): stamped with now as its `frame_ts`.
@@ -354,6 +382,7 @@ mod tests {
             margin: None,
             votes: [2, 3],
             snapshot: None,
+            stranger: None,
         }
         .with_candidates(vec![Candidate { name: "ann".into(), score: 0.5 }, Candidate { name: "bob".into(), score: 0.25 }])
     }

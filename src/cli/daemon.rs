@@ -187,6 +187,7 @@ pub(super) fn run(g: &GlobalArgs, a: RunArgs) -> Outcome<u8> {
         record: a.record.clone(),
         sse,
         snapshots: true,
+        strangers: true,
         preview,
         extra: Vec::new(),
     };

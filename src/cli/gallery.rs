@@ -44,6 +44,18 @@ pub enum GalleryCommand {
         /// New name.
         new: String,
     },
+    /// A photo given to the wrong person ("this face was not X"): move it to the right person, or back among the
+    /// strangers (a photo kept with its face crop: named from a stranger or enrolled since crops are kept).
+    MovePhoto {
+        /// The photo's id (`gallery photos NAME`).
+        id: i64,
+        /// To this person (created when new).
+        #[arg(long, value_name = "NAME", conflicts_with = "stranger", required_unless_present = "stranger")]
+        to: Option<String>,
+        /// Back among the strangers, as a stranger of its own.
+        #[arg(long)]
+        stranger: bool,
+    },
 }
 
 #[derive(Serialize)]
@@ -92,6 +104,17 @@ pub(super) fn gallery(g: &GlobalArgs, cfg: &Config, cmd: GalleryCommand) -> Outc
                         &p.sha256[..12.min(p.sha256.len())]
                     );
                 }
+            })?;
+        }
+        GalleryCommand::MovePhoto { id, to, stranger: _ } => {
+            let target = match to {
+                Some(name) => crate::gallery::strangers::FaceTarget::Person(name),
+                None => crate::gallery::strangers::FaceTarget::Stranger,
+            };
+            let out = gallery.move_face(id, &target)?;
+            emit(g, &out, |o| {
+                let gone = if o.person_removed { format!("; {} had no other photo and was removed", o.from) } else { String::new() };
+                println!("photo {} moved from {} to {}{gone}", o.id, printable(&o.from), printable(&o.to));
             })?;
         }
         GalleryCommand::RemovePhoto { id } => {
@@ -245,4 +268,130 @@ pub(super) fn check_config(g: &GlobalArgs, with_plan: bool) -> Outcome<u8> {
         }
     })?;
     Ok(if problems.is_empty() { EXIT_OK } else { EXIT_CONFIG })
+}
+
+/// `facewatch strangers …`.
+#[derive(Debug, Subcommand)]
+pub enum StrangersCommand {
+    /// Every stranger kept: when and where they were seen, how often, and their faces.
+    List,
+    /// One stranger, with the ids of their faces (`--faces DIR` writes their pictures there, 0600).
+    Show {
+        /// `stranger-…`.
+        label: String,
+        /// Write each face's crop and scene as JPEG files into this folder.
+        #[arg(long, value_name = "DIR")]
+        faces: Option<PathBuf>,
+    },
+    /// Name a stranger (a new person, or one already enrolled): their faces become the person's photos.
+    Name {
+        /// `stranger-…`.
+        label: String,
+        /// The person.
+        name: String,
+    },
+    /// Two strangers are one person: the second's faces and sightings go to the first.
+    Merge {
+        /// The stranger kept.
+        into: String,
+        /// The stranger merged into it.
+        from: String,
+    },
+    /// Forget a stranger and their faces.
+    Forget {
+        /// `stranger-…`.
+        label: String,
+    },
+}
+
+/// Runs a strangers subcommand.
+pub(super) fn strangers(g: &GlobalArgs, cfg: &Config, cmd: StrangersCommand) -> Outcome<u8> {
+    let mut gallery = open_configured_gallery(cfg)?;
+    let when = |t: i64| crate::base::event::utc_text(t);
+    match cmd {
+        StrangersCommand::List => {
+            #[derive(Serialize)]
+            struct ListOut {
+                strangers: Vec<crate::gallery::strangers::StoredStranger>,
+            }
+            let out = ListOut { strangers: gallery.store().strangers()? };
+            emit(g, &out, |o| {
+                println!("{} stranger(s)", o.strangers.len());
+                for s in &o.strangers {
+                    println!(
+                        "  {}  seen {} time(s), last {} on {}, {} face(s)",
+                        s.label,
+                        s.sightings,
+                        when(s.last_seen),
+                        if s.cameras.is_empty() { "?".into() } else { printable(&s.cameras.join(", ")) },
+                        s.faces.len()
+                    );
+                }
+            })?;
+        }
+        StrangersCommand::Show { label, faces } => {
+            let stranger = gallery
+                .store()
+                .strangers()?
+                .into_iter()
+                .find(|s| s.label == label)
+                .ok_or(crate::gallery::GalleryError::UnknownStranger(label.clone()))?;
+            if let Some(dir) = &faces {
+                let dir = crate::private::PrivateDir::create(dir).map_err(|e| super::InputError(format!("{}: {e}", dir.display())))?;
+                for f in &stranger.faces {
+                    for (context, suffix) in [(false, "face"), (true, "scene")] {
+                        if let Some(jpeg) = gallery.store().stranger_face_image(f.id, context)? {
+                            dir.write(&format!("{label}_{}_{suffix}.jpg", f.id), &jpeg)
+                                .map_err(|e| super::InputError(format!("{}: {e}", dir.path().display())))?;
+                        }
+                    }
+                }
+            }
+            emit(g, &stranger, |s| {
+                println!(
+                    "{}: first seen {}, last {} ({} sighting(s)) on {}",
+                    s.label,
+                    when(s.first_seen),
+                    when(s.last_seen),
+                    s.sightings,
+                    printable(&s.cameras.join(", "))
+                );
+                for f in &s.faces {
+                    println!("  face {:>6}  quality {:.2}  {} at {}", f.id, f.quality, printable(&f.camera), when(f.seen_at));
+                }
+            })?;
+        }
+        StrangersCommand::Name { label, name } => {
+            let moved = gallery.stranger_name(&label, &name)?;
+            #[derive(Serialize)]
+            struct Named {
+                stranger: String,
+                name: String,
+                photos: usize,
+            }
+            emit(g, &Named { stranger: label, name, photos: moved }, |o| {
+                println!("{} is now {}: {} photo(s) enrolled from their faces", o.stranger, printable(&o.name), o.photos);
+            })?;
+        }
+        StrangersCommand::Merge { into, from } => {
+            let moved = gallery.stranger_merge(&into, &from)?;
+            #[derive(Serialize)]
+            struct Merged {
+                into: String,
+                from: String,
+                faces: usize,
+            }
+            emit(g, &Merged { into, from, faces: moved }, |o| println!("{} merged into {} ({} face(s))", o.from, o.into, o.faces))?;
+        }
+        StrangersCommand::Forget { label } => {
+            let faces = gallery.stranger_forget(&label)?;
+            #[derive(Serialize)]
+            struct Forgotten {
+                stranger: String,
+                faces: usize,
+            }
+            emit(g, &Forgotten { stranger: label, faces }, |o| println!("{} forgotten ({} face(s))", o.stranger, o.faces))?;
+        }
+    }
+    Ok(EXIT_OK)
 }

@@ -83,9 +83,12 @@ pub enum Command {
     Verify(photos::VerifyArgs),
     /// Who is in a photo? Every face against the gallery, top-k candidates with scores.
     Identify(photos::IdentifyArgs),
-    /// List, remove or rename enrolled people.
+    /// List, remove or rename enrolled people; move a photo given to the wrong person.
     #[command(subcommand)]
     Gallery(gallery::GalleryCommand),
+    /// The strangers the daemon keeps (faces no enrolled person matches): list, show, name, merge, forget.
+    #[command(subcommand)]
+    Strangers(gallery::StrangersCommand),
     /// Find copies of the same photo (identical bytes, resized or re-encoded, or with --faces the same face
     /// crop); dry run unless --move.
     Dedupe(dedupe::DedupeArgs),
@@ -274,6 +277,7 @@ pub fn run(cli: Cli) -> Outcome {
                 Command::Verify(a) => photos::verify(g, &cfg, a),
                 Command::Identify(a) => photos::identify(g, &cfg, a),
                 Command::Gallery(c) => gallery::gallery(g, &cfg, c),
+                Command::Strangers(c) => gallery::strangers(g, &cfg, c),
                 Command::Evaluate(a) => evaluate::evaluate(g, &cfg, a),
                 Command::Dedupe(a) => dedupe::dedupe(g, Some(&cfg), a),
                 Command::Calibrate(a) => evaluate::calibrate(g, &cfg, a),

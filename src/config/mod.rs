@@ -30,6 +30,7 @@ pub use crate::sinks::mqtt::MqttConfig;
 pub use crate::sinks::preview::PreviewConfig;
 pub use crate::sinks::snapshots::SnapshotConfig;
 pub use crate::sinks::PublishConfig;
+pub use crate::strangers::StrangerConfig;
 pub use crate::track::TrackConfig;
 pub use api::ApiConfig;
 
@@ -135,6 +136,7 @@ sections! {
     cameras: Cameras,
     pipeline: PipelineConfig,
     track: TrackConfig,
+    strangers: StrangerConfig,
     publish: PublishConfig,
     mqtt: MqttConfig,
     api: ApiConfig,

@@ -146,6 +146,7 @@ mod tests {
             source_path: file.into(),
             file_sha256: file.into(),
             det_score: 0.9,
+            crop: None,
         }
     }
 

@@ -6,6 +6,7 @@ pub mod check;
 mod config;
 mod sqlite;
 mod store;
+pub mod strangers;
 mod watch;
 
 use std::path::{Path, PathBuf};
@@ -76,6 +77,12 @@ pub enum GalleryError {
         /// Length of the gallery's embeddings.
         want: usize,
     },
+    /// No stranger has that label.
+    #[error("no stranger `{0}` in the gallery (`facewatch strangers list` lists them)")]
+    UnknownStranger(String),
+    /// A photo enrolled from a file has no crop to make a stranger of.
+    #[error("photo {0} was enrolled from a file and kept no face crop: it cannot become a stranger; remove it instead (`facewatch gallery remove-photo {0}`)")]
+    NoCrop(i64),
     /// A stored vector has the wrong length (the file was edited or is damaged).
     #[error("gallery {path}: embedding {id} has {got} values, expected {want}")]
     Damaged {
@@ -107,6 +114,9 @@ pub struct NewEmbedding {
     pub file_sha256: String,
     /// Detector score of the face.
     pub det_score: f32,
+    /// The aligned 112×112 crop, JPEG, kept with the photo (shown by the web page; lets a wrongly named face go
+    /// back among the strangers).
+    pub crop: Option<Vec<u8>>,
 }
 
 /// A person and how many embeddings they have.
@@ -168,6 +178,17 @@ pub struct Gallery {
     exact_search_max: usize,
     /// The store's version when the entries were last read: it changes when anyone commits.
     seen_version: i64,
+    /// The change counters when last looked at.
+    seen_versions: strangers::Versions,
+}
+
+/// What changed since a gallery last looked ([`Gallery::poll`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Persons or photos (read again).
+    pub persons: bool,
+    /// Strangers, as a person edited them (named, merged, forgotten).
+    pub strangers: bool,
 }
 
 /// Checks a person name.
@@ -205,8 +226,17 @@ impl Gallery {
 
     /// The gallery kept in `store`, read now.
     pub fn over(store: Box<dyn GalleryStore>, exact_search_max: usize) -> Result<Self, GalleryError> {
-        let mut g = Self { store, persons: Vec::new(), entries: Vec::new(), view: OnceLock::new(), exact_search_max, seen_version: 0 };
+        let mut g = Self {
+            store,
+            persons: Vec::new(),
+            entries: Vec::new(),
+            view: OnceLock::new(),
+            exact_search_max,
+            seen_version: 0,
+            seen_versions: strangers::Versions::default(),
+        };
         g.seen_version = g.store.version()?;
+        g.seen_versions = g.store.versions()?;
         g.reload()?;
         Ok(g)
     }
@@ -252,13 +282,65 @@ impl Gallery {
     /// Re-reads the gallery when another process (`facewatch enroll`, `gallery remove`) changed it since it was
     /// last read; returns whether it did. Cheap when nothing changed (one pragma), so the daemon polls it.
     pub fn reload_if_changed(&mut self) -> Result<bool, GalleryError> {
+        Ok(self.poll()?.persons)
+    }
+
+    /// What changed since the last look (cheap when nothing did: one pragma); persons are read again when they
+    /// changed. The daemon's own stranger writes change nothing here; a person's edits do.
+    pub fn poll(&mut self) -> Result<Changes, GalleryError> {
         let v = self.store.version()?;
         if v == self.seen_version {
-            return Ok(false);
+            return Ok(Changes::default());
         }
-        self.reload()?;
+        let versions = self.store.versions()?;
+        let changes = Changes {
+            persons: !versions.counted || versions.persons != self.seen_versions.persons,
+            strangers: versions.strangers != self.seen_versions.strangers,
+        };
+        if changes.persons {
+            self.reload()?;
+        }
         self.seen_version = v;
-        Ok(true)
+        self.seen_versions = versions;
+        Ok(changes)
+    }
+
+    /// The store, for what is not mirrored in memory (strangers, photo crops).
+    pub fn store(&self) -> &dyn GalleryStore {
+        self.store.as_ref()
+    }
+
+    /// Names stranger `label` `person`; their faces become the person's photos.
+    pub fn stranger_name(&mut self, label: &str, person: &str) -> Result<usize, GalleryError> {
+        let n = self.store.stranger_name(label, person)?;
+        self.reload()?;
+        Ok(n)
+    }
+
+    /// Merges stranger `from` into `into`.
+    pub fn stranger_merge(&mut self, into: &str, from: &str) -> Result<usize, GalleryError> {
+        self.store.stranger_merge(into, from)
+    }
+
+    /// Forgets stranger `label`.
+    pub fn stranger_forget(&mut self, label: &str) -> Result<usize, GalleryError> {
+        self.store.stranger_forget(label)
+    }
+
+    /// Moves photo `id` to where it belongs ([`strangers::FaceTarget`]).
+    pub fn move_face(&mut self, id: i64, to: &strangers::FaceTarget) -> Result<strangers::MovedFace, GalleryError> {
+        let moved = self.store.move_face(id, to)?;
+        self.reload()?;
+        Ok(moved)
+    }
+
+    /// Every stranger, in a book for matching.
+    pub fn stranger_book(&self) -> Result<crate::matcher::strangers::StrangerBook, GalleryError> {
+        let strangers = self.store.strangers()?;
+        Ok(crate::matcher::strangers::StrangerBook::from_faces(strangers.into_iter().map(|s| {
+            let faces = s.faces.into_iter().map(|f| (Embedding::from_unit(f.vector), f.quality)).collect();
+            (s.label, faces)
+        })))
     }
 
     /// Where the gallery is kept (its file).
@@ -386,7 +468,7 @@ mod tests {
     }
 
     fn item(e: Embedding, file: &str) -> NewEmbedding {
-        NewEmbedding { embedding: e, source_path: file.into(), file_sha256: file.into(), det_score: 0.9 }
+        NewEmbedding { embedding: e, source_path: file.into(), file_sha256: file.into(), det_score: 0.9, crop: None }
     }
 
     #[test]

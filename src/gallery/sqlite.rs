@@ -9,10 +9,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::store::{GalleryStore, StoredEmbedding};
+use super::strangers::{FaceTarget, MovedFace, NewStrangerFace, StoredStranger, Versions};
 use super::{check_name, GalleryError, NewEmbedding, PersonSummary, PhotoSummary, RemovedPhoto};
 use crate::base::Embedding;
 
-const SCHEMA_VERSION: &str = "1";
+const SCHEMA_VERSION: &str = "2";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -35,15 +36,15 @@ CREATE TABLE IF NOT EXISTS embeddings (
 );
 ";
 
-fn now() -> i64 {
+pub(super) fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
-fn blob_from_embedding(e: &Embedding) -> Vec<u8> {
+pub(super) fn blob_from_embedding(e: &Embedding) -> Vec<u8> {
     e.as_slice().iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
-fn embedding_from_blob(b: &[u8]) -> Vec<f32> {
+pub(super) fn embedding_from_blob(b: &[u8]) -> Vec<f32> {
     b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
 }
 
@@ -114,6 +115,11 @@ pub fn count_embeddings(path: &Path) -> Option<u64> {
     conn.query_row("SELECT COUNT(*) FROM embeddings", [], |r| r.get::<_, i64>(0)).ok().map(|n| n.max(0) as u64)
 }
 
+/// Persons changed: a running daemon reads them again (see [`super::strangers`] for the counters).
+fn bump(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute("UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'persons_version'", []).map(drop)
+}
+
 /// A gallery kept in one SQLite file: 0600 in a 0700 folder, WAL, one transaction per change.
 pub struct SqliteStore {
     conn: Connection,
@@ -178,8 +184,28 @@ impl SqliteStore {
         Ok(store)
     }
 
-    fn sql(&self, source: rusqlite::Error) -> GalleryError {
+    pub(super) fn sql(&self, source: rusqlite::Error) -> GalleryError {
         GalleryError::Sqlite { path: self.path.clone(), source }
+    }
+
+    pub(super) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub(super) fn conn_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    pub(super) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(super) fn model_name(&self) -> &str {
+        &self.model
+    }
+
+    pub(super) fn dim_of(&self) -> usize {
+        self.dim
     }
 
     fn init(&mut self) -> Result<(), GalleryError> {
@@ -189,7 +215,25 @@ impl SqliteStore {
             .and_then(|()| self.conn.pragma_update(None, "foreign_keys", "ON"))
             .and_then(|()| self.conn.execute_batch(SCHEMA))
             .map_err(|e| self.sql(e))?;
+        self.migrate()?;
         self.check_model()
+    }
+
+    /// Brings a gallery of schema 1 to 2: photos keep their aligned crop, strangers, change counters.
+    fn migrate(&mut self) -> Result<(), GalleryError> {
+        let has_crop: bool = self
+            .conn
+            .prepare("SELECT 1 FROM pragma_table_info('embeddings') WHERE name = 'crop'")
+            .and_then(|mut s| s.exists([]))
+            .map_err(|e| self.sql(e))?;
+        let tx = self.conn.transaction().map_err(|e| GalleryError::Sqlite { path: self.path.clone(), source: e })?;
+        let sql = |e| GalleryError::Sqlite { path: self.path.clone(), source: e };
+        if !has_crop {
+            tx.execute("ALTER TABLE embeddings ADD COLUMN crop BLOB", []).map_err(sql)?;
+        }
+        tx.execute_batch(super::strangers::SCHEMA_V2).map_err(sql)?;
+        tx.execute("UPDATE meta SET value = ?1 WHERE key = 'schema_version'", [SCHEMA_VERSION]).map_err(sql)?;
+        tx.commit().map_err(sql)
     }
 
     /// Refuses a gallery made by another recognizer; records the configured one in a new gallery.
@@ -287,8 +331,8 @@ impl GalleryStore for SqliteStore {
             }
             let inserted = tx
                 .execute(
-                    "INSERT OR IGNORE INTO embeddings (person_id, model, dim, vector, source_path, file_sha256, det_score, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    "INSERT OR IGNORE INTO embeddings (person_id, model, dim, vector, source_path, file_sha256, det_score, created_at, crop)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                     params![
                         person_id,
                         self.model,
@@ -297,13 +341,17 @@ impl GalleryStore for SqliteStore {
                         item.source_path,
                         item.file_sha256,
                         f64::from(item.det_score),
-                        now()
+                        now(),
+                        item.crop
                     ],
                 )
                 .map_err(sql)?;
             if inserted == 1 {
                 added.push(i);
             }
+        }
+        if !added.is_empty() {
+            bump(&tx).map_err(sql)?;
         }
         tx.commit().map_err(sql)?;
         Ok(added)
@@ -379,6 +427,7 @@ impl GalleryStore for SqliteStore {
             .map_err(sql)?;
         let (person_id, name, path) = found.ok_or(GalleryError::UnknownPhoto(id))?;
         tx.execute("DELETE FROM embeddings WHERE id = ?1", [id]).map_err(sql)?;
+        bump(&tx).map_err(sql)?;
         let left: i64 = tx.query_row("SELECT COUNT(*) FROM embeddings WHERE person_id = ?1", [person_id], |r| r.get(0)).map_err(sql)?;
         if left == 0 {
             tx.execute("DELETE FROM persons WHERE id = ?1", [person_id]).map_err(sql)?;
@@ -389,7 +438,12 @@ impl GalleryStore for SqliteStore {
 
     fn remove(&mut self, name: &str) -> Result<usize, GalleryError> {
         let n = self.embeddings_of(name)?;
-        self.conn.execute("DELETE FROM persons WHERE name = ?1", [name]).map_err(|e| self.sql(e))?;
+        let path = self.path.clone();
+        let sql = |source| GalleryError::Sqlite { path: path.clone(), source };
+        let tx = self.conn.transaction().map_err(sql)?;
+        tx.execute("DELETE FROM persons WHERE name = ?1", [name]).map_err(sql)?;
+        bump(&tx).map_err(sql)?;
+        tx.commit().map_err(sql)?;
         Ok(n)
     }
 
@@ -399,7 +453,59 @@ impl GalleryStore for SqliteStore {
         if self.embeddings_of(new).is_ok() {
             return Err(GalleryError::NameTaken(new.into()));
         }
-        self.conn.execute("UPDATE persons SET name = ?2 WHERE name = ?1", [old, new]).map_err(|e| self.sql(e))?;
-        Ok(())
+        let path = self.path.clone();
+        let sql = |source| GalleryError::Sqlite { path: path.clone(), source };
+        let tx = self.conn.transaction().map_err(sql)?;
+        tx.execute("UPDATE persons SET name = ?2 WHERE name = ?1", [old, new]).map_err(sql)?;
+        bump(&tx).map_err(sql)?;
+        tx.commit().map_err(sql)
+    }
+
+    fn photo_crop(&self, id: i64) -> Result<Option<Vec<u8>>, GalleryError> {
+        SqliteStore::photo_crop(self, id)
+    }
+
+    fn move_face(&mut self, id: i64, to: &FaceTarget) -> Result<MovedFace, GalleryError> {
+        SqliteStore::move_face(self, id, to)
+    }
+
+    fn versions(&self) -> Result<Versions, GalleryError> {
+        SqliteStore::versions(self)
+    }
+
+    fn strangers(&self) -> Result<Vec<StoredStranger>, GalleryError> {
+        SqliteStore::strangers(self)
+    }
+
+    fn stranger_add(&mut self, label: &str, face: &NewStrangerFace) -> Result<(), GalleryError> {
+        SqliteStore::stranger_add(self, label, face)
+    }
+
+    fn stranger_add_face(&mut self, label: &str, face: &NewStrangerFace, keep: usize) -> Result<(), GalleryError> {
+        SqliteStore::stranger_add_face(self, label, face, keep)
+    }
+
+    fn stranger_seen(&mut self, label: &str, camera: &str, at: i64) -> Result<(), GalleryError> {
+        SqliteStore::stranger_seen(self, label, camera, at)
+    }
+
+    fn stranger_name(&mut self, label: &str, person: &str) -> Result<usize, GalleryError> {
+        SqliteStore::stranger_name(self, label, person)
+    }
+
+    fn stranger_merge(&mut self, into: &str, from: &str) -> Result<usize, GalleryError> {
+        SqliteStore::stranger_merge(self, into, from)
+    }
+
+    fn stranger_forget(&mut self, label: &str) -> Result<usize, GalleryError> {
+        SqliteStore::stranger_forget(self, label)
+    }
+
+    fn strangers_prune(&mut self, before: i64, max: usize) -> Result<usize, GalleryError> {
+        SqliteStore::strangers_prune(self, before, max)
+    }
+
+    fn stranger_face_image(&self, face: i64, context: bool) -> Result<Option<Vec<u8>>, GalleryError> {
+        SqliteStore::stranger_face_image(self, face, context)
     }
 }

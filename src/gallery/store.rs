@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use super::strangers::{FaceTarget, MovedFace, NewStrangerFace, StoredStranger, Versions};
 use super::{GalleryError, NewEmbedding, PersonSummary, PhotoSummary, RemovedPhoto};
 
 /// One stored embedding, as a store gives it back.
@@ -49,4 +50,29 @@ pub trait GalleryStore: Send {
     fn remove(&mut self, name: &str) -> Result<usize, GalleryError>;
     /// Renames a person.
     fn rename(&mut self, old: &str, new: &str) -> Result<(), GalleryError>;
+    /// The crop kept with a photo, JPEG.
+    fn photo_crop(&self, id: i64) -> Result<Option<Vec<u8>>, GalleryError>;
+    /// Moves a photo given to the wrong person to another, or back among the strangers.
+    fn move_face(&mut self, id: i64, to: &FaceTarget) -> Result<MovedFace, GalleryError>;
+
+    /// The change counters (persons, strangers as people edit them).
+    fn versions(&self) -> Result<Versions, GalleryError>;
+    /// Every stranger with their faces, most recently seen first.
+    fn strangers(&self) -> Result<Vec<StoredStranger>, GalleryError>;
+    /// A new stranger with its first face.
+    fn stranger_add(&mut self, label: &str, face: &NewStrangerFace) -> Result<(), GalleryError>;
+    /// One more face of a stranger, keeping their `keep` best.
+    fn stranger_add_face(&mut self, label: &str, face: &NewStrangerFace, keep: usize) -> Result<(), GalleryError>;
+    /// A stranger seen again (a new track) by a camera.
+    fn stranger_seen(&mut self, label: &str, camera: &str, at: i64) -> Result<(), GalleryError>;
+    /// A stranger named: their faces become the person's photos.
+    fn stranger_name(&mut self, label: &str, person: &str) -> Result<usize, GalleryError>;
+    /// Two strangers found to be one.
+    fn stranger_merge(&mut self, into: &str, from: &str) -> Result<usize, GalleryError>;
+    /// A stranger forgotten.
+    fn stranger_forget(&mut self, label: &str) -> Result<usize, GalleryError>;
+    /// Retention: strangers last seen before `before`, then beyond `max`, forgotten.
+    fn strangers_prune(&mut self, before: i64, max: usize) -> Result<usize, GalleryError>;
+    /// A stranger face's crop, or with `context` its scene.
+    fn stranger_face_image(&self, face: i64, context: bool) -> Result<Option<Vec<u8>>, GalleryError>;
 }

@@ -14,6 +14,7 @@ use tracing::{info, warn};
 
 use super::Gallery;
 use crate::base::{Candidate, Embedding};
+use crate::matcher::strangers::StrangerBook;
 use crate::matcher::SearchView;
 
 /// How often the watcher looks for gallery changes made by other processes (`facewatch enroll` while running).
@@ -24,6 +25,8 @@ pub const GALLERY_POLL: Duration = Duration::from_secs(2);
 struct Latest {
     snapshot: RwLock<(u64, Arc<SearchView>)>,
     generation: AtomicU64,
+    /// The strangers every camera matches against and adds to; read again whole when a person edits them.
+    book: Arc<parking_lot::Mutex<StrangerBook>>,
 }
 
 /// The gallery's newest search view, for one camera's track stage.
@@ -47,7 +50,15 @@ impl LiveGallery {
     /// (its source lost) holds nobody back: each live gallery takes the newest view when it next looks.
     pub fn shared(gallery: Gallery, top_k: usize, n: usize) -> Vec<Self> {
         let current = Arc::new(gallery.search_view());
-        let latest = Arc::new(Latest { snapshot: RwLock::new((0, current.clone())), generation: AtomicU64::new(0) });
+        let book = gallery.stranger_book().unwrap_or_else(|e| {
+            warn!(error = %e, "The strangers could not be read; the daemon starts without them.");
+            StrangerBook::new()
+        });
+        let latest = Arc::new(Latest {
+            snapshot: RwLock::new((0, current.clone())),
+            generation: AtomicU64::new(0),
+            book: Arc::new(parking_lot::Mutex::new(book)),
+        });
         let watching = Arc::downgrade(&latest);
         let watcher = crate::stage::thread("gallery", move || watch(gallery, &watching));
         if let Err(e) = watcher {
@@ -61,13 +72,21 @@ impl LiveGallery {
         self.current.persons()
     }
 
-    /// Swaps in the view of a changed gallery when the watcher has one ready; never waits on a rebuild.
-    pub fn refresh(&mut self) {
-        if self.latest.generation.load(Ordering::Acquire) != self.seen {
-            let (generation, snapshot) = self.latest.snapshot.read().clone();
-            (self.seen, self.current) = (generation, snapshot);
-            info!(persons = self.current.persons(), embeddings = self.current.len(), "Gallery changed on disk; reloaded.");
+    /// Swaps in the view of a changed gallery when the watcher has one ready; never waits on a rebuild. Returns
+    /// whether it did.
+    pub fn refresh(&mut self) -> bool {
+        if self.latest.generation.load(Ordering::Acquire) == self.seen {
+            return false;
         }
+        let (generation, snapshot) = self.latest.snapshot.read().clone();
+        (self.seen, self.current) = (generation, snapshot);
+        info!(persons = self.current.persons(), embeddings = self.current.len(), "Gallery changed on disk; reloaded.");
+        true
+    }
+
+    /// The strangers of the gallery, shared by every camera.
+    pub fn strangers(&self) -> Arc<parking_lot::Mutex<StrangerBook>> {
+        self.latest.book.clone()
     }
 
     /// The best candidates for `e`, best first.
@@ -87,19 +106,31 @@ fn watch(mut gallery: Gallery, latest: &Weak<Latest>) {
             continue;
         }
         looked = Instant::now();
-        match gallery.reload_if_changed() {
-            Ok(true) => {
+        match gallery.poll() {
+            Ok(changes) if changes.strangers || changes.persons => {
+                let Some(latest) = latest.upgrade() else { return };
+                if changes.strangers {
+                    match gallery.stranger_book() {
+                        Ok(book) => {
+                            info!(strangers = book.len(), "Strangers changed; reloaded.");
+                            *latest.book.lock() = book;
+                        }
+                        Err(e) => warn!(error = %e, "Reading the changed strangers failed; keeping the previous ones."),
+                    }
+                }
+                if !changes.persons {
+                    continue;
+                }
                 let started = Instant::now();
                 let snapshot = Arc::new(gallery.search_view());
                 info!(embeddings = snapshot.len(), build_ms = started.elapsed().as_millis() as u64, "Gallery re-indexed.");
-                let Some(latest) = latest.upgrade() else { return };
                 let generation = latest.generation.load(Ordering::Relaxed) + 1;
                 // The one it replaces is dropped after the lock is let go: freeing a large index takes a while.
                 let replaced = std::mem::replace(&mut *latest.snapshot.write(), (generation, snapshot));
                 latest.generation.store(generation, Ordering::Release);
                 drop(replaced);
             }
-            Ok(false) => {}
+            Ok(_) => {}
             Err(e) => warn!(error = %e, "Reading the changed gallery failed; matching against the previous one."),
         }
     }
@@ -113,7 +144,7 @@ mod tests {
     fn person(angle: f32) -> Vec<NewEmbedding> {
         let embedding = Embedding::from_raw(vec![angle.cos(), angle.sin(), 0.0]).expect("non-zero");
         let id = format!("{angle}.jpg");
-        vec![NewEmbedding { embedding, source_path: id.clone(), file_sha256: id, det_score: 0.9 }]
+        vec![NewEmbedding { embedding, source_path: id.clone(), file_sha256: id, det_score: 0.9, crop: None }]
     }
 
     /// Refreshes `m` until it searches `persons` persons (the watcher looks every GALLERY_POLL).

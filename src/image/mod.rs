@@ -177,6 +177,18 @@ pub fn write_png(path: &Path, mat: &Mat) -> Result<(), ImageError> {
     }
 }
 
+/// `mat` as a JPEG of `quality` (1–100).
+pub fn encode_jpeg(mat: &Mat, quality: i32) -> Result<Vec<u8>, ImageError> {
+    let encode_err = |source: Option<opencv::Error>| ImageError::Encode { path: PathBuf::from("(jpeg)"), source };
+    let mut buf = Vector::<u8>::new();
+    let params = Vector::from_slice(&[imgcodecs::IMWRITE_JPEG_QUALITY, quality.clamp(1, 100)]);
+    match imgcodecs::imencode(".jpg", mat, &mut buf, &params) {
+        Ok(true) => Ok(buf.as_slice().to_vec()),
+        Ok(false) => Err(encode_err(None)),
+        Err(e) => Err(encode_err(Some(e))),
+    }
+}
+
 /// Writes `mat` as the PNG file `name` of the private folder `dir`, readable by its owner only (0600), replacing
 /// what was there without following a link ([`crate::private::PrivateDir::write`]): face crops are biometric data.
 pub fn write_png_private(dir: &crate::private::PrivateDir, name: &str, mat: &Mat) -> Result<PathBuf, ImageError> {

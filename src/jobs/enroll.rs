@@ -145,10 +145,13 @@ pub fn enroll(
 pub fn embed_photo(engine: &mut Engine, path: &Path, bytes: &[u8], file_sha256: String) -> Result<NewEmbedding, JobError> {
     let frame = engine.decode(bytes, path).map_err(EngineError::from)?;
     let face = engine.one_face(&frame, path)?;
+    // The aligned crop is kept with the photo: the web page shows it, and a face given to the wrong person can go.
+    let crop = crate::image::encode_jpeg(&face.aligned.bgr, 90).ok();
     Ok(NewEmbedding {
         embedding: face.embedding,
         source_path: path.to_string_lossy().into_owned(),
         file_sha256,
         det_score: face.detection.score,
+        crop,
     })
 }

@@ -5,11 +5,11 @@
 //! - [`check`]: the models installed.
 //! - [`dedupe`]: copies of the same photo in a folder.
 //! - [`enroll`]: a folder per person into the gallery.
-//! - [`evaluate`]: accuracy on pairs, the threshold for a false-accept target, naming people on a video.
+//! - [`evaluate`]: accuracy on pairs and the threshold for a false-accept target; identification and open-set
+//!   false accepts on the user's own folders ([`evaluate::identification`]); what the real-time pipeline says on
+//!   every frame of a clip (`evaluate --video`, [`evaluate::video`](mod@evaluate::video)).
 //! - [`install`]: the runtime, models and samples of the manifest, fetched and checked (`models install`).
-//! - [`identification`]: identification and open-set false accepts on the user's own folders.
 //! - [`photos`]: `detect`, `verify` (pair or anchors) and `identify` on still photos.
-//! - [`video`]: what the real-time pipeline says on every frame of a clip (`evaluate --video`).
 //! - [`bench`](mod@bench): the whole pipeline on a video, beside the bare models on the same frames.
 
 /// The version of every report document (`--json`, and the HTTP API's bodies): `v` in each, bumped on any

@@ -6,6 +6,7 @@
 
 mod config;
 pub mod index;
+pub mod strangers;
 
 use crate::base::{Candidate, Embedding};
 pub use config::MatcherConfig;

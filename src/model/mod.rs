@@ -246,6 +246,10 @@ pub struct RecognizerSpec {
     /// Tracking: at least this cosine re-joins a lost track or a track across a shot cut (about the
     /// 99.9th percentile of impostor scores).
     pub reid_min: f32,
+    /// Strangers: at least this cosine to one of a stranger's faces makes a face theirs (above every impostor
+    /// pair of the calibration set: two people must never share a stranger id); unset: `threshold` + 0.1.
+    #[serde(default)]
+    pub stranger_min: Option<f32>,
 }
 
 /// The parsed manifest.

@@ -9,12 +9,13 @@ use crate::capture::{CaptureError, CaptureStage};
 use crate::config::Config;
 use crate::detect::DetectStage;
 use crate::embed::FaceEmbedder;
-use crate::gallery::{GalleryError, LiveGallery};
+use crate::gallery::{GalleryError, LiveGallery, SqliteStore};
 use crate::publish::PublishStage;
 use crate::sessions::{ModelInfo, SessionError};
 use crate::sinks::mqtt::MqttError;
 use crate::sinks::snapshots::{SnapshotError, SnapshotWriter, Taker};
 use crate::sinks::SocketError;
+use crate::strangers::{StrangerSettings, StrangerWatch, StrangerWriter};
 use crate::track::{FaceThresholds, TrackPlan, TrackStage};
 
 /// Why a pipeline could not be built.
@@ -111,7 +112,12 @@ impl Pipeline {
             warn!(gallery = %gallery.path().display(), "The gallery is empty: every face will be unknown. Enroll people with `facewatch enroll`.");
         }
         let people: Vec<String> = gallery.persons()?.into_iter().map(|p| p.name).collect();
+        let gallery_path = gallery.path().to_path_buf();
         let mut matchers = LiveGallery::shared(gallery, cfg.matcher.top_k.get(), cameras.len()).into_iter();
+        // Strangers: one book for every camera (the gallery follower reads it again when a person edits it).
+        let strangers = (options.outputs.strangers && cfg.strangers.enabled).then(|| plan.strangers_threshold.clone()).flatten();
+        let book = strangers.as_ref().and_then(|_| matchers.as_slice().first().map(LiveGallery::strangers));
+        let pictures = options.outputs.sse.is_some() || (options.outputs.mqtt && cfg.mqtt.enabled());
         // Side by side; a source still opening after a moment joins later instead of holding the others back.
         let capture_cfgs: Vec<_> = cameras.iter().map(|(c, _)| c.clone()).collect();
         let mut captures = CaptureStage::build_all(&capture_cfgs, OPEN_WAIT)?.into_iter();
@@ -128,8 +134,12 @@ impl Pipeline {
             let first = embedder.next().expect("one recognizer session per camera at least");
             let face_embedder = FaceEmbedder::new(first).with_helpers(embedder.collect());
             let matcher = matchers.next().expect("one matcher per camera");
-            let track_plan = TrackPlan { levels, threshold, update_interval, embed_budget: planned.embed_budget.value };
-            let track = TrackStage::build(&cfg.track, camera, face_embedder, matcher, track_plan);
+            let track_plan = TrackPlan { levels, threshold, update_interval, embed_budget: planned.embed_budget.value, pictures };
+            let mut track = TrackStage::build(&cfg.track, camera, face_embedder, matcher, track_plan);
+            if let (Some(threshold), Some(book)) = (&strangers, &book) {
+                let settings = StrangerSettings::new(&cfg.strangers, threshold.value);
+                track = track.with_strangers(StrangerWatch::new(settings, book.clone(), camera));
+            }
             let snapshots = (options.outputs.snapshots && cfg.snapshots.enabled).then(|| Taker::new(&cfg.snapshots, camera));
             let mut camera_detectors: Vec<_> = detectors.by_ref().take(workers).collect();
             // Sessions for this camera's frame size now, so its first faces are not held back by their set-up. Only
@@ -151,6 +161,11 @@ impl Pipeline {
             stages.push(CameraStages { capture, detect, track, snapshots, said: None });
         }
         let writer = (options.outputs.snapshots && cfg.snapshots.enabled).then(|| SnapshotWriter::build(&cfg.snapshots)).transpose()?;
+        // The strangers' faces are kept through a connection of their own, off the cameras' threads.
+        let stranger_writer = match strangers.is_some() {
+            true => Some(StrangerWriter::new(Box::new(SqliteStore::open(&gallery_path, &models.recognizer, models.dim)?), &cfg.strangers)),
+            false => None,
+        };
         // Last: the socket is bound (and the broker told) only by a daemon that can run.
         let publish = PublishStage::new(topology::event_sinks(cfg, &mut options.outputs, &names, &people)?);
         let pipeline = Pipeline {
@@ -158,6 +173,7 @@ impl Pipeline {
             publish,
             preview: options.outputs.preview.take(),
             snapshots: writer,
+            strangers: stranger_writer,
             queues: Queues { frames: cfg.pipeline.frame_queue.get(), detections: cfg.pipeline.stage_queue.get() },
         };
         Ok(Built { pipeline, models })

@@ -49,6 +49,7 @@ use crate::publish::PublishStage;
 use crate::sinks::preview::Preview;
 use crate::sinks::snapshots::{SnapshotWriter, Taker};
 pub use crate::stage::{Context, Output, QueuePolicy, Stage, Stop};
+use crate::strangers::StrangerWriter;
 use crate::track::{TrackPorts, TrackStage};
 pub use build::{BuildError, BuildOptions, Built};
 pub use plan::Plan;
@@ -123,6 +124,8 @@ pub struct Pipeline {
     pub preview: Option<Preview>,
     /// The snapshot writer, when `[snapshots]` is on.
     pub snapshots: Option<SnapshotWriter>,
+    /// The strangers' writer, when `[strangers]` is on.
+    pub strangers: Option<StrangerWriter>,
     /// Edge capacities (each camera's own edges).
     pub queues: Queues,
 }
@@ -210,6 +213,7 @@ impl Pipeline {
             publish,
             preview,
             snapshots: None,
+            strangers: None,
             queues,
         }
     }
@@ -230,7 +234,7 @@ impl Pipeline {
     /// Starts every stage thread, downstream first, so that every receiver exists before anything is sent.
     /// `stop` is the handle that Ctrl-C, SIGTERM or the preview raise.
     pub fn start(self, stop: Stop) -> Result<Running, PipelineError> {
-        let Self { cameras, publish, preview, snapshots, queues } = self;
+        let Self { cameras, publish, preview, snapshots, strangers, queues } = self;
         let outputs = Arc::new(OutputStats::default());
         let several = cameras.len() > 1;
         let counters: Vec<CameraStats> = cameras
@@ -247,6 +251,14 @@ impl Pipeline {
             Some(writer) => {
                 let (out, jobs) = topology::edge(Edge::Snapshots, &queues, true);
                 threads.push(spawn_stage(writer, "", several, jobs, closed(), (), &hub)?);
+                Some(out)
+            }
+            None => None,
+        };
+        let strangers_out = match strangers {
+            Some(writer) => {
+                let (out, writes) = topology::edge(Edge::Strangers, &queues, true);
+                threads.push(spawn_stage(writer, "", several, writes, closed(), (), &hub)?);
                 Some(out)
             }
             None => None,
@@ -269,12 +281,12 @@ impl Pipeline {
                 None => None,
             };
             let snapshots = taker.zip(snapshots_out.clone());
-            let ports = TrackPorts { status: status_in, preview: pictures, snapshots, said };
+            let ports = TrackPorts { status: status_in, preview: pictures, snapshots, said, strangers: strangers_out.clone() };
             threads.push(spawn_stage(track, name, several, detections_in, events_out.clone(), ports, &cx)?);
             threads.push(spawn_stage(detect, name, several, frames_in, detections_out, (), &cx)?);
             threads.push(spawn_stage(capture, name, several, crossbeam_channel::never(), frames_out, status_out, &cx)?);
         }
-        drop((events_out, snapshots_out));
+        drop((events_out, snapshots_out, strangers_out));
         info!(stages = threads.len(), cameras = counters.len(), "Pipeline started.");
         Ok(Running { threads, stop, cameras: counters })
     }

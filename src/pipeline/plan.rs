@@ -78,6 +78,8 @@ pub struct Plan {
     pub same_face_min: Resolved<f32>,
     /// A face re-joins a lost track at this cosine.
     pub reid_min: Resolved<f32>,
+    /// A face continues a stranger at this cosine (`None`: `[strangers]` off).
+    pub strangers_threshold: Option<Resolved<f32>>,
     /// Inference threads per session.
     pub intra_threads: Resolved<usize>,
     /// Inference sessions in all (every camera's detectors and recognizers).
@@ -172,6 +174,11 @@ impl Plan {
             Some(t) => Resolved::new(t.get(), "configured (track.same_face_min)"),
             None => Resolved::new(rec.same_face_min, format!("manifest: {}", cfg.models.recognizer)),
         };
+        let strangers_threshold = cfg.strangers.enabled.then(|| match (cfg.strangers.threshold, rec.stranger_min) {
+            (Some(t), _) => Resolved::new(t.get(), "configured (strangers.threshold)"),
+            (None, Some(t)) => Resolved::new(t, format!("manifest: {} stranger_min", cfg.models.recognizer)),
+            (None, None) => Resolved::new(threshold.value + 0.1, "auto: the naming threshold + 0.1"),
+        });
         let reid_min = match cfg.track.reid_min {
             Some(t) => Resolved::new(t.get(), "configured (track.reid_min)"),
             None => Resolved::new(rec.reid_min, format!("manifest: {}", cfg.models.recognizer)),
@@ -257,6 +264,7 @@ impl Plan {
             threshold,
             same_face_min,
             reid_min,
+            strangers_threshold,
             intra_threads: intra,
             sessions,
             cameras,
@@ -288,6 +296,9 @@ impl Plan {
         line(&mut s, "threshold", &self.threshold.value, &self.threshold.from);
         line(&mut s, "same_face_min", &self.same_face_min.value, &self.same_face_min.from);
         line(&mut s, "reid_min", &self.reid_min.value, &self.reid_min.from);
+        if let Some(t) = &self.strangers_threshold {
+            line(&mut s, "strangers.threshold", &t.value, &t.from);
+        }
         line(&mut s, "intra_threads", &self.intra_threads.value, &self.intra_threads.from);
         for c in &self.cameras {
             let _ = writeln!(

@@ -8,6 +8,7 @@
 //! capture ─frames──▶ detect ─detections──▶ track ─events──────────────▶ publish ─▶ socket, mqtt, sse, print, record
 //!    └─────────────status──────────────────▶ │ ─pictures──▶ preview (the first camera's)
 //!                                            │ ─snapshots─▶ snapshots (the writer)
+//!                                            │ ─strangers─▶ strangers (the writer)
 //!                                            └ ─said──────▶ evaluate --video
 //! ```
 //!
@@ -76,6 +77,12 @@ pub const NODES: &[Node] = &[
         what: "[snapshots]: a JPEG of each identity decision (sinks::snapshots)",
     },
     Node { name: "said", role: Role::Sink, per_camera: false, what: "evaluate --video: what was said on every frame (jobs)" },
+    Node {
+        name: "strangers",
+        role: Role::Sink,
+        per_camera: false,
+        what: "[strangers]: each stranger's best faces kept in the gallery (strangers)",
+    },
 ];
 
 /// The edges.
@@ -96,6 +103,8 @@ pub enum Edge {
     Snapshots,
     /// track → `evaluate --video`.
     Said,
+    /// track → the strangers' writer (every camera's).
+    Strangers,
 }
 
 /// How big an edge is.
@@ -216,6 +225,15 @@ pub const EDGES: &[EdgeSpec] = &[
         why: "a slow disk costs snapshots (counted; the event then has none), never frames",
     },
     EdgeSpec {
+        edge: Edge::Strangers,
+        from: "track",
+        to: "strangers",
+        carries: "StrangerWrite",
+        capacity: Capacity::Fixed(64),
+        when_full: WhenFull::Always(QueuePolicy::DropNewest),
+        why: "a slow disk costs kept faces (counted), never frames; the matching itself is in memory",
+    },
+    EdgeSpec {
         edge: Edge::Said,
         from: "track",
         to: "said",
@@ -266,6 +284,8 @@ pub struct Outputs {
     pub sse: Option<EventFeed>,
     /// Save `[snapshots]`, when enabled (the daemon).
     pub snapshots: bool,
+    /// Keep `[strangers]`, when enabled (the daemon; evaluations and benchmarks leave the gallery alone).
+    pub strangers: bool,
     /// The window (`[preview]`, when a display is there).
     pub preview: Option<Preview>,
     /// Others: a channel (tests, `facewatch bench`).

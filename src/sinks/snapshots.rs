@@ -181,24 +181,11 @@ fn safe(name: &str) -> String {
     name.chars().map(|c| if c.is_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).take(64).collect()
 }
 
-/// Days since 1970-01-01 as (year, month, day), proleptic Gregorian (H. Hinnant's `civil_from_days`).
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 /// `<camera>/<YYYY-MM-DD>/<HHMMSS.mmm>_t<track>_<name>.jpg`, in UTC.
 fn file_name(camera: &str, track: TrackId, name: &str, at: SystemTime) -> PathBuf {
     let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs() as i64;
-    let (y, m, d) = civil(secs.div_euclid(86_400));
+    let (y, m, d) = crate::base::event::civil_from_days(secs.div_euclid(86_400));
     let t = secs.rem_euclid(86_400);
     PathBuf::from(safe(camera)).join(format!("{y:04}-{m:02}-{d:02}")).join(format!(
         "{:02}{:02}{:02}.{:03}_t{track}_{}.jpg",
@@ -323,8 +310,8 @@ mod tests {
         let rel = file_name("front door", 7, "Ann/../x", at);
         assert_eq!(rel, PathBuf::from("front_door/2026-11-30/083015.250_t7_Ann____x.jpg"));
         assert_eq!(frame_name(&rel), PathBuf::from("front_door/2026-11-30/083015.250_t7_Ann____x.frame.jpg"));
-        assert_eq!(civil(0), (1970, 1, 1));
-        assert_eq!(civil(19_782), (2024, 2, 29));
+        assert_eq!(crate::base::event::civil_from_days(0), (1970, 1, 1));
+        assert_eq!(crate::base::event::civil_from_days(19_782), (2024, 2, 29));
     }
 
     #[test]

@@ -571,6 +571,7 @@ mod tests {
                 margin: None,
                 snapshot: None,
                 votes: [1, 1],
+                stranger: None,
             };
             let e = Event::about_frame("cam", crate::base::EventBody::TrackUpdated(face), i, std::time::SystemTime::now());
             server.publish(&e, &Arc::from(e.to_line()));

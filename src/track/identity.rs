@@ -20,6 +20,8 @@ use crate::base::{BBox, Candidate, Event, EventBody, EventKind, TrackFace, UNKNO
 struct Vote {
     name: Option<String>,
     score: f32,
+    /// The face's embedding, to cast the vote again when the gallery changes (a stranger named, a face moved).
+    embedding: Option<crate::base::Embedding>,
     /// How much this vote counts: its face's quality, or 0 (see [`UNKNOWN_AGAINST_KNOWN`]).
     weight: f32,
     /// Its face's quality.
@@ -50,6 +52,8 @@ struct TrackIdentity {
     quality: f32,
     candidates: Vec<Candidate>,
     last_update: Option<SystemTime>,
+    /// The stranger an unnamed track was recognised as.
+    stranger: Option<String>,
 }
 
 /// The frame an update is about.
@@ -104,6 +108,7 @@ impl Identities {
                 quality: obs.quality,
                 candidates: Vec::new(),
                 last_update: None,
+                stranger: None,
             });
             t.frames += 1;
             t.last_seen = frame.captured_at;
@@ -117,10 +122,20 @@ impl Identities {
                 let weight =
                     if against_known && obs.quality < UNKNOWN_AGAINST_KNOWN * t.name_quality { 0.0 } else { obs.quality.max(MIN_WEIGHT) };
                 let vote = match cands.first() {
-                    Some(best) if best.score >= self.threshold => {
-                        Vote { name: Some(best.name.clone()), score: best.score, weight, quality: obs.quality }
-                    }
-                    best => Vote { name: None, score: best.map_or(0.0, |c| c.score), weight, quality: obs.quality },
+                    Some(best) if best.score >= self.threshold => Vote {
+                        name: Some(best.name.clone()),
+                        score: best.score,
+                        embedding: obs.embedding.clone(),
+                        weight,
+                        quality: obs.quality,
+                    },
+                    best => Vote {
+                        name: None,
+                        score: best.map_or(0.0, |c| c.score),
+                        embedding: obs.embedding.clone(),
+                        weight,
+                        quality: obs.quality,
+                    },
                 };
                 t.candidates = cands.clone();
                 t.votes.push_back(vote.clone());
@@ -165,6 +180,75 @@ impl Identities {
         events
     }
 
+    /// Whether track `id` is live and has no name (its faces may be a stranger's).
+    pub fn is_unnamed(&self, id: TrackId) -> bool {
+        self.tracks.get(&id).is_some_and(|t| t.started && t.name.is_none())
+    }
+
+    /// The stranger track `id` was recognised as, if any.
+    pub fn stranger(&self, id: TrackId) -> Option<&str> {
+        self.tracks.get(&id).and_then(|t| t.stranger.as_deref())
+    }
+
+    /// Track `id` (unnamed) is stranger `label` (or no known stranger, `None`): `identity_changed` when that changes
+    /// what the track is (`previous` is the stranger it was, or `unknown`). An event of this frame about the track
+    /// (in `events`) takes the label instead of a second event.
+    pub fn set_stranger(&mut self, id: TrackId, label: Option<String>, frame: FrameInfo, events: &mut Vec<Event>) {
+        let Some(t) = self.tracks.get_mut(&id) else { return };
+        if t.name.is_some() || t.stranger == label {
+            return;
+        }
+        let previous = std::mem::replace(&mut t.stranger, label.clone()).unwrap_or_else(|| UNKNOWN.to_string());
+        let pending = events.iter_mut().filter_map(|e| match &mut e.body {
+            EventBody::TrackStarted(f) | EventBody::IdentityChanged { face: f, .. } | EventBody::TrackUpdated(f) if f.track_id == id => {
+                Some(f)
+            }
+            _ => None,
+        });
+        let mut patched = false;
+        for face in pending {
+            face.stranger = label.clone();
+            patched = true;
+        }
+        if !patched {
+            let face = self.face(&self.tracks[&id], id, frame);
+            let body = EventBody::IdentityChanged { face, previous };
+            events.push(Event::about_frame(&self.camera, body, frame.seq, frame.captured_at));
+        }
+    }
+
+    /// Casts every live track's votes again with `search` (the gallery changed: a stranger was named, a face moved,
+    /// someone enrolled or removed): a track whose votes now lead to another name changes its identity at once.
+    pub fn recast(&mut self, frame: FrameInfo, search: impl Fn(&crate::base::Embedding) -> Vec<Candidate>) -> Vec<Event> {
+        let mut events = Vec::new();
+        let ids: Vec<TrackId> = self.tracks.keys().copied().collect();
+        for id in ids {
+            let threshold = self.threshold;
+            let Some(t) = self.tracks.get_mut(&id) else { continue };
+            for v in t.votes.iter_mut() {
+                let Some(e) = &v.embedding else { continue };
+                let best = search(e).into_iter().next();
+                (v.name, v.score) = match best {
+                    Some(b) if b.score >= threshold => (Some(b.name), b.score),
+                    b => (None, b.map_or(0.0, |c| c.score)),
+                };
+            }
+            let current_gone = t.name.as_ref().is_some_and(|n| !t.votes.iter().any(|v| v.name.as_ref() == Some(n)));
+            let leader = leader_to_switch_to(&t.votes, &t.name, 1).or_else(|| current_gone.then_some(None));
+            if let (true, Some(leader)) = (t.started, leader) {
+                let previous = std::mem::replace(&mut t.name, leader);
+                t.name_quality = t.votes.iter().filter(|v| v.name == t.name).map(|v| v.quality).fold(0.0, f32::max);
+                if t.name.is_some() {
+                    t.stranger = None;
+                }
+                let face = self.face(&self.tracks[&id], id, frame);
+                let body = EventBody::IdentityChanged { face, previous: previous.unwrap_or_else(|| UNKNOWN.to_string()) };
+                events.push(Event::about_frame(&self.camera, body, frame.seq, frame.captured_at));
+            }
+        }
+        events
+    }
+
     /// Ends every live track (input over or shutdown).
     pub fn end_all(&mut self, frame: FrameInfo) -> Vec<Event> {
         let ids: Vec<TrackId> = self.tracks.keys().copied().collect();
@@ -181,7 +265,8 @@ impl Identities {
                 TrackLabel {
                     track: id,
                     bbox: t.bbox,
-                    name: t.started.then(|| t.name.clone().unwrap_or_else(|| UNKNOWN.to_string())),
+                    // An unnamed track shows the stranger it was recognised as.
+                    name: t.started.then(|| t.name.clone().or_else(|| t.stranger.clone()).unwrap_or_else(|| UNKNOWN.to_string())),
                     known: t.name.is_some(),
                     score,
                 }
@@ -217,6 +302,7 @@ impl Identities {
             margin: None,
             votes: [votes_for, t.votes.len()],
             snapshot: None,
+            stranger: if t.name.is_none() { t.stranger.clone() } else { None },
         }
         .with_candidates(t.candidates.clone())
     }

@@ -21,12 +21,13 @@ use super::identity::FrameInfo;
 use super::{Associator, FaceThresholds, Identities, SceneCut};
 use crate::base::event::{EventBody, SnapshotRef, SNAPSHOT_ROUTE};
 use crate::base::face::PreviewFrame;
-use crate::base::{Embedding, Event, SaidFace, SaidFrame};
+use crate::base::{Embedding, Event, EventKind, SaidFace, SaidFrame};
 use crate::detect::Detections;
 use crate::embed::FaceEmbedder;
 use crate::gallery::LiveGallery;
 use crate::sinks::snapshots::{SnapshotJob, Taker};
 use crate::stage::{Context, Output, Sent, Stage};
+use crate::strangers::{StrangerWatch, StrangerWrite};
 
 /// The track stage: tracks, their embeddings, identities and events.
 pub struct TrackStage {
@@ -35,6 +36,10 @@ pub struct TrackStage {
     assoc: Associator,
     cut: SceneCut,
     ids: Identities,
+    /// Stranger matching, when `[strangers]` is on.
+    strangers: Option<StrangerWatch>,
+    /// Decision events carry a small picture of the face (for MQTT's image entity and the web page).
+    pictures: bool,
 }
 
 /// The track stage's other edges, beside detections in and events out; the topology makes them
@@ -48,12 +53,14 @@ pub struct TrackPorts {
     pub snapshots: Option<(Taker, Output<SnapshotJob>)>,
     /// What was said on every frame (`evaluate --video`; an edge that loses nothing).
     pub said: Option<Output<SaidFrame>>,
+    /// Strangers' faces to keep (never waited on).
+    pub strangers: Option<Output<StrangerWrite>>,
 }
 
 impl TrackPorts {
     /// Only the status input: no window, no snapshots, no record of what was said.
     pub fn status(status: Receiver<Event>) -> Self {
-        Self { status, preview: None, snapshots: None, said: None }
+        Self { status, preview: None, snapshots: None, said: None, strangers: None }
     }
 }
 
@@ -69,6 +76,8 @@ pub struct TrackPlan {
     /// Faces embedded per frame at most (one embedding round per frame by default: a group of new faces is spread
     /// over frames, not one frame held).
     pub embed_budget: usize,
+    /// Decision events carry a small picture of the face (an output shows them: MQTT, the web page).
+    pub pictures: bool,
 }
 
 impl TrackStage {
@@ -80,7 +89,15 @@ impl TrackStage {
             assoc: Associator::new(cfg, plan.levels).with_budget(plan.embed_budget.max(1)),
             cut: SceneCut::new(cfg.scene_cut.get()),
             ids: Identities::new(camera, plan.threshold, cfg, plan.update_interval),
+            strangers: None,
+            pictures: plan.pictures,
         }
+    }
+
+    /// Matches the faces no enrolled person matches against the strangers seen before ([`StrangerWatch`]).
+    pub fn with_strangers(mut self, watch: StrangerWatch) -> Self {
+        self.strangers = Some(watch);
+        self
     }
 
     /// Embeds the faces the plan asks for (side by side when the embedder has helper sessions); a face that
@@ -106,6 +123,27 @@ impl TrackStage {
         }
         out
     }
+}
+
+/// The face of a decision event as a small JPEG (at most 128 px wide, with a little of the head around it).
+fn picture(frame: &crate::base::Frame, event: &Event) -> Option<std::sync::Arc<[u8]>> {
+    use opencv::core::{Mat, MatTraitConst, Rect, Size};
+    let face = event.body.track()?;
+    let s = frame.scale;
+    let [x, y, w, h] = face.bbox;
+    let (fw, fh) = (frame.bgr.cols(), frame.bgr.rows());
+    let x0 = ((x - 0.2 * w) * s).floor().max(0.0) as i32;
+    let y0 = ((y - 0.2 * h) * s).floor().max(0.0) as i32;
+    let x1 = (((x + 1.2 * w) * s).ceil() as i32).min(fw);
+    let y1 = (((y + 1.2 * h) * s).ceil() as i32).min(fh);
+    if x1 - x0 < 4 || y1 - y0 < 4 {
+        return None;
+    }
+    let roi = Mat::roi(&frame.bgr, Rect::new(x0, y0, x1 - x0, y1 - y0)).ok()?;
+    let scale = (128.0 / f64::from(x1 - x0)).min(1.0);
+    let mut small = Mat::default();
+    opencv::imgproc::resize(&roi, &mut small, Size::new(0, 0), scale, scale, opencv::imgproc::INTER_AREA).ok()?;
+    crate::image::encode_jpeg(&small, 80).ok().map(std::sync::Arc::from)
 }
 
 /// Takes the snapshot of a decision event and puts its reference in the event; false when the writer's queue was
@@ -136,7 +174,8 @@ impl Stage for TrackStage {
     /// Tracks every frame until detect finishes, handing capture's status events on as they come, then ends the
     /// live tracks (their `track_ended` events go out last) and returns, which closes its outputs.
     fn run(mut self, input: Receiver<Detections>, output: Output<Event>, ports: TrackPorts, cx: &Context) {
-        let TrackPorts { status, mut preview, snapshots, mut said } = ports;
+        let TrackPorts { status, mut preview, snapshots, mut said, strangers: strangers_out } = ports;
+        let mut strangers_dropped = 0u64;
         let stats = &cx.stats;
         let hand_over = |e: Event| {
             if output.send(e) == Sent::Dropped {
@@ -175,7 +214,13 @@ impl Stage for TrackStage {
             stats.embed.record(started.elapsed());
 
             let searched = Instant::now();
-            self.gallery.refresh();
+            let info = FrameInfo { seq: frame.seq, captured_at: frame.captured_at, scale: frame.scale };
+            let mut events = Vec::new();
+            if self.gallery.refresh() {
+                // A stranger named, a face moved, someone enrolled: every live track's votes are cast again.
+                let gallery = &self.gallery;
+                events.extend(self.ids.recast(info, |e| gallery.search(e)));
+            }
             for face in &mut faces {
                 if let Some(e) = &face.embedding {
                     face.candidates = Some(self.gallery.search(e));
@@ -184,14 +229,38 @@ impl Stage for TrackStage {
             stats.matcher.record(searched.elapsed());
 
             let voted = Instant::now();
-            let info = FrameInfo { seq: frame.seq, captured_at: frame.captured_at, scale: frame.scale };
-            for mut e in self.ids.update(info, &faces, &ended) {
+            events.extend(self.ids.update(info, &faces, &ended));
+            stats.track.record(voted.elapsed());
+            if let Some(watch) = &mut self.strangers {
+                let started = Instant::now();
+                let mut writes = Vec::new();
+                for face in &faces {
+                    match &face.embedding {
+                        Some(e) if self.ids.is_unnamed(face.track) => {
+                            let label = watch.unnamed_face(face.track, e, face.quality, &frame, &face.detection, &mut writes);
+                            self.ids.set_stranger(face.track, label, info, &mut events);
+                        }
+                        _ if !self.ids.is_unnamed(face.track) => watch.forget_track(face.track),
+                        _ => {}
+                    }
+                }
+                for id in &ended {
+                    watch.forget_track(*id);
+                }
+                if let Some(out) = &strangers_out {
+                    strangers_dropped += crate::strangers::hand_over(out, writes);
+                }
+                stats.strangers.record(started.elapsed());
+            }
+            for mut e in events {
                 if let Some((taker, out)) = &snapshots {
                     snapshots_dropped += u64::from(!snapshot(taker, out, &frame, &mut e));
                 }
+                if self.pictures && matches!(e.kind(), EventKind::TrackStarted | EventKind::IdentityChanged) {
+                    e.picture = picture(&frame, &e);
+                }
                 hand_over(e);
             }
-            stats.track.record(voted.elapsed());
             stats.latency.record(SystemTime::now().duration_since(frame.captured_at).unwrap_or_default());
             // What was said on the frame, once, for whoever watches (evaluation, the window).
             let labels = if said.is_some() || preview.is_some() { self.ids.labels(info) } else { Vec::new() };
@@ -226,6 +295,9 @@ impl Stage for TrackStage {
         }
         if snapshots_dropped > 0 {
             warn!(dropped = snapshots_dropped, "Snapshots skipped: the disk did not keep up.");
+        }
+        if strangers_dropped > 0 {
+            warn!(dropped = strangers_dropped, "Strangers' faces not kept: the disk did not keep up.");
         }
     }
 }

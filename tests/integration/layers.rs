@@ -28,6 +28,7 @@ const LAYERS: &[&str] = &[
     "embed",
     "matcher",
     "gallery",
+    "strangers",
     "track",
     "publish",
     // The configuration: the sections above composed, loaded, layered and checked (with the environment).

@@ -121,7 +121,7 @@ fn build(source: FakeSource, detect_delay: Duration, panic_at: Option<usize>, lo
 }
 
 fn new_embedding(embedding: Embedding, name: &str) -> NewEmbedding {
-    NewEmbedding { embedding, source_path: name.into(), file_sha256: name.into(), det_score: 0.9 }
+    NewEmbedding { embedding, source_path: name.into(), file_sha256: name.into(), det_score: 0.9, crop: None }
 }
 
 fn build_with(source: FakeSource, detect_delay: Duration, panic_at: Option<usize>, looping: bool, gallery: Gallery) -> Run {
@@ -142,7 +142,7 @@ fn build_with(source: FakeSource, detect_delay: Duration, panic_at: Option<usize
             "test",
             FaceEmbedder::new(Box::new(FakeEmbedder)),
             LiveGallery::new(gallery, 3),
-            TrackPlan { levels, threshold: 0.4, update_interval: None, embed_budget: 1 },
+            TrackPlan { levels, threshold: 0.4, update_interval: None, embed_budget: 1, pictures: false },
         ),
         PublishStage::new(vec![Box::new(ChannelSink(tx))]),
         None,

@@ -107,6 +107,7 @@ fn enrolled_people_are_identified_from_held_out_photos() {
                 source_path: p.display().to_string(),
                 file_sha256: p.display().to_string(),
                 det_score: f.detection.score,
+                crop: None,
             })
             .collect();
         gallery.enroll(&name, &items).expect("enroll");
@@ -137,6 +138,7 @@ fn a_stranger_is_not_recognised() {
                 source_path: p.display().to_string(),
                 file_sha256: p.display().to_string(),
                 det_score: 0.9,
+                crop: None,
             })
             .collect();
         gallery.enroll(&person.file_name().expect("name").to_string_lossy(), &items).expect("enroll");

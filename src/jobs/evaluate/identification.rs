@@ -99,7 +99,13 @@ impl Sample {
         // In this throw-away in-memory gallery the path is a good enough de-duplication key; hashing every
         // photo again would only cost time.
         let path = self.photo.display().to_string();
-        NewEmbedding { embedding: self.embedding.clone(), source_path: path.clone(), file_sha256: path, det_score: self.det_score }
+        NewEmbedding {
+            embedding: self.embedding.clone(),
+            source_path: path.clone(),
+            file_sha256: path,
+            det_score: self.det_score,
+            crop: None,
+        }
     }
 }
 
