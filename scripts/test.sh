@@ -9,6 +9,18 @@ if [ ! -x .facewatch/fuzz/bin/st ]; then
   python3 -m venv .facewatch/fuzz
   .facewatch/fuzz/bin/pip install --quiet --disable-pip-version-check schemathesis==3.39.16 hypothesis==6.122.0
 fi
+# The web page's browser test (tests/integration/browser.rs): Debian's chromium, and playwright-core pinned by
+# tests/browser/package-lock.json (npm ci checks its integrity hash).
+if ! [ -x /usr/bin/chromium ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "test: installing chromium"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+if ! [ -d tests/browser/node_modules/playwright-core ]; then
+  (cd tests/browser && npm ci --no-audit --no-fund --silent)
+fi
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --no-fail-fast
 else

@@ -13,6 +13,8 @@
 
 mod metrics;
 mod server;
+mod strangers;
+mod ui;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -102,6 +104,10 @@ struct Shared {
     snapshots: Option<PathBuf>,
     /// A request body must arrive within this long.
     body_timeout: std::time::Duration,
+    /// Each camera's annotated picture, for the web page.
+    live: Arc<crate::sinks::live::LiveFrames>,
+    /// The web page's logged-in browsers.
+    sessions: ui::Sessions,
     /// The accept loop's bounds.
     limits: server::Limits,
 }
@@ -174,7 +180,7 @@ fn bind(cfg: &ApiConfig) -> Result<std::net::TcpListener, ApiError> {
 
 impl Api {
     /// Loads the API's models, opens the gallery and binds `api.listen`, before the daemon starts anything.
-    pub fn build(cfg: &Config, feed: EventFeed) -> Result<Self, ApiError> {
+    pub fn build(cfg: &Config, feed: EventFeed, live: Arc<crate::sinks::live::LiveFrames>) -> Result<Self, ApiError> {
         let keys = read_keys(&cfg.api)?;
         let mut runtime = cfg.clone();
         // One inference thread: the pipeline's sessions have the cores.
@@ -200,6 +206,8 @@ impl Api {
             fps: Mutex::new(std::collections::HashMap::new()),
             snapshots: cfg.snapshots.enabled.then(|| crate::paths::resolve_path(&cfg.snapshots.dir)),
             body_timeout: cfg.api.body_timeout,
+            live,
+            sessions: ui::Sessions::default(),
             limits: server::Limits { max_connections: cfg.api.max_connections.get(), idle_timeout: cfg.api.idle_timeout },
         };
         Ok(Self { shared: Arc::new(shared), listener })
@@ -250,7 +258,15 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/api/faces", get(list_faces))
         .route("/api/faces/{name}", get(person_photos).post(add_photo).delete(remove_person))
         .route("/api/faces/{name}/photos/{id}", delete(remove_photo))
+        .route("/api/faces/{name}/photos/{id}/crop", get(strangers::photo_crop))
+        .route("/api/faces/{name}/photos/{id}/move", post(strangers::move_photo))
+        .route("/api/strangers", get(strangers::list))
+        .route("/api/strangers/{label}", get(strangers::show).delete(strangers::forget))
+        .route("/api/strangers/{label}/faces/{id}", get(strangers::face))
+        .route("/api/strangers/{label}/name", post(strangers::name))
+        .route("/api/strangers/{label}/merge", post(strangers::merge))
         .route(&format!("{}/{{*path}}", crate::base::event::SNAPSHOT_ROUTE), get(snapshot))
+        .merge(ui::router(shared.clone()))
         .fallback(|| async { Failure(StatusCode::NOT_FOUND, "no such route (GET /api/openapi.json lists them)".into()) })
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(shared.clone(), authorize))
@@ -270,6 +286,14 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/faces/{name}"),
     ("delete", "/api/faces/{name}"),
     ("delete", "/api/faces/{name}/photos/{id}"),
+    ("get", "/api/faces/{name}/photos/{id}/crop"),
+    ("post", "/api/faces/{name}/photos/{id}/move"),
+    ("get", "/api/strangers"),
+    ("get", "/api/strangers/{label}"),
+    ("delete", "/api/strangers/{label}"),
+    ("get", "/api/strangers/{label}/faces/{id}"),
+    ("post", "/api/strangers/{label}/name"),
+    ("post", "/api/strangers/{label}/merge"),
     ("get", "/api/snapshots/{path}"),
 ];
 
@@ -283,7 +307,7 @@ pub struct Doc<T: serde::Serialize> {
 }
 
 impl<T: serde::Serialize> Doc<T> {
-    fn new(body: T) -> Self {
+    pub(crate) fn new(body: T) -> Self {
         Self { v: REPORT_VERSION, body }
     }
 }
@@ -305,8 +329,11 @@ impl From<JobError> for Failure {
             JobError::Engine(EngineError::Image(ImageError::TooLarge { .. })) => StatusCode::PAYLOAD_TOO_LARGE,
             JobError::Engine(EngineError::Image(_)) => StatusCode::BAD_REQUEST,
             JobError::Engine(EngineError::NoFace(_) | EngineError::SeveralFaces { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
-            JobError::Gallery(GalleryError::UnknownPerson(_) | GalleryError::UnknownPhoto(_)) => StatusCode::NOT_FOUND,
+            JobError::Gallery(GalleryError::UnknownPerson(_) | GalleryError::UnknownPhoto(_) | GalleryError::UnknownStranger(_)) => {
+                StatusCode::NOT_FOUND
+            }
             JobError::Gallery(GalleryError::BadName(_) | GalleryError::NameTaken(_)) => StatusCode::BAD_REQUEST,
+            JobError::Gallery(GalleryError::NoCrop(_)) => StatusCode::CONFLICT,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {
@@ -334,7 +361,9 @@ fn same(a: &str, b: &str) -> bool {
 }
 
 async fn authorize(State(shared): State<Arc<Shared>>, request: Request, next: axum::middleware::Next) -> Response {
-    if request.uri().path() == "/api/health" {
+    // The web page logs in with a key once and then keeps a session of its own (`ui`).
+    let path = request.uri().path();
+    if path == "/api/health" || path == "/" || path == "/favicon.ico" || path == "/ui" || path.starts_with("/ui/") {
         return next.run(request).await;
     }
     let headers = request.headers();

@@ -173,12 +173,13 @@ pub(super) fn run(g: &GlobalArgs, a: RunArgs) -> Outcome<u8> {
         None
     };
     // The API binds its address and loads its models before anything starts, as the socket does.
-    let (api, sse) = match cfg.api.enabled() {
+    let (api, sse, live) = match cfg.api.enabled() {
         true => {
             let feed = crate::api::EventFeed::new(cfg.publish.subscriber_queue.get());
-            (Some(crate::api::Api::build(&cfg, feed.clone())?), Some(feed))
+            let live = crate::sinks::live::LiveFrames::new();
+            (Some(crate::api::Api::build(&cfg, feed.clone(), live.clone())?), Some(feed), Some(live))
         }
-        false => (None, None),
+        false => (None, None, None),
     };
     let outputs = Outputs {
         socket: true,
@@ -189,6 +190,7 @@ pub(super) fn run(g: &GlobalArgs, a: RunArgs) -> Outcome<u8> {
         snapshots: true,
         strangers: true,
         preview,
+        live,
         extra: Vec::new(),
     };
     let options = BuildOptions { outputs, max_frames: a.max_frames };

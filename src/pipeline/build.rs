@@ -172,6 +172,7 @@ impl Pipeline {
             cameras: stages,
             publish,
             preview: options.outputs.preview.take(),
+            live: options.outputs.live.take(),
             snapshots: writer,
             strangers: stranger_writer,
             queues: Queues { frames: cfg.pipeline.frame_queue.get(), detections: cfg.pipeline.stage_queue.get() },

@@ -126,6 +126,8 @@ pub struct Pipeline {
     pub snapshots: Option<SnapshotWriter>,
     /// The strangers' writer, when `[strangers]` is on.
     pub strangers: Option<StrangerWriter>,
+    /// The web page's live view, when the API is on.
+    pub live: Option<Arc<crate::sinks::live::LiveFrames>>,
     /// Edge capacities (each camera's own edges).
     pub queues: Queues,
 }
@@ -214,6 +216,7 @@ impl Pipeline {
             preview,
             snapshots: None,
             strangers: None,
+            live: None,
             queues,
         }
     }
@@ -234,7 +237,7 @@ impl Pipeline {
     /// Starts every stage thread, downstream first, so that every receiver exists before anything is sent.
     /// `stop` is the handle that Ctrl-C, SIGTERM or the preview raise.
     pub fn start(self, stop: Stop) -> Result<Running, PipelineError> {
-        let Self { cameras, publish, preview, snapshots, strangers, queues } = self;
+        let Self { cameras, publish, preview, snapshots, strangers, live, queues } = self;
         let outputs = Arc::new(OutputStats::default());
         let several = cameras.len() > 1;
         let counters: Vec<CameraStats> = cameras
@@ -268,20 +271,37 @@ impl Pipeline {
             let CameraStages { capture, detect, track, snapshots: taker, said } = stages;
             let cx = Context { stop: stop.clone(), stats: counters.stats.clone() };
             let name = counters.name.as_str();
-            let live = capture.source().is_live();
-            let (frames_out, frames_in) = topology::edge(Edge::Frames, &queues, live);
-            let (status_out, status_in) = topology::edge(Edge::Status, &queues, live);
-            let (detections_out, detections_in) = topology::edge(Edge::Detections, &queues, live);
+            let live_source = capture.source().is_live();
+            let (frames_out, frames_in) = topology::edge(Edge::Frames, &queues, live_source);
+            let (status_out, status_in) = topology::edge(Edge::Status, &queues, live_source);
+            let (detections_out, detections_in) = topology::edge(Edge::Detections, &queues, live_source);
             let pictures = match preview.take().filter(|_| i == 0) {
                 Some(window) => {
-                    let (out, pictures_in) = topology::edge(Edge::Pictures, &queues, live);
+                    let (out, pictures_in) = topology::edge(Edge::Pictures, &queues, live_source);
                     threads.push(spawn_stage(window, name, several, pictures_in, closed(), (), &cx)?);
                     Some(out)
                 }
                 None => None,
             };
             let snapshots = taker.zip(snapshots_out.clone());
-            let ports = TrackPorts { status: status_in, preview: pictures, snapshots, said, strangers: strangers_out.clone() };
+            let live_view = match &live {
+                Some(frames) => {
+                    let (out, pictures_in) = topology::edge(Edge::Live, &queues, live_source);
+                    threads.push(spawn_stage(
+                        crate::sinks::live::LiveSink::new(name, frames.clone()),
+                        name,
+                        several,
+                        pictures_in,
+                        closed(),
+                        (),
+                        &cx,
+                    )?);
+                    Some((out, frames.clone()))
+                }
+                None => None,
+            };
+            let ports =
+                TrackPorts { status: status_in, preview: pictures, snapshots, said, strangers: strangers_out.clone(), live: live_view };
             threads.push(spawn_stage(track, name, several, detections_in, events_out.clone(), ports, &cx)?);
             threads.push(spawn_stage(detect, name, several, frames_in, detections_out, (), &cx)?);
             threads.push(spawn_stage(capture, name, several, crossbeam_channel::never(), frames_out, status_out, &cx)?);

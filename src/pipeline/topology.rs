@@ -7,6 +7,7 @@
 //!              per camera                                                shared
 //! capture ─frames──▶ detect ─detections──▶ track ─events──────────────▶ publish ─▶ socket, mqtt, sse, print, record
 //!    └─────────────status──────────────────▶ │ ─pictures──▶ preview (the first camera's)
+//!                                            │ ─live──────▶ live (the web page's view, every camera's)
 //!                                            │ ─snapshots─▶ snapshots (the writer)
 //!                                            │ ─strangers─▶ strangers (the writer)
 //!                                            └ ─said──────▶ evaluate --video
@@ -83,6 +84,12 @@ pub const NODES: &[Node] = &[
         per_camera: false,
         what: "[strangers]: each stranger's best faces kept in the gallery (strangers)",
     },
+    Node {
+        name: "live",
+        role: Role::Sink,
+        per_camera: false,
+        what: "[api]: each camera's latest annotated picture for the web page, made while it is open (sinks::live)",
+    },
 ];
 
 /// The edges.
@@ -99,6 +106,8 @@ pub enum Edge {
     Events,
     /// track → preview.
     Pictures,
+    /// track → the web page's live view (each camera's).
+    Live,
     /// track → the snapshot writer (every camera's).
     Snapshots,
     /// track → `evaluate --video`.
@@ -216,6 +225,15 @@ pub const EDGES: &[EdgeSpec] = &[
         why: "a slow window skips pictures",
     },
     EdgeSpec {
+        edge: Edge::Live,
+        from: "track",
+        to: "live",
+        carries: "PreviewFrame",
+        capacity: Capacity::Fixed(1),
+        when_full: WhenFull::Always(QueuePolicy::DropNewest),
+        why: "the page shows the newest picture; sent only while someone watches",
+    },
+    EdgeSpec {
         edge: Edge::Snapshots,
         from: "track",
         to: "snapshots",
@@ -288,6 +306,8 @@ pub struct Outputs {
     pub strangers: bool,
     /// The window (`[preview]`, when a display is there).
     pub preview: Option<Preview>,
+    /// The web page's live view (`[api]`).
+    pub live: Option<std::sync::Arc<crate::sinks::live::LiveFrames>>,
     /// Others: a channel (tests, `facewatch bench`).
     pub extra: Vec<Box<dyn EventSink>>,
 }

@@ -9,12 +9,13 @@
 //! - [`ChannelSink`]: a channel (tests, `facewatch bench`).
 //!
 //! Frame sinks get what each camera's track stage hands them on edges of their own
-//! ([`crate::pipeline::topology`] declares them): [`preview`] (`[preview]`, the annotated window) and
-//! [`snapshots`] (`[snapshots]`, a JPEG of each identity decision). Which outputs a daemon has is decided in one
+//! ([`crate::pipeline::topology`] declares them): [`preview`] (`[preview]`, the annotated window), [`live`] (the
+//! web page's live view, with `[api]`) and [`snapshots`] (`[snapshots]`, a JPEG of each identity decision). Which outputs a daemon has is decided in one
 //! place, [`crate::pipeline::topology::event_sinks`]: adding an output touches that and its own file.
 
 mod config;
 pub mod lines;
+pub mod live;
 pub mod mqtt;
 pub mod preview;
 pub mod snapshots;

@@ -55,12 +55,14 @@ pub struct TrackPorts {
     pub said: Option<Output<SaidFrame>>,
     /// Strangers' faces to keep (never waited on).
     pub strangers: Option<Output<StrangerWrite>>,
+    /// The web page's live view, and whether anyone watches it (a picture is sent only then).
+    pub live: Option<(Output<PreviewFrame>, std::sync::Arc<crate::sinks::live::LiveFrames>)>,
 }
 
 impl TrackPorts {
     /// Only the status input: no window, no snapshots, no record of what was said.
     pub fn status(status: Receiver<Event>) -> Self {
-        Self { status, preview: None, snapshots: None, said: None, strangers: None }
+        Self { status, preview: None, snapshots: None, said: None, strangers: None, live: None }
     }
 }
 
@@ -125,6 +127,20 @@ impl TrackStage {
     }
 }
 
+/// A copy of `f` with pixels of its own (two outputs draw on one frame).
+fn copy_frame(f: &crate::base::Frame) -> Option<crate::base::Frame> {
+    let bgr = opencv::core::MatTraitConst::try_clone(&f.bgr).ok()?;
+    Some(crate::base::Frame {
+        bgr,
+        original_width: f.original_width,
+        original_height: f.original_height,
+        scale: f.scale,
+        source: f.source.clone(),
+        seq: f.seq,
+        captured_at: f.captured_at,
+    })
+}
+
 /// The face of a decision event as a small JPEG (at most 128 px wide, with a little of the head around it).
 fn picture(frame: &crate::base::Frame, event: &Event) -> Option<std::sync::Arc<[u8]>> {
     use opencv::core::{Mat, MatTraitConst, Rect, Size};
@@ -174,7 +190,7 @@ impl Stage for TrackStage {
     /// Tracks every frame until detect finishes, handing capture's status events on as they come, then ends the
     /// live tracks (their `track_ended` events go out last) and returns, which closes its outputs.
     fn run(mut self, input: Receiver<Detections>, output: Output<Event>, ports: TrackPorts, cx: &Context) {
-        let TrackPorts { status, mut preview, snapshots, mut said, strangers: strangers_out } = ports;
+        let TrackPorts { status, mut preview, snapshots, mut said, strangers: strangers_out, live } = ports;
         let mut strangers_dropped = 0u64;
         let stats = &cx.stats;
         let hand_over = |e: Event| {
@@ -263,7 +279,8 @@ impl Stage for TrackStage {
             }
             stats.latency.record(SystemTime::now().duration_since(frame.captured_at).unwrap_or_default());
             // What was said on the frame, once, for whoever watches (evaluation, the window).
-            let labels = if said.is_some() || preview.is_some() { self.ids.labels(info) } else { Vec::new() };
+            let watched = live.as_ref().filter(|(_, frames)| frames.watched());
+            let labels = if said.is_some() || preview.is_some() || watched.is_some() { self.ids.labels(info) } else { Vec::new() };
             if let Some(out) = &said {
                 let faces = labels
                     .iter()
@@ -278,7 +295,18 @@ impl Stage for TrackStage {
                     said = None;
                 }
             }
-            if let Some(out) = &preview {
+            let mut frame = Some(frame);
+            if let Some((out, _)) = watched {
+                // The window draws on its own copy when it shows this camera too.
+                let picture = match preview.is_some() {
+                    true => frame.as_ref().and_then(copy_frame),
+                    false => frame.take(),
+                };
+                if let Some(picture) = picture {
+                    let _ = out.send(PreviewFrame { labels: labels.clone(), frame: picture });
+                }
+            }
+            if let (Some(out), Some(frame)) = (&preview, frame) {
                 if out.send(PreviewFrame { labels, frame }) == Sent::Closed {
                     preview = None;
                 }

@@ -3,6 +3,7 @@
 mod api;
 mod bad_input;
 mod bench;
+mod browser;
 mod cli;
 mod common;
 mod daemon;
