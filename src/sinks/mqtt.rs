@@ -9,13 +9,15 @@
 //! | `<base>/<camera>/events` | no | every event, the JSON line of the socket |
 //! | `<base>/<camera>/unknown` | no | the event of a face found unknown (a new track, or a track that became unknown) |
 //! | `<base>/<camera>/last_recognized` | yes | `{"name", "score", "track_id", "ts"}` of the latest face recognized |
+//! | `<base>/<camera>/last_unknown` | yes | `{"label", "stranger", "score", "track_id", "ts"}` of the latest face no enrolled person matches: `label` is its stranger (`stranger-…`, `[strangers]`) or `unknown` |
+//! | `<base>/<camera>/last_face` | yes | the latest decision's face (known or not) as a JPEG |
 //! | `<base>/<camera>/faces` | yes | how many faces are in view (live tracks, known or not) |
 //! | `<base>/<camera>/person/<slug>` | yes | `ON` while the person is seen and for `presence_timeout_s` after, then `OFF` |
 //! | `<base>/<camera>/person/<slug>/attributes` | yes | `{"name", "score", "track_id", "last_seen"}` |
 //!
 //! Discovery (`discovery = true`): per camera a device `facewatch <node_id> <camera>` with a presence
-//! `binary_sensor` per enrolled person, a `last recognized` sensor and a `faces` sensor, all unavailable when the
-//! daemon is. At every connection the daemon reads the retained discovery of its node and removes (empty retained
+//! `binary_sensor` per enrolled person, a `last recognized` sensor, a `last unknown` sensor (the stranger's id, or
+//! `unknown`), a `faces` sensor and a `last face` image, all unavailable when the daemon is. At every connection the daemon reads the retained discovery of its node and removes (empty retained
 //! payload) the entities of people no longer enrolled.
 //!
 //! Nothing here can stall the pipeline: [`MqttSink::publish`] puts the event on a bounded queue (`queue`) and
@@ -320,6 +322,8 @@ impl MqttSink {
             tracks: HashMap::new(),
             faces: BTreeMap::new(),
             last: BTreeMap::new(),
+            last_unknown: BTreeMap::new(),
+            last_face: BTreeMap::new(),
             dropped: dropped.clone(),
             connected: false,
             net: Some(net),
@@ -464,6 +468,10 @@ struct Worker {
     faces: BTreeMap<String, usize>,
     /// camera → the last recognized face.
     last: BTreeMap<String, serde_json::Value>,
+    /// camera → the last face no enrolled person matches.
+    last_unknown: BTreeMap<String, serde_json::Value>,
+    /// camera → the last decision's face, a JPEG.
+    last_face: BTreeMap<String, Arc<[u8]>>,
     dropped: Arc<AtomicU64>,
     connected: bool,
     /// Whether the broker is connected now, for the metrics.
@@ -536,6 +544,12 @@ impl Worker {
             if let Some(last) = self.last.get(camera) {
                 self.send(self.topics.camera(camera, "last_recognized"), true, last.to_string());
             }
+            if let Some(last) = self.last_unknown.get(camera) {
+                self.send(self.topics.camera(camera, "last_unknown"), true, last.to_string());
+            }
+            if let Some(jpeg) = self.last_face.get(camera) {
+                self.send(self.topics.camera(camera, "last_face"), true, jpeg.to_vec());
+            }
         }
     }
 
@@ -560,6 +574,34 @@ impl Worker {
                 "state_topic": state,
                 "value_template": "{{ value_json.name }}",
                 "json_attributes_topic": state,
+                "availability_topic": self.topics.availability(),
+                "icon": "mdi:face-recognition",
+                "device": self.device(camera),
+            });
+            self.send(topic, true, config.to_string());
+        }
+        let unknown = format!("{cam}_last_unknown");
+        if let Some(topic) = self.topics.config("sensor", &unknown) {
+            let state = self.topics.camera(camera, "last_unknown");
+            let config = json!({
+                "name": "Last unknown",
+                "unique_id": format!("facewatch_{}_{unknown}", self.topics.node),
+                "state_topic": state,
+                "value_template": "{{ value_json.label }}",
+                "json_attributes_topic": state,
+                "availability_topic": self.topics.availability(),
+                "icon": "mdi:account-question",
+                "device": self.device(camera),
+            });
+            self.send(topic, true, config.to_string());
+        }
+        let face = format!("{cam}_last_face");
+        if let Some(topic) = self.topics.config("image", &face) {
+            let config = json!({
+                "name": "Last face",
+                "unique_id": format!("facewatch_{}_{face}", self.topics.node),
+                "image_topic": self.topics.camera(camera, "last_face"),
+                "content_type": "image/jpeg",
                 "availability_topic": self.topics.availability(),
                 "icon": "mdi:face-recognition",
                 "device": self.device(camera),
@@ -640,6 +682,10 @@ impl Worker {
             }
         }
         self.send(self.topics.camera(&camera, "events"), false, line);
+        if let Some(jpeg) = &event.picture {
+            self.send(self.topics.camera(&camera, "last_face"), true, jpeg.to_vec());
+            self.last_face.insert(camera.clone(), jpeg.clone());
+        }
         match &event.body {
             EventBody::TrackStarted(face) => {
                 self.track_named(&camera, face);
@@ -647,6 +693,7 @@ impl Worker {
                     self.recognized(&camera, face, event.frame_ts.unwrap_or(event.emit_ts));
                 } else {
                     self.send(self.topics.camera(&camera, "unknown"), false, line);
+                    self.unknown(&camera, face, event.frame_ts.unwrap_or(event.emit_ts));
                 }
             }
             EventBody::IdentityChanged { face, .. } => {
@@ -655,6 +702,7 @@ impl Worker {
                     self.recognized(&camera, face, event.frame_ts.unwrap_or(event.emit_ts));
                 } else {
                     self.send(self.topics.camera(&camera, "unknown"), false, line);
+                    self.unknown(&camera, face, event.frame_ts.unwrap_or(event.emit_ts));
                 }
             }
             EventBody::TrackUpdated(face) => self.track_named(&camera, face),
@@ -708,6 +756,18 @@ impl Worker {
         let last = json!({"name": face.name, "score": (f64::from(face.score) * 1000.0).round() / 1000.0, "track_id": face.track_id, "ts": frame_ts});
         self.send(self.topics.camera(camera, "last_recognized"), true, last.to_string());
         self.last.insert(camera.to_string(), last);
+    }
+
+    fn unknown(&mut self, camera: &str, face: &TrackFace, frame_ts: f64) {
+        let last = json!({
+            "label": face.stranger.as_deref().unwrap_or(crate::base::UNKNOWN),
+            "stranger": face.stranger,
+            "score": (f64::from(face.score) * 1000.0).round() / 1000.0,
+            "track_id": face.track_id,
+            "ts": frame_ts,
+        });
+        self.send(self.topics.camera(camera, "last_unknown"), true, last.to_string());
+        self.last_unknown.insert(camera.to_string(), last);
     }
 
     fn set_presence(&mut self, camera: &str, name: &str, on: bool) {

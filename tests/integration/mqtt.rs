@@ -60,6 +60,7 @@ impl Drop for Broker {
 struct Message {
     topic: String,
     payload: String,
+    bytes: Vec<u8>,
     retain: bool,
     at: Instant,
 }
@@ -83,6 +84,7 @@ fn listen(port: u16) -> Arc<Mutex<Vec<Message>>> {
                 Ok(Event::Incoming(Packet::Publish(p))) => sink.lock().expect("lock").push(Message {
                     topic: p.topic.clone(),
                     payload: String::from_utf8_lossy(&p.payload).into_owned(),
+                    bytes: p.payload.to_vec(),
                     retain: p.retain,
                     at: Instant::now(),
                 }),
@@ -409,4 +411,77 @@ fn a_restart_with_cameras_stage_and_stage_left_keeps_every_entity_it_announced()
         let presence = state["state_topic"].as_str().expect("state topic");
         assert!(on(&second, presence).iter().all(|m| !m.payload.is_empty()), "{presence} was cleared");
     }
+}
+
+/// A face no enrolled person matches reaches Home Assistant with its stranger's id: the camera's `last unknown`
+/// sensor says `stranger-…` (the id the events carry), and its `last face` image entity gets the face as a JPEG.
+#[test]
+fn a_stranger_s_id_and_the_last_face_reach_home_assistant() {
+    use opencv::core::{MatTraitConst, Vector};
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Alex only: Lin, on stage most of the clip, is a stranger to this gallery.
+    let g = gallery(dir.path(), &[("alex", &[face("video/alex-lacamoire.png")])]);
+    let messages = listen(broker.port);
+    let out = facewatch(&g, broker.port, &["run", "--source", arg(&clip()), "--camera", "stage", "--socket", "", "--fast", "--print"])
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    std::thread::sleep(Duration::from_millis(500));
+    let messages = messages.lock().expect("lock").clone();
+    let printed: Vec<Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("event")).collect();
+    let strangers: Vec<&str> = printed.iter().filter_map(|e| e["stranger"].as_str()).collect();
+    assert!(!strangers.is_empty(), "no event carried a stranger's id:\n{stderr}");
+
+    let unknown: Vec<Value> =
+        on(&messages, "facewatch/testnode/stage/last_unknown").iter().map(|m| serde_json::from_str(&m.payload).expect("JSON")).collect();
+    let labelled: Vec<&Value> = unknown.iter().filter(|u| u["label"].as_str().is_some_and(|l| l.starts_with("stranger-"))).collect();
+    assert!(!labelled.is_empty(), "the sensor never said a stranger's id: {unknown:?}");
+    for u in &unknown {
+        match u["stranger"].as_str() {
+            Some(s) => assert!(u["label"] == s && strangers.contains(&s), "{u}"),
+            None => assert_eq!(u["label"], "unknown", "{u}"),
+        }
+        assert!(u["track_id"].is_u64() && u["ts"].is_f64(), "{u}");
+    }
+    let config: Value = serde_json::from_str(
+        &on(&messages, "homeassistant/sensor/facewatch_testnode/stage_last_unknown/config")
+            .first()
+            .expect("last unknown discovered")
+            .payload,
+    )
+    .expect("JSON");
+    assert_eq!(config["state_topic"], "facewatch/testnode/stage/last_unknown");
+    assert_eq!(config["value_template"], "{{ value_json.label }}");
+
+    // The image entity: its discovery, and a retained JPEG of a face.
+    let image: Value = serde_json::from_str(
+        &on(&messages, "homeassistant/image/facewatch_testnode/stage_last_face/config").first().expect("image discovered").payload,
+    )
+    .expect("JSON");
+    assert_eq!(
+        (image["image_topic"].as_str(), image["content_type"].as_str()),
+        (Some("facewatch/testnode/stage/last_face"), Some("image/jpeg"))
+    );
+    assert_eq!(image["availability_topic"], "facewatch/testnode/availability");
+    assert!(image["unique_id"].as_str().is_some_and(|u| u.starts_with("facewatch_testnode_")), "{image}");
+    let faces = on(&messages, "facewatch/testnode/stage/last_face");
+    let decisions = printed.iter().filter(|e| e["type"] == "track_started" || e["type"] == "identity_changed").count();
+    assert!(!faces.is_empty() && faces.len() <= decisions, "{} pictures for {decisions} decisions", faces.len());
+    for m in &faces {
+        let jpeg = opencv::imgcodecs::imdecode(&Vector::<u8>::from_slice(&m.bytes), opencv::imgcodecs::IMREAD_COLOR).expect("decode");
+        assert!(jpeg.cols() >= 16 && jpeg.cols() <= 128 && jpeg.rows() >= 16, "a face picture of {}x{}", jpeg.cols(), jpeg.rows());
+    }
+    // A client connecting later is told both.
+    let later = listen(broker.port);
+    std::thread::sleep(Duration::from_millis(500));
+    let retained = later.lock().expect("lock").clone();
+    let last = |topic: &str| on(&retained, topic).last().map(|m| m.bytes.clone());
+    assert_eq!(last("facewatch/testnode/stage/last_face"), faces.last().map(|m| m.bytes.clone()), "the last face is retained");
+    assert_eq!(
+        last("facewatch/testnode/stage/last_unknown"),
+        on(&messages, "facewatch/testnode/stage/last_unknown").last().map(|m| m.bytes.clone()),
+        "the last unknown face is retained"
+    );
 }
