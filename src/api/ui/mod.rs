@@ -152,7 +152,7 @@ fn cross_origin(request: &Request) -> bool {
 pub(super) async fn form(shared: &Shared, session: &UiSession, request: Request) -> Result<HashMap<String, String>, Response> {
     let (_, bytes) = super::read_body(request, shared.max_upload, shared.body_timeout).await.map_err(IntoResponse::into_response)?;
     let fields: HashMap<String, String> = form_urlencoded::parse(&bytes).into_owned().collect();
-    csrf_ok(session, fields.get("csrf").map(String::as_str))?;
+    csrf_ok(session, fields.get("csrf").map(String::as_str)).map_err(|r| *r)?;
     Ok(fields)
 }
 
@@ -183,14 +183,17 @@ pub(super) async fn upload_form(
             }
         }
     }
-    csrf_ok(session, fields.get("csrf").map(String::as_str))?;
+    csrf_ok(session, fields.get("csrf").map(String::as_str)).map_err(|r| *r)?;
     Ok((fields, files))
 }
 
-fn csrf_ok(session: &UiSession, given: Option<&str>) -> Result<(), Response> {
+/// Whether a form carries the session's CSRF token; `Err` is the 403 to answer when it does not.
+fn csrf_ok(session: &UiSession, given: Option<&str>) -> Result<(), Box<Response>> {
     match given.is_some_and(|g| super::same(g, &session.csrf)) {
         true => Ok(()),
-        false => Err((StatusCode::FORBIDDEN, "the form's token is missing or wrong: reload the page and try again").into_response()),
+        false => {
+            Err(Box::new((StatusCode::FORBIDDEN, "the form's token is missing or wrong: reload the page and try again").into_response()))
+        }
     }
 }
 
