@@ -333,7 +333,7 @@ impl From<JobError> for Failure {
                 StatusCode::NOT_FOUND
             }
             JobError::Gallery(GalleryError::BadName(_) | GalleryError::NameTaken(_)) => StatusCode::BAD_REQUEST,
-            JobError::Gallery(GalleryError::NoCrop(_)) => StatusCode::CONFLICT,
+            JobError::Gallery(GalleryError::NoCrop(_) | GalleryError::SelfMerge(_)) => StatusCode::CONFLICT,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {

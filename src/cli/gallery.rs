@@ -290,7 +290,8 @@ pub enum StrangersCommand {
         /// The person.
         name: String,
     },
-    /// Two strangers are one person: the second's faces and sightings go to the first.
+    /// Two strangers are one person: the second's faces (all of them: both looks keep matching) and sightings go
+    /// to the first.
     Merge {
         /// The stranger kept.
         into: String,

@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::base::{Candidate, Embedding};
 use crate::matcher::SearchView;
 pub use config::GalleryConfig;
-pub use sqlite::{count_embeddings, make_private, SqliteStore};
+pub use sqlite::{copy_gallery, count_embeddings, make_private, SqliteStore};
 pub use store::{GalleryStore, StoredEmbedding};
 pub use watch::{LiveGallery, GALLERY_POLL};
 
@@ -80,6 +80,9 @@ pub enum GalleryError {
     /// No stranger has that label.
     #[error("no stranger `{0}` in the gallery (`facewatch strangers list` lists them)")]
     UnknownStranger(String),
+    /// A stranger merged into themselves.
+    #[error("cannot merge `{0}` into itself: name two different strangers")]
+    SelfMerge(String),
     /// A photo enrolled from a file has no crop to make a stranger of.
     #[error("photo {0} was enrolled from a file and kept no face crop: it cannot become a stranger; remove it instead (`facewatch gallery remove-photo {0}`)")]
     NoCrop(i64),

@@ -128,6 +128,22 @@ pub struct SqliteStore {
     dim: usize,
 }
 
+/// Writes a consistent copy of the gallery file `from` to `to` (a new file, private like the gallery), whatever is
+/// still in its write-ahead log included.
+pub fn copy_gallery(from: &Path, to: &Path) -> Result<(), GalleryError> {
+    use rusqlite::OpenFlags;
+    if !from.is_file() {
+        return Err(GalleryError::Missing(from.to_path_buf()));
+    }
+    let conn = Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(|source| GalleryError::Sqlite { path: from.into(), source })?;
+    create_private(to).map_err(|source| GalleryError::Io { path: to.into(), source })?;
+    let _ = std::fs::remove_file(to);
+    conn.execute("VACUUM INTO ?1", [to.to_string_lossy().as_ref()]).map_err(|source| GalleryError::Sqlite { path: to.into(), source })?;
+    std::fs::set_permissions(to, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .map_err(|source| GalleryError::Io { path: to.into(), source })
+}
+
 impl SqliteStore {
     /// Opens (creating when absent) the gallery file for recognizer `model` producing `dim`-d embeddings.
     pub fn open(path: &Path, model: &str, dim: usize) -> Result<Self, GalleryError> {

@@ -245,13 +245,31 @@ impl SqliteStore {
         tx.commit().map_err(sql)
     }
 
-    /// One more face of stranger `label`, keeping their `keep` best (the daemon's write). A stranger that is gone
-    /// (named or forgotten meanwhile) takes nothing.
+    /// One more face of stranger `label`, keeping their `keep` best different views (the daemon's write, placed
+    /// as the daemon's book places it: [`crate::matcher::strangers::place`]). A stranger that is gone (named or
+    /// forgotten meanwhile) takes nothing.
     pub fn stranger_add_face(&mut self, label: &str, face: &NewStrangerFace, keep: usize) -> Result<(), GalleryError> {
+        use crate::matcher::strangers::{place, Place};
         let path = self.path().to_path_buf();
         let sql = |source| GalleryError::Sqlite { path: path.clone(), source };
         let tx = self.conn_mut().transaction().map_err(sql)?;
         let Some(id) = Self::stranger_id(&tx, label).map_err(sql)? else { return Ok(()) };
+        let kept: Vec<(i64, Embedding, f32)> = {
+            let mut stmt = tx
+                .prepare("SELECT id, vector, quality FROM stranger_faces WHERE stranger_id = ?1 ORDER BY quality DESC, id")
+                .map_err(sql)?;
+            let rows = stmt.query_map([id], |r| {
+                Ok((r.get::<_, i64>(0)?, Embedding::from_unit(embedding_from_blob(&r.get::<_, Vec<u8>>(1)?)), r.get::<_, f64>(2)? as f32))
+            });
+            rows.and_then(Iterator::collect).map_err(sql)?
+        };
+        match place(kept.iter().map(|(_, e, q)| (e, *q)), &face.embedding, face.quality, keep) {
+            Place::Skip => return Ok(()),
+            Place::Replace(i) => {
+                tx.execute("DELETE FROM stranger_faces WHERE id = ?1", [kept[i].0]).map_err(sql)?;
+            }
+            Place::Insert => {}
+        }
         Self::insert_face(&tx, id, face).map_err(sql)?;
         tx.execute(
             "DELETE FROM stranger_faces WHERE stranger_id = ?1 AND id NOT IN
@@ -313,7 +331,7 @@ impl SqliteStore {
     /// `into`, `from` is gone. Returns how many faces moved.
     pub fn stranger_merge(&mut self, into: &str, from: &str) -> Result<usize, GalleryError> {
         if into == from {
-            return Err(GalleryError::UnknownStranger(format!("{from} (cannot merge a stranger into themselves)")));
+            return Err(GalleryError::SelfMerge(from.to_string()));
         }
         let path = self.path().to_path_buf();
         let sql = |source| GalleryError::Sqlite { path: path.clone(), source };
@@ -481,15 +499,18 @@ mod tests {
         let mut s = SqliteStore::open(&dir.path().join("g.db"), "m", 8).expect("open");
         let v0 = s.versions().expect("versions");
         s.stranger_add("stranger-aaaaaa", &face(1.0, 0.5)).expect("add");
-        for q in [0.9, 0.2, 0.7] {
-            s.stranger_add_face("stranger-aaaaaa", &face(1.1, q), 2).expect("face");
+        for (seed, q) in [(1.4, 0.9), (1.7, 0.2), (2.3, 0.7)] {
+            s.stranger_add_face("stranger-aaaaaa", &face(seed, q), 2).expect("face");
         }
+        // The same view as the 0.9 face (cosine 1.00): better, it takes that face's place; worse, it is not kept.
+        s.stranger_add_face("stranger-aaaaaa", &face(1.402, 0.95), 2).expect("face");
+        s.stranger_add_face("stranger-aaaaaa", &face(1.401, 0.8), 2).expect("face");
         s.stranger_seen("stranger-aaaaaa", "hall", 2_000).expect("seen");
         s.stranger_add("stranger-bbbbbb", &face(2.0, 0.6)).expect("add");
         assert_eq!(s.versions().expect("versions"), v0, "the daemon's own writes move no counter");
         let all = s.strangers().expect("strangers");
         let a = all.iter().find(|x| x.label == "stranger-aaaaaa").expect("a");
-        assert_eq!(a.faces.iter().map(|f| f.quality).collect::<Vec<_>>(), [0.9, 0.7], "the best two kept, best first");
+        assert_eq!(a.faces.iter().map(|f| f.quality).collect::<Vec<_>>(), [0.95, 0.7], "the best two views kept, best first");
         assert_eq!((a.sightings, a.cameras.clone(), a.last_seen), (2, vec!["door".to_string(), "hall".to_string()], 2_000));
         // Merge b into a, then name a: two faces become Ann's photos, with their crops.
         assert_eq!(s.stranger_merge("stranger-aaaaaa", "stranger-bbbbbb").expect("merge"), 1);

@@ -2,8 +2,49 @@
 //! thousand strangers of five faces are five thousand cosines, a fraction of a millisecond, and only faces that
 //! matched no enrolled person are searched). One book serves every camera of a daemon; the daemon adds to it as
 //! it sees strangers, and it is read again whole when a person names, merges or forgets one.
+//!
+//! A stranger's kept faces are their best *different* views ([`place`]): a face nearly the same as one kept (the
+//! next frames of one track, the same photo again) replaces it only when better, so that five frames of one
+//! moment never push out the views that let the stranger be found again from another angle.
 
 use crate::base::Embedding;
+
+/// Cosine from which two faces of one stranger are the same view (consecutive frames, the same photo): only the
+/// better of them is kept.
+pub const SAME_VIEW: f32 = 0.85;
+
+/// Where a new face goes among a stranger's kept faces ([`place`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// Not kept: no better than the kept face of the same view, or than the worst when all places are taken.
+    Skip,
+    /// In place of kept face `i`, the same view and worse.
+    Replace(usize),
+    /// Among them; the worst is let go when more than `keep` are then kept.
+    Insert,
+}
+
+/// Where a face (`face`, of `quality`) goes among `kept` (best quality first), at most `keep` kept. The book and
+/// the gallery's writer both decide with this, so memory and disk keep the same faces.
+pub fn place<'a>(kept: impl IntoIterator<Item = (&'a Embedding, f32)>, face: &Embedding, quality: f32, keep: usize) -> Place {
+    let mut count = 0;
+    let mut worst = f32::INFINITY;
+    let mut same: Option<(usize, f32, f32)> = None;
+    for (i, (e, q)) in kept.into_iter().enumerate() {
+        count += 1;
+        worst = worst.min(q);
+        let c = e.cosine(face);
+        if c >= SAME_VIEW && same.is_none_or(|(_, best, _)| c > best) {
+            same = Some((i, c, q));
+        }
+    }
+    match same {
+        Some((i, _, q)) if quality > q => Place::Replace(i),
+        Some(_) => Place::Skip,
+        None if count < keep.max(1) || quality > worst => Place::Insert,
+        None => Place::Skip,
+    }
+}
 
 /// One stranger in the book.
 #[derive(Debug, Clone)]
@@ -58,27 +99,39 @@ impl StrangerBook {
             .max_by(|a, b| a.1.total_cmp(&b.1))
     }
 
-    /// A new stranger with `faces`.
-    pub fn add(&mut self, label: &str, mut faces: Vec<(Embedding, f32)>) {
-        faces.sort_by(|a, b| b.1.total_cmp(&a.1));
-        self.entries.push(Entry { label: label.to_string(), faces });
+    /// The cosine of `label`'s face closest to `query`, if the book holds them.
+    pub fn similarity(&self, label: &str, query: &Embedding) -> Option<f32> {
+        self.entries.iter().find(|e| e.label == label)?.faces.iter().map(|(f, _)| f.cosine(query)).max_by(f32::total_cmp)
     }
 
-    /// Whether a face of `quality` would be kept among `label`'s `keep` best (and the stranger is known).
-    pub fn would_keep(&self, label: &str, quality: f32, keep: usize) -> bool {
+    /// A new stranger with `faces` (their `keep` best different views are kept, as [`Self::add_face`] would).
+    pub fn add(&mut self, label: &str, faces: Vec<(Embedding, f32)>, keep: usize) {
+        self.entries.push(Entry { label: label.to_string(), faces: Vec::new() });
+        for (face, quality) in faces {
+            self.add_face(label, face, quality, keep);
+        }
+    }
+
+    /// Where a face of `quality` would go among `label`'s kept faces ([`place`]); `Skip` for a stranger not known.
+    pub fn place(&self, label: &str, face: &Embedding, quality: f32, keep: usize) -> Place {
         self.entries
             .iter()
             .find(|e| e.label == label)
-            .is_some_and(|e| e.faces.len() < keep || e.faces.last().is_some_and(|w| quality > w.1))
+            .map_or(Place::Skip, |e| place(e.faces.iter().map(|(f, q)| (f, *q)), face, quality, keep))
     }
 
-    /// One more face of `label`, keeping their `keep` best; false when it was not kept (or the stranger is gone).
+    /// One more face of `label`, keeping their `keep` best different views; false when it was not kept (or the
+    /// stranger is gone).
     pub fn add_face(&mut self, label: &str, face: Embedding, quality: f32, keep: usize) -> bool {
         let Some(e) = self.entries.iter_mut().find(|e| e.label == label) else { return false };
-        let at = e.faces.partition_point(|(_, q)| *q >= quality);
-        if at >= keep.max(1) {
-            return false;
+        match place(e.faces.iter().map(|(f, q)| (f, *q)), &face, quality, keep) {
+            Place::Skip => return false,
+            Place::Replace(i) => {
+                e.faces.remove(i);
+            }
+            Place::Insert => {}
         }
+        let at = e.faces.partition_point(|(_, q)| *q >= quality);
         e.faces.insert(at, (face, quality));
         e.faces.truncate(keep.max(1));
         true
@@ -98,21 +151,43 @@ mod tests {
         Embedding::from_raw(vec![angle.cos(), angle.sin(), 0.0]).expect("non-zero")
     }
 
+    // Angles 0.6 apart have cosine 0.83: different views; 0.1 apart, 0.995: the same view.
     #[test]
-    fn the_closest_stranger_is_found_and_only_the_best_faces_kept() {
+    fn the_closest_stranger_is_found_and_only_the_best_different_views_kept() {
         let mut book = StrangerBook::new();
         assert!(book.best(&unit(0.0)).is_none());
-        book.add("stranger-a", vec![(unit(0.0), 0.5)]);
-        book.add("stranger-b", vec![(unit(1.5), 0.5), (unit(1.4), 0.9)]);
-        let (label, score) = book.best(&unit(1.45)).expect("someone");
+        book.add("stranger-a", vec![(unit(0.0), 0.5)], 2);
+        book.add("stranger-b", vec![(unit(3.0), 0.5), (unit(2.4), 0.9)], 2);
+        let (label, score) = book.best(&unit(2.45)).expect("someone");
         assert_eq!(label, "stranger-b");
         assert!(score > 0.99);
-        assert!(book.would_keep("stranger-a", 0.1, 2), "room for a second face");
-        assert!(book.add_face("stranger-a", unit(0.1), 0.7, 2));
-        assert!(!book.would_keep("stranger-a", 0.3, 2), "worse than both kept");
-        assert!(!book.add_face("stranger-a", unit(0.2), 0.3, 2));
-        assert!(book.add_face("stranger-a", unit(0.2), 0.8, 2), "better than the worst");
+        assert_eq!(book.place("stranger-a", &unit(0.6), 0.1, 2), Place::Insert, "room for a second view");
+        assert!(book.add_face("stranger-a", unit(0.6), 0.7, 2));
+        assert_eq!(book.place("stranger-a", &unit(1.2), 0.3, 2), Place::Skip, "worse than both kept");
+        assert!(!book.add_face("stranger-a", unit(1.2), 0.3, 2));
+        assert!(book.add_face("stranger-a", unit(1.2), 0.8, 2), "better than the worst");
         assert!(!book.add_face("stranger-gone", unit(0.2), 0.8, 2));
         assert_eq!(book.labels().collect::<Vec<_>>(), ["stranger-a", "stranger-b"]);
+    }
+
+    #[test]
+    fn frames_of_one_moment_never_push_out_the_other_views() {
+        let mut book = StrangerBook::new();
+        book.add("stranger-a", vec![(unit(0.0), 0.5), (unit(0.6), 0.4), (unit(1.2), 0.3)], 3);
+        // The same view as the first, better each time: it takes the first's place, and nobody else's.
+        for (i, q) in [0.9, 0.91, 0.92, 0.93, 0.94].into_iter().enumerate() {
+            assert!(book.add_face("stranger-a", unit(0.01 * i as f32), q, 3));
+        }
+        assert!(!book.add_face("stranger-a", unit(0.02), 0.5, 3), "the same view, worse: not kept");
+        for view in [0.0, 0.6, 1.2] {
+            assert!(book.best(&unit(view)).expect("a").1 > 0.99, "the view at {view} is still kept");
+        }
+        assert_eq!(book.place("stranger-a", &unit(0.04), 0.95, 3), Place::Replace(0));
+        assert!(book.similarity("stranger-a", &unit(0.6)).expect("a") > 0.99);
+        assert!(book.similarity("stranger-a", &unit(3.0)).expect("a") < 0.0);
+        assert!(book.similarity("stranger-gone", &unit(0.0)).is_none());
+        // A new stranger's own first faces are one moment too: one view is kept of them.
+        book.add("stranger-b", vec![(unit(3.0), 0.5), (unit(3.01), 0.6), (unit(3.02), 0.55)], 3);
+        assert_eq!(book.place("stranger-b", &unit(2.4), 0.1, 3), Place::Insert, "two places still free");
     }
 }

@@ -28,7 +28,7 @@ use parking_lot::Mutex;
 use crate::base::{Detection, Embedding, Frame, TrackId};
 use crate::gallery::strangers::NewStrangerFace;
 use crate::gallery::GalleryStore;
-pub use crate::matcher::strangers::StrangerBook;
+pub use crate::matcher::strangers::{Place, StrangerBook};
 use crate::stage::{Context, Output, Sent, Stage};
 pub use config::StrangerConfig;
 
@@ -158,8 +158,8 @@ impl StrangerWatch {
         Self { settings, book, camera: camera.to_string(), tracks: HashMap::new() }
     }
 
-    /// Whether `det` (frame pixels) in `frame` passes the gates, with its aligned crop when it does.
-    fn gate(&self, frame: &Frame, det: &Detection, quality: f32) -> Result<Mat, Refused> {
+    /// Whether `det` (frame pixels) in `frame` passes the cheap gates: size, quality, not cut by the frame's edge.
+    fn gate(&self, frame: &Frame, det: &Detection, quality: f32) -> Result<(), Refused> {
         let s = &self.settings;
         let b = det.bbox;
         if b.w.min(b.h) < s.min_face_px {
@@ -173,10 +173,15 @@ impl StrangerWatch {
         if b.x < m || b.y < m || b.x + b.w > w - m || b.y + b.h > h - m {
             return Err(Refused::Cut);
         }
+        Ok(())
+    }
+
+    /// The face's aligned crop, when it is sharp enough (the last gate, the costly one: only for a face that
+    /// would be kept or matched).
+    fn sharp_crop(min_sharpness: f64, frame: &Frame, det: &Detection) -> Result<Mat, Refused> {
         let aligned = crate::align::align(&frame.bgr, &det.landmarks).map_err(|_| Refused::Poor)?;
         let sharp = sharpness(&aligned.bgr);
-        tracing::trace!(sharpness = sharp, quality, w = b.w, "Face sharpness.");
-        if sharp < s.min_sharpness {
+        if sharp < min_sharpness {
             tracing::trace!(sharpness = sharp, "Blurred face.");
             return Err(Refused::Blurred);
         }
@@ -212,23 +217,21 @@ impl StrangerWatch {
         det: &Detection,
         writes: &mut Vec<StrangerWrite>,
     ) -> Option<String> {
-        let aligned = match self.gate(frame, det, quality) {
-            Ok(a) => a,
-            Err(why) => {
-                tracing::trace!(track, ?why, quality, w = det.bbox.w, "Face kept out of stranger matching.");
-                return self.tracks.get(&track).and_then(|t| t.label.clone());
-            }
-        };
+        if let Err(why) = self.gate(frame, det, quality) {
+            tracing::trace!(track, ?why, quality, w = det.bbox.w, "Face kept out of stranger matching.");
+            return self.tracks.get(&track).and_then(|t| t.label.clone());
+        }
         let at = frame.captured_at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        let camera = &self.camera;
         let shot = |aligned: Mat| FaceShot {
             embedding: embedding.clone(),
             quality,
             aligned,
             context: Self::context(frame, det),
-            camera: self.camera.clone(),
+            camera: camera.clone(),
             at,
         };
-        let settings = self.settings.clone();
+        let settings = &self.settings;
         let state = self.tracks.entry(track).or_default();
         let mut book = self.book.lock();
         // A label the book no longer holds (named, merged or forgotten meanwhile) is let go.
@@ -236,17 +239,32 @@ impl StrangerWatch {
             state.label = None;
         }
         if let Some(label) = &state.label {
-            if book.would_keep(label, quality, settings.keep_faces) {
-                book.add_face(label, embedding.clone(), quality, settings.keep_faces);
-                writes.push(StrangerWrite::Face { label: label.clone(), face: shot(aligned) });
+            // Most faces of a stranger's track are no better than the faces kept (of the same view, or all):
+            // nothing more to do for them. A face is kept only when it is the stranger's at their own level: a
+            // tracker that swapped two people (its levels are looser) never puts a second person's face among
+            // the stranger's, where it would draw that person's next tracks to this id.
+            if book.place(label, embedding, quality, settings.keep_faces) != Place::Skip
+                && book.similarity(label, embedding).is_some_and(|s| s >= settings.threshold)
+            {
+                if let Ok(aligned) = Self::sharp_crop(settings.min_sharpness, frame, det) {
+                    book.add_face(label, embedding.clone(), quality, settings.keep_faces);
+                    writes.push(StrangerWrite::Face { label: label.clone(), face: shot(aligned) });
+                }
             }
             return state.label.clone();
         }
+        let aligned = match Self::sharp_crop(settings.min_sharpness, frame, det) {
+            Ok(a) => a,
+            Err(why) => {
+                tracing::trace!(track, ?why, "Face kept out of stranger matching.");
+                return None;
+            }
+        };
         if let Some((label, score)) = book.best(embedding) {
             if score >= settings.threshold {
                 let label = label.to_string();
-                writes.push(StrangerWrite::Seen { label: label.clone(), camera: self.camera.clone(), at });
-                if book.would_keep(&label, quality, settings.keep_faces) {
+                writes.push(StrangerWrite::Seen { label: label.clone(), camera: camera.clone(), at });
+                if book.place(&label, embedding, quality, settings.keep_faces) != Place::Skip {
                     book.add_face(&label, embedding.clone(), quality, settings.keep_faces);
                     writes.push(StrangerWrite::Face { label: label.clone(), face: shot(aligned) });
                 }
@@ -261,12 +279,11 @@ impl StrangerWatch {
         }
         let mut faces = std::mem::take(&mut state.pending);
         faces.sort_by(|a, b| b.quality.total_cmp(&a.quality));
-        faces.truncate(settings.keep_faces);
         let mut label = crate::gallery::strangers::new_label();
         while book.contains(&label) {
             label = crate::gallery::strangers::new_label();
         }
-        book.add(&label, faces.iter().map(|f| (f.embedding.clone(), f.quality)).collect());
+        book.add(&label, faces.iter().map(|f| (f.embedding.clone(), f.quality)).collect(), settings.keep_faces);
         writes.push(StrangerWrite::New { label: label.clone(), faces });
         state.label = Some(label);
         state.label.clone()
