@@ -100,6 +100,10 @@ pub struct BenchArgs {
     /// Publish to the configured MQTT broker too ([mqtt] host), to measure its cost.
     #[arg(long)]
     pub mqtt: bool,
+    /// Match unnamed faces against the strangers and keep new ones, as the daemon does ([strangers]), in a copy of
+    /// the gallery, to measure its cost.
+    #[arg(long)]
+    pub strangers: bool,
 }
 
 /// Set by SIGQUIT, which `ctrlc` does not cover: a signal handler may only touch an atomic, so this flag is the
@@ -245,6 +249,7 @@ pub(super) fn bench(g: &GlobalArgs, a: BenchArgs) -> Outcome<u8> {
         stalled_subscribers: a.stalled_subscribers,
         baseline: !a.no_baseline,
         mqtt: a.mqtt,
+        strangers: a.strangers,
     };
     let out = bench::bench(&cfg, &options)?;
     // The pipeline and its socket are gone: a closed stdout may now end the process quietly, as for every report.
@@ -268,7 +273,7 @@ fn print_bench(r: &BenchReport) {
     );
     println!("  dropped {} frames; {} faces, {} embedded; {} events", p.frames_dropped, p.faces, p.embedded, p.events);
     println!("  {:<9} {:>8} {:>9} {:>9}", "stage", "items", "p50 ms", "p99 ms");
-    for s in &p.stages {
+    for s in p.stages.iter().chain(&p.strangers) {
         println!("  {:<9} {:>8} {:>9.2} {:>9.2}", s.stage, s.items, s.p50_ms, s.p99_ms);
     }
     println!("  align + embed per embedded face: p50 {:.2} ms, p99 {:.2} ms", p.embed_face.p50_ms, p.embed_face.p99_ms);

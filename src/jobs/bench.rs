@@ -11,6 +11,7 @@ use super::JobError;
 use crate::base::{Event, EventKind};
 use crate::capture::{FrameSource, VideoSource};
 use crate::config::{Config, SourceKind};
+use crate::gallery::copy_gallery;
 use crate::metrics::percentile;
 use crate::pipeline::topology::Outputs;
 use crate::pipeline::{BuildOptions, Built, Pipeline, Report};
@@ -133,6 +134,15 @@ fn baseline(cfg: &Config, frames: Option<u64>) -> Result<Baseline, JobError> {
     })
 }
 
+/// A directory removed with everything in it when dropped.
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// What to bench.
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
@@ -148,6 +158,8 @@ pub struct BenchOptions {
     pub baseline: bool,
     /// Publish to the broker of `[mqtt]` too (its cost on the pipeline).
     pub mqtt: bool,
+    /// Match unnamed faces against the strangers and keep new ones (`[strangers]`), in a copy of the gallery.
+    pub strangers: bool,
 }
 
 /// Runs the whole pipeline over the video with `cfg`'s models and gallery, a socket with one reading and
@@ -160,10 +172,23 @@ pub fn bench(cfg: &Config, a: &BenchOptions) -> Result<BenchReport, JobError> {
     cfg.capture.kind = SourceKind::Video;
     cfg.capture.looping = false;
     cfg.capture.realtime = a.realtime;
+    // Strangers are kept in the gallery: the bench keeps them in a copy, which goes with it.
+    let _copy = match a.strangers {
+        true => {
+            let dir = std::env::temp_dir().join(format!("facewatch-bench-{}", std::process::id()));
+            crate::private::PrivateDir::create(&dir).map_err(JobError::file("make", &dir))?;
+            let path = dir.join("gallery.db");
+            copy_gallery(&crate::paths::resolve_path(&cfg.gallery.path), &path)?;
+            cfg.gallery.path = path.to_string_lossy().into_owned();
+            cfg.strangers.enabled = true;
+            Some(RemoveOnDrop(dir))
+        }
+        false => None,
+    };
     let cfg = &cfg;
     let (events_tx, events_rx) = crossbeam_channel::unbounded();
     let options = BuildOptions {
-        outputs: Outputs { extra: vec![Box::new(ChannelSink(events_tx))], mqtt: a.mqtt, ..Outputs::default() },
+        outputs: Outputs { extra: vec![Box::new(ChannelSink(events_tx))], mqtt: a.mqtt, strangers: a.strangers, ..Outputs::default() },
         max_frames: a.frames,
     };
     let Built { mut pipeline, .. } = Pipeline::build(cfg, options)?;
