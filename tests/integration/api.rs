@@ -11,13 +11,13 @@ use serde_json::Value;
 
 use super::common::{arg, clip, face, gallery, root};
 
-const KEY: &str = "test-key-5f2b9c0e8a";
+pub(super) const KEY: &str = "test-key-5f2b9c0e8a";
 
-struct Daemon {
+pub(super) struct Daemon {
     child: Child,
-    base: String,
+    pub(super) base: String,
     /// The daemon's log, read as it comes (a pipe nobody reads would stop the daemon once full).
-    log: std::sync::Arc<std::sync::Mutex<String>>,
+    pub(super) log: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Drop for Daemon {
@@ -32,7 +32,7 @@ fn start(g: &Path, dir: &Path, extra: &[&str]) -> Daemon {
 }
 
 /// [`start`] with the given `run` command line.
-fn start_running(g: &Path, dir: &Path, extra: &[&str], run: &[&str]) -> Daemon {
+pub(super) fn start_running(g: &Path, dir: &Path, extra: &[&str], run: &[&str]) -> Daemon {
     let keys = dir.join("api-keys");
     std::fs::write(&keys, format!("# facewatch API keys\n{KEY}\n")).expect("write keys");
     std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o600)).expect("chmod");
@@ -71,12 +71,12 @@ fn start_running(g: &Path, dir: &Path, extra: &[&str], run: &[&str]) -> Daemon {
 }
 
 /// An HTTP client that gives up after 60 s (a request must never hang a test).
-fn http() -> ureq::Agent {
+pub(super) fn http() -> ureq::Agent {
     ureq::AgentBuilder::new().timeout(Duration::from_secs(60)).build()
 }
 
 /// Status and JSON body, whatever the status.
-fn answer(r: Result<ureq::Response, ureq::Error>) -> (u16, Value) {
+pub(super) fn answer(r: Result<ureq::Response, ureq::Error>) -> (u16, Value) {
     let response = match r {
         Ok(r) => r,
         Err(ureq::Error::Status(_, r)) => r,

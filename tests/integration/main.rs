@@ -15,4 +15,5 @@ mod pipeline;
 mod preprocessing;
 mod privacy;
 mod recognition;
+mod strangers;
 mod video;
