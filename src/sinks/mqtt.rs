@@ -290,7 +290,8 @@ impl MqttSink {
             discovery: cfg.discovery.then(|| cfg.discovery_prefix.clone()),
             node: node.clone(),
         };
-        let mut options = MqttOptions::new(format!("facewatch-{node}"), cfg.host.trim(), cfg.port);
+        let client_id = format!("facewatch-{node}");
+        let mut options = MqttOptions::new(client_id.clone(), cfg.host.trim(), cfg.port);
         options.set_keep_alive(cfg.keep_alive).set_clean_session(true);
         options.set_last_will(LastWill::new(topics.availability(), "offline", QoS::AtLeastOnce, true));
         if !cfg.username.is_empty() {
@@ -305,9 +306,10 @@ impl MqttSink {
         let discovery_filter = topics.config("+", "+");
         let reconnect_max = cfg.reconnect_max;
         let net_client = client.clone();
-        let net =
-            crate::stage::thread("mqtt-net", move || network(connection, net_client, notice_tx, address, discovery_filter, reconnect_max))
-                .map_err(MqttError::Thread)?;
+        let net = crate::stage::thread("mqtt-net", move || {
+            network(connection, net_client, client_id, notice_tx, address, discovery_filter, reconnect_max)
+        })
+        .map_err(MqttError::Thread)?;
         let (tx, rx) = crossbeam_channel::bounded(cfg.queue.get());
         let dropped = Arc::new(AtomicU64::new(0));
         let connected = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -388,11 +390,18 @@ fn tls_config(cfg: &MqttConfig) -> Result<rumqttc::TlsConfiguration, MqttError> 
     Ok(rumqttc::TlsConfiguration::Rustls(Arc::new(config)))
 }
 
+/// A connection closed this soon after the broker accepted it counts towards [`TAKEN_OVER_AFTER`].
+const TAKEN_OVER_WITHIN: Duration = Duration::from_secs(5);
+/// This many short-lived connections in a row are reported as another client with the same client id.
+const TAKEN_OVER_AFTER: u32 = 3;
+
 /// The client's network loop: connects, reconnects with backoff (1 s doubling to `reconnect_max`), tells the
-/// worker when it is connected, and passes on the retained discovery configurations of this node.
+/// worker when it is connected, and passes on the retained discovery configurations of this node; reports a
+/// session taken over again and again (another client with this `client_id`).
 fn network(
     mut connection: Connection,
     client: Client,
+    client_id: String,
     notices: Sender<Notice>,
     address: String,
     discovery: Option<String>,
@@ -405,9 +414,14 @@ fn network(
     // its write buffer, which only the next poll flushes; returning at once would drop it, and the broker would
     // publish the last will instead. The broker then closes the connection, which ends the loop.
     let mut leaving = false;
+    // Connections the broker closed within seconds of accepting them: the sign of another client with this
+    // client id (two nodes given one node id), which the broker lets take the session over, back and forth.
+    let mut connected_at: Option<Instant> = None;
+    let mut cut_short = 0u32;
     for item in connection.iter() {
         match item {
             Ok(NetEvent::Incoming(Packet::ConnAck(_))) => {
+                connected_at = Some(Instant::now());
                 match down_since.take() {
                     Some(t) => {
                         tracing::info!(broker = %address, down_s = format!("{:.1}", t.elapsed().as_secs_f64()), "MQTT broker connected again.")
@@ -430,6 +444,23 @@ fn network(
             Err(_) if leaving => return,
             Err(ConnectionError::RequestsDone) => return,
             Err(e) => {
+                match connected_at.take().map(|t| t.elapsed()) {
+                    Some(lived) if lived < TAKEN_OVER_WITHIN => {
+                        cut_short += 1;
+                        if cut_short == TAKEN_OVER_AFTER {
+                            tracing::error!(
+                                broker = %address,
+                                client_id = %client_id,
+                                times = cut_short,
+                                "The MQTT broker keeps closing this connection within seconds of accepting it: another client \
+                                 uses the same client id (two facewatch nodes with one mqtt.node_id, or one host name). \
+                                 Give each node its own mqtt.node_id."
+                            );
+                        }
+                    }
+                    Some(_) => cut_short = 0,
+                    None => {}
+                }
                 if down_since.is_none() {
                     down_since = Some(Instant::now());
                     let _ = notices.send(Notice::Disconnected);

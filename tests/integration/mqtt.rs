@@ -485,3 +485,68 @@ fn a_stranger_s_id_and_the_last_face_reach_home_assistant() {
         "the last unknown face is retained"
     );
 }
+
+/// Several nodes on one broker (the fleet's layout): each speaks under its own `node_id`, so the same camera name on
+/// two nodes is two devices in Home Assistant; each node's availability is its own; a node's clean-up at connection
+/// removes only its own entities (here `hall` no longer has Alex; `door`'s Alex stays). Two nodes given one node id
+/// take the broker session from each other: that is reported, once, with what to change.
+#[test]
+fn nodes_on_one_broker_keep_their_own_topics_entities_and_availability() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let both = lin_gallery(dir.path());
+    let lin_only = gallery(&dir.path().join("lin"), &[("lin", &[face("video/lin-manuel-miranda.png")])]);
+    let messages = listen(broker.port);
+    let node = |g: &Path, id: &str, extra: &[&str]| {
+        let mut c = facewatch(g, broker.port, &["--set", &format!("mqtt.node_id={id}")]);
+        c.args(["run", "--source", arg(&clip()), "--camera", "stage", "--socket", ""])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        c.spawn().expect("start a node")
+    };
+    let (door, hall) = (node(&both, "door", &["--fast"]), node(&both, "hall", &["--fast"]));
+    for (name, child) in [("door", door), ("hall", hall)] {
+        let out = child.wait_with_output().expect("wait");
+        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let first = messages.lock().expect("lock").clone();
+    for id in ["door", "hall"] {
+        assert!(!on(&first, &format!("facewatch/{id}/stage/events")).is_empty(), "{id}'s events are not under its node id");
+        let availability: Vec<String> = on(&first, &format!("facewatch/{id}/availability")).into_iter().map(|m| m.payload).collect();
+        assert_eq!(
+            (availability.first().map(String::as_str), availability.last().map(String::as_str)),
+            (Some("online"), Some("offline")),
+            "{id}"
+        );
+        for person in ["lin", "alex"] {
+            let topic = format!("homeassistant/binary_sensor/facewatch_{id}/stage__{person}/config");
+            let config: Value =
+                serde_json::from_str(&on(&first, &topic).first().unwrap_or_else(|| panic!("no {topic}")).payload).expect("JSON");
+            assert!(config["unique_id"].as_str().is_some_and(|u| u.starts_with(&format!("facewatch_{id}_"))), "{config}");
+            assert_eq!(config["device"]["name"], format!("facewatch {id} stage"), "{config}");
+        }
+    }
+
+    // `hall` again, without Alex: its own Alex entity is removed, `door`'s is not touched.
+    let before = first.len();
+    let out = node(&lin_only, "hall", &["--max-frames", "5"]).wait_with_output().expect("wait");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::thread::sleep(Duration::from_millis(500));
+    let later: Vec<Message> = messages.lock().expect("lock")[before..].to_vec();
+    let cleared: Vec<&str> = later.iter().filter(|m| m.payload.is_empty()).map(|m| m.topic.as_str()).collect();
+    assert!(cleared.contains(&"homeassistant/binary_sensor/facewatch_hall/stage__alex/config"), "hall kept Alex: {cleared:?}");
+    assert!(cleared.iter().all(|t| !t.contains("facewatch_door") && !t.starts_with("facewatch/door/")), "hall touched door's: {cleared:?}");
+
+    // Two nodes with one node id: each connection takes the session of the other, and both say so.
+    let twin = ["--loop", "--max-frames", "450"];
+    let (a, b) = (node(&both, "twin", &twin), node(&lin_only, "twin", &twin));
+    for child in [a, b] {
+        let out = child.wait_with_output().expect("wait");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert_eq!(stderr.matches("another client uses the same client id").count(), 1, "not reported once:\n{stderr}");
+        assert!(stderr.contains("Give each node its own mqtt.node_id"), "{stderr}");
+    }
+}
