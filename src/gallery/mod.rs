@@ -65,7 +65,7 @@ pub enum GalleryError {
     #[error("a person named `{0}` is already in the gallery")]
     NameTaken(String),
     /// A person name that cannot be used.
-    #[error("invalid person name `{0}`: names must be non-empty, without control characters, at most 200 bytes, and not `unknown` (the name events give strangers)")]
+    #[error("invalid person name `{0}`: names must be non-empty, without control characters, at most 200 bytes, not `.` or `..`, not `unknown` (the name events give strangers) and not a stranger's id (`stranger-…`)")]
     BadName(String),
     /// An embedding to enroll has another length than the gallery's recognizer produces.
     #[error("cannot enroll a {got}-d embedding into gallery {path}, which holds {want}-d embeddings")]
@@ -201,6 +201,8 @@ pub fn check_name(name: &str) -> Result<(), GalleryError> {
         || name.len() > 200
         || name.chars().any(char::is_control)
         || name.trim().eq_ignore_ascii_case(crate::base::UNKNOWN)
+        || matches!(name.trim(), "." | "..")
+        || strangers::is_label(name.trim())
     {
         Err(GalleryError::BadName(name.into()))
     } else {
@@ -510,6 +512,16 @@ mod tests {
         let names: Vec<String> = g.persons().expect("persons").into_iter().map(|p| p.name).collect();
         assert_eq!(names, vec!["robert"]);
         assert_eq!(g.len(), 1);
+    }
+
+    #[test]
+    fn names_a_page_or_an_event_would_misread_are_refused() {
+        for bad in ["", "  ", "unknown", "Unknown", ".", "..", "stranger-3fa2c1", "a\u{7}b"] {
+            assert!(matches!(check_name(bad), Err(GalleryError::BadName(_))), "`{bad}` was accepted");
+        }
+        for good in ["Ann", "Ann B", "lin-manuel-miranda", "...", "stranger", "strangers-club", "Zoë"] {
+            assert!(check_name(good).is_ok(), "`{good}` was refused");
+        }
     }
 
     #[test]

@@ -529,3 +529,92 @@ fn a_camera_hanging_in_its_open_does_not_delay_the_others() {
     let (stage, garage) = (first_stage.expect("stage's events"), garage_lost.expect("garage's loss"));
     assert!(stage + Duration::from_secs(4) < garage, "stage's first event at {stage:?} waited for garage's open (lost at {garage:?})");
 }
+
+/// The web page's doors hold too: clients without a key cannot hold the server with slow login forms (a few at a
+/// time, then 429; a form that does not arrive in 5 s is 408; a big one 413; one from another origin 403), and a
+/// logged-in browser's live pictures are bounded per session and end with the session (logout).
+#[test]
+fn slow_logins_and_live_pictures_cannot_hold_the_web_page() {
+    use super::api::{start_running, KEY as API_KEY};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let g = gallery(dir.path(), &[("lin", &[face("video/lin-manuel-miranda.png")])]);
+    let daemon = start_running(&g, dir.path(), &[], &["run", "--source", arg(&clip()), "--camera", "stage", "--loop", "--socket", ""]);
+    let port: u16 = daemon.base.rsplit(':').next().expect("port").parse().expect("port");
+    let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(20)).redirects(0).build();
+    let status = |r: Result<ureq::Response, ureq::Error>| match r {
+        Ok(r) => (r.status(), r.header("set-cookie").map(str::to_string)),
+        Err(ureq::Error::Status(s, r)) => (s, r.header("set-cookie").map(str::to_string)),
+        Err(e) => panic!("transport error: {e}"),
+    };
+    let login = |key: &str| status(agent.post(&format!("{}/ui/login", daemon.base)).send_form(&[("key", key)]));
+
+    // Eight logins that never send their form hold every login place: the next is turned away at once.
+    let slow: Vec<TcpStream> = (0..8)
+        .map(|_| {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+            write!(s, "POST /ui/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 4000\r\n\r\nkey=").expect("head");
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let started = Instant::now();
+    assert_eq!(login(API_KEY).0, 429, "a ninth login was not turned away");
+    assert!(started.elapsed() < Duration::from_secs(2), "the ninth waited {:?}", started.elapsed());
+    for mut s in slow {
+        let line = status_line(&mut s, Duration::from_secs(10)).unwrap_or_default();
+        assert!(line.contains(" 408 "), "a login form that never came was answered `{line}`");
+    }
+    let big = "k".repeat(5000);
+    assert_eq!(login(&big).0, 413);
+    let foreign = agent
+        .post(&format!("{}/ui/login", daemon.base))
+        .set("Origin", "http://evil.example")
+        .set("Sec-Fetch-Site", "cross-site")
+        .send_form(&[("key", API_KEY)]);
+    assert_eq!(status(foreign).0, 403, "a login posted from another site");
+
+    // Logged in: at most 16 live pictures at once for the session, and they end with it.
+    let (code, cookie) = login(API_KEY);
+    assert_eq!(code, 303);
+    let cookie = cookie.expect("a session cookie").split(';').next().expect("cookie").to_string();
+    let open_stream = || {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        write!(s, "GET /ui/live/stage.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\n\r\n").expect("request");
+        s
+    };
+    let mut streams: Vec<TcpStream> = (0..16).map(|_| open_stream()).collect();
+    for s in &mut streams {
+        let line = status_line(s, Duration::from_secs(10)).unwrap_or_default();
+        assert!(line.contains(" 200 "), "a live picture was answered `{line}`");
+    }
+    let mut extra = open_stream();
+    let line = status_line(&mut extra, Duration::from_secs(10)).unwrap_or_default();
+    assert!(line.contains(" 429 "), "a 17th live picture was answered `{line}`");
+    let page =
+        agent.get(&format!("{}/ui/live", daemon.base)).set("Cookie", &cookie).call().expect("live page").into_string().expect("html");
+    let csrf = page.split("name=\"csrf\" value=\"").nth(1).and_then(|r| r.split('"').next()).expect("a CSRF token on the page");
+    let out = agent.post(&format!("{}/ui/logout", daemon.base)).set("Cookie", &cookie).send_form(&[("csrf", csrf)]);
+    assert_eq!(status(out).0, 303);
+    // The end of a stream is its body's last chunk (the connection itself may stay open for the next request).
+    for mut s in streams {
+        s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        let mut sink = [0u8; 1 << 16];
+        let mut tail: Vec<u8> = Vec::new();
+        let ended = Instant::now();
+        loop {
+            match s.read(&mut sink) {
+                Ok(0) => break,
+                Ok(n) => {
+                    tail.extend_from_slice(&sink[..n]);
+                    tail.drain(..tail.len().saturating_sub(16));
+                    if tail.ends_with(b"\r\n0\r\n\r\n") {
+                        break;
+                    }
+                    assert!(ended.elapsed() < Duration::from_secs(5), "a live picture went on after logout");
+                }
+                Err(e) => panic!("a live picture did not end after logout: {e}"),
+            }
+        }
+    }
+    drop(daemon);
+}

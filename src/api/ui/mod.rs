@@ -32,17 +32,52 @@ const IDLE: Duration = Duration::from_secs(12 * 3600);
 const COOKIE: &str = "facewatch_session";
 /// A wrong key waits this long before its answer (guessing is slow).
 const WRONG_KEY_DELAY: Duration = Duration::from_millis(800);
+/// Logins in progress at once; more are answered 429 at once, so that clients without a key cannot hold the
+/// server's connections with slow login forms.
+const MAX_LOGINS: usize = 8;
+/// A login form is a key: this many bytes at most, arriving within [`LOGIN_TIMEOUT`].
+const LOGIN_MAX_BYTES: usize = 4 << 10;
+/// See [`LOGIN_MAX_BYTES`].
+const LOGIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// Live streams one session may keep open at once (a page shows one per camera).
+const MAX_STREAMS: usize = 16;
 
 /// One logged-in browser.
 struct Session {
     csrf: String,
     last: Instant,
+    /// Live streams open now.
+    streams: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// The logged-in browsers, by session token.
 #[derive(Default)]
 pub(super) struct Sessions {
     map: Mutex<HashMap<String, Session>>,
+    /// Logins in progress.
+    logins: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// A place taken among a bounded number (logins in progress, a session's streams), given back when dropped.
+pub(super) struct Slot(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Slot {
+    fn take(count: &Arc<std::sync::atomic::AtomicUsize>, max: usize) -> Option<Self> {
+        use std::sync::atomic::Ordering;
+        match count.fetch_add(1, Ordering::AcqRel) < max {
+            true => Some(Self(count.clone())),
+            false => {
+                count.fetch_sub(1, Ordering::AcqRel);
+                None
+            }
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 /// 32 random bytes as hex (the kernel's generator).
@@ -65,8 +100,24 @@ impl Sessions {
         let (token, csrf) = (random_token(), random_token());
         let mut map = self.map.lock();
         map.retain(|_, s| s.last.elapsed() < IDLE);
-        map.insert(token.clone(), Session { csrf: csrf.clone(), last: Instant::now() });
+        map.insert(token.clone(), Session { csrf: csrf.clone(), last: Instant::now(), streams: Arc::default() });
         (token, csrf)
+    }
+
+    /// The count of logins in progress.
+    fn login_count(&self) -> Arc<std::sync::atomic::AtomicUsize> {
+        self.logins.clone()
+    }
+
+    /// Whether `token` is a live session (without counting as its use: a stream checks this while it runs).
+    pub(super) fn alive(&self, token: &str) -> bool {
+        self.map.lock().get(token).is_some_and(|s| s.last.elapsed() < IDLE)
+    }
+
+    /// A place for one more live stream of session `token`, if it has one left ([`MAX_STREAMS`]).
+    pub(super) fn stream_slot(&self, token: &str) -> Option<Slot> {
+        let streams = self.map.lock().get(token)?.streams.clone();
+        Slot::take(&streams, MAX_STREAMS)
     }
 
     /// The CSRF token of a live session, refreshing it.
@@ -85,7 +136,7 @@ impl Sessions {
 /// The session of a request, once checked: what handlers put in their forms.
 #[derive(Clone)]
 pub(super) struct UiSession {
-    token: String,
+    pub(super) token: String,
     csrf: String,
 }
 
@@ -202,7 +253,13 @@ async fn login_page() -> Response {
 }
 
 async fn login(State(shared): State<Arc<Shared>>, request: Request) -> Response {
-    let bytes = match super::read_body(request, 64 << 10, shared.body_timeout).await {
+    if cross_origin(&request) {
+        return (StatusCode::FORBIDDEN, "a form from another origin").into_response();
+    }
+    let Some(_slot) = Slot::take(&shared.sessions.login_count(), MAX_LOGINS) else {
+        return (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "1")], "too many logins at once: try again").into_response();
+    };
+    let bytes = match super::read_body(request, LOGIN_MAX_BYTES, LOGIN_TIMEOUT.min(shared.body_timeout)).await {
         Ok((_, b)) => b,
         Err(e) => return e.into_response(),
     };

@@ -53,7 +53,12 @@ fn notice(q: &HashMap<String, String>) -> String {
 
 /// After a form: back to `to`, saying `done`.
 fn done(to: &str, what: &str) -> Response {
-    Redirect::to(&format!("{to}?done={}", url(what))).into_response()
+    // A report of many photos is cut, so that the redirect stays well below a proxy's header limits.
+    let what = match what.char_indices().nth(600) {
+        Some((cut, _)) => format!("{}… (more not shown)", &what[..cut]),
+        None => what.to_string(),
+    };
+    Redirect::to(&format!("{to}?done={}", url(&what))).into_response()
 }
 
 fn camera_names(shared: &Shared) -> Vec<String> {
@@ -90,7 +95,11 @@ pub(super) async fn live_json(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 /// `/ui/live/CAMERA.mjpg`: the camera's pictures as they come (MJPEG); `/ui/live/CAMERA.jpg`: the latest.
-pub(super) async fn live_stream(State(shared): State<Arc<Shared>>, UrlPath(file): UrlPath<String>) -> Response {
+pub(super) async fn live_stream(
+    State(shared): State<Arc<Shared>>,
+    Extension(session): Extension<UiSession>,
+    UrlPath(file): UrlPath<String>,
+) -> Response {
     let (camera, stream) = match (file.strip_suffix(".mjpg"), file.strip_suffix(".jpg")) {
         (Some(c), _) => (c.to_string(), true),
         (None, Some(c)) => (c.to_string(), false),
@@ -105,8 +114,14 @@ pub(super) async fn live_stream(State(shared): State<Arc<Shared>>, UrlPath(file)
             None => (StatusCode::NOT_FOUND, "no picture yet").into_response(),
         };
     }
+    // A session streams at most MAX_STREAMS cameras at once, and a stream ends with its session (logout, expiry).
+    let Some(slot) = shared.sessions.stream_slot(&session.token) else {
+        return (StatusCode::TOO_MANY_REQUESTS, "too many live pictures open for this session").into_response();
+    };
     let live = shared.live.clone();
+    let shared = shared.clone();
     let parts = crate::api::async_stream(move |tx| async move {
+        let _slot = slot;
         let mut changed = live.subscribe();
         let mut seen = 0u64;
         loop {
@@ -123,7 +138,7 @@ pub(super) async fn live_stream(State(shared): State<Arc<Shared>>, UrlPath(file)
             }
             // A new picture wakes the stream; the timeout keeps the camera asked while it waits.
             let _ = tokio::time::timeout(std::time::Duration::from_secs(1), changed.changed()).await;
-            if tx.is_closed() {
+            if tx.is_closed() || !shared.sessions.alive(&session.token) {
                 return;
             }
         }
