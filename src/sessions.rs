@@ -68,7 +68,7 @@ pub fn threshold_for(cfg: &Config, recognizer: &RecognizerSpec) -> (f32, String)
 
 /// The threshold in force, without loading any model.
 pub fn configured_threshold(cfg: &Config) -> Result<f32, ModelError> {
-    let manifest = Manifest::load(&resolve_path(&cfg.models.manifest))?;
+    let manifest = Manifest::configured(&cfg.models.manifest)?;
     Ok(threshold_for(cfg, manifest.recognizer(&cfg.models.recognizer)?).0)
 }
 
@@ -94,7 +94,7 @@ pub struct Sessions {
 impl Models {
     /// Reads the manifest, checks the configured models' files by sha256 and loads the ONNX Runtime.
     pub fn check(cfg: &Config) -> Result<Self, SessionError> {
-        let manifest = Manifest::load(&resolve_path(&cfg.models.manifest))?;
+        let manifest = Manifest::configured(&cfg.models.manifest)?;
         let dir = resolve_path(&cfg.models.dir);
         let (det, det_path) = manifest.installed_detector(&cfg.models.detector, &dir)?;
         let (rec, rec_path) = manifest.installed_recognizer(&cfg.models.recognizer, &dir)?;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::{emit, printable, shown, Context, GlobalArgs, Outcome, UsageError, EXIT_DIFFERENT, EXIT_INPUT, EXIT_OK};
-use crate::config::{resolve_path, Config};
+use crate::config::Config;
 use crate::gallery::Gallery;
 use crate::jobs::photos;
 use crate::stills::Engine;
@@ -51,7 +51,7 @@ pub(super) fn engine(cfg: &Config) -> Outcome<Engine> {
 /// Opens the configured gallery for the configured recognizer, reading its dimension from the manifest (for jobs
 /// that run no model).
 pub(super) fn open_configured_gallery(cfg: &Config) -> Outcome<Gallery> {
-    let manifest = crate::model::Manifest::load(&resolve_path(&cfg.models.manifest))?;
+    let manifest = crate::model::Manifest::configured(&cfg.models.manifest)?;
     open_existing_gallery(cfg, manifest.recognizer(&cfg.models.recognizer)?.dim)
 }
 

@@ -104,7 +104,7 @@ pub fn check(loaded: Result<Config, ConfigError>) -> ConfigCheck {
     };
     if let Some(cfg) = &cfg {
         problems.extend(cfg.problems());
-        match Manifest::load(&resolve_path(&cfg.models.manifest)) {
+        match Manifest::configured(&cfg.models.manifest) {
             Err(e) => problems.push(e.to_string()),
             Ok(m) => {
                 let dir = resolve_path(&cfg.models.dir);

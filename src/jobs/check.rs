@@ -30,7 +30,7 @@ pub struct ModelOut {
 
 /// Every manifest entry and pack, whether the configuration selects it, and whether its file is there and intact.
 pub fn models(cfg: &Config) -> Result<Vec<ModelOut>, JobError> {
-    let manifest = Manifest::load(&resolve_path(&cfg.models.manifest))?;
+    let manifest = Manifest::configured(&cfg.models.manifest)?;
     let dir = resolve_path(&cfg.models.dir);
     let status = |file: &str, sha: &str| match checked_model_path(&dir, file, sha) {
         Ok(_) => (true, "ok (sha256 verified)".to_string()),

@@ -16,8 +16,7 @@ use super::JobError;
 use crate::config::Config;
 use crate::model::{hex, sha256_file};
 
-/// The manifest compiled into the binary: what an installed binary fetches when no manifest file is found.
-pub const BUILTIN_MANIFEST: &str = include_str!("../../models/manifest.toml");
+pub use crate::model::BUILTIN_MANIFEST;
 
 /// The largest download accepted (the CUDA provider is the largest file anyone pins: 284 MB).
 const MAX_DOWNLOAD: u64 = 512 << 20;

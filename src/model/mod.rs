@@ -261,7 +261,24 @@ pub struct Manifest {
     pub recognizer: BTreeMap<String, RecognizerSpec>,
 }
 
+/// The manifest compiled into the binary: used when the default manifest file is nowhere on disk (an installed
+/// binary), and what `facewatch models install` fetches by then.
+pub const BUILTIN_MANIFEST: &str = include_str!("../../models/manifest.toml");
+/// `models.manifest`'s default: when it is found nowhere, the compiled-in manifest stands in for it.
+pub const DEFAULT_MANIFEST: &str = "models/manifest.toml";
+
 impl Manifest {
+    /// The manifest `models.manifest` names (after [`crate::paths::locate`]): that file, or, for the default path
+    /// when no such file exists, the compiled-in one. A manifest the user named and that is missing stays an error.
+    pub fn configured(path: &str) -> Result<Self, ModelError> {
+        let file = crate::paths::resolve_path(path);
+        if path == DEFAULT_MANIFEST && !file.exists() {
+            return toml::from_str(BUILTIN_MANIFEST)
+                .map_err(|source| ModelError::ManifestInvalid { path: PathBuf::from("(compiled into the binary)"), source });
+        }
+        Self::load(&file)
+    }
+
     /// Reads and parses a manifest file.
     pub fn load(path: &Path) -> Result<Self, ModelError> {
         let text = std::fs::read_to_string(path).map_err(|source| ModelError::ManifestUnreadable { path: path.to_path_buf(), source })?;
@@ -378,7 +395,7 @@ pub fn checked_model_path(dir: &Path, file: &str, sha256: &str) -> Result<PathBu
 mod tests {
     use super::*;
 
-    const MANIFEST: &str = include_str!("../../models/manifest.toml");
+    const MANIFEST: &str = BUILTIN_MANIFEST;
 
     #[test]
     fn committed_manifest_parses_with_defaults_present() {

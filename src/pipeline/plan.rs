@@ -166,7 +166,7 @@ impl Plan {
     /// The plan for `cores` cores and descriptor limits `(soft, hard)` (the daemon raises soft to hard).
     pub fn resolve(cfg: &Config, cores: usize, fd_limits: (u64, u64)) -> Result<Self, ModelError> {
         let defaults = Config::default_embedded().unwrap_or_else(|_| cfg.clone());
-        let manifest = Manifest::load(&resolve_path(&cfg.models.manifest))?;
+        let manifest = Manifest::configured(&cfg.models.manifest)?;
         let rec = manifest.recognizer(&cfg.models.recognizer)?;
         let (value, from) = crate::sessions::threshold_for(cfg, rec);
         let threshold = Resolved::new(value, from);

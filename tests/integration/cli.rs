@@ -453,3 +453,33 @@ fn check_config_plan_says_what_the_daemon_decides_and_why() {
     assert!(text.contains("embed_budget") && text.contains("configured (track.embed_budget)") && text.contains("edges:"), "{text}");
     assert!(json(&run_json(&["check-config"])).get("plan").is_none());
 }
+
+/// A binary copied to a folder of its own (no checkout, no manifest file anywhere) still knows its models: the
+/// manifest compiled into it stands in for the default one (`facewatch models` exited 4 there); a manifest the
+/// user names and that is missing stays an error naming it.
+#[test]
+fn a_binary_on_its_own_knows_its_models_from_the_compiled_in_manifest() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bin = dir.path().join("bin/facewatch");
+    std::fs::create_dir_all(bin.parent().expect("bin")).expect("mkdir");
+    std::fs::copy(env!("CARGO_BIN_EXE_facewatch"), &bin).expect("copy the binary");
+    let run = |args: &[&str]| {
+        std::process::Command::new(&bin)
+            .args(args)
+            .current_dir(dir.path())
+            .env("HOME", dir.path())
+            .env_remove("XDG_DATA_HOME")
+            .output()
+            .expect("run")
+    };
+    let out = run(&["--json", "models"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let text = report.to_string();
+    for name in ["yunet", "w600k_mbf", "sface_int8"] {
+        assert!(text.contains(name), "{name} not listed: {text}");
+    }
+    let out = run(&["--set", "models.manifest=/nowhere/manifest.toml", "models"]);
+    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nowhere/manifest.toml"));
+}
