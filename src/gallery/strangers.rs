@@ -502,15 +502,15 @@ mod tests {
         for (seed, q) in [(1.4, 0.9), (1.7, 0.2), (2.3, 0.7)] {
             s.stranger_add_face("stranger-aaaaaa", &face(seed, q), 2).expect("face");
         }
-        // The same view as the 0.9 face (cosine 1.00): better, it takes that face's place; worse, it is not kept.
-        s.stranger_add_face("stranger-aaaaaa", &face(1.402, 0.95), 2).expect("face");
+        // The same view as the 0.9 face (cosine 1.00): clearly better, it takes that face's place; worse, it is not kept.
+        s.stranger_add_face("stranger-aaaaaa", &face(1.402, 1.0), 2).expect("face");
         s.stranger_add_face("stranger-aaaaaa", &face(1.401, 0.8), 2).expect("face");
         s.stranger_seen("stranger-aaaaaa", "hall", 2_000).expect("seen");
         s.stranger_add("stranger-bbbbbb", &face(2.0, 0.6)).expect("add");
         assert_eq!(s.versions().expect("versions"), v0, "the daemon's own writes move no counter");
         let all = s.strangers().expect("strangers");
         let a = all.iter().find(|x| x.label == "stranger-aaaaaa").expect("a");
-        assert_eq!(a.faces.iter().map(|f| f.quality).collect::<Vec<_>>(), [0.95, 0.7], "the best two views kept, best first");
+        assert_eq!(a.faces.iter().map(|f| f.quality).collect::<Vec<_>>(), [1.0, 0.7], "the best two views kept, best first");
         assert_eq!((a.sightings, a.cameras.clone(), a.last_seen), (2, vec!["door".to_string(), "hall".to_string()], 2_000));
         // Merge b into a, then name a: two faces become Ann's photos, with their crops.
         assert_eq!(s.stranger_merge("stranger-aaaaaa", "stranger-bbbbbb").expect("merge"), 1);

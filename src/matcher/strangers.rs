@@ -12,6 +12,9 @@ use crate::base::Embedding;
 /// Cosine from which two faces of one stranger are the same view (consecutive frames, the same photo): only the
 /// better of them is kept.
 pub const SAME_VIEW: f32 = 0.85;
+/// A face takes a kept face's place only when this much better (×): the faces of a stranger in view do not churn
+/// frame after frame (a page showing them would show faces already gone).
+pub const BETTER: f32 = 1.1;
 
 /// Where a new face goes among a stranger's kept faces ([`place`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,9 +42,9 @@ pub fn place<'a>(kept: impl IntoIterator<Item = (&'a Embedding, f32)>, face: &Em
         }
     }
     match same {
-        Some((i, _, q)) if quality > q => Place::Replace(i),
+        Some((i, _, q)) if quality > q * BETTER => Place::Replace(i),
         Some(_) => Place::Skip,
-        None if count < keep.max(1) || quality > worst => Place::Insert,
+        None if count < keep.max(1) || quality > worst * BETTER => Place::Insert,
         None => Place::Skip,
     }
 }
@@ -174,15 +177,16 @@ mod tests {
     fn frames_of_one_moment_never_push_out_the_other_views() {
         let mut book = StrangerBook::new();
         book.add("stranger-a", vec![(unit(0.0), 0.5), (unit(0.6), 0.4), (unit(1.2), 0.3)], 3);
-        // The same view as the first, better each time: it takes the first's place, and nobody else's.
-        for (i, q) in [0.9, 0.91, 0.92, 0.93, 0.94].into_iter().enumerate() {
+        // The same view as the first, clearly better each time (×1.1): it takes the first's place, and nobody else's.
+        for (i, q) in [0.6, 0.7, 0.8, 0.9].into_iter().enumerate() {
             assert!(book.add_face("stranger-a", unit(0.01 * i as f32), q, 3));
         }
         assert!(!book.add_face("stranger-a", unit(0.02), 0.5, 3), "the same view, worse: not kept");
+        assert!(!book.add_face("stranger-a", unit(0.02), 0.95, 3), "the same view, hardly better: no churn");
         for view in [0.0, 0.6, 1.2] {
             assert!(book.best(&unit(view)).expect("a").1 > 0.99, "the view at {view} is still kept");
         }
-        assert_eq!(book.place("stranger-a", &unit(0.04), 0.95, 3), Place::Replace(0));
+        assert_eq!(book.place("stranger-a", &unit(0.04), 1.0, 3), Place::Replace(0));
         assert!(book.similarity("stranger-a", &unit(0.6)).expect("a") > 0.99);
         assert!(book.similarity("stranger-a", &unit(3.0)).expect("a") < 0.0);
         assert!(book.similarity("stranger-gone", &unit(0.0)).is_none());

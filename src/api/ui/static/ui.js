@@ -2,6 +2,19 @@
 // On the Live page it refreshes, once a second, who is in view of each camera; every other page works without it.
 "use strict";
 
+// A face the daemon replaced by a better one of the same view between the page and its picture answers 404: its
+// card goes, rather than a broken picture (errors do not bubble: caught on the way down).
+function dropBroken(img) {
+  if (img.getAttribute("src").startsWith("/ui/img/")) {
+    (img.closest(".card") || img).remove();
+  }
+}
+document.addEventListener("error", (e) => {
+  if (e.target instanceof HTMLImageElement) {
+    dropBroken(e.target);
+  }
+}, true);
+
 function refreshInView() {
   const lists = document.querySelectorAll("[data-in-view]");
   if (lists.length === 0) {
@@ -38,6 +51,12 @@ function refreshInView() {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  // Pictures that failed before this script ran.
+  for (const img of document.querySelectorAll("img")) {
+    if (img.complete && img.naturalWidth === 0) {
+      dropBroken(img);
+    }
+  }
   refreshInView();
   setInterval(refreshInView, 1000);
   // Buttons that ask first (forgetting, removing): the form says what, the browser asks.
