@@ -11,6 +11,7 @@
 
 use std::time::Instant;
 
+use facewatch::base::face::dot;
 use facewatch::matcher::index::Index;
 
 const DIM: usize = 512;
@@ -42,10 +43,6 @@ fn unit(mut v: Vec<f32>) -> Vec<f32> {
     let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
     v.iter_mut().for_each(|x| *x /= n);
     v
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 fn centre(rng: &mut Rng) -> Vec<f32> {
