@@ -4,7 +4,7 @@
 //! - [`base`]: the vocabulary (frames, faces, embeddings, candidates, track ids, the name policy, the event
 //!   schema, typed settings); beside it [`exit`] (exit codes), [`metrics`] (counters) and [`stage`] (the stage
 //!   kit: the `Stage` shape, edges with their queue policy, the stop signal).
-//! - Plumbing: [`private`] (files of faces and secrets: owner-only, no link followed), [`paths`], [`folders`],
+//! - Plumbing: [`private`] (files of faces and secrets: owner-only, no link followed), [`paths`], [`tls`], [`folders`],
 //!   [`image`], [`model`].
 //! - [`sinks`]: the outputs, each from its own configuration section (the socket, MQTT, the API's event stream,
 //!   printed and recorded lines, the window, snapshots); they know nothing of the stages.
@@ -46,6 +46,7 @@ pub mod sinks;
 pub mod stage;
 pub mod stills;
 pub mod strangers;
+pub mod tls;
 pub mod track;
 
 pub use base::Frame;

@@ -49,8 +49,8 @@ pub struct GlobalArgs {
     /// Set any configuration key, e.g. `--set detect.score_threshold=0.7` (repeatable).
     #[arg(long = "set", global = true, value_name = "KEY=VALUE", value_parser = parse_key_value)]
     pub set: Vec<(String, String)>,
-    /// Gallery file (gallery.path).
-    #[arg(long, global = true, value_name = "FILE")]
+    /// Gallery: a SQLite file (gallery.path) or a PostgreSQL server (gallery.url, postgres://user@host/db).
+    #[arg(long, global = true, value_name = "FILE|URL")]
     pub gallery: Option<String>,
     /// Detector by manifest name (models.detector): yunet, scrfd_500m.
     #[arg(long, global = true, value_name = "NAME")]
@@ -164,7 +164,13 @@ impl GlobalArgs {
     pub fn load_unvalidated(&self, flags: impl FnOnce(&mut Config)) -> Result<Config, ConfigError> {
         let mut cfg = Config::load(&self.sources())?;
         if let Some(path) = &self.gallery {
-            cfg.gallery.path.clone_from(path);
+            match crate::gallery::is_postgres_url(path) {
+                true => cfg.gallery.url = crate::gallery::DbUrl::new(path),
+                false => {
+                    cfg.gallery.path.clone_from(path);
+                    cfg.gallery.url = crate::gallery::DbUrl::default();
+                }
+            }
         }
         if let Some(name) = &self.detector {
             cfg.models.detector.clone_from(name);

@@ -37,32 +37,10 @@ fn daemon_warnings(cfg: &Config) -> Vec<String> {
             out.push(format!("{key}: {src} does not exist"));
         }
     }
-    let gallery = resolve_path(&cfg.gallery.path);
-    // A gallery others may read is narrowed before SQLite opens it: the companions it creates (-wal, -shm) take
-    // the gallery's mode. One this user may not narrow is reported and not opened.
-    let exposed = gallery.is_file() && {
-        match crate::gallery::make_private(&gallery) {
-            Ok(narrowed) => {
-                out.extend(
-                    narrowed
-                        .iter()
-                        .map(|(f, was)| format!("gallery.path: {} was readable by others (mode {was:o}); narrowed to 0600", f.display())),
-                );
-                false
-            }
-            Err(e) => {
-                out.push(format!("gallery.path: {} is readable by others and cannot be narrowed ({e}); chmod 600 it", gallery.display()));
-                true
-            }
-        }
-    };
-    if !gallery.is_file() {
-        out.push(format!(
-            "gallery.path: no gallery at {}; every face will be unknown until people are enrolled (`facewatch enroll DIR`)",
-            gallery.display()
-        ));
-    } else if !exposed && crate::gallery::count_embeddings(&gallery) == Some(0) {
-        out.push(format!("gallery.path: the gallery {} is empty; every face will be unknown until people are enrolled", gallery.display()));
+    if cfg.gallery.url.is_set() {
+        gallery_server(cfg, &mut out);
+    } else {
+        gallery_file(cfg, &mut out);
     }
     if !cfg.publish.socket.trim().is_empty() {
         let sock = resolve_path(&cfg.publish.socket);
@@ -139,3 +117,47 @@ pub fn check(loaded: Result<Config, ConfigError>) -> ConfigCheck {
     let warnings: Vec<String> = warnings.iter().map(|w| crate::capture::secrets::redact(w)).collect();
     ConfigCheck { ok: problems.is_empty(), problems, warnings, config }
 }
+/// What is wrong with a SQLite gallery file (`gallery.path`).
+fn gallery_file(cfg: &Config, out: &mut Vec<String>) {
+    let gallery = resolve_path(&cfg.gallery.path);
+    // A gallery others may read is narrowed before SQLite opens it: the companions it creates (-wal, -shm) take
+    // the gallery's mode. One this user may not narrow is reported and not opened.
+    let exposed = gallery.is_file() && {
+        match crate::gallery::make_private(&gallery) {
+            Ok(narrowed) => {
+                out.extend(
+                    narrowed
+                        .iter()
+                        .map(|(f, was)| format!("gallery.path: {} was readable by others (mode {was:o}); narrowed to 0600", f.display())),
+                );
+                false
+            }
+            Err(e) => {
+                out.push(format!("gallery.path: {} is readable by others and cannot be narrowed ({e}); chmod 600 it", gallery.display()));
+                true
+            }
+        }
+    };
+    if !gallery.is_file() {
+        out.push(format!(
+            "gallery.path: no gallery at {}; every face will be unknown until people are enrolled (`facewatch enroll DIR`)",
+            gallery.display()
+        ));
+    } else if !exposed && crate::gallery::count_embeddings(&gallery) == Some(0) {
+        out.push(format!("gallery.path: the gallery {} is empty; every face will be unknown until people are enrolled", gallery.display()));
+    }
+}
+
+/// Whether the PostgreSQL gallery (`gallery.url`) can be reached, and what it holds (read without changing it).
+fn gallery_server(cfg: &Config, out: &mut Vec<String>) {
+    let shown = cfg.gallery.url.redacted();
+    match crate::gallery::PgTarget::from_config(&cfg.gallery).and_then(|t| crate::gallery::PgStore::probe(&t)) {
+        Err(e) => out.push(format!("gallery.url: {e}")),
+        Ok((Some(model), _)) if model != cfg.models.recognizer => {
+            out.push(format!("gallery.url: {shown} holds embeddings of recognizer `{model}`, not `{}`", cfg.models.recognizer))
+        }
+        Ok((_, 0)) => out.push(format!("gallery.url: the gallery {shown} is empty; every face will be unknown until people are enrolled")),
+        Ok(_) => {}
+    }
+}
+

@@ -233,16 +233,17 @@ impl Config {
         }
     }
 
-    /// The configured gallery (`gallery.path`, `matcher.exact_search_max`) for the configured recognizer, which
-    /// produces `dim`-d embeddings. With `create`, a missing gallery is created (enroll, the daemon); without, it is
-    /// an error naming the path ([`crate::gallery::GalleryError::Missing`]).
+    /// The configured gallery (`gallery.url` or `gallery.path`, `matcher.exact_search_max`) for the configured
+    /// recognizer, which produces `dim`-d embeddings. With `create`, a missing SQLite gallery is created (enroll, the
+    /// daemon); without, it is an error naming the path ([`crate::gallery::GalleryError::Missing`]).
     pub fn open_gallery(&self, dim: usize, create: bool) -> Result<crate::gallery::Gallery, crate::gallery::GalleryError> {
-        let path = resolve_path(&self.gallery.path);
-        let (model, max) = (&self.models.recognizer, self.matcher.exact_search_max);
-        match create {
-            true => crate::gallery::Gallery::open(&path, model, dim, max),
-            false => crate::gallery::Gallery::open_existing(&path, model, dim, max),
-        }
+        let store = self.open_gallery_store(dim, create)?;
+        crate::gallery::Gallery::over(store, self.matcher.exact_search_max)
+    }
+
+    /// The configured gallery's store alone (a second connection: the strangers' writer).
+    pub fn open_gallery_store(&self, dim: usize, create: bool) -> Result<Box<dyn crate::gallery::GalleryStore>, crate::gallery::GalleryError> {
+        crate::gallery::open_store(&self.gallery, &self.models.recognizer, dim, create)
     }
 
     /// Every problem that types cannot catch, all at once (empty when the configuration is usable). Each section

@@ -1,9 +1,10 @@
-//! Gallery: the enrolled people. A store keeps them ([`GalleryStore`]: SQLite now, [`SqliteStore`]; PostgreSQL
-//! next); [`Gallery`] holds every embedding in memory over it, searched through a [`SearchView`] (built on the
+//! Gallery: the enrolled people. A store keeps them ([`GalleryStore`]: a SQLite file for one node, [`SqliteStore`];
+//! a PostgreSQL server shared by several, [`PgStore`]); [`Gallery`] holds every embedding in memory over it, searched through a [`SearchView`] (built on the
 //! first search after a change); [`LiveGallery`] follows its changes for the daemon's cameras.
 
 pub mod check;
 mod config;
+mod pg;
 mod sqlite;
 mod store;
 pub mod strangers;
@@ -16,7 +17,8 @@ use serde::Serialize;
 
 use crate::base::{Candidate, Embedding};
 use crate::matcher::SearchView;
-pub use config::GalleryConfig;
+pub use config::{is_postgres_url, redact_url, DbUrl, GalleryConfig};
+pub use pg::{PgStore, PgTarget, CHANNEL, MIGRATIONS, PASSWORD_ENV};
 pub use sqlite::{copy_gallery, count_embeddings, make_private, SqliteStore};
 pub use store::{GalleryStore, StoredEmbedding};
 pub use watch::{LiveGallery, GALLERY_POLL};
@@ -31,6 +33,38 @@ pub enum GalleryError {
         path: PathBuf,
         /// SQLite's error.
         source: rusqlite::Error,
+    },
+    /// PostgreSQL refused or failed a statement.
+    #[error("gallery {server}: {source}")]
+    Postgres {
+        /// The server (no password).
+        server: String,
+        /// PostgreSQL's error.
+        source: postgres::Error,
+    },
+    /// The PostgreSQL server cannot be reached: nothing was changed.
+    #[error("gallery {server} is unreachable ({message}): nothing was changed; a running daemon goes on matching from memory, and changes can be made once the server is back")]
+    Unavailable {
+        /// The server (no password).
+        server: String,
+        /// Why.
+        message: String,
+    },
+    /// The PostgreSQL gallery is configured wrongly (URL, password file, CA file).
+    #[error("gallery {server}: {message}")]
+    Config {
+        /// The server (no password).
+        server: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The server's schema was made by a newer facewatch.
+    #[error("the gallery's schema is version {found}, newer than this facewatch knows ({known}): upgrade facewatch on this node")]
+    NewerSchema {
+        /// The server's schema version.
+        found: i32,
+        /// The newest this binary knows.
+        known: i32,
     },
     /// Creating the file or directory, or setting its permissions, failed.
     #[error("failed to create gallery {path}: {source}")]
@@ -102,8 +136,25 @@ pub enum GalleryError {
 
 impl crate::exit::Exit for GalleryError {
     fn exit_code(&self) -> u8 {
-        crate::exit::GALLERY
+        match self {
+            GalleryError::Config { .. } => crate::exit::CONFIG,
+            _ => crate::exit::GALLERY,
+        }
     }
+}
+
+/// The store `[gallery]` names, for recognizer `model` producing `dim`-d embeddings: the PostgreSQL server of
+/// `gallery.url`, else the SQLite file of `gallery.path` (with `create`, made when missing; without, a missing file
+/// is an error naming it, and one this process may not change is read only).
+pub fn open_store(cfg: &GalleryConfig, model: &str, dim: usize, create: bool) -> Result<Box<dyn GalleryStore>, GalleryError> {
+    if cfg.url.is_set() {
+        return Ok(Box::new(PgStore::open(PgTarget::from_config(cfg)?, model, dim)?));
+    }
+    let path = crate::paths::resolve_path(&cfg.path);
+    Ok(match create {
+        true => Box::new(SqliteStore::open(&path, model, dim)?),
+        false => Box::new(SqliteStore::open_existing(&path, model, dim)?),
+    })
 }
 
 /// One embedding to add for a person.
@@ -274,6 +325,11 @@ impl Gallery {
         Ok(())
     }
 
+    /// Waits up to `timeout` for a change another process or node announces ([`GalleryStore::wait_change`]).
+    pub fn wait_change(&mut self, timeout: std::time::Duration) -> bool {
+        self.store.wait_change(timeout)
+    }
+
     /// Who already has the photo with content hash `file_sha256` (for this gallery's recognizer).
     pub fn owners_of(&self, file_sha256: &str) -> Result<Vec<String>, GalleryError> {
         self.store.owners_of(file_sha256)
@@ -313,6 +369,11 @@ impl Gallery {
     /// The store, for what is not mirrored in memory (strangers, photo crops).
     pub fn store(&self) -> &dyn GalleryStore {
         self.store.as_ref()
+    }
+
+    /// The store, writable, for what is not mirrored in memory (the daemon's stranger writes).
+    pub fn store_mut(&mut self) -> &mut dyn GalleryStore {
+        self.store.as_mut()
     }
 
     /// Names stranger `label` `person`; their faces become the person's photos.

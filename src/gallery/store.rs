@@ -1,9 +1,10 @@
-//! The interface a gallery is kept behind ([`GalleryStore`]): SQLite now ([`super::sqlite::SqliteStore`]),
-//! PostgreSQL next. A store keeps persons, their photos' embeddings and what they were enrolled from; every write is
+//! The interface a gallery is kept behind ([`GalleryStore`]): SQLite for one node ([`super::sqlite::SqliteStore`]),
+//! PostgreSQL for several ([`super::pg::PgStore`]). A store keeps persons, their photos' embeddings and what they were enrolled from; every write is
 //! one transaction, so a crash leaves nothing half-written. Searching is not the store's: [`super::Gallery`] holds
 //! every embedding in memory and [`crate::matcher`] searches them.
 
 use std::path::Path;
+use std::time::Duration;
 
 use super::strangers::{FaceTarget, MovedFace, NewStrangerFace, StoredStranger, Versions};
 use super::{GalleryError, NewEmbedding, PersonSummary, PhotoSummary, RemovedPhoto};
@@ -33,6 +34,13 @@ pub trait GalleryStore: Send {
     fn embeddings(&self) -> Result<Vec<StoredEmbedding>, GalleryError>;
     /// A number that changes whenever anyone commits a change (cheap: the daemon polls it).
     fn version(&self) -> Result<i64, GalleryError>;
+    /// Waits up to `timeout` for a change another process announces; true when one may have happened (look at
+    /// [`GalleryStore::version`] then). A store that is not told of changes (SQLite) waits and returns false: the
+    /// caller polls the version.
+    fn wait_change(&mut self, timeout: Duration) -> bool {
+        std::thread::sleep(timeout);
+        false
+    }
     /// Adds `items` to `name` (creating the person) in one transaction, skipping photos already enrolled for them;
     /// returns the positions in `items` of those added.
     fn enroll(&mut self, name: &str, items: &[NewEmbedding]) -> Result<Vec<usize>, GalleryError>;

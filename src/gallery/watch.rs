@@ -100,14 +100,23 @@ impl LiveGallery {
 /// other thread).
 fn watch(mut gallery: Gallery, latest: &Weak<Latest>) {
     let mut looked = Instant::now();
+    let mut failing = false;
     while latest.strong_count() > 0 {
-        std::thread::sleep(Duration::from_millis(50));
-        if looked.elapsed() < GALLERY_POLL {
+        // A store that is told of changes (PostgreSQL's notifications) wakes this at once; the version is looked
+        // at every GALLERY_POLL in any case, which is also the resync after a lost connection.
+        let told = gallery.wait_change(Duration::from_millis(100));
+        if !told && looked.elapsed() < GALLERY_POLL {
             continue;
         }
         looked = Instant::now();
         match gallery.poll() {
-            Ok(changes) if changes.strangers || changes.persons => {
+            Ok(changes) => {
+                if std::mem::take(&mut failing) {
+                    info!(gallery = %gallery.path().display(), "The gallery can be read again.");
+                }
+                if !changes.strangers && !changes.persons {
+                    continue;
+                }
                 let Some(latest) = latest.upgrade() else { return };
                 if changes.strangers {
                     match gallery.stranger_book() {
@@ -130,8 +139,12 @@ fn watch(mut gallery: Gallery, latest: &Weak<Latest>) {
                 latest.generation.store(generation, Ordering::Release);
                 drop(replaced);
             }
-            Ok(_) => {}
-            Err(e) => warn!(error = %e, "Reading the changed gallery failed; matching against the previous one."),
+            // Said once, not every poll, while the gallery stays unreadable (a PostgreSQL server down).
+            Err(e) if !failing => {
+                failing = true;
+                warn!(error = %e, "Reading the gallery failed; matching goes on against the people in memory.");
+            }
+            Err(_) => {}
         }
     }
 }

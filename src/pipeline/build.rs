@@ -9,7 +9,7 @@ use crate::capture::{CaptureError, CaptureStage};
 use crate::config::Config;
 use crate::detect::DetectStage;
 use crate::embed::FaceEmbedder;
-use crate::gallery::{GalleryError, LiveGallery, SqliteStore};
+use crate::gallery::{GalleryError, LiveGallery};
 use crate::publish::PublishStage;
 use crate::sessions::{ModelInfo, SessionError};
 use crate::sinks::mqtt::MqttError;
@@ -112,7 +112,6 @@ impl Pipeline {
             warn!(gallery = %gallery.path().display(), "The gallery is empty: every face will be unknown. Enroll people with `facewatch enroll`.");
         }
         let people: Vec<String> = gallery.persons()?.into_iter().map(|p| p.name).collect();
-        let gallery_path = gallery.path().to_path_buf();
         let mut matchers = LiveGallery::shared(gallery, cfg.matcher.top_k.get(), cameras.len()).into_iter();
         // Strangers: one book for every camera (the gallery follower reads it again when a person edits it).
         let strangers = (options.outputs.strangers && cfg.strangers.enabled).then(|| plan.strangers_threshold.clone()).flatten();
@@ -163,7 +162,7 @@ impl Pipeline {
         let writer = (options.outputs.snapshots && cfg.snapshots.enabled).then(|| SnapshotWriter::build(&cfg.snapshots)).transpose()?;
         // The strangers' faces are kept through a connection of their own, off the cameras' threads.
         let stranger_writer = match strangers.is_some() {
-            true => Some(StrangerWriter::new(Box::new(SqliteStore::open(&gallery_path, &models.recognizer, models.dim)?), &cfg.strangers)),
+            true => Some(StrangerWriter::new(cfg.open_gallery_store(models.dim, true)?, &cfg.strangers)),
             false => None,
         };
         // Last: the socket is bound (and the broker told) only by a daemon that can run.

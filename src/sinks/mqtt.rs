@@ -369,24 +369,10 @@ impl EventSink for MqttSink {
 
 /// rustls with the system's roots (or the configured CA), on the ring provider.
 fn tls_config(cfg: &MqttConfig) -> Result<rumqttc::TlsConfiguration, MqttError> {
-    let mut roots = rustls::RootCertStore::empty();
-    if cfg.ca_file.is_empty() {
-        for cert in rustls_native_certs::load_native_certs().certs {
-            let _ = roots.add(cert);
-        }
-    } else {
-        let path = crate::paths::resolve_path(&cfg.ca_file);
-        let pem = std::fs::read(&path).map_err(|source| MqttError::CaFile { path: path.clone(), source })?;
-        use rustls::pki_types::pem::PemObject;
-        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
-            roots.add(cert.map_err(|e| MqttError::Tls(e.to_string()))?).map_err(|e| MqttError::Tls(e.to_string()))?;
-        }
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| MqttError::Tls(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let config = crate::tls::client_config(&cfg.ca_file).map_err(|e| match e {
+        crate::tls::TlsError::CaFile { path, source } => MqttError::CaFile { path, source },
+        crate::tls::TlsError::Setup(m) => MqttError::Tls(m),
+    })?;
     Ok(rumqttc::TlsConfiguration::Rustls(Arc::new(config)))
 }
 

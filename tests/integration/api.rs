@@ -14,7 +14,7 @@ use super::common::{arg, clip, face, gallery, root};
 pub(super) const KEY: &str = "test-key-5f2b9c0e8a";
 
 pub(super) struct Daemon {
-    child: Child,
+    pub(super) child: Child,
     pub(super) base: String,
     /// The daemon's log, read as it comes (a pipe nobody reads would stop the daemon once full).
     pub(super) log: std::sync::Arc<std::sync::Mutex<String>>,

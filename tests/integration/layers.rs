@@ -16,6 +16,7 @@ const LAYERS: &[&str] = &[
     // and `[runtime]`).
     "private",
     "paths",
+    "tls",
     "folders",
     "image",
     "model",
