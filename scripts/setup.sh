@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything facewatch needs on Debian 12 / Ubuntu 22.04+, idempotently:
 #   1. system packages (OpenCV 4 development files, clang for the opencv crate's binding generator, npm for the
-#      default recognizer's registry package, mosquitto for the MQTT tests) — only those missing;
+#      default recognizer's registry package, mosquitto for the MQTT tests, PostgreSQL for the shared-gallery
+#      tests) — only those missing;
 #   2. the ONNX Runtime library, the models and the sample media of models/manifest.toml, each checked by sha256
 #      (offline mirror first: $FACEWATCH_MODEL_MIRROR, else ../shared/models when present);
 #   3. the peer baseline's pinned Python packages (OpenCV, ONNX Runtime) in .facewatch/peers (benches/peers.py).
@@ -12,8 +13,9 @@ cd "$(dirname "$0")/.."
 # Libraries are checked by package; tools by command, since they may come from elsewhere (pyenv, nodesource).
 # fonts-dejavu-core: the font of `facewatch evaluate --plots`. mosquitto: the MQTT broker the tests start on a
 # free port of their own (Debian also enables its service on port 1883; `systemctl disable --now mosquitto` if
-# you have a broker elsewhere).
-packages=(libopencv-dev clang libclang-dev pkg-config fonts-dejavu-core mosquitto mosquitto-clients)
+# you have a broker elsewhere). postgresql: the server the fleet tests start as a child (initdb + postgres in a
+# temporary directory, on a free port; Debian also makes a `main` cluster on 5432, which they do not use).
+packages=(libopencv-dev clang libclang-dev pkg-config fonts-dejavu-core mosquitto mosquitto-clients postgresql)
 tools=(python3:python3 npm:npm)
 missing=()
 for p in "${packages[@]}"; do

@@ -155,7 +155,13 @@ impl PgTarget {
 struct Link {
     client: Option<Client>,
     failed_at: Option<(Instant, String)>,
+    /// When the connection last answered: one idle longer than [`CHECK_IDLE_AFTER`] is checked before use (a
+    /// server restarted meanwhile closed it, which the client learns only by trying).
+    used_at: Instant,
 }
+
+/// A connection idle this long is checked (one round trip) before a statement is sent on it.
+const CHECK_IDLE_AFTER: Duration = Duration::from_secs(1);
 
 /// A gallery kept in PostgreSQL, shared by every node pointed at it.
 pub struct PgStore {
@@ -174,7 +180,7 @@ impl PgStore {
         let location = PathBuf::from(target.shown());
         let store = Self {
             target,
-            link: RefCell::new(Link { client: None, failed_at: None }),
+            link: RefCell::new(Link { client: None, failed_at: None, used_at: Instant::now() }),
             listener: None,
             location,
             model: model.into(),
@@ -212,9 +218,13 @@ impl PgStore {
     /// Runs `f` on the connection (made again when it was lost); a lost connection is given up so that the next
     /// call connects again.
     fn with<T>(&self, f: impl FnOnce(&mut Client) -> Result<T, Fail>) -> Result<T, GalleryError> {
-        let mut link = self.link.borrow_mut();
-        if link.client.as_ref().is_some_and(Client::is_closed) {
-            link.client = None;
+        let mut guard = self.link.borrow_mut();
+        let link = &mut *guard;
+        let idle = link.used_at.elapsed() > CHECK_IDLE_AFTER;
+        if let Some(c) = link.client.as_mut() {
+            if c.is_closed() || idle && c.is_valid(CONNECT_TIMEOUT).is_err() {
+                link.client = None;
+            }
         }
         if link.client.is_none() {
             if let Some((at, why)) = &link.failed_at {
@@ -235,7 +245,10 @@ impl PgStore {
             }
         }
         let Some(client) = link.client.as_mut() else { return Err(self.unavailable("not connected".into())) };
-        match f(client) {
+        let result = f(client);
+        link.used_at = Instant::now();
+        let client = link.client.as_mut().expect("still there");
+        match result {
             Ok(v) => Ok(v),
             Err(Fail::Gallery(e)) => Err(e),
             Err(Fail::Pg(e)) => {

@@ -180,3 +180,181 @@ fn a_postgres_gallery_keeps_what_a_sqlite_one_keeps_and_tells_other_nodes_at_onc
     let err = PgStore::open(PgTarget::from_config(&wrong).expect("target"), "m", 16).err().expect("wrong password");
     assert!(!err.to_string().contains(PASSWORD) && err.to_string().contains("***"), "{err}");
 }
+
+/// A node: a daemon on the sample clip (looping, camera `camera`) over the gallery at `url`, with its API.
+fn node(url: &str, dir: &Path, camera: &str, password_file: &Path) -> Daemon {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    let pw = format!("gallery.password_file={}", password_file.display());
+    let source = clip();
+    start_running(Path::new(url), dir, &["--set", &pw], &["run", "--source", arg(&source), "--camera", camera, "--socket", "", "--loop"])
+}
+
+/// Events of a node's stream (`/api/events`), each with when it arrived.
+fn collect(daemon: &Daemon) -> Arc<Mutex<Vec<(Instant, Value)>>> {
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let sink = got.clone();
+    let stream = http().get(&format!("{}/api/events", daemon.base)).set("X-Api-Key", KEY).call().expect("events");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream.into_reader()).lines().map_while(Result::ok) {
+            if let Some(data) = line.strip_prefix("data:") {
+                if let Ok(v) = serde_json::from_str::<Value>(data.trim()) {
+                    sink.lock().expect("events").push((Instant::now(), v));
+                }
+            }
+        }
+    });
+    got
+}
+
+/// Waits until `f` holds (checked every 10 ms), up to `limit`; when it held.
+fn until(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Instant> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return Some(Instant::now());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
+}
+
+/// Whether a node's stream named `name` after `since`.
+fn named(events: &Mutex<Vec<(Instant, Value)>>, name: &str, since: Instant) -> bool {
+    events.lock().expect("events").iter().any(|(at, e)| *at >= since && e["known"] == true && e["name"] == name)
+}
+
+/// A node's frames per second now (its metrics).
+fn fps(daemon: &Daemon, camera: &str) -> f64 {
+    let text = http().get(&format!("{}/api/metrics", daemon.base)).set("X-Api-Key", KEY).call().expect("metrics").into_string().expect("text");
+    let key = format!("facewatch_fps{{camera=\"{camera}\"}} ");
+    text.lines().find_map(|l| l.strip_prefix(&key)).and_then(|v| v.trim().parse().ok()).unwrap_or_else(|| panic!("no {key} in\n{text}"))
+}
+
+fn enrol(daemon: &Daemon, name: &str, photo: &str) -> (u16, Value) {
+    let bytes = std::fs::read(face(photo)).expect("photo");
+    answer(http().post(&format!("{}/api/faces/{name}", daemon.base)).set("X-Api-Key", KEY).set("X-File-Name", photo).send_bytes(&bytes))
+}
+
+fn log_of(daemon: &Daemon) -> String {
+    daemon.log.lock().expect("log").clone()
+}
+
+#[test]
+fn three_nodes_on_one_gallery_name_who_another_enrolled_and_keep_naming_while_postgres_is_down() {
+    let mut pg = Postgres::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pw = pg.password_file(dir.path());
+    let url = pg.url();
+    let mut a = node(&url, &dir.path().join("a"), "a", &pw);
+    let mut b = node(&url, &dir.path().join("b"), "b", &pw);
+    let mut c = node(&url, &dir.path().join("c"), "c", &pw);
+    let events = collect(&c);
+
+    // Enrolled through node A's API: node C reads it within 2 s (LISTEN/NOTIFY), and names lin on its camera.
+    let before = log_of(&c).matches("Gallery re-indexed").count();
+    let sent = Instant::now();
+    let (status, r) = enrol(&a, "lin", "video/lin-manuel-miranda.png");
+    assert_eq!(status, 201, "{r}");
+    let committed = Instant::now();
+    let reached = until(Duration::from_secs(10), || log_of(&c).matches("Gallery re-indexed").count() > before).expect("node C never re-read the gallery");
+    // From the request sent to node A (C may have it before A's answer is back: the notification comes at commit).
+    let propagation = reached.duration_since(sent);
+    eprintln!("fleet: enrol on A answered in {:?}; C had it in memory {:?} after the request", committed - sent, propagation);
+    assert!(propagation < Duration::from_secs(2), "A -> C took {propagation:?}\n{}", log_of(&c));
+    until(Duration::from_secs(10), || log_of(&b).contains("Gallery re-indexed")).expect("node B never re-read the gallery");
+    let named_at = until(Duration::from_secs(90), || named(&events, "lin", sent)).unwrap_or_else(|| panic!("node C never named lin\n{}", log_of(&c)));
+    eprintln!("fleet: C named lin {:?} after the enrol", named_at - sent);
+    let fps_up = fps(&c, "c");
+
+    // PostgreSQL stops: node C goes on naming from memory at its pace, node A refuses an enrol cleanly (503).
+    pg.stop(true);
+    let stopped = Instant::now();
+    let (status, r) = enrol(&a, "alex", "video/alex-lacamoire.png");
+    assert_eq!(status, 503, "{r}");
+    assert!(r["error"].as_str().is_some_and(|e| e.contains("unreachable") && e.contains("nothing was changed")), "{r}");
+    let (status, _) = answer(http().get(&format!("{}/api/health", a.base)).call());
+    assert_eq!(status, 200, "node A stays up");
+    until(Duration::from_secs(60), || named(&events, "lin", stopped + Duration::from_secs(3)))
+        .unwrap_or_else(|| panic!("node C stopped naming lin with the server down\n{}", log_of(&c)));
+    let fps_down = fps(&c, "c");
+    eprintln!("fleet: node C at {fps_up:.1} fps with PostgreSQL up, {fps_down:.1} fps with it down");
+    assert!(fps_down > fps_up * 0.5, "fps fell from {fps_up} to {fps_down} with the server down");
+    assert!(log_of(&c).contains("Reading the gallery failed"), "the outage is logged\n{}", log_of(&c));
+    assert_eq!(log_of(&c).matches("Reading the gallery failed").count(), 1, "once, not every poll");
+
+    // Back: writes go through again, on any node, and every node resyncs (alex is named by node C).
+    pg.resume();
+    let back = Instant::now();
+    let (status, r) = loop {
+        let got = enrol(&b, "alex", "video/alex-lacamoire.png");
+        if got.0 != 503 || back.elapsed() > Duration::from_secs(10) {
+            break got;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(status, 201, "{r}");
+    until(Duration::from_secs(10), || log_of(&c).contains("The gallery can be read again")).expect("node C never came back");
+    until(Duration::from_secs(90), || named(&events, "alex", back)).unwrap_or_else(|| panic!("node C never named alex after the resync\n{}", log_of(&c)));
+    let (_, faces) = answer(http().get(&format!("{}/api/faces", c.base)).set("X-Api-Key", KEY).call());
+    assert_eq!(faces["persons"].as_array().map(Vec::len), Some(2), "{faces}");
+
+    for d in [&mut a, &mut b, &mut c] {
+        let _ = d.child.kill();
+        let _ = d.child.wait();
+    }
+    for d in [&a, &b, &c] {
+        assert!(!log_of(d).contains(PASSWORD), "the password was logged:\n{}", log_of(d));
+    }
+}
+
+#[test]
+fn a_node_killed_mid_enrol_leaves_nothing_half_written() {
+    let pg = Postgres::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pw = pg.password_file(dir.path());
+    let people = dir.path().join("people");
+    for id in ["id00", "id01", "id02", "id03", "id04", "id05"] {
+        std::fs::create_dir_all(people.join(id)).expect("mkdir");
+        for photo in std::fs::read_dir(face(&format!("people/{id}"))).expect("person").flatten() {
+            std::fs::copy(photo.path(), people.join(id).join(photo.file_name())).expect("copy");
+        }
+    }
+    let enroll = || {
+        Command::new(env!("CARGO_BIN_EXE_facewatch"))
+            .current_dir(root())
+            .args(["--gallery", &pg.url(), "--set", "runtime.intra_threads=1", "--set"])
+            .arg(format!("gallery.password_file={}", pw.display()))
+            .args(["enroll", arg(&people)])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start enroll")
+    };
+    let mut client = pg.client();
+    let persons = |c: &mut postgres::Client| -> Vec<(String, i64)> {
+        c.query("SELECT p.name, COUNT(e.id) FROM persons p LEFT JOIN embeddings e ON e.person_id = p.id GROUP BY p.name ORDER BY p.name", &[])
+            .map(|rows| rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+            .unwrap_or_default()
+    };
+    let mut child = enroll();
+    until(Duration::from_secs(120), || !persons(&mut client).is_empty()).expect("the enrol never wrote anybody");
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = child.kill();
+    let _ = child.wait();
+    let cut = persons(&mut client);
+    assert!(cut.len() < 6, "killed too late to show anything: {cut:?}");
+    assert!(cut.iter().all(|(_, n)| *n > 0), "a person without photos was left: {cut:?}");
+    let orphans: i64 = client.query_one("SELECT COUNT(*) FROM embeddings e LEFT JOIN persons p ON p.id = e.person_id WHERE p.id IS NULL", &[]).expect("q").get(0);
+    assert_eq!(orphans, 0);
+
+    // The enrol done again completes it; the people it had written were whole (nothing added to them).
+    let mut child = enroll();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err).expect("read");
+    assert!(child.wait().expect("wait").success(), "{err}");
+    let whole = persons(&mut client);
+    assert_eq!(whole.len(), 6, "{whole:?}");
+    for (name, n) in &cut {
+        assert_eq!(whole.iter().find(|(w, _)| w == name).map(|w| w.1), Some(*n), "{name} was half-written before the kill");
+    }
+}
