@@ -37,6 +37,15 @@ pub enum GalleryCommand {
         #[arg(long, value_name = "COSINE")]
         close: Option<f32>,
     },
+    /// Copy the gallery (persons, photos, strangers) into an empty one: a PostgreSQL server shared by several
+    /// nodes (`--to postgres://user@host/db`), or back to a SQLite file; checked by counts and a content hash read
+    /// back from the destination.
+    Copy {
+        /// The destination: a new SQLite file, or a PostgreSQL URL (its password from FACEWATCH_GALLERY_PASSWORD
+        /// or gallery.password_file).
+        #[arg(long, value_name = "FILE|URL")]
+        to: String,
+    },
     /// Rename a person.
     Rename {
         /// Current name.
@@ -69,8 +78,12 @@ struct ListOut {
 
 /// Runs a gallery subcommand.
 pub(super) fn gallery(g: &GlobalArgs, cfg: &Config, cmd: GalleryCommand) -> Outcome<u8> {
+    if let GalleryCommand::Copy { to } = &cmd {
+        return copy(g, cfg, to);
+    }
     let mut gallery = open_configured_gallery(cfg)?;
     match cmd {
+        GalleryCommand::Copy { .. } => unreachable!("handled above"),
         GalleryCommand::List => {
             let out = ListOut {
                 gallery: gallery.path().into(),
@@ -161,6 +174,31 @@ pub(super) fn gallery(g: &GlobalArgs, cfg: &Config, cmd: GalleryCommand) -> Outc
             emit(g, &out, |_| println!("renamed {old} to {new}"))?;
         }
     }
+    Ok(EXIT_OK)
+}
+
+/// `gallery copy --to FILE|URL`.
+fn copy(g: &GlobalArgs, cfg: &Config, to: &str) -> Outcome<u8> {
+    let manifest = crate::model::Manifest::configured(&cfg.models.manifest)?;
+    let dim = manifest.recognizer(&cfg.models.recognizer)?.dim;
+    let model = &cfg.models.recognizer;
+    let from = crate::gallery::open_store(&cfg.gallery, model, dim, false)?;
+    let mut dest = cfg.gallery.clone();
+    match crate::gallery::is_postgres_url(to) {
+        true => dest.url = crate::gallery::DbUrl::new(to),
+        false => {
+            dest.url = crate::gallery::DbUrl::default();
+            dest.path = to.to_string();
+        }
+    }
+    let mut into = crate::gallery::open_store(&dest, model, dim, true)?;
+    let out = crate::gallery::copy::copy_between(from.as_ref(), into.as_mut())?;
+    emit(g, &out, |o| {
+        println!(
+            "copied {} person(s), {} embedding(s), {} stranger(s) with {} face(s) from {} to {}; read back: the same (sha256 {})",
+            o.copied.persons, o.copied.embeddings, o.copied.strangers, o.copied.stranger_faces, o.from, o.to, o.copied.sha256
+        )
+    })?;
     Ok(EXIT_OK)
 }
 

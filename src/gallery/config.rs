@@ -105,9 +105,6 @@ impl GalleryConfig {
         } else if self.path.trim().is_empty() {
             out.push("gallery.path: empty".into());
         }
-        if !self.password_file.is_empty() && !self.url.is_set() {
-            out.push("gallery.password_file: set, but gallery.url is not (a SQLite gallery has no password)".into());
-        }
     }
 
     /// Where the gallery is, for messages: the file, or the server's URL without its password.

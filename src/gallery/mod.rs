@@ -4,6 +4,7 @@
 
 pub mod check;
 mod config;
+pub mod copy;
 mod pg;
 mod sqlite;
 mod store;
@@ -57,6 +58,24 @@ pub enum GalleryError {
         server: String,
         /// What is wrong.
         message: String,
+    },
+    /// A copy's destination already holds a gallery.
+    #[error("gallery {path} is not empty ({persons} person(s), {strangers} stranger(s)): copy into a new gallery, or remove those first")]
+    NotEmpty {
+        /// The destination.
+        path: String,
+        /// Persons there.
+        persons: i64,
+        /// Strangers there.
+        strangers: i64,
+    },
+    /// A copy read back differs from what was written.
+    #[error("the copy in {path} differs from the gallery it was made from ({detail})")]
+    CopyDiffers {
+        /// The destination.
+        path: String,
+        /// What differs.
+        detail: String,
     },
     /// The server's schema was made by a newer facewatch.
     #[error("the gallery's schema is version {found}, newer than this facewatch knows ({known}): upgrade facewatch on this node")]

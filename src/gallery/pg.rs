@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use postgres::{Client, GenericClient, Transaction};
 
+use super::copy::{DumpPerson, DumpPhoto, DumpStranger, DumpStrangerFace, GalleryDump};
 use super::sqlite::{blob_from_embedding, embedding_from_blob, now};
 use super::store::{GalleryStore, StoredEmbedding};
 use super::strangers::{is_label, new_label, FaceTarget, MovedFace, NewStrangerFace, StoredStranger, StrangerFace, Versions};
@@ -822,5 +823,104 @@ impl GalleryStore for PgStore {
     fn stranger_face_image(&self, face: i64, context: bool) -> Result<Option<Vec<u8>>, GalleryError> {
         let q = if context { "SELECT context FROM stranger_faces WHERE id = $1" } else { "SELECT crop FROM stranger_faces WHERE id = $1" };
         self.with(|c| Ok(c.query_opt(q, &[&face])?.and_then(|r| r.get::<_, Option<Vec<u8>>>(0))))
+    }
+
+    fn dump(&self) -> Result<GalleryDump, GalleryError> {
+        self.with(|c| {
+            let mut tx = c.build_transaction().isolation_level(postgres::IsolationLevel::RepeatableRead).read_only(true).start()?;
+            let mut persons: Vec<(i64, DumpPerson)> = tx
+                .query("SELECT id, name, created_at FROM persons ORDER BY name", &[])?
+                .iter()
+                .map(|r| (r.get(0), DumpPerson { name: r.get(1), created_at: r.get(2), photos: Vec::new() }))
+                .collect();
+            let index: std::collections::HashMap<i64, usize> = persons.iter().enumerate().map(|(i, p)| (p.0, i)).collect();
+            for r in tx.query(
+                "SELECT person_id, vector, source_path, file_sha256, det_score, created_at, crop FROM embeddings WHERE model = $1 ORDER BY id",
+                &[&self.model],
+            )? {
+                if let Some(&i) = index.get(&r.get::<_, i64>(0)) {
+                    persons[i].1.photos.push(DumpPhoto {
+                        vector: r.get(1),
+                        source_path: r.get(2),
+                        file_sha256: r.get(3),
+                        det_score: r.get(4),
+                        created_at: r.get(5),
+                        crop: r.get(6),
+                    });
+                }
+            }
+            let mut strangers: Vec<(i64, DumpStranger)> = tx
+                .query("SELECT id, label, first_seen, last_seen, sightings, cameras FROM strangers WHERE model = $1 ORDER BY label", &[&self.model])?
+                .iter()
+                .map(|r| {
+                    (
+                        r.get(0),
+                        DumpStranger {
+                            label: r.get(1),
+                            first_seen: r.get(2),
+                            last_seen: r.get(3),
+                            sightings: r.get(4),
+                            cameras: r.get(5),
+                            faces: Vec::new(),
+                        },
+                    )
+                })
+                .collect();
+            let index: std::collections::HashMap<i64, usize> = strangers.iter().enumerate().map(|(i, s)| (s.0, i)).collect();
+            for r in tx.query("SELECT stranger_id, vector, quality, crop, context, camera, seen_at FROM stranger_faces ORDER BY id", &[])? {
+                if let Some(&i) = index.get(&r.get::<_, i64>(0)) {
+                    strangers[i].1.faces.push(DumpStrangerFace {
+                        vector: r.get(1),
+                        quality: r.get(2),
+                        crop: r.get(3),
+                        context: r.get(4),
+                        camera: r.get(5),
+                        seen_at: r.get(6),
+                    });
+                }
+            }
+            tx.commit()?;
+            Ok(GalleryDump { persons: persons.into_iter().map(|p| p.1).collect(), strangers: strangers.into_iter().map(|s| s.1).collect() })
+        })
+    }
+
+    fn load(&mut self, dump: &GalleryDump) -> Result<(), GalleryError> {
+        let (model, dim, shown) = (self.model.clone(), self.dim as i32, self.target.shown.clone());
+        self.with(|c| {
+            let mut tx = c.transaction()?;
+            tx.execute("LOCK TABLE persons, strangers IN EXCLUSIVE MODE", &[])?;
+            let persons: i64 = tx.query_one("SELECT COUNT(*) FROM persons", &[])?.get(0);
+            let strangers: i64 = tx.query_one("SELECT COUNT(*) FROM strangers", &[])?.get(0);
+            if persons + strangers > 0 {
+                return Err(Fail::Gallery(GalleryError::NotEmpty { path: shown.clone(), persons, strangers }));
+            }
+            for p in &dump.persons {
+                let id: i64 = tx.query_one("INSERT INTO persons (name, created_at) VALUES ($1, $2) RETURNING id", &[&p.name, &p.created_at])?.get(0);
+                for f in &p.photos {
+                    tx.execute(
+                        "INSERT INTO embeddings (person_id, model, dim, vector, source_path, file_sha256, det_score, created_at, crop)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                        &[&id, &model, &dim, &f.vector, &f.source_path, &f.file_sha256, &f.det_score, &f.created_at, &f.crop],
+                    )?;
+                }
+            }
+            for s in &dump.strangers {
+                let id: i64 = tx
+                    .query_one(
+                        "INSERT INTO strangers (label, model, first_seen, last_seen, sightings, cameras) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                        &[&s.label, &model, &s.first_seen, &s.last_seen, &s.sightings, &s.cameras],
+                    )?
+                    .get(0);
+                for f in &s.faces {
+                    tx.execute(
+                        "INSERT INTO stranger_faces (stranger_id, vector, quality, crop, context, camera, seen_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                        &[&id, &f.vector, &f.quality, &f.crop, &f.context, &f.camera, &f.seen_at],
+                    )?;
+                }
+            }
+            changed(&mut tx, &["persons", "strangers"], "copy", &[])?;
+            tx.commit()?;
+            Ok(())
+        })
     }
 }

@@ -8,6 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::copy::{DumpPerson, DumpPhoto, DumpStranger, DumpStrangerFace, GalleryDump};
 use super::store::{GalleryStore, StoredEmbedding};
 use super::strangers::{FaceTarget, MovedFace, NewStrangerFace, StoredStranger, Versions};
 use super::{check_name, GalleryError, NewEmbedding, PersonSummary, PhotoSummary, RemovedPhoto};
@@ -523,5 +524,144 @@ impl GalleryStore for SqliteStore {
 
     fn stranger_face_image(&self, face: i64, context: bool) -> Result<Option<Vec<u8>>, GalleryError> {
         SqliteStore::stranger_face_image(self, face, context)
+    }
+
+    fn dump(&self) -> Result<GalleryDump, GalleryError> {
+        SqliteStore::dump(self)
+    }
+
+    fn load(&mut self, dump: &GalleryDump) -> Result<(), GalleryError> {
+        SqliteStore::load(self, dump)
+    }
+}
+
+impl SqliteStore {
+    /// Everything kept for this gallery's recognizer.
+    fn dump(&self) -> Result<GalleryDump, GalleryError> {
+        let sql = |e| self.sql(e);
+        let c = &self.conn;
+        let mut persons: Vec<(i64, DumpPerson)> = c
+            .prepare("SELECT id, name, created_at FROM persons ORDER BY name")
+            .and_then(|mut st| {
+                st.query_map([], |r| Ok((r.get(0)?, DumpPerson { name: r.get(1)?, created_at: r.get(2)?, photos: Vec::new() })))?.collect()
+            })
+            .map_err(sql)?;
+        let photos: Vec<(i64, DumpPhoto)> = c
+            .prepare("SELECT person_id, vector, source_path, file_sha256, det_score, created_at, crop FROM embeddings WHERE model = ?1 ORDER BY id")
+            .and_then(|mut st| {
+                st.query_map([&self.model], |r| {
+                    Ok((
+                        r.get(0)?,
+                        DumpPhoto {
+                            vector: r.get(1)?,
+                            source_path: r.get(2)?,
+                            file_sha256: r.get(3)?,
+                            det_score: r.get(4)?,
+                            created_at: r.get(5)?,
+                            crop: r.get(6)?,
+                        },
+                    ))
+                })?
+                .collect()
+            })
+            .map_err(sql)?;
+        for (person, photo) in photos {
+            if let Some(p) = persons.iter_mut().find(|p| p.0 == person) {
+                p.1.photos.push(photo);
+            }
+        }
+        let has_strangers: bool = c
+            .query_row("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'strangers'", [], |r| r.get::<_, i64>(0))
+            .map_err(sql)?
+            > 0;
+        let mut strangers: Vec<(i64, DumpStranger)> = Vec::new();
+        if has_strangers {
+            strangers = c
+                .prepare("SELECT id, label, first_seen, last_seen, sightings, cameras FROM strangers WHERE model = ?1 ORDER BY label")
+                .and_then(|mut st| {
+                    st.query_map([&self.model], |r| {
+                        Ok((
+                            r.get(0)?,
+                            DumpStranger {
+                                label: r.get(1)?,
+                                first_seen: r.get(2)?,
+                                last_seen: r.get(3)?,
+                                sightings: r.get(4)?,
+                                cameras: r.get(5)?,
+                                faces: Vec::new(),
+                            },
+                        ))
+                    })?
+                    .collect()
+                })
+                .map_err(sql)?;
+            let faces: Vec<(i64, DumpStrangerFace)> = c
+                .prepare("SELECT stranger_id, vector, quality, crop, context, camera, seen_at FROM stranger_faces ORDER BY id")
+                .and_then(|mut st| {
+                    st.query_map([], |r| {
+                        Ok((
+                            r.get(0)?,
+                            DumpStrangerFace {
+                                vector: r.get(1)?,
+                                quality: r.get(2)?,
+                                crop: r.get(3)?,
+                                context: r.get(4)?,
+                                camera: r.get(5)?,
+                                seen_at: r.get(6)?,
+                            },
+                        ))
+                    })?
+                    .collect()
+                })
+                .map_err(sql)?;
+            for (stranger, face) in faces {
+                if let Some(s) = strangers.iter_mut().find(|s| s.0 == stranger) {
+                    s.1.faces.push(face);
+                }
+            }
+        }
+        Ok(GalleryDump { persons: persons.into_iter().map(|p| p.1).collect(), strangers: strangers.into_iter().map(|s| s.1).collect() })
+    }
+
+    /// Writes `dump` into this gallery, which must be empty, in one transaction.
+    fn load(&mut self, dump: &GalleryDump) -> Result<(), GalleryError> {
+        let (path, model, dim) = (self.path.clone(), self.model.clone(), self.dim as i64);
+        let sql = |source| GalleryError::Sqlite { path: path.clone(), source };
+        let tx = self.conn.transaction().map_err(sql)?;
+        let persons: i64 = tx.query_row("SELECT COUNT(*) FROM persons", [], |r| r.get(0)).map_err(sql)?;
+        let strangers: i64 = tx.query_row("SELECT COUNT(*) FROM strangers", [], |r| r.get(0)).map_err(sql)?;
+        if persons + strangers > 0 {
+            return Err(GalleryError::NotEmpty { path: path.display().to_string(), persons, strangers });
+        }
+        for p in &dump.persons {
+            tx.execute("INSERT INTO persons (name, created_at) VALUES (?1, ?2)", params![p.name, p.created_at]).map_err(sql)?;
+            let id = tx.last_insert_rowid();
+            for f in &p.photos {
+                tx.execute(
+                    "INSERT INTO embeddings (person_id, model, dim, vector, source_path, file_sha256, det_score, created_at, crop)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![id, model, dim, f.vector, f.source_path, f.file_sha256, f.det_score, f.created_at, f.crop],
+                )
+                .map_err(sql)?;
+            }
+        }
+        for s in &dump.strangers {
+            tx.execute(
+                "INSERT INTO strangers (label, model, first_seen, last_seen, sightings, cameras) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![s.label, model, s.first_seen, s.last_seen, s.sightings, s.cameras],
+            )
+            .map_err(sql)?;
+            let id = tx.last_insert_rowid();
+            for f in &s.faces {
+                tx.execute(
+                    "INSERT INTO stranger_faces (stranger_id, vector, quality, crop, context, camera, seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![id, f.vector, f.quality, f.crop, f.context, f.camera, f.seen_at],
+                )
+                .map_err(sql)?;
+            }
+        }
+        bump(&tx).map_err(sql)?;
+        tx.execute("UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'strangers_version'", []).map_err(sql)?;
+        tx.commit().map_err(sql)
     }
 }

@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use super::copy::GalleryDump;
 use super::strangers::{FaceTarget, MovedFace, NewStrangerFace, StoredStranger, Versions};
 use super::{GalleryError, NewEmbedding, PersonSummary, PhotoSummary, RemovedPhoto};
 
@@ -83,4 +84,9 @@ pub trait GalleryStore: Send {
     fn strangers_prune(&mut self, before: i64, max: usize) -> Result<usize, GalleryError>;
     /// A stranger face's crop, or with `context` its scene.
     fn stranger_face_image(&self, face: i64, context: bool) -> Result<Option<Vec<u8>>, GalleryError>;
+
+    /// Everything kept for this store's recognizer (`gallery copy`).
+    fn dump(&self) -> Result<GalleryDump, GalleryError>;
+    /// Writes `dump` into this store in one transaction; refused unless the store is empty.
+    fn load(&mut self, dump: &GalleryDump) -> Result<(), GalleryError>;
 }

@@ -358,3 +358,46 @@ fn a_node_killed_mid_enrol_leaves_nothing_half_written() {
         assert_eq!(whole.iter().find(|(w, _)| w == name).map(|w| w.1), Some(*n), "{name} was half-written before the kill");
     }
 }
+
+#[test]
+fn a_gallery_copied_to_postgres_and_back_is_the_same_and_a_used_destination_is_refused() {
+    let pg = Postgres::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pw = pg.password_file(dir.path());
+    let pw_set = format!("gallery.password_file={}", pw.display());
+    let obama: Vec<std::path::PathBuf> = ["obama.jpg", "obama2.jpg"].iter().map(|f| face(&format!("people/obama/{f}"))).collect();
+    let db = super::common::gallery(dir.path(), &[("obama", &obama), ("lin", &[face("video/lin-manuel-miranda.png")])]);
+    {
+        // A stranger too, with its pictures.
+        let model = "w600k_mbf";
+        let mut s = SqliteStore::open(&db, model, 512).expect("open");
+        let mut f = stranger_face(7, 0.7, 1_234);
+        f.embedding = Embedding::from_raw((0..512).map(|i| (i as f32 * 0.37).sin()).collect()).expect("non-zero");
+        s.stranger_add("stranger-0c0ffe", &f).expect("stranger");
+    }
+    let url = pg.url();
+    let copy = |from: &str, to: &str| super::common::run_json(&["--gallery", from, "--set", &pw_set, "gallery", "copy", "--to", to]);
+    let out = copy(arg(&db), &url);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let there: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!((there["persons"].as_u64(), there["embeddings"].as_u64(), there["strangers"].as_u64()), (Some(2), Some(3), Some(1)), "{there}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(PASSWORD));
+
+    // Back to a new file: the same content hash.
+    let back = dir.path().join("back.db");
+    let out = copy(&url, arg(&back));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let again: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(again["sha256"], there["sha256"], "{there} {again}");
+    let list = super::common::run_json(&["--gallery", arg(&back), "gallery", "list"]);
+    let list: Value = serde_json::from_slice(&list.stdout).expect("json");
+    assert_eq!(list["embeddings"], 3, "{list}");
+
+    // A destination already holding a gallery is refused (exit 5), and left as it was.
+    let out = copy(arg(&db), &url);
+    assert_eq!(out.status.code(), Some(5), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not empty"), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut client = pg.client();
+    let n: i64 = client.query_one("SELECT COUNT(*) FROM embeddings", &[]).expect("count").get(0);
+    assert_eq!(n, 3);
+}
