@@ -60,6 +60,10 @@ fn rss_mib() -> f64 {
         .map_or(0.0, |kib| kib / 1024.0)
 }
 
+fn dir_mib(dir: &std::path::Path) -> f64 {
+    std::fs::read_dir(dir).map_or(0.0, |d| d.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len() as f64).sum::<f64>() / 1048576.0)
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
@@ -72,10 +76,10 @@ struct Timed {
     top1: Vec<usize>,
 }
 
-fn measure(refs: &[&[f32]], queries: &[Vec<f32>], exact_max: usize) -> Timed {
+fn measure(queries: &[Vec<f32>], build: impl FnOnce() -> Index) -> Timed {
     let before = rss_mib();
     let started = Instant::now();
-    let index = Index::build(refs, exact_max);
+    let index = build();
     let build_s = started.elapsed().as_secs_f64();
     let added_mib = rss_mib() - before;
     let mut times = Vec::with_capacity(queries.len());
@@ -126,7 +130,7 @@ fn main() {
         let impostor: f32 = (0..100).map(|p| dot(&data[p * PHOTOS], &data[(p + 1) * PHOTOS])).sum::<f32>() / 100.0;
         assert!((0.55..0.75).contains(&genuine) && impostor.abs() < 0.05, "generator off: genuine {genuine}, impostor {impostor}");
         let refs: Vec<&[f32]> = data.iter().map(Vec::as_slice).collect();
-        let exact = measure(&refs, &queries, usize::MAX);
+        let exact = measure(&queries, || Index::build(&refs, usize::MAX));
         let person = |id: usize| id / PHOTOS;
         let answered = exact.top1.iter().filter(|id| **id != usize::MAX).count();
         assert_eq!(answered, queries_n, "the exact scan answered every query");
@@ -137,17 +141,54 @@ fn main() {
         let mut row = serde_json::json!({"n": n, "genuine_mean": genuine, "impostor_mean": impostor,
             "exact": {"build_s": exact.build_s, "added_mib": exact.added_mib, "p50_ms": exact.p50_ms, "p99_ms": exact.p99_ms}});
         if n <= hnsw_max {
-            let hnsw = measure(&refs, &queries, 0);
-            let same_photo = hnsw.top1.iter().zip(&exact.top1).filter(|(a, b)| a == b).count() as f64 / queries_n as f64;
-            let same_person = hnsw.top1.iter().zip(&exact.top1).filter(|(a, b)| **a != usize::MAX && person(**a) == person(**b)).count()
-                as f64
-                / queries_n as f64;
-            println!(
-                "| {n} | HNSW (M 24, ef_c 100, ef 96) | {:.1} s | {:.0} MiB | {:.2} / {:.2} ms | {same_photo:.3} / {same_person:.3} |",
-                hnsw.build_s, hnsw.added_mib, hnsw.p50_ms, hnsw.p99_ms
-            );
-            row["hnsw"] = serde_json::json!({"build_s": hnsw.build_s, "added_mib": hnsw.added_mib, "p50_ms": hnsw.p50_ms,
-                "p99_ms": hnsw.p99_ms, "recall1_photo": same_photo, "recall1_person": same_person});
+            // The daemon's way: built and kept at the first start, loaded at every later one.
+            let kept = tempfile::tempdir().expect("tempdir");
+            let ids: Vec<i64> = (0..n as i64).collect();
+            let first = measure(&queries, || Index::cached(&ids, &refs, kept.path()).0);
+            let kept_mib = dir_mib(kept.path());
+            let later = measure(&queries, || {
+                let (index, used) = Index::cached(&ids, &refs, kept.path());
+                assert_eq!(used, facewatch::matcher::index::CacheUse::Loaded { added: 0, removed: 0 }, "the kept index was not loaded");
+                index
+            });
+            for (what, hnsw) in [("built and kept (first start)", &first), ("loaded (every later start)", &later)] {
+                let same_photo = hnsw.top1.iter().zip(&exact.top1).filter(|(a, b)| a == b).count() as f64 / queries_n as f64;
+                let same_person =
+                    hnsw.top1.iter().zip(&exact.top1).filter(|(a, b)| **a != usize::MAX && person(**a) == person(**b)).count() as f64
+                        / queries_n as f64;
+                println!(
+                    "| {n} | HNSW (M 24, ef_c 100, ef 96), {what} | {:.1} s | {:.0} MiB | {:.2} / {:.2} ms | {same_photo:.3} / {same_person:.3} |",
+                    hnsw.build_s, hnsw.added_mib, hnsw.p50_ms, hnsw.p99_ms
+                );
+                let key = if std::ptr::eq(hnsw, &first) { "hnsw_first_start" } else { "hnsw_later_start" };
+                row[key] = serde_json::json!({"start_s": hnsw.build_s, "added_mib": hnsw.added_mib, "p50_ms": hnsw.p50_ms,
+                    "p99_ms": hnsw.p99_ms, "recall1_photo": same_photo, "recall1_person": same_person});
+            }
+            println!("|  | (the kept index on disk: {kept_mib:.0} MiB) | | | | |");
+            // The search breadth: what each ef costs and finds, on the loaded index.
+            let (index, _) = Index::cached(&ids, &refs, kept.path());
+            for ef in [16usize, 24, 32, 48, 64, 96] {
+                let mut times = Vec::with_capacity(queries.len());
+                let mut top1 = Vec::with_capacity(queries.len());
+                for q in &queries {
+                    let t = Instant::now();
+                    let found = index.search_ef(q, 10, ef);
+                    times.push(t.elapsed().as_secs_f64() * 1e3);
+                    top1.push(found.first().map_or(usize::MAX, |nb| nb.id));
+                }
+                times.sort_by(f64::total_cmp);
+                let same_photo = top1.iter().zip(&exact.top1).filter(|(a, b)| a == b).count() as f64 / queries_n as f64;
+                let same_person =
+                    top1.iter().zip(&exact.top1).filter(|(a, b)| **a != usize::MAX && person(**a) == person(**b)).count() as f64 / queries_n as f64;
+                println!(
+                    "| {n} | HNSW loaded, ef {ef} | | | {:.2} / {:.2} ms | {same_photo:.3} / {same_person:.3} |",
+                    percentile(&times, 0.5),
+                    percentile(&times, 0.99)
+                );
+                row[format!("ef_{ef}")] = serde_json::json!({"p50_ms": percentile(&times, 0.5), "p99_ms": percentile(&times, 0.99),
+                    "recall1_photo": same_photo, "recall1_person": same_person});
+            }
+            row["kept_mib"] = serde_json::json!(kept_mib);
         } else {
             println!("| {n} | HNSW | not built (over --hnsw-max {hnsw_max}) | | | |");
         }

@@ -234,6 +234,8 @@ pub struct RemovedPhoto {
 /// An enrolled embedding held in memory.
 #[derive(Debug, Clone)]
 struct Entry {
+    /// Its id in the store.
+    id: i64,
     person: usize,
     embedding: Embedding,
     source_path: String,
@@ -253,6 +255,8 @@ pub struct Gallery {
     seen_version: i64,
     /// The change counters when last looked at.
     seen_versions: strangers::Versions,
+    /// Where a large gallery's HNSW index is kept between runs ([`Gallery::keep_index_in`]).
+    index_cache: Option<PathBuf>,
 }
 
 /// What changed since a gallery last looked ([`Gallery::poll`]).
@@ -309,6 +313,7 @@ impl Gallery {
             exact_search_max,
             seen_version: 0,
             seen_versions: strangers::Versions::default(),
+            index_cache: None,
         };
         g.seen_version = g.store.version()?;
         g.seen_versions = g.store.versions()?;
@@ -336,12 +341,18 @@ impl Gallery {
                 persons.push(row.name);
                 persons.len() - 1
             });
-            entries.push(Entry { person, embedding: Embedding::from_unit(row.vector), source_path: row.source_path });
+            entries.push(Entry { id: row.id, person, embedding: Embedding::from_unit(row.vector), source_path: row.source_path });
         }
         self.persons = persons;
         self.entries = entries;
         self.view = OnceLock::new();
         Ok(())
+    }
+
+    /// Keeps the HNSW index of a gallery beyond `exact_search_max` in `dir` (private): loaded at the next start
+    /// instead of built again, new embeddings added to it, built anew when many were removed.
+    pub fn keep_index_in(&mut self, dir: PathBuf) {
+        self.index_cache = Some(dir);
     }
 
     /// Waits up to `timeout` for a change another process or node announces ([`GalleryStore::wait_change`]).
@@ -466,7 +477,8 @@ impl Gallery {
                     self.persons.len() - 1
                 }
             };
-            self.entries.extend(added.iter().map(|&i| Entry {
+            self.entries.extend(added.iter().map(|&(i, id)| Entry {
+                id,
                 person,
                 embedding: items[i].embedding.clone(),
                 source_path: items[i].source_path.clone(),
@@ -529,7 +541,14 @@ impl Gallery {
     /// gallery reads the next change (building an HNSW index at 100k embeddings takes minutes).
     pub fn search_view(&self) -> SearchView {
         let vectors: Vec<&[f32]> = self.entries.iter().map(|e| e.embedding.as_slice()).collect();
-        SearchView::new(self.persons.clone(), self.entries.iter().map(|e| e.person).collect(), &vectors, self.exact_search_max)
+        let owners = self.entries.iter().map(|e| e.person).collect();
+        match &self.index_cache {
+            Some(dir) if crate::matcher::index::kind_for(vectors.len(), self.exact_search_max) == "hnsw" => {
+                let ids: Vec<i64> = self.entries.iter().map(|e| e.id).collect();
+                SearchView::cached(self.persons.clone(), owners, &ids, &vectors, dir)
+            }
+            _ => SearchView::new(self.persons.clone(), owners, &vectors, self.exact_search_max),
+        }
     }
 }
 

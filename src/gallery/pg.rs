@@ -415,7 +415,7 @@ impl GalleryStore for PgStore {
         matches!(first, Ok(Some(_)))
     }
 
-    fn enroll(&mut self, name: &str, items: &[NewEmbedding]) -> Result<Vec<usize>, GalleryError> {
+    fn enroll(&mut self, name: &str, items: &[NewEmbedding]) -> Result<Vec<(usize, i64)>, GalleryError> {
         check_name(name)?;
         if let Some(bad) = items.iter().find(|i| i.embedding.dim() != self.dim) {
             return Err(GalleryError::WrongDimension { path: self.location.clone(), got: bad.embedding.dim(), want: self.dim });
@@ -442,8 +442,9 @@ impl GalleryStore for PgStore {
                     ],
                 )?;
                 if let Some(r) = row {
-                    added.push(i);
-                    ids.push(r.get::<_, i64>(0));
+                    let id = r.get::<_, i64>(0);
+                    added.push((i, id));
+                    ids.push(id);
                 }
             }
             if !added.is_empty() {

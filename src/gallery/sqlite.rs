@@ -334,7 +334,7 @@ impl GalleryStore for SqliteStore {
         self.conn.query_row("PRAGMA data_version", [], |r| r.get(0)).map_err(|e| self.sql(e))
     }
 
-    fn enroll(&mut self, name: &str, items: &[NewEmbedding]) -> Result<Vec<usize>, GalleryError> {
+    fn enroll(&mut self, name: &str, items: &[NewEmbedding]) -> Result<Vec<(usize, i64)>, GalleryError> {
         check_name(name)?;
         let path = self.path.clone();
         let sql = |source| GalleryError::Sqlite { path: path.clone(), source };
@@ -364,7 +364,7 @@ impl GalleryStore for SqliteStore {
                 )
                 .map_err(sql)?;
             if inserted == 1 {
-                added.push(i);
+                added.push((i, tx.last_insert_rowid()));
             }
         }
         if !added.is_empty() {

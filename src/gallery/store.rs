@@ -43,8 +43,8 @@ pub trait GalleryStore: Send {
         false
     }
     /// Adds `items` to `name` (creating the person) in one transaction, skipping photos already enrolled for them;
-    /// returns the positions in `items` of those added.
-    fn enroll(&mut self, name: &str, items: &[NewEmbedding]) -> Result<Vec<usize>, GalleryError>;
+    /// returns the positions in `items` of those added, with their ids in the store.
+    fn enroll(&mut self, name: &str, items: &[NewEmbedding]) -> Result<Vec<(usize, i64)>, GalleryError>;
     /// Every person, by name.
     fn persons(&self) -> Result<Vec<PersonSummary>, GalleryError>;
     /// A person's photos, oldest first.

@@ -17,6 +17,10 @@ pub struct MatcherConfig {
     pub top_k: NonZeroUsize,
     /// Largest gallery searched exactly.
     pub exact_search_max: usize,
+    /// Where a larger gallery's HNSW index is kept between runs (loaded at start instead of built); empty: beside
+    /// a SQLite gallery (`gallery.db.index`), or under `~/.local/state/facewatch/index` for a PostgreSQL one.
+    #[serde(default)]
+    pub index_dir: String,
 }
 
 impl MatcherConfig {

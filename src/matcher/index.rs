@@ -2,10 +2,16 @@
 //! distance on unit vectors = 1 − cosine) for large ones.
 //!
 //! A scan of a few thousand 512-d vectors takes well under a millisecond and is always right, so the graph is
-//! only built past `exact_search_max` embeddings. `hnsw_rs` cannot delete: the gallery rebuilds the index after
-//! a removal (removals are rare, interactive operations).
+//! only built past `exact_search_max` embeddings. Building it takes minutes at 100k embeddings, so it is kept
+//! between runs ([`Index::cached`]): dumped into a private directory with the store ids of its points, loaded at
+//! the next start, the embeddings enrolled since added to it (in parallel), the ones removed since skipped in
+//! answers; built anew when more than a tenth of its points were removed or it would grow by half.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
 
 use hnsw_rs::prelude::{DistDot, Hnsw};
+use serde::{Deserialize, Serialize};
 
 use crate::base::face::dot;
 
@@ -47,9 +53,43 @@ pub enum Index {
         /// Vector length.
         dim: usize,
     },
-    /// Hierarchical navigable small world graph.
-    Hnsw(Box<Hnsw<'static, f32, DistDot>>),
+    /// Hierarchical navigable small world graph; its point `i` is the vector at `remap[i]` (`None`: removed
+    /// since the graph was built).
+    Hnsw {
+        /// The graph.
+        graph: Box<Hnsw<'static, f32, DistDot>>,
+        /// Graph point → vector position.
+        remap: Vec<Option<u32>>,
+    },
 }
+
+/// How an index kept between runs was used ([`Index::cached`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheUse {
+    /// Loaded, with `added` new points and `removed` points skipped.
+    Loaded {
+        /// Embeddings enrolled since it was saved, added now.
+        added: usize,
+        /// Embeddings removed since, skipped.
+        removed: usize,
+    },
+    /// Built now (none kept, or too much changed), and saved.
+    Built,
+    /// Built now; saving it failed (logged).
+    Unsaved,
+}
+
+/// What is kept beside the dumped graph: the store ids of its points, in point order.
+#[derive(Serialize, Deserialize)]
+struct Kept {
+    format: u32,
+    basename: String,
+    dim: usize,
+    ids: Vec<i64>,
+}
+
+const KEPT_FORMAT: u32 = 1;
+const KEPT_FILE: &str = "index.json";
 
 impl Index {
     /// Indexes `vectors` (unit length, equal dimension); HNSW when there are more than `exact_max`.
@@ -58,14 +98,85 @@ impl Index {
         if kind_for(vectors.len(), exact_max) == "exact" {
             return Self::Exact { data: vectors.concat(), dim: first.len() };
         }
+        Self::hnsw(vectors)
+    }
+
+    fn hnsw(vectors: &[&[f32]]) -> Self {
         let hnsw = Hnsw::new(MAX_NB_CONNECTION, vectors.len(), MAX_LAYER, EF_CONSTRUCTION, DistDot {});
         let with_ids: Vec<(&[f32], usize)> = vectors.iter().enumerate().map(|(i, v)| (*v, i)).collect();
         hnsw.parallel_insert_slice(&with_ids);
-        Self::Hnsw(Box::new(hnsw))
+        Self::Hnsw { graph: Box::new(hnsw), remap: (0..vectors.len() as u32).map(Some).collect() }
+    }
+
+    /// An HNSW index of `vectors` (store ids `ids`), kept in `dir` between runs: the one kept there is loaded
+    /// and brought up to date when it still fits, otherwise one is built and kept.
+    pub fn cached(ids: &[i64], vectors: &[&[f32]], dir: &Path) -> (Self, CacheUse) {
+        let dim = vectors.first().map_or(0, |v| v.len());
+        if let Some((graph, kept)) = load(dir, dim) {
+            let position: HashMap<i64, u32> = ids.iter().enumerate().map(|(i, id)| (*id, i as u32)).collect();
+            let mut remap: Vec<Option<u32>> = kept.ids.iter().map(|id| position.get(id).copied()).collect();
+            let removed = remap.iter().filter(|p| p.is_none()).count();
+            let known: HashSet<i64> = kept.ids.iter().copied().collect();
+            let new: Vec<usize> = (0..ids.len()).filter(|&i| !known.contains(&ids[i])).collect();
+            if removed * 10 <= kept.ids.len() && new.len() * 2 <= ids.len() {
+                let base = remap.len();
+                let items: Vec<(&[f32], usize)> = new.iter().enumerate().map(|(k, &i)| (vectors[i], base + k)).collect();
+                graph.parallel_insert_slice(&items);
+                remap.extend(new.iter().map(|&i| Some(i as u32)));
+                let index = Self::Hnsw { graph, remap };
+                // Saved again once it grew by a twentieth: a restart then adds little.
+                if new.len() * 20 > ids.len() {
+                    let all: Vec<i64> = kept.ids.iter().copied().chain(new.iter().map(|&i| ids[i])).collect();
+                    if let Err(e) = index.save(dir, &all, dim) {
+                        tracing::warn!(dir = %dir.display(), error = %e, "Could not keep the gallery index.");
+                    }
+                }
+                return (index, CacheUse::Loaded { added: new.len(), removed });
+            }
+        }
+        let index = Self::hnsw(vectors);
+        match index.save(dir, ids, dim) {
+            Ok(()) => (index, CacheUse::Built),
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "Could not keep the gallery index; it is built again at the next start.");
+                (index, CacheUse::Unsaved)
+            }
+        }
+    }
+
+    /// Dumps the graph into `dir` (0700) under a new name, then points `index.json` at it (written aside and
+    /// renamed: a reader sees the old index or the new one), then removes the old files.
+    fn save(&self, dir: &Path, ids: &[i64], dim: usize) -> std::io::Result<()> {
+        use hnsw_rs::api::AnnT;
+        let Self::Hnsw { graph, .. } = self else { return Ok(()) };
+        let dir = crate::private::PrivateDir::create(dir)?;
+        let previous = std::fs::read(dir.path().join(KEPT_FILE)).ok().and_then(|b| serde_json::from_slice::<Kept>(&b).ok());
+        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let basename = graph
+            .file_dump(dir.path(), &format!("graph-{}-{stamp:x}", std::process::id()))
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let kept = Kept { format: KEPT_FORMAT, basename, dim, ids: ids.to_vec() };
+        let json = serde_json::to_vec(&kept).map_err(std::io::Error::other)?;
+        dir.write(KEPT_FILE, &json)?;
+        for f in [&kept.basename].iter().flat_map(|b| graph_files(dir.path(), b)) {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600));
+        }
+        if let Some(old) = previous.filter(|p| p.basename != kept.basename) {
+            for f in graph_files(dir.path(), &old.basename) {
+                let _ = std::fs::remove_file(f);
+            }
+        }
+        Ok(())
     }
 
     /// Up to `k` nearest vectors to `query`, most similar first.
     pub fn search(&self, query: &[f32], k: usize) -> Vec<Neighbour> {
+        self.search_ef(query, k, EF_SEARCH)
+    }
+
+    /// [`Index::search`] with HNSW's search breadth `ef` (at least `k`; an exact scan ignores it).
+    pub fn search_ef(&self, query: &[f32], k: usize, ef: usize) -> Vec<Neighbour> {
         match self {
             Self::Empty => Vec::new(),
             Self::Exact { data, dim } => {
@@ -80,9 +191,105 @@ impl Index {
                 all.sort_by(|a, b| b.score.total_cmp(&a.score));
                 all
             }
-            Self::Hnsw(h) => {
-                h.search(query, k, EF_SEARCH.max(k)).into_iter().map(|n| Neighbour { id: n.d_id, score: 1.0 - n.distance }).collect()
-            }
+            Self::Hnsw { graph, remap } => graph
+                .search(query, k, ef.max(k))
+                .into_iter()
+                .filter_map(|n| Some(Neighbour { id: (*remap.get(n.d_id)?)? as usize, score: 1.0 - n.distance }))
+                .collect(),
         }
+    }
+}
+
+/// The two files `hnsw_rs` dumps a graph into.
+fn graph_files(dir: &Path, basename: &str) -> [std::path::PathBuf; 2] {
+    [dir.join(format!("{basename}.hnsw.graph")), dir.join(format!("{basename}.hnsw.data"))]
+}
+
+/// The graph kept in `dir`, when there is one of `dim`-d vectors that loads.
+fn load(dir: &Path, dim: usize) -> Option<(Box<Hnsw<'static, f32, DistDot>>, Kept)> {
+    use hnsw_rs::hnswio::HnswIo;
+    let kept: Kept = serde_json::from_slice(&std::fs::read(dir.join(KEPT_FILE)).ok()?).ok()?;
+    if kept.format != KEPT_FORMAT || kept.dim != dim || graph_files(dir, &kept.basename).iter().any(|f| !f.is_file()) {
+        return None;
+    }
+    // hnsw_rs ties a loaded graph to its loader (which may map the data file); the loader is small and lives as
+    // long as the process (a gallery is loaded from a kept index once per start).
+    let io: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(dir, &kept.basename)));
+    let graph: Hnsw<'static, f32, DistDot> = match io.load_hnsw() {
+        Ok(g) => g,
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), error = %e, "The kept gallery index does not load; building it again.");
+            return None;
+        }
+    };
+    (graph.get_nb_point() == kept.ids.len()).then(|| (Box::new(graph), kept))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vectors(n: usize, seed: u64) -> Vec<Vec<f32>> {
+        let mut s = seed.max(1);
+        (0..n)
+            .map(|_| {
+                let v: Vec<f32> = (0..32)
+                    .map(|_| {
+                        s ^= s << 13;
+                        s ^= s >> 7;
+                        s ^= s << 17;
+                        (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+                    })
+                    .collect();
+                let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+                v.into_iter().map(|x| x / n).collect()
+            })
+            .collect()
+    }
+
+    fn top(index: &Index, q: &[f32]) -> usize {
+        index.search(q, 1)[0].id
+    }
+
+    #[test]
+    fn a_kept_index_is_loaded_grown_and_rebuilt_when_much_was_removed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kept = dir.path().join("index");
+        let all = vectors(400, 7);
+        let refs: Vec<&[f32]> = all.iter().map(Vec::as_slice).collect();
+        let ids: Vec<i64> = (1..=400).collect();
+
+        let (first, used) = Index::cached(&ids[..300], &refs[..300], &kept);
+        assert_eq!(used, CacheUse::Built);
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&kept).expect("dir").permissions().mode() & 0o777, 0o700);
+        let (again, used) = Index::cached(&ids[..300], &refs[..300], &kept);
+        assert_eq!(used, CacheUse::Loaded { added: 0, removed: 0 });
+        for q in [0, 17, 299] {
+            assert_eq!(top(&again, refs[q]), q);
+            assert_eq!(top(&first, refs[q]), q);
+        }
+
+        // 100 enrolled since: added to the loaded graph, found at their new positions.
+        let (grown, used) = Index::cached(&ids, &refs, &kept);
+        assert_eq!(used, CacheUse::Loaded { added: 100, removed: 0 });
+        for q in [5, 333, 399] {
+            assert_eq!(top(&grown, refs[q]), q);
+        }
+        // It grew by more than a twentieth: kept again, so the next start adds nothing.
+        assert_eq!(Index::cached(&ids, &refs, &kept).1, CacheUse::Loaded { added: 0, removed: 0 });
+
+        // A few removed (positions shift): skipped, never answered; many removed: built anew.
+        let (few_ids, few): (Vec<i64>, Vec<&[f32]>) = ids.iter().zip(&refs).filter(|(id, _)| **id % 50 != 0).map(|(i, v)| (*i, *v)).unzip();
+        let (fewer, used) = Index::cached(&few_ids, &few, &kept);
+        assert_eq!(used, CacheUse::Loaded { added: 0, removed: 8 });
+        for (pos, v) in few.iter().enumerate().step_by(37) {
+            assert_eq!(top(&fewer, v), pos, "removed points shift the others");
+        }
+        assert!(fewer.search(refs[49], 3).iter().all(|n| few_ids[n.id] != 50), "a removed embedding is never answered");
+        let (_, used) = Index::cached(&ids[200..], &refs[200..], &kept);
+        assert_eq!(used, CacheUse::Built);
+        let files = std::fs::read_dir(&kept).expect("dir").count();
+        assert_eq!(files, 3, "one graph (2 files) and its index.json; older ones removed");
     }
 }

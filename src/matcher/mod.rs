@@ -27,6 +27,15 @@ impl SearchView {
         Self { persons, owners, index: Index::build(vectors, exact_search_max) }
     }
 
+    /// A view like [`SearchView::new`] of a gallery beyond `exact_search_max`, its HNSW index kept in `dir`
+    /// between runs ([`Index::cached`]); `ids`: the store ids of `vectors`.
+    pub fn cached(persons: Vec<String>, owners: Vec<usize>, ids: &[i64], vectors: &[&[f32]], dir: &std::path::Path) -> Self {
+        let started = std::time::Instant::now();
+        let (index, used) = Index::cached(ids, vectors, dir);
+        tracing::info!(embeddings = vectors.len(), ?used, ms = started.elapsed().as_millis() as u64, "Gallery index ready.");
+        Self { persons, owners, index }
+    }
+
     /// The best `k` persons for `query`, best first; each person scores their best embedding among the nearest
     /// ones.
     pub fn search(&self, query: &Embedding, k: usize) -> Vec<Candidate> {
