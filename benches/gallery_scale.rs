@@ -157,7 +157,7 @@ fn main() {
                     hnsw.top1.iter().zip(&exact.top1).filter(|(a, b)| **a != usize::MAX && person(**a) == person(**b)).count() as f64
                         / queries_n as f64;
                 println!(
-                    "| {n} | HNSW (M 24, ef_c 100, ef 96), {what} | {:.1} s | {:.0} MiB | {:.2} / {:.2} ms | {same_photo:.3} / {same_person:.3} |",
+                    "| {n} | HNSW (M 16, ef_c 100, ef 96), {what} | {:.1} s | {:.0} MiB | {:.2} / {:.2} ms | {same_photo:.3} / {same_person:.3} |",
                     hnsw.build_s, hnsw.added_mib, hnsw.p50_ms, hnsw.p99_ms
                 );
                 let key = if std::ptr::eq(hnsw, &first) { "hnsw_first_start" } else { "hnsw_later_start" };

@@ -108,11 +108,22 @@ impl Embedding {
     }
 }
 
-/// Dot product of two equally long slices.
+/// Dot product of two equally long slices; gallery scans and graph searches spend nearly all their time here.
 ///
-/// Eight independent partial sums let the compiler vectorise the loop (a single running sum cannot be reordered
-/// under IEEE rules); gallery scans spend nearly all their time here.
+/// On a CPU with AVX2 and FMA (checked at run time; the build targets baseline x86-64) four 8-lane fused
+/// multiply-add accumulators; elsewhere eight independent partial sums, which the compiler vectorises (a single
+/// running sum cannot be reordered under IEEE rules).
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has AVX2 and FMA, checked just above (std caches the answer).
+        return unsafe { dot_avx2(a, b) };
+    }
+    dot_portable(a, b)
+}
+
+/// [`dot`] for any CPU.
+fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
     const LANES: usize = 8;
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
@@ -125,6 +136,30 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
         }
     }
     acc.iter().sum::<f32>() + tail
+}
+
+/// [`dot`] with AVX2 and FMA: four 8-lane accumulators (the build targets baseline x86-64, which has neither).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+    use std::arch::x86_64::*;
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let (ca, cb) = (a.chunks_exact(32), b.chunks_exact(32));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for (j, acc) in acc.iter_mut().enumerate() {
+            // SAFETY: each chunk holds 32 floats, so 8 from 8*j (j < 4) are in bounds; loadu takes any alignment.
+            let (vx, vy) = unsafe { (_mm256_loadu_ps(x.as_ptr().add(8 * j)), _mm256_loadu_ps(y.as_ptr().add(8 * j))) };
+            *acc = _mm256_fmadd_ps(vx, vy, *acc);
+        }
+    }
+    let sum = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+    let mut lanes = [0.0f32; 8];
+    // SAFETY: `lanes` holds 8 floats; storeu takes any alignment.
+    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), sum) };
+    lanes.iter().sum::<f32>() + dot_portable(ra, rb)
 }
 
 /// A gallery candidate for a query face: a person and their best similarity.
@@ -207,4 +242,19 @@ pub fn margin(candidates: &[Candidate]) -> Option<f32> {
 /// The name a face gets from its candidates: the best one's when it reaches `threshold`, else `None` (unknown).
 pub fn decide(candidates: &[Candidate], threshold: f32) -> Option<&Candidate> {
     candidates.first().filter(|c| c.score >= threshold)
+}
+
+#[cfg(test)]
+mod dot_tests {
+    use super::*;
+
+    #[test]
+    fn the_fast_dot_product_agrees_with_the_portable_one_at_every_length() {
+        for n in [0usize, 1, 7, 8, 31, 32, 33, 128, 511, 512, 515] {
+            let a: Vec<f32> = (0..n).map(|i| ((i as f32) * 0.37).sin()).collect();
+            let b: Vec<f32> = (0..n).map(|i| ((i as f32) * 0.11).cos()).collect();
+            let (fast, plain) = (dot(&a, &b), dot_portable(&a, &b));
+            assert!((fast - plain).abs() <= 1e-4 * (1.0 + plain.abs()), "n {n}: {fast} vs {plain}");
+        }
+    }
 }

@@ -5,6 +5,7 @@
 //! [`crate::gallery::LiveGallery`], which builds each new view off the cameras' threads.
 
 mod config;
+pub mod graph;
 pub mod index;
 pub mod strangers;
 
