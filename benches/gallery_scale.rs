@@ -1,5 +1,5 @@
 //! The gallery at scale: `cargo bench --bench gallery_scale -- [--sizes 10000,100000,1000000] [--hnsw-max 100000]
-//! [--queries 200] [--json FILE]`.
+//! [--queries 200] [--start 100000] [--json FILE]` (`--sizes none`: only the start measurement).
 //!
 //! Synthetic but clustered like a real gallery: `n / 5` people, each a random unit direction in 512-d, and five
 //! photos per person spread around it (per-dimension Gaussian noise, σ = 0.0325, so two photos of one person have
@@ -99,13 +99,17 @@ fn main() {
     let mut hnsw_max = 100_000usize;
     let mut queries_n = 200usize;
     let mut json: Option<String> = None;
+    let mut start_sizes: Vec<usize> = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--sizes" => sizes = args.next().expect("--sizes N,N").split(',').map(|s| s.parse().expect("a size")).collect(),
+            "--sizes" => {
+                sizes = args.next().expect("--sizes N,N").split(',').filter(|s| *s != "none").map(|s| s.parse().expect("a size")).collect()
+            }
             "--hnsw-max" => hnsw_max = args.next().expect("--hnsw-max N").parse().expect("a number"),
             "--queries" => queries_n = args.next().expect("--queries N").parse().expect("a number"),
             "--json" => json = args.next(),
+            "--start" => start_sizes = args.next().expect("--start N,N").split(',').map(|s| s.parse().expect("a size")).collect(),
             _ => {} // `cargo bench` passes --bench
         }
     }
@@ -153,9 +157,9 @@ fn main() {
             });
             for (what, hnsw) in [("built and kept (first start)", &first), ("loaded (every later start)", &later)] {
                 let same_photo = hnsw.top1.iter().zip(&exact.top1).filter(|(a, b)| a == b).count() as f64 / queries_n as f64;
-                let same_person =
-                    hnsw.top1.iter().zip(&exact.top1).filter(|(a, b)| **a != usize::MAX && person(**a) == person(**b)).count() as f64
-                        / queries_n as f64;
+                let same_person = hnsw.top1.iter().zip(&exact.top1).filter(|(a, b)| **a != usize::MAX && person(**a) == person(**b)).count()
+                    as f64
+                    / queries_n as f64;
                 println!(
                     "| {n} | HNSW (M 16, ef_c 100, ef 96), {what} | {:.1} s | {:.0} MiB | {:.2} / {:.2} ms | {same_photo:.3} / {same_person:.3} |",
                     hnsw.build_s, hnsw.added_mib, hnsw.p50_ms, hnsw.p99_ms
@@ -178,8 +182,9 @@ fn main() {
                 }
                 times.sort_by(f64::total_cmp);
                 let same_photo = top1.iter().zip(&exact.top1).filter(|(a, b)| a == b).count() as f64 / queries_n as f64;
-                let same_person =
-                    top1.iter().zip(&exact.top1).filter(|(a, b)| **a != usize::MAX && person(**a) == person(**b)).count() as f64 / queries_n as f64;
+                let same_person = top1.iter().zip(&exact.top1).filter(|(a, b)| **a != usize::MAX && person(**a) == person(**b)).count()
+                    as f64
+                    / queries_n as f64;
                 println!(
                     "| {n} | HNSW loaded, ef {ef} | | | {:.2} / {:.2} ms | {same_photo:.3} / {same_person:.3} |",
                     percentile(&times, 0.5),
@@ -194,7 +199,61 @@ fn main() {
         }
         rows.push(row);
     }
+    if !start_sizes.is_empty() {
+        println!();
+        println!("| embeddings | daemon start: gallery read + index | first start (built, kept) | later start (loaded) | gallery file | RSS after |");
+        println!("|---|---|---|---|---|---|");
+    }
+    for &n in &start_sizes {
+        rows.push(start(n));
+    }
     if let Some(path) = json {
         std::fs::write(&path, serde_json::to_string_pretty(&rows).expect("JSON")).expect("write --json");
     }
+}
+
+/// The daemon's start with a SQLite gallery of `n` clustered embeddings: open the gallery (every embedding read)
+/// and make its search view (the index built and kept the first time, loaded after).
+fn start(n: usize) -> serde_json::Value {
+    use facewatch::gallery::copy::{DumpPerson, DumpPhoto, GalleryDump};
+    use facewatch::gallery::{Gallery, GalleryStore, SqliteStore};
+    let mut rng = Rng(0x57a7 ^ n as u64);
+    let people = n.div_ceil(PHOTOS);
+    let mut dump = GalleryDump::default();
+    for p in 0..people {
+        let c = centre(&mut rng);
+        let photos = (0..PHOTOS.min(n - p * PHOTOS))
+            .map(|i| DumpPhoto {
+                vector: photo(&mut rng, &c).iter().flat_map(|x| x.to_le_bytes()).collect(),
+                source_path: format!("p{p}/{i}.jpg"),
+                file_sha256: format!("{p}-{i}"),
+                det_score: 0.9,
+                created_at: 0,
+                crop: None,
+            })
+            .collect();
+        dump.persons.push(DumpPerson { name: format!("person {p:07}"), created_at: 0, photos });
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("gallery.db");
+    SqliteStore::open(&db, "bench", DIM).expect("gallery").load(&dump).expect("load");
+    drop(dump);
+    let open = || {
+        let t = Instant::now();
+        let mut g = Gallery::open(&db, "bench", DIM, 50_000).expect("open");
+        g.keep_index_in(dir.path().join("index"));
+        let read_s = t.elapsed().as_secs_f64();
+        let view = g.search_view();
+        assert_eq!(view.len(), n);
+        (read_s, t.elapsed().as_secs_f64(), g, view)
+    };
+    let (read1, first, g1, v1) = open();
+    drop((g1, v1));
+    let (read2, later, _g2, _v2) = open();
+    let file_mib = std::fs::metadata(&db).map_or(0.0, |m| m.len() as f64 / 1048576.0);
+    let rss = rss_mib();
+    println!(
+        "| {n} | read {read2:.2} s + index | {first:.1} s (read {read1:.2} s) | **{later:.2} s** | {file_mib:.0} MiB | {rss:.0} MiB |"
+    );
+    serde_json::json!({"start_n": n, "first_start_s": first, "later_start_s": later, "read_s": read2, "file_mib": file_mib, "rss_mib": rss})
 }

@@ -335,7 +335,7 @@ impl From<JobError> for Failure {
             JobError::Gallery(GalleryError::BadName(_) | GalleryError::NameTaken(_)) => StatusCode::BAD_REQUEST,
             JobError::Gallery(GalleryError::NoCrop(_) | GalleryError::SelfMerge(_)) => StatusCode::CONFLICT,
             // A shared gallery's server is away: nothing was changed; the client may try again.
-            JobError::Gallery(GalleryError::Unavailable { .. }) => StatusCode::SERVICE_UNAVAILABLE,
+            JobError::Gallery(GalleryError::Unavailable { .. } | GalleryError::ConnectionLost { .. }) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {

@@ -42,7 +42,7 @@ pub enum GalleryCommand {
     /// back from the destination.
     Copy {
         /// The destination: a new SQLite file, or a PostgreSQL URL (its password from FACEWATCH_GALLERY_PASSWORD
-        /// or gallery.password_file).
+        /// or gallery.password_file when the source is a file; from the URL when the source is a server).
         #[arg(long, value_name = "FILE|URL")]
         to: String,
     },
@@ -191,7 +191,10 @@ fn copy(g: &GlobalArgs, cfg: &Config, to: &str) -> Outcome<u8> {
             dest.path = to.to_string();
         }
     }
-    let mut into = crate::gallery::open_store(&dest, model, dim, true)?;
+    // The configured password (file or environment) is for the configured server: sent to the destination only
+    // when the source is a file, so that a copy never hands one server's password to another.
+    let ambient = !cfg.gallery.url.is_set();
+    let mut into = crate::gallery::open_store_with(&dest, model, dim, true, ambient)?;
     let out = crate::gallery::copy::copy_between(from.as_ref(), into.as_mut())?;
     emit(g, &out, |o| {
         println!(

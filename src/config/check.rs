@@ -160,4 +160,3 @@ fn gallery_server(cfg: &Config, out: &mut Vec<String>) {
         Ok(_) => {}
     }
 }
-

@@ -260,7 +260,11 @@ impl Config {
     }
 
     /// The configured gallery's store alone (a second connection: the strangers' writer).
-    pub fn open_gallery_store(&self, dim: usize, create: bool) -> Result<Box<dyn crate::gallery::GalleryStore>, crate::gallery::GalleryError> {
+    pub fn open_gallery_store(
+        &self,
+        dim: usize,
+        create: bool,
+    ) -> Result<Box<dyn crate::gallery::GalleryStore>, crate::gallery::GalleryError> {
         crate::gallery::open_store(&self.gallery, &self.models.recognizer, dim, create)
     }
 

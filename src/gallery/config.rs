@@ -49,31 +49,58 @@ impl DbUrl {
     }
 }
 
-/// `url` with the password of its user-info (`scheme://user:PASSWORD@host`) and any `password=` parameter
-/// replaced by `***`.
+/// `url` with its password replaced by `***`, read as the PostgreSQL client reads it: the user-info is everything
+/// between `://` and the first `@` (a password may hold `/` or `?`), and a `password` parameter (its name
+/// percent-decoded) anywhere in the query. A string that is not a URL (a `key=value` connection string) is not
+/// shown at all.
 pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return "(a connection string, not shown)".into();
+    };
+    let rest_at = scheme_end + 3;
     let mut out = url.to_string();
-    if let Some(scheme_end) = out.find("://") {
-        let rest = scheme_end + 3;
-        let authority_end = out[rest..].find(['/', '?']).map_or(out.len(), |i| rest + i);
-        if let Some(at) = out[rest..authority_end].rfind('@').map(|i| rest + i) {
-            if let Some(colon) = out[rest..at].find(':').map(|i| rest + i) {
-                out.replace_range(colon + 1..at, "***");
-            }
+    let mut query_from = rest_at;
+    if let Some(at) = url[rest_at..].find('@').map(|i| rest_at + i) {
+        if let Some(colon) = url[rest_at..at].find(':').map(|i| rest_at + i) {
+            out = format!("{}***{}", &url[..colon + 1], &url[at..]);
+            query_from = colon + 1 + 3;
+        } else {
+            query_from = at;
         }
     }
-    if let Some(q) = out.find('?') {
+    if let Some(q) = out[query_from..].find('?').map(|i| query_from + i) {
         let (head, query) = out.split_at(q + 1);
         let query: Vec<String> = query
             .split('&')
             .map(|kv| match kv.split_once('=') {
-                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                Some((k, _)) if percent_decoded(k).eq_ignore_ascii_case("password") => format!("{k}=***"),
                 _ => kv.to_string(),
             })
             .collect();
         out = format!("{head}{}", query.join("&"));
     }
     out
+}
+
+/// `s` with `%XX` escapes decoded (invalid ones kept as they are).
+fn percent_decoded(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (b[i], b.get(i + 1).and_then(|&c| hex(c)), b.get(i + 2).and_then(|&c| hex(c))) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 impl std::fmt::Debug for DbUrl {
@@ -98,7 +125,7 @@ impl GalleryConfig {
     pub fn problems(&self, out: &mut Vec<String>) {
         if self.url.is_set() {
             if !is_postgres_url(self.url.expose()) {
-                out.push(format!("gallery.url: `{}` is not a PostgreSQL URL (postgres://user@host:5432/db)", self.url.redacted()));
+                out.push("gallery.url: not a PostgreSQL URL (postgres://user@host:5432/db)".into());
             } else if let Err(e) = self.url.expose().parse::<postgres::Config>() {
                 out.push(format!("gallery.url: `{}`: {e}", self.url.redacted()));
             }
@@ -124,9 +151,16 @@ mod tests {
     fn a_password_in_a_url_is_never_shown() {
         for (url, shown) in [
             ("postgres://fw:S3cret@db.lan:5432/facewatch", "postgres://fw:***@db.lan:5432/facewatch"),
-            ("postgres://fw@db.lan/facewatch?sslmode=require&password=S3cret", "postgres://fw@db.lan/facewatch?sslmode=require&password=***"),
+            (
+                "postgres://fw@db.lan/facewatch?sslmode=require&password=S3cret",
+                "postgres://fw@db.lan/facewatch?sslmode=require&password=***",
+            ),
             ("postgresql://db.lan/facewatch", "postgresql://db.lan/facewatch"),
             ("postgres://a:b:c@h/d", "postgres://a:***@h/d"),
+            ("postgres://fw:pa/S3cret@db/facewatch", "postgres://fw:***@db/facewatch"),
+            ("postgres://fw:pa?S3cret@db/facewatch?sslmode=require", "postgres://fw:***@db/facewatch?sslmode=require"),
+            ("postgres://fw@db/facewatch?pass%77ord=S3cret", "postgres://fw@db/facewatch?pass%77ord=***"),
+            ("host=db password=S3cret", "(a connection string, not shown)"),
         ] {
             let u = DbUrl::new(url);
             assert_eq!(u.redacted(), shown);

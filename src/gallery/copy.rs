@@ -102,7 +102,9 @@ impl GalleryDump {
         }
         self.strangers.sort_by(|a, b| a.label.cmp(&b.label));
         for s in &mut self.strangers {
-            s.faces.sort_by(|a, b| (a.seen_at, a.quality.to_bits(), &a.crop, &a.vector).cmp(&(b.seen_at, b.quality.to_bits(), &b.crop, &b.vector)));
+            s.faces.sort_by(|a, b| {
+                (a.seen_at, a.quality.to_bits(), &a.crop, &a.vector).cmp(&(b.seen_at, b.quality.to_bits(), &b.crop, &b.vector))
+            });
         }
     }
 

@@ -51,6 +51,15 @@ pub enum GalleryError {
         /// Why.
         message: String,
     },
+    /// The connection to the PostgreSQL server was lost while a change was being made: it may or may not have been
+    /// committed.
+    #[error("the connection to gallery {server} was lost during the change ({message}): it may or may not have been made; look (`facewatch gallery list`) before trying again")]
+    ConnectionLost {
+        /// The server (no password).
+        server: String,
+        /// Why.
+        message: String,
+    },
     /// The PostgreSQL gallery is configured wrongly (URL, password file, CA file).
     #[error("gallery {server}: {message}")]
     Config {
@@ -166,8 +175,20 @@ impl crate::exit::Exit for GalleryError {
 /// `gallery.url`, else the SQLite file of `gallery.path` (with `create`, made when missing; without, a missing file
 /// is an error naming it, and one this process may not change is read only).
 pub fn open_store(cfg: &GalleryConfig, model: &str, dim: usize, create: bool) -> Result<Box<dyn GalleryStore>, GalleryError> {
+    open_store_with(cfg, model, dim, create, true)
+}
+
+/// [`open_store`]; without `ambient`, a PostgreSQL server is sent only the password its URL holds
+/// ([`PgTarget::from_config_with`]).
+pub fn open_store_with(
+    cfg: &GalleryConfig,
+    model: &str,
+    dim: usize,
+    create: bool,
+    ambient: bool,
+) -> Result<Box<dyn GalleryStore>, GalleryError> {
     if cfg.url.is_set() {
-        return Ok(Box::new(PgStore::open(PgTarget::from_config(cfg)?, model, dim)?));
+        return Ok(Box::new(PgStore::open(PgTarget::from_config_with(cfg, ambient)?, model, dim)?));
     }
     let path = crate::paths::resolve_path(&cfg.path);
     Ok(match create {
@@ -266,6 +287,8 @@ pub struct Changes {
     pub persons: bool,
     /// Strangers, as a person edited them (named, merged, forgotten).
     pub strangers: bool,
+    /// New strangers another node met (a shared gallery).
+    pub seen: bool,
 }
 
 /// Checks a person name.
@@ -387,6 +410,7 @@ impl Gallery {
         let changes = Changes {
             persons: !versions.counted || versions.persons != self.seen_versions.persons,
             strangers: versions.strangers != self.seen_versions.strangers,
+            seen: versions.seen != self.seen_versions.seen,
         };
         if changes.persons {
             self.reload()?;

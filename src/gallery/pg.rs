@@ -32,6 +32,9 @@ pub const CHANNEL: &str = "facewatch_gallery";
 /// How long connecting may take before the server counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// After listening failed, the watcher polls the version this long before it tries again.
+const LISTEN_RETRY: Duration = Duration::from_secs(2);
+
 /// After a failed connection, calls fail at once for this long instead of waiting on the server again.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
@@ -41,7 +44,7 @@ pub const MIGRATIONS: &[(i32, &str)] = &[(
     "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL);
-INSERT INTO counters (name, value) VALUES ('data', 0), ('persons', 0), ('strangers', 0);
+INSERT INTO counters (name, value) VALUES ('data', 0), ('persons', 0), ('strangers', 0), ('seen', 0);
 CREATE TABLE persons (
     id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -118,15 +121,30 @@ impl PgTarget {
     /// `password_file`, else the URL; TLS as the URL's `sslmode` asks, verified against `ca_file` or the system's
     /// roots).
     pub fn from_config(cfg: &GalleryConfig) -> Result<Self, GalleryError> {
+        Self::from_config_with(cfg, true)
+    }
+
+    /// [`PgTarget::from_config`]; without `ambient`, neither `FACEWATCH_GALLERY_PASSWORD` nor
+    /// `gallery.password_file` is used (a server other than the configured one must not be sent its password): the
+    /// URL's own, if any. A password written in the URL wins in any case.
+    pub fn from_config_with(cfg: &GalleryConfig, ambient: bool) -> Result<Self, GalleryError> {
         let shown = cfg.url.redacted();
         let bad = |message: String| GalleryError::Config { server: shown.clone(), message };
         let mut config: postgres::Config = cfg.url.expose().parse().map_err(|e| bad(format!("{e}")))?;
-        if let Ok(p) = std::env::var(PASSWORD_ENV) {
-            config.password(p);
-        } else if !cfg.password_file.is_empty() {
-            let path = crate::paths::resolve_path(&cfg.password_file);
-            let text = crate::private::read_secret_file(&path).map_err(|e| bad(format!("gallery.password_file {}: {e}", path.display())))?;
-            config.password(text.trim_end_matches(['\n', '\r']));
+        if config.get_password().is_none() && ambient {
+            if let Ok(p) = std::env::var(PASSWORD_ENV) {
+                config.password(p);
+            } else if !cfg.password_file.is_empty() {
+                let path = crate::paths::resolve_path(&cfg.password_file);
+                let text =
+                    crate::private::read_secret_file(&path).map_err(|e| bad(format!("gallery.password_file {}: {e}", path.display())))?;
+                config.password(text.trim_end_matches(['\n', '\r']));
+            }
+        }
+        // Faces and a password cross the network: TLS unless the URL says otherwise (`sslmode=disable` for a server
+        // without it); `prefer` would let anyone on the way downgrade it.
+        if !cfg.url.expose().contains("sslmode=") {
+            config.ssl_mode(postgres::config::SslMode::Require);
         }
         if config.get_application_name().is_none() {
             config.application_name("facewatch");
@@ -156,13 +174,7 @@ impl PgTarget {
 struct Link {
     client: Option<Client>,
     failed_at: Option<(Instant, String)>,
-    /// When the connection last answered: one idle longer than [`CHECK_IDLE_AFTER`] is checked before use (a
-    /// server restarted meanwhile closed it, which the client learns only by trying).
-    used_at: Instant,
 }
-
-/// A connection idle this long is checked (one round trip) before a statement is sent on it.
-const CHECK_IDLE_AFTER: Duration = Duration::from_secs(1);
 
 /// A gallery kept in PostgreSQL, shared by every node pointed at it.
 pub struct PgStore {
@@ -170,6 +182,8 @@ pub struct PgStore {
     link: RefCell<Link>,
     /// The connection that listens for changes (the daemon's watcher only).
     listener: Option<Client>,
+    /// When listening last failed: not tried again for [`LISTEN_RETRY`].
+    listen_failed: Option<Instant>,
     location: PathBuf,
     model: String,
     dim: usize,
@@ -181,8 +195,9 @@ impl PgStore {
         let location = PathBuf::from(target.shown());
         let store = Self {
             target,
-            link: RefCell::new(Link { client: None, failed_at: None, used_at: Instant::now() }),
+            link: RefCell::new(Link { client: None, failed_at: None }),
             listener: None,
+            listen_failed: None,
             location,
             model: model.into(),
             dim,
@@ -200,10 +215,11 @@ impl PgStore {
     /// What the server holds, read without creating or changing anything (`check-config`): the recognizer its
     /// embeddings come from (`None`: a gallery never used) and how many there are.
     pub fn probe(target: &PgTarget) -> Result<(Option<String>, u64), GalleryError> {
-        let unavailable = |e: postgres::Error| GalleryError::Unavailable { server: target.shown.clone(), message: e.to_string() };
+        let unavailable = |e: postgres::Error| GalleryError::Unavailable { server: target.shown.clone(), message: chain(&e) };
         let failed = |e: postgres::Error| GalleryError::Postgres { server: target.shown.clone(), source: e };
         let mut c = target.connect().map_err(unavailable)?;
-        let made: bool = c.query_one("SELECT to_regclass('meta') IS NOT NULL AND to_regclass('embeddings') IS NOT NULL", &[]).map_err(failed)?.get(0);
+        let made: bool =
+            c.query_one("SELECT to_regclass('meta') IS NOT NULL AND to_regclass('embeddings') IS NOT NULL", &[]).map_err(failed)?.get(0);
         if !made {
             return Ok((None, 0));
         }
@@ -221,9 +237,10 @@ impl PgStore {
     fn with<T>(&self, f: impl FnOnce(&mut Client) -> Result<T, Fail>) -> Result<T, GalleryError> {
         let mut guard = self.link.borrow_mut();
         let link = &mut *guard;
-        let idle = link.used_at.elapsed() > CHECK_IDLE_AFTER;
         if let Some(c) = link.client.as_mut() {
-            if c.is_closed() || idle && c.is_valid(CONNECT_TIMEOUT).is_err() {
+            // One round trip first: a server that went away is found out before anything is sent, so that the
+            // error can say nothing was changed (a connection lost in the middle of a change says it may have been).
+            if c.is_closed() || c.is_valid(CONNECT_TIMEOUT).is_err() {
                 link.client = None;
             }
         }
@@ -239,7 +256,7 @@ impl PgStore {
                     link.failed_at = None;
                 }
                 Err(e) => {
-                    let why = e.to_string();
+                    let why = chain(&e);
                     link.failed_at = Some((Instant::now(), why.clone()));
                     return Err(self.unavailable(why));
                 }
@@ -247,7 +264,6 @@ impl PgStore {
         }
         let Some(client) = link.client.as_mut() else { return Err(self.unavailable("not connected".into())) };
         let result = f(client);
-        link.used_at = Instant::now();
         let client = link.client.as_mut().expect("still there");
         match result {
             Ok(v) => Ok(v),
@@ -255,7 +271,7 @@ impl PgStore {
             Err(Fail::Pg(e)) => {
                 if client.is_closed() || e.as_db_error().is_none() && is_connection_error(&e) {
                     link.client = None;
-                    Err(self.unavailable(e.to_string()))
+                    Err(GalleryError::ConnectionLost { server: self.target.shown.clone(), message: chain(&e) })
                 } else {
                     Err(GalleryError::Postgres { server: self.target.shown.clone(), source: e })
                 }
@@ -267,7 +283,10 @@ impl PgStore {
         let (model, dim) = (self.model.clone(), self.dim);
         let stored = self.with(|c| {
             let mut tx = c.transaction()?;
-            tx.execute("INSERT INTO meta (key, value) VALUES ('model', $1), ('dim', $2) ON CONFLICT (key) DO NOTHING", &[&model, &dim.to_string()])?;
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('model', $1), ('dim', $2) ON CONFLICT (key) DO NOTHING",
+                &[&model, &dim.to_string()],
+            )?;
             let m: String = tx.query_one("SELECT value FROM meta WHERE key = 'model'", &[])?.get(0);
             let d: String = tx.query_one("SELECT value FROM meta WHERE key = 'dim'", &[])?.get(0);
             tx.commit()?;
@@ -298,6 +317,22 @@ impl PgStore {
     }
 }
 
+/// `e` with its causes (`error performing TLS handshake: invalid peer certificate: UnknownIssuer`).
+fn chain(e: &postgres::Error) -> String {
+    use std::error::Error as _;
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
+}
+
 /// Whether `e` is the connection failing rather than the server refusing a statement.
 fn is_connection_error(e: &postgres::Error) -> bool {
     use std::error::Error as _;
@@ -307,10 +342,18 @@ fn is_connection_error(e: &postgres::Error) -> bool {
 /// Brings the schema up to date, one migration at a time, under an advisory lock (nodes starting together wait
 /// for each other). A schema newer than this binary knows is refused.
 fn migrate(tx: &mut Transaction<'_>) -> Result<(), Fail> {
+    let known = MIGRATIONS.last().map_or(0, |m| m.0);
+    // Up to date: nothing to create (a node's role may read and write the tables without the right to create any).
+    let made: bool = tx.query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])?.get(0);
+    if made {
+        let applied: i32 = tx.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &[])?.get(0);
+        if applied == known {
+            return Ok(());
+        }
+    }
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
     tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)")?;
     let applied: i32 = tx.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &[])?.get(0);
-    let known = MIGRATIONS.last().map_or(0, |m| m.0);
     if applied > known {
         return Err(Fail::Gallery(GalleryError::NewerSchema { found: applied, known }));
     }
@@ -392,10 +435,17 @@ impl GalleryStore for PgStore {
     }
 
     fn wait_change(&mut self, timeout: Duration) -> bool {
+        if self.listen_failed.is_some_and(|t| t.elapsed() < LISTEN_RETRY) {
+            std::thread::sleep(timeout);
+            return false;
+        }
+        self.listen_failed = None;
         let listener = match self.listen() {
             Ok(l) => l,
             Err(_) => {
-                // The server is away: wait as a poll would; the caller's version check finds out the rest.
+                // The server is away: wait as a poll would; the caller's version check finds out the rest (and says
+                // so once).
+                self.listen_failed = Some(Instant::now());
                 std::thread::sleep(timeout);
                 return false;
             }
@@ -587,7 +637,8 @@ impl GalleryStore for PgStore {
                     if person == from_id {
                         return Err(Fail::Gallery(GalleryError::NameTaken(format!("{name} (the photo is already theirs)"))));
                     }
-                    // The person may have this photo already: theirs stays, this one goes (as SQLite's OR REPLACE).
+                    // The person may have this photo already: their copy goes and the moved one takes its place (as
+                    // SQLite's OR REPLACE).
                     tx.execute("DELETE FROM embeddings WHERE person_id = $1 AND file_sha256 = $2 AND id <> $3", &[&person, &sha, &id])?;
                     tx.execute("UPDATE embeddings SET person_id = $2 WHERE id = $1", &[&id, &person])?;
                     changed(&mut tx, &["persons"], "move-face", &[id])?;
@@ -624,7 +675,7 @@ impl GalleryStore for PgStore {
         self.with(|c| {
             let rows = c.query("SELECT name, value FROM counters", &[])?;
             let get = |n: &str| rows.iter().find(|r| r.get::<_, &str>(0) == n).map_or(0, |r| r.get::<_, i64>(1));
-            Ok(Versions { persons: get("persons"), strangers: get("strangers"), counted: true })
+            Ok(Versions { persons: get("persons"), strangers: get("strangers"), seen: get("seen"), counted: true })
         })
     }
 
@@ -677,8 +728,8 @@ impl GalleryStore for PgStore {
             )?;
             let Some(id) = stranger_id(&mut tx, label)? else { return Err(Fail::Gallery(GalleryError::UnknownStranger(label.into()))) };
             let face_id = insert_face(&mut tx, id, face)?;
-            // Every node's book of strangers reads it: a stranger one camera met is the same stranger at the others.
-            changed(&mut tx, &["strangers"], "stranger", &[face_id])?;
+            // Every other node adds it to its book: a stranger one camera met is the same stranger at the others.
+            changed(&mut tx, &["seen"], "stranger", &[face_id])?;
             tx.commit()?;
             Ok(())
         })
@@ -688,7 +739,8 @@ impl GalleryStore for PgStore {
         use crate::matcher::strangers::{place, Place};
         self.with(|c| {
             let mut tx = c.transaction()?;
-            let Some(id) = tx.query_opt("SELECT id FROM strangers WHERE label = $1 FOR UPDATE", &[&label])?.map(|r| r.get::<_, i64>(0)) else {
+            let Some(id) = tx.query_opt("SELECT id FROM strangers WHERE label = $1 FOR UPDATE", &[&label])?.map(|r| r.get::<_, i64>(0))
+            else {
                 return Ok(());
             };
             let kept: Vec<(i64, Embedding, f32)> = tx
@@ -709,7 +761,7 @@ impl GalleryStore for PgStore {
                  (SELECT id FROM stranger_faces WHERE stranger_id = $1 ORDER BY quality DESC, id LIMIT $2)",
                 &[&id, &(keep.max(1) as i64)],
             )?;
-            changed(&mut tx, &["strangers"], "stranger", &[face_id])?;
+            changed(&mut tx, &["seen"], "stranger-face", &[face_id])?;
             tx.commit()?;
             Ok(())
         })
@@ -772,8 +824,10 @@ impl GalleryStore for PgStore {
             let a = stranger_id(&mut tx, into)?.ok_or_else(|| GalleryError::UnknownStranger(into.into()))?;
             let b = stranger_id(&mut tx, from)?.ok_or_else(|| GalleryError::UnknownStranger(from.into()))?;
             let rows = tx.query("SELECT id, cameras FROM strangers WHERE id = ANY($1) FOR UPDATE", &[&vec![a, b]])?;
-            let mut cameras: Vec<String> =
-                rows.iter().flat_map(|r| r.get::<_, String>(1).split(',').filter(|c| !c.is_empty()).map(String::from).collect::<Vec<_>>()).collect();
+            let mut cameras: Vec<String> = rows
+                .iter()
+                .flat_map(|r| r.get::<_, String>(1).split(',').filter(|c| !c.is_empty()).map(String::from).collect::<Vec<_>>())
+                .collect();
             cameras.sort_unstable();
             cameras.dedup();
             tx.execute(

@@ -539,7 +539,9 @@ impl SqliteStore {
     /// Everything kept for this gallery's recognizer.
     fn dump(&self) -> Result<GalleryDump, GalleryError> {
         let sql = |e| self.sql(e);
-        let c = &self.conn;
+        // One read transaction: what a daemon writes meanwhile is in the copy whole or not at all.
+        let tx = self.conn.unchecked_transaction().map_err(sql)?;
+        let c: &Connection = &tx;
         let mut persons: Vec<(i64, DumpPerson)> = c
             .prepare("SELECT id, name, created_at FROM persons ORDER BY name")
             .and_then(|mut st| {
@@ -565,9 +567,10 @@ impl SqliteStore {
                 .collect()
             })
             .map_err(sql)?;
+        let index: std::collections::HashMap<i64, usize> = persons.iter().enumerate().map(|(i, p)| (p.0, i)).collect();
         for (person, photo) in photos {
-            if let Some(p) = persons.iter_mut().find(|p| p.0 == person) {
-                p.1.photos.push(photo);
+            if let Some(&i) = index.get(&person) {
+                persons[i].1.photos.push(photo);
             }
         }
         let has_strangers: bool = c
@@ -614,9 +617,10 @@ impl SqliteStore {
                     .collect()
                 })
                 .map_err(sql)?;
+            let index: std::collections::HashMap<i64, usize> = strangers.iter().enumerate().map(|(i, s)| (s.0, i)).collect();
             for (stranger, face) in faces {
-                if let Some(s) = strangers.iter_mut().find(|s| s.0 == stranger) {
-                    s.1.faces.push(face);
+                if let Some(&i) = index.get(&stranger) {
+                    strangers[i].1.faces.push(face);
                 }
             }
         }

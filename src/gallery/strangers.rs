@@ -119,6 +119,9 @@ pub struct Versions {
     pub persons: i64,
     /// Strangers, as people edit them.
     pub strangers: i64,
+    /// Strangers as the daemons meet them (a shared gallery only: another node's new strangers; a SQLite gallery
+    /// keeps no such counter).
+    pub seen: i64,
     /// Whether the gallery keeps counters at all (a read-only gallery of schema 1 does not: any change is then
     /// taken for a change of persons).
     pub counted: bool,
@@ -161,7 +164,7 @@ impl SqliteStore {
             Ok(v.and_then(|v| v.parse().ok()))
         };
         let (persons, strangers) = (read("persons_version")?, read("strangers_version")?);
-        Ok(Versions { persons: persons.unwrap_or(0), strangers: strangers.unwrap_or(0), counted: persons.is_some() })
+        Ok(Versions { persons: persons.unwrap_or(0), strangers: strangers.unwrap_or(0), seen: 0, counted: persons.is_some() })
     }
 
     /// Every stranger of this gallery's recognizer with their faces, most recently seen first.

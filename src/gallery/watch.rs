@@ -114,10 +114,22 @@ fn watch(mut gallery: Gallery, latest: &Weak<Latest>) {
                 if std::mem::take(&mut failing) {
                     info!(gallery = %gallery.path().display(), "The gallery can be read again.");
                 }
-                if !changes.strangers && !changes.persons {
+                if !changes.strangers && !changes.persons && !changes.seen {
                     continue;
                 }
                 let Some(latest) = latest.upgrade() else { return };
+                if changes.seen && !changes.strangers {
+                    // Another node met new strangers: added beside this node's own (some not written yet).
+                    match gallery.stranger_book() {
+                        Ok(book) => {
+                            let took = latest.book.lock().take_new(book);
+                            if took > 0 {
+                                info!(strangers = took, "Strangers another node met; added.");
+                            }
+                        }
+                        Err(e) => warn!(error = %e, "Reading the strangers another node met failed."),
+                    }
+                }
                 if changes.strangers {
                     match gallery.stranger_book() {
                         Ok(book) => {

@@ -178,7 +178,17 @@ pub fn bench(cfg: &Config, a: &BenchOptions) -> Result<BenchReport, JobError> {
             let dir = std::env::temp_dir().join(format!("facewatch-bench-{}", std::process::id()));
             crate::private::PrivateDir::create(&dir).map_err(JobError::file("make", &dir))?;
             let path = dir.join("gallery.db");
-            copy_gallery(&crate::paths::resolve_path(&cfg.gallery.path), &path)?;
+            if cfg.gallery.url.is_set() {
+                // A shared gallery: its content, into a file of the bench's own.
+                let manifest = crate::model::Manifest::configured(&cfg.models.manifest)?;
+                let dim = manifest.recognizer(&cfg.models.recognizer)?.dim;
+                let from = crate::gallery::open_store(&cfg.gallery, &cfg.models.recognizer, dim, false)?;
+                let mut into = crate::gallery::SqliteStore::open(&path, &cfg.models.recognizer, dim)?;
+                crate::gallery::copy::copy_between(from.as_ref(), &mut into)?;
+                cfg.gallery.url = crate::gallery::DbUrl::default();
+            } else {
+                copy_gallery(&crate::paths::resolve_path(&cfg.gallery.path), &path)?;
+            }
             cfg.gallery.path = path.to_string_lossy().into_owned();
             cfg.strangers.enabled = true;
             Some(RemoveOnDrop(dir))

@@ -230,10 +230,22 @@ impl Building {
         }
         for layer in (0..=(level.min(top) as usize)).rev() {
             visited.next(self.levels.len());
-            let found = search_layer(self, &q, ep, EF_CONSTRUCTION, layer, visited, buf);
+            let mut found = search_layer(self, &q, ep, EF_CONSTRUCTION, layer, visited, buf);
+            // Another thread may already lead here (it met this node on its way): never a link to itself.
+            found.retain(|f| f.1 != i);
             let m = if layer == 0 { M0 } else { M };
-            let chosen = select(self, &found, m, true);
-            *self.links[i as usize][layer].lock() = chosen.clone();
+            let chosen = {
+                let mut mine = self.links[i as usize][layer].lock();
+                // Links other threads gave this node meanwhile are kept among the candidates.
+                let mut all = found.clone();
+                for &x in mine.iter().filter(|&&x| x != i && !found.iter().any(|f| f.1 == x)) {
+                    all.push(Near(dot(&q, self.vector(x)), x));
+                }
+                all.sort_by(|a, b| b.cmp(a));
+                let chosen = select(self, &all, m, true);
+                mine.clone_from(&chosen);
+                chosen
+            };
             let mut linked = false;
             for &n in &chosen {
                 let mut theirs = self.links[n as usize][layer].lock();
@@ -440,6 +452,28 @@ impl Graph {
         b.freeze()
     }
 
+    /// The vector of node `i`.
+    pub fn vector_of(&self, i: u32) -> &[f32] {
+        self.vector(i)
+    }
+
+    /// Nodes layer 0 does not reach from the entry point (none, once built).
+    #[cfg(test)]
+    fn unreachable(&self) -> usize {
+        let mut reached = vec![false; self.len()];
+        let (mut stack, mut buf) = (vec![self.entry], Vec::new());
+        reached[self.entry as usize] = true;
+        while let Some(x) = stack.pop() {
+            self.neighbours(x, 0, &mut buf);
+            for &y in &buf {
+                if !std::mem::replace(&mut reached[y as usize], true) {
+                    stack.push(y);
+                }
+            }
+        }
+        reached.iter().filter(|r| !**r).count()
+    }
+
     /// Vector length.
     pub fn dim(&self) -> usize {
         self.dim
@@ -488,8 +522,10 @@ impl Graph {
         Ok(())
     }
 
-    /// Reads a graph [`Graph::save`] wrote; `None` when it is not one (another format, other parameters, cut).
-    pub fn load(input: &mut impl Read) -> std::io::Result<Option<Self>> {
+    /// Reads a graph [`Graph::save`] wrote of `n` vectors of `dim` values; `None` when it is not that (another
+    /// format, other parameters, other sizes, links that do not hold together). Sizes are checked before anything
+    /// is allocated: a damaged header never asks for more memory than the graph expected.
+    pub fn load(input: &mut impl Read, n: usize, dim: usize) -> std::io::Result<Option<Self>> {
         let mut magic = [0u8; 8];
         input.read_exact(&mut magic)?;
         if &magic != MAGIC {
@@ -501,8 +537,8 @@ impl Graph {
             input.read_exact(&mut b)?;
             *h = u64::from_le_bytes(b);
         }
-        let [dim, n, m, entry, top] = header.map(|v| v as usize);
-        if m != M || dim == 0 || dim > 4096 || n > u32::MAX as usize || (n > 0 && entry >= n) || top > 15 {
+        let [file_dim, file_n, m, entry, top] = header.map(|v| v as usize);
+        if m != M || file_dim != dim || file_n != n || n > u32::MAX as usize || (n > 0 && entry >= n) || top > 15 {
             return Ok(None);
         }
         let mut vectors = vec![0f32; n * dim];
@@ -519,10 +555,16 @@ impl Graph {
             *u = vec![0u32; l as usize * (M + 1)];
             input.read_exact(as_bytes_mut(u))?;
         }
-        // A damaged file must not send a search out of bounds.
+        // A damaged file must not send a search or a later insertion out of bounds: every link to a node that
+        // exists on that layer, the entry on the top layer.
         let ok0 = layer0.chunks_exact(M0 + 1).all(|s| s[0] as usize <= M0 && s[1..1 + s[0] as usize].iter().all(|&x| (x as usize) < n));
-        let ok = upper.iter().all(|u| u.chunks_exact(M + 1).all(|s| s[0] as usize <= M && s[1..1 + s[0] as usize].iter().all(|&x| (x as usize) < n)));
-        if !ok0 || !ok || cfg!(target_endian = "big") {
+        let ok = upper.iter().all(|u| {
+            u.chunks_exact(M + 1).enumerate().all(|(l, s)| {
+                s[0] as usize <= M && s[1..1 + s[0] as usize].iter().all(|&x| (x as usize) < n && levels[x as usize] as usize > l)
+            })
+        });
+        let entry_ok = n == 0 || levels[entry] as usize == top;
+        if !ok0 || !ok || !entry_ok || cfg!(target_endian = "big") {
             return Ok(None);
         }
         Ok(Some(Self { dim, vectors, levels, layer0, upper, entry: entry as u32, top: top as u8, visited: Mutex::new(Vec::new()) }))
@@ -580,24 +622,31 @@ mod tests {
         };
         let recall = agree(&g, 2000);
         assert!(recall >= 0.95, "recall@1 {recall}");
-        let lost = (0..2000).filter(|&i| g.search(refs[i], 1, 32)[0].1 as usize != i).count();
-        assert_eq!(lost, 0, "every vector of the graph finds itself (none unreachable)");
+        assert_eq!(g.unreachable(), 0, "every node is reachable from the entry point");
+        let lost = (0..2000).filter(|&i| g.search(refs[i], 1, 64)[0].1 as usize != i).count();
+        assert!(lost <= 4, "{lost} of 2000 vectors of the graph did not find themselves");
         // Saved and loaded: the same answers.
         let mut bytes = Vec::new();
         g.save(&mut bytes).expect("save");
-        let loaded = Graph::load(&mut bytes.as_slice()).expect("read").expect("a graph");
+        let loaded = Graph::load(&mut bytes.as_slice(), 2000, 24).expect("read").expect("a graph");
+        assert!(Graph::load(&mut bytes.as_slice(), 2001, 24).expect("read").is_none(), "another size is not this graph");
         for q in &queries {
             assert_eq!(g.search(q, 5, 48), loaded.search(q, 5, 48));
         }
         // A cut file is an error, another file is not a graph.
-        assert!(Graph::load(&mut &bytes[..bytes.len() / 2]).is_err());
-        assert!(Graph::load(&mut &b"not a graph at all, really not"[..]).expect("read").is_none());
+        assert!(Graph::load(&mut &bytes[..bytes.len() / 2], 2000, 24).is_err());
+        assert!(Graph::load(&mut &b"not a graph at all, really not"[..], 2000, 24).expect("read").is_none());
+        // A header claiming a huge graph is refused before any allocation.
+        let mut huge = bytes.clone();
+        huge[16..24].copy_from_slice(&(u32::MAX as u64).to_le_bytes());
+        assert!(Graph::load(&mut huge.as_slice(), 2000, 24).expect("read").is_none());
         // Grown by 1000: the new ones are found, the old ones still are.
         let grown = loaded.grow(&refs[2000..]);
         assert_eq!(grown.len(), 3000);
         let recall = agree(&grown, 3000);
         assert!(recall >= 0.95, "recall@1 after growing {recall}");
-        let lost = (0..3000).filter(|&i| grown.search(refs[i], 1, 32)[0].1 as usize != i).count();
-        assert_eq!(lost, 0, "after growing too");
+        assert_eq!(grown.unreachable(), 0, "after growing too");
+        let lost = (0..3000).filter(|&i| grown.search(refs[i], 1, 64)[0].1 as usize != i).count();
+        assert!(lost <= 6, "{lost} of 3000 vectors did not find themselves after growing");
     }
 }

@@ -108,11 +108,17 @@ impl Index {
     pub fn cached(ids: &[i64], vectors: &[&[f32]], dir: &Path) -> (Self, CacheUse) {
         let dim = vectors.first().map_or(0, |v| v.len());
         if let Some((graph, kept_ids)) = load(dir, dim) {
+            // A kept point is the embedding with its id only when the vectors are the same too: a store may give a
+            // removed embedding's id to a new one (SQLite does), and a gallery made anew starts its ids again.
             let position: HashMap<i64, u32> = ids.iter().enumerate().map(|(i, id)| (*id, i as u32)).collect();
-            let mut remap: Vec<Option<u32>> = kept_ids.iter().map(|id| position.get(id).copied()).collect();
+            let mut remap: Vec<Option<u32>> = kept_ids
+                .iter()
+                .enumerate()
+                .map(|(point, id)| position.get(id).copied().filter(|&p| graph.vector_of(point as u32) == vectors[p as usize]))
+                .collect();
             let removed = remap.iter().filter(|p| p.is_none()).count();
-            let known: HashSet<i64> = kept_ids.iter().copied().collect();
-            let new: Vec<usize> = (0..ids.len()).filter(|&i| !known.contains(&ids[i])).collect();
+            let known: HashSet<u32> = remap.iter().flatten().copied().collect();
+            let new: Vec<usize> = (0..ids.len()).filter(|&i| !known.contains(&(i as u32))).collect();
             if removed * 10 <= kept_ids.len() && new.len() * 2 <= ids.len() {
                 let graph = match new.is_empty() {
                     true => graph,
@@ -145,7 +151,6 @@ impl Index {
     fn save(&self, dir: &Path, ids: &[i64]) -> std::io::Result<()> {
         let Self::Hnsw { graph, .. } = self else { return Ok(()) };
         let dir = crate::private::PrivateDir::create(dir)?;
-        let previous = std::fs::read(dir.path().join(KEPT_FILE)).ok().and_then(|b| serde_json::from_slice::<Kept>(&b).ok());
         let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         let file = format!("graph-{}-{stamp:x}.fwg", std::process::id());
         let path = dir.path().join(&file);
@@ -165,8 +170,13 @@ impl Index {
         }
         let kept = Kept { format: KEPT_FORMAT, file, dim: graph.dim(), points: ids.len() };
         dir.write(KEPT_FILE, &serde_json::to_vec(&kept).map_err(std::io::Error::other)?)?;
-        if let Some(old) = previous.filter(|p| p.file != kept.file && crate::private::plain_name(&p.file)) {
-            let _ = std::fs::remove_file(dir.path().join(old.file));
+        // The graph files index.json does not name are gone: the previous one, and any a crash or a concurrent
+        // save left behind.
+        for old in std::fs::read_dir(dir.path())?.flatten() {
+            let name = old.file_name().to_string_lossy().into_owned();
+            if name.starts_with("graph-") && name.ends_with(".fwg") && name != kept.file {
+                let _ = std::fs::remove_file(old.path());
+            }
         }
         Ok(())
     }
@@ -210,10 +220,7 @@ fn load(dir: &Path, dim: usize) -> Option<(Graph, Vec<i64>)> {
     let read = || -> std::io::Result<Option<(Graph, Vec<i64>)>> {
         let f = crate::private::open_beneath(dir, Path::new(&kept.file))?;
         let mut input = std::io::BufReader::with_capacity(1 << 20, f);
-        let Some(graph) = Graph::load(&mut input)? else { return Ok(None) };
-        if graph.len() != kept.points || graph.dim() != dim {
-            return Ok(None);
-        }
+        let Some(graph) = Graph::load(&mut input, kept.points, dim)? else { return Ok(None) };
         let mut bytes = vec![0u8; kept.points * 8];
         input.read_exact(&mut bytes)?;
         let ids = bytes.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes"))).collect();
@@ -292,6 +299,12 @@ mod tests {
         assert!(fewer.search(refs[49], 3).iter().all(|n| few_ids[n.id] != 50), "a removed embedding is never answered");
         let (_, used) = Index::cached(&ids[200..], &refs[200..], &kept);
         assert_eq!(used, CacheUse::Built);
+        // A gallery made anew gives the same ids to other faces: they are not taken for the kept ones.
+        let other = vectors(200, 99);
+        let other_refs: Vec<&[f32]> = other.iter().map(Vec::as_slice).collect();
+        let (fresh, used) = Index::cached(&ids[200..], &other_refs, &kept);
+        assert_eq!(used, CacheUse::Built);
+        assert_eq!(top(&fresh, other_refs[7]), 7);
         let files = std::fs::read_dir(&kept).expect("dir").count();
         assert_eq!(files, 2, "one graph file and its index.json; older ones removed");
     }

@@ -79,6 +79,18 @@ impl StrangerBook {
         book
     }
 
+    /// Adds the strangers of `other` this book does not know yet (met by another node's cameras), leaving its own as
+    /// they are (some may not be written yet); returns how many it took.
+    pub fn take_new(&mut self, other: StrangerBook) -> usize {
+        let before = self.entries.len();
+        for e in other.entries {
+            if !self.contains(&e.label) {
+                self.entries.push(e);
+            }
+        }
+        self.entries.len() - before
+    }
+
     /// Strangers in the book.
     pub fn len(&self) -> usize {
         self.entries.len()

@@ -18,6 +18,8 @@ pub struct Postgres {
     dir: tempfile::TempDir,
     bin: PathBuf,
     user: Option<(u32, u32)>,
+    /// With TLS: the CA that signed the server's certificate.
+    pub ca: Option<PathBuf>,
 }
 
 /// The directory of PostgreSQL's server programs.
@@ -46,6 +48,16 @@ fn server_user() -> Option<(u32, u32)> {
 impl Postgres {
     /// A fresh cluster on a free port, started.
     pub fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// [`Postgres::start`] with TLS on: a certificate for 127.0.0.1 signed by a CA of the test's own
+    /// ([`Postgres::ca`]), made with `openssl`.
+    pub fn start_tls() -> Self {
+        Self::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Self {
         let bin = bin_dir();
         let dir = tempfile::tempdir().expect("tempdir");
         let user = server_user();
@@ -63,8 +75,9 @@ impl Postgres {
             .output()
             .expect("run initdb");
         assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
+        let ca = tls.then(|| make_certificates(dir.path(), user));
         let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
-        let mut pg = Self { child: None, port, dir, bin, user };
+        let mut pg = Self { child: None, port, dir, bin, user, ca };
         pg.resume();
         pg
     }
@@ -86,6 +99,17 @@ impl Postgres {
         let child = Self::as_server(&self.bin.join("postgres"), self.user)
             .args(["-D", &data.to_string_lossy(), "-p", &self.port.to_string(), "-k", &self.dir.path().to_string_lossy()])
             .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=100"])
+            .args(match &self.ca {
+                Some(_) => vec![
+                    "-c".to_string(),
+                    "ssl=on".into(),
+                    "-c".into(),
+                    format!("ssl_cert_file={}", self.dir.path().join("server.pem").display()),
+                    "-c".into(),
+                    format!("ssl_key_file={}", self.dir.path().join("server.key").display()),
+                ],
+                None => Vec::new(),
+            })
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -93,7 +117,9 @@ impl Postgres {
         self.child = Some(child);
         let start = Instant::now();
         loop {
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() && postgres::Client::connect(&self.url_with_password(), postgres::NoTls).is_ok() {
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+                && postgres::Client::connect(&self.url_with_password(), postgres::NoTls).is_ok()
+            {
                 break;
             }
             assert!(start.elapsed() < Duration::from_secs(30), "postgres did not answer on {}", self.port);
@@ -148,4 +174,52 @@ impl Drop for Postgres {
     fn drop(&mut self) {
         self.stop(false);
     }
+}
+
+/// A CA and a server certificate for 127.0.0.1 signed by it, in `dir` (the key readable by the server's user
+/// only); returns the CA's certificate.
+fn make_certificates(dir: &Path, user: Option<(u32, u32)>) -> PathBuf {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl").current_dir(dir).args(args).output().expect("openssl is installed (Debian: apt install openssl)");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+    let mut ca = vec!["req", "-x509", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=facewatch test CA"];
+    ca.extend(ec);
+    ca.extend(["-addext", "basicConstraints=critical,CA:true", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
+    run(&ca);
+    let mut req = vec!["req", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"];
+    req.extend(ec);
+    run(&req);
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:false\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("ext");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ]);
+    use std::os::unix::fs::PermissionsExt;
+    let key = dir.join("server.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    if let Some((uid, gid)) = user {
+        for f in ["server.key", "server.pem"] {
+            std::os::unix::fs::chown(dir.join(f), Some(uid), Some(gid)).expect("chown");
+        }
+    }
+    dir.join("ca.pem")
 }
