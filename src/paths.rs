@@ -14,7 +14,8 @@ pub fn resolve_path(p: &str) -> PathBuf {
 /// Where a relative path of the installation (`models/…`, `lib/…`) is, so the binary runs from any directory:
 /// the working directory first (a checkout), then the checkout the binary was built in (`target/*/facewatch`),
 /// the user's data directory (`$XDG_DATA_HOME/facewatch`, or `~/.local/share/facewatch`), and the install prefix
-/// of the binary, `/usr/local` and `/usr` (`<prefix>/share/facewatch/models/…`, `<prefix>/lib/facewatch/…`). The
+/// of the binary, the user's (`~/.local`), `/usr/local` and `/usr` (`<prefix>/share/facewatch/models/…`,
+/// `<prefix>/lib/facewatch/…`). The
 /// first that exists wins; absolute paths, `~/` paths and paths found nowhere are returned as they are (the error
 /// then names them).
 pub fn locate(p: &str) -> String {
@@ -27,9 +28,16 @@ pub fn locate(p: &str) -> String {
     let data = std::env::var_os("XDG_DATA_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")));
-    roots.extend(data.map(|d| d.join("facewatch")));
-    let prefixes: Vec<PathBuf> =
-        exe.iter().filter_map(|e| e.ancestors().nth(2).map(Path::to_path_buf)).chain(["/usr/local".into(), "/usr".into()]).collect();
+    roots.extend(data.as_ref().map(|d| d.join("facewatch")));
+    // The user's prefix (`~/.local`, the parent of `$XDG_DATA_HOME`'s `share`): `facewatch models install` puts the
+    // runtime in its `lib/facewatch` wherever the binary is.
+    let user_prefix = data.as_ref().and_then(|d| d.parent().map(Path::to_path_buf));
+    let prefixes: Vec<PathBuf> = exe
+        .iter()
+        .filter_map(|e| e.ancestors().nth(2).map(Path::to_path_buf))
+        .chain(user_prefix)
+        .chain(["/usr/local".into(), "/usr".into()])
+        .collect();
     for prefix in &prefixes {
         roots.push(match path.strip_prefix("lib") {
             Ok(_) => prefix.clone(),

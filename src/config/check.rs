@@ -96,7 +96,7 @@ pub fn check(loaded: Result<Config, ConfigError>) -> ConfigCheck {
         }
         let lib = crate::model::runtime::library_path(&cfg.runtime);
         if !lib.is_file() {
-            problems.push(format!("runtime.ort_library: {} does not exist; run scripts/setup.sh", lib.display()));
+            problems.push(format!("runtime.ort_library: {} does not exist; {}", lib.display(), crate::model::install_hint()));
         }
         warnings.extend(daemon_warnings(cfg));
         // The limits `run` would start under (the unit runs check-config as ExecStartPre, under its own).

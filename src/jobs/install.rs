@@ -189,6 +189,10 @@ pub fn install(cfg: &Config, opts: &InstallOptions, mut progress: impl FnMut(&st
             user_data().map(|d| d.join("models")).ok_or_else(|| JobError::Input("no models directory: set HOME or pass --dir".into()))?
         }
     };
+    // The user's data directory holds the gallery too (biometric data): made owner-only when this makes it.
+    if let Some(data) = user_data().filter(|d| dir.starts_with(d) && !d.exists()) {
+        crate::private::PrivateDir::create(&data).map_err(JobError::file("create", &data))?;
+    }
     std::fs::create_dir_all(&dir).map_err(JobError::file("create", &dir))?;
     // The manifest goes with the models, so the installed tree is whole wherever it is.
     let manifest_copy = dir.join("manifest.toml");

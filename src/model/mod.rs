@@ -20,6 +20,18 @@ pub use runtime::Runtime;
 /// How to install models, quoted by every "missing model" message.
 pub const INSTALL_HINT: &str = "run `facewatch models install` (or `scripts/setup.sh` in a checkout) to install it";
 
+/// [`INSTALL_HINT`] as this binary should say it: a checkout's `scripts/setup.sh` is named only to a binary that
+/// runs from a checkout (its working directory, or the one it was built in, has the script).
+pub fn install_hint() -> &'static str {
+    let exe = std::env::current_exe().ok();
+    let roots =
+        std::iter::once(std::path::PathBuf::from(".")).chain(exe.iter().flat_map(|e| e.ancestors().skip(1).take(3).map(Path::to_path_buf)));
+    match roots.into_iter().any(|r| r.join("scripts/setup.sh").is_file()) {
+        true => INSTALL_HINT,
+        false => "run `facewatch models install` to install it",
+    }
+}
+
 /// Errors about model files, the manifest and the inference runtime.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
@@ -50,7 +62,7 @@ pub enum ModelError {
         known: String,
     },
     /// The model file does not exist.
-    #[error("model file {path} is missing (expected sha256 {sha256}); {hint}", hint = INSTALL_HINT)]
+    #[error("model file {path} is missing (expected sha256 {sha256}); {hint}", hint = install_hint())]
     Missing {
         /// Where it was looked for.
         path: PathBuf,
@@ -58,7 +70,7 @@ pub enum ModelError {
         sha256: String,
     },
     /// The model file exists but is not the pinned one (truncated, corrupt or another model).
-    #[error("model file {path} is not the expected model: sha256 {actual}, expected {expected}; {hint}", hint = INSTALL_HINT)]
+    #[error("model file {path} is not the expected model: sha256 {actual}, expected {expected}; {hint}", hint = install_hint())]
     Corrupt {
         /// The file.
         path: PathBuf,
@@ -76,13 +88,13 @@ pub enum ModelError {
         source: std::io::Error,
     },
     /// The ONNX Runtime library is not there.
-    #[error("the ONNX Runtime library {path} does not exist; {hint}", hint = INSTALL_HINT)]
+    #[error("the ONNX Runtime library {path} does not exist; {hint}", hint = install_hint())]
     RuntimeLibraryMissing {
         /// The library path.
         path: PathBuf,
     },
     /// The ONNX Runtime library could not be loaded.
-    #[error("failed to load the ONNX Runtime library {path}: {source}; {hint}", hint = INSTALL_HINT)]
+    #[error("failed to load the ONNX Runtime library {path}: {source}; {hint}", hint = install_hint())]
     RuntimeLibrary {
         /// The library path.
         path: PathBuf,

@@ -483,3 +483,51 @@ fn a_binary_on_its_own_knows_its_models_from_the_compiled_in_manifest() {
     assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nowhere/manifest.toml"));
 }
+
+/// Issue 26: a binary installed in a directory of its own finds the runtime `facewatch models install` put in the
+/// user's `~/.local/lib/facewatch` (enroll said it did not exist unless the binary sat in `~/.local/bin`), the data
+/// directory it makes is owner-only (it was 0755, and the gallery goes there too), and check-config's advice for a
+/// missing runtime is `facewatch models install`, not a checkout's `scripts/setup.sh`.
+#[test]
+fn an_installed_binary_finds_the_runtime_it_installed_and_keeps_its_data_directory_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (home, work) = (dir.path().join("home"), dir.path().join("work"));
+    let bin = dir.path().join("opt/fw/facewatch");
+    for d in [&home, &work, &bin.parent().expect("bin").to_path_buf()] {
+        std::fs::create_dir_all(d).expect("mkdir");
+    }
+    std::fs::copy(env!("CARGO_BIN_EXE_facewatch"), &bin).expect("copy the binary");
+    let mirror = super::common::root().join("../shared/models");
+    assert!(mirror.is_dir(), "the offline mirror is missing at {}: see ../shared/README.md", mirror.display());
+    let run = |args: &[&str]| {
+        std::process::Command::new(&bin)
+            .args(args)
+            .current_dir(&work)
+            .env("HOME", &home)
+            .env("FACEWATCH_MODEL_MIRROR", &mirror)
+            .env_remove("XDG_DATA_HOME")
+            .env_remove("ORT_DYLIB_PATH")
+            .output()
+            .expect("run")
+    };
+    let out = run(&["models", "install", "onnxruntime", "yunet"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let data = home.join(".local/share/facewatch");
+    assert_eq!(std::fs::metadata(&data).expect("data dir").permissions().mode() & 0o777, 0o700, "the data directory is owner-only");
+    let lib = home.join(".local/lib/facewatch/libonnxruntime.so.1.32.0");
+    assert!(lib.is_file(), "the runtime went elsewhere");
+
+    let check = || {
+        let out = run(&["--json", "check-config"]);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+    };
+    let report = check();
+    assert_eq!(report["config"]["runtime"]["ort_library"], lib.display().to_string(), "{report}");
+    let problems = report["problems"].to_string();
+    assert!(!problems.contains("runtime.ort_library"), "{problems}");
+    std::fs::remove_file(&lib).expect("remove the runtime");
+    let problems = check()["problems"].to_string();
+    assert!(problems.contains("runtime.ort_library") && problems.contains("facewatch models install"), "{problems}");
+    assert!(!problems.contains("scripts/setup.sh"), "an installed binary is told to run a checkout's script: {problems}");
+}
