@@ -420,6 +420,13 @@ impl Gallery {
         Ok(changes)
     }
 
+    /// Takes the strangers for changed at the next [`Gallery::poll`] (reading them failed: try again then).
+    pub fn look_again_at_strangers(&mut self) {
+        self.seen_version = i64::MIN;
+        self.seen_versions.strangers = i64::MIN;
+        self.seen_versions.seen = i64::MIN;
+    }
+
     /// The store, for what is not mirrored in memory (strangers, photo crops).
     pub fn store(&self) -> &dyn GalleryStore {
         self.store.as_ref()

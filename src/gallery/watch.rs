@@ -127,7 +127,10 @@ fn watch(mut gallery: Gallery, latest: &Weak<Latest>) {
                                 info!(strangers = took, "Strangers another node met; added.");
                             }
                         }
-                        Err(e) => warn!(error = %e, "Reading the strangers another node met failed."),
+                        Err(e) => {
+                            warn!(error = %e, "Reading the strangers another node met failed; trying again at the next look.");
+                            gallery.look_again_at_strangers();
+                        }
                     }
                 }
                 if changes.strangers {
@@ -136,7 +139,10 @@ fn watch(mut gallery: Gallery, latest: &Weak<Latest>) {
                             info!(strangers = book.len(), "Strangers changed; reloaded.");
                             *latest.book.lock() = book;
                         }
-                        Err(e) => warn!(error = %e, "Reading the changed strangers failed; keeping the previous ones."),
+                        Err(e) => {
+                            warn!(error = %e, "Reading the changed strangers failed; keeping the previous ones until the next try.");
+                            gallery.look_again_at_strangers();
+                        }
                     }
                 }
                 if !changes.persons {
