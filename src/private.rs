@@ -231,6 +231,20 @@ pub enum SecretFileError {
     Exposed(u32),
 }
 
+/// The secret in force for a setting that takes one from the environment or a file: the environment variable `env`
+/// when set, else the contents of `file` without its trailing line ending (refused when others may read it), else
+/// `None` (the caller's own fallback). An error names the file.
+pub fn secret_from(env: &str, file: Option<&Path>) -> Result<Option<String>, (PathBuf, SecretFileError)> {
+    if let Ok(v) = std::env::var(env) {
+        return Ok(Some(v));
+    }
+    let Some(path) = file else { return Ok(None) };
+    match read_secret_file(path) {
+        Ok(text) => Ok(Some(text.trim_end_matches(['\n', '\r']).to_string())),
+        Err(e) => Err((path.to_path_buf(), e)),
+    }
+}
+
 /// The text of a file holding a secret, refused when other users may read or write it.
 pub fn read_secret_file(path: &Path) -> Result<String, SecretFileError> {
     use std::os::unix::fs::PermissionsExt;

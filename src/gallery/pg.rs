@@ -132,13 +132,13 @@ impl PgTarget {
         let bad = |message: String| GalleryError::Config { server: shown.clone(), message };
         let mut config: postgres::Config = cfg.url.expose().parse().map_err(|e| bad(format!("{e}")))?;
         if config.get_password().is_none() && ambient {
-            if let Ok(p) = std::env::var(PASSWORD_ENV) {
+            let found = crate::private::secret_from(
+                PASSWORD_ENV,
+                (!cfg.password_file.is_empty()).then(|| crate::paths::resolve_path(&cfg.password_file)).as_deref(),
+            )
+            .map_err(|(path, e)| bad(format!("gallery.password_file {}: {e}", path.display())))?;
+            if let Some(p) = found {
                 config.password(p);
-            } else if !cfg.password_file.is_empty() {
-                let path = crate::paths::resolve_path(&cfg.password_file);
-                let text =
-                    crate::private::read_secret_file(&path).map_err(|e| bad(format!("gallery.password_file {}: {e}", path.display())))?;
-                config.password(text.trim_end_matches(['\n', '\r']));
             }
         }
         // Faces and a password cross the network: TLS unless the URL says otherwise (`sslmode=disable` for a server

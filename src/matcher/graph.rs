@@ -266,18 +266,7 @@ impl Building {
             // Every neighbour pruned the new node away: the closest one keeps it in place of its farthest link, or
             // nothing would lead to it.
             if let (false, Some(&n)) = (linked, chosen.first()) {
-                let mut theirs = self.links[n as usize][layer].lock();
-                if !theirs.contains(&i) {
-                    if theirs.len() >= m {
-                        let v = self.vector(n);
-                        if let Some((worst, _)) =
-                            theirs.iter().enumerate().min_by(|a, b| dot(v, self.vector(*a.1)).total_cmp(&dot(v, self.vector(*b.1))))
-                        {
-                            theirs.swap_remove(worst);
-                        }
-                    }
-                    theirs.push(i);
-                }
+                self.link_in_place_of_farthest(n, layer, i, m);
             }
             if let Some(best) = found.first() {
                 ep = *best;
@@ -289,6 +278,23 @@ impl Building {
                 *e = Some((i, level));
             }
         }
+    }
+
+    /// Links `n` to `to` on `layer`, in place of `n`'s farthest link when it already has `m`.
+    fn link_in_place_of_farthest(&self, n: u32, layer: usize, to: u32, m: usize) {
+        let mut theirs = self.links[n as usize][layer].lock();
+        if theirs.contains(&to) {
+            return;
+        }
+        if theirs.len() >= m {
+            let v = self.vector(n);
+            if let Some((worst, _)) =
+                theirs.iter().enumerate().min_by(|a, b| dot(v, self.vector(*a.1)).total_cmp(&dot(v, self.vector(*b.1))))
+            {
+                theirs.swap_remove(worst);
+            }
+        }
+        theirs.push(to);
     }
 
     /// Makes every node reachable on layer 0 from the entry point: a node (or a small group linking only each
@@ -316,18 +322,7 @@ impl Building {
                 visited.next(n);
                 let found = search_layer(self, q, ep, M0, 0, &mut visited, &mut buf);
                 let Some(r) = found.iter().map(|f| f.1).find(|&f| f != u && reached[f as usize]) else { continue };
-                {
-                    let mut theirs = self.links[r as usize][0].lock();
-                    if theirs.len() >= M0 {
-                        let v = self.vector(r);
-                        if let Some((worst, _)) =
-                            theirs.iter().enumerate().min_by(|a, b| dot(v, self.vector(*a.1)).total_cmp(&dot(v, self.vector(*b.1))))
-                        {
-                            theirs.swap_remove(worst);
-                        }
-                    }
-                    theirs.push(u);
-                }
+                self.link_in_place_of_farthest(r, 0, u, M0);
                 self.mark(u, &mut reached, &mut buf);
             }
         }
@@ -586,10 +581,11 @@ fn as_bytes_mut<T: Copy>(v: &mut [T]) -> &mut [u8] {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+    /// `n` pseudo-random unit vectors of `dim` values (xorshift), the same for a seed.
+    pub(in crate::matcher) fn vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
         let mut s = seed.max(1);
         (0..n)
             .map(|_| {

@@ -239,22 +239,9 @@ fn load(dir: &Path, dim: usize) -> Option<(Graph, Vec<i64>)> {
 mod tests {
     use super::*;
 
+    /// The graph tests' unit vectors, 32 values each.
     fn vectors(n: usize, seed: u64) -> Vec<Vec<f32>> {
-        let mut s = seed.max(1);
-        (0..n)
-            .map(|_| {
-                let v: Vec<f32> = (0..32)
-                    .map(|_| {
-                        s ^= s << 13;
-                        s ^= s >> 7;
-                        s ^= s << 17;
-                        (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-                    })
-                    .collect();
-                let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-                v.into_iter().map(|x| x / n).collect()
-            })
-            .collect()
+        crate::matcher::graph::tests::vectors(n, 32, seed)
     }
 
     fn top(index: &Index, q: &[f32]) -> usize {

@@ -226,15 +226,12 @@ pub fn entity_object(camera: &str, name: &str) -> String {
 
 /// The password in force: the environment, else the file, else the configuration.
 fn password(cfg: &MqttConfig) -> Result<Option<String>, MqttError> {
-    if let Ok(p) = std::env::var(PASSWORD_ENV) {
-        return Ok(Some(p));
-    }
-    if !cfg.password_file.is_empty() {
-        let path = crate::paths::resolve_path(&cfg.password_file);
-        let text = crate::private::read_secret_file(&path).map_err(|source| MqttError::PasswordFile { path, source })?;
-        return Ok(Some(text.trim_end_matches(['\n', '\r']).to_string()));
-    }
-    Ok((!cfg.password.expose().is_empty()).then(|| cfg.password.expose().to_string()))
+    let found = crate::private::secret_from(
+        PASSWORD_ENV,
+        (!cfg.password_file.is_empty()).then(|| crate::paths::resolve_path(&cfg.password_file)).as_deref(),
+    )
+    .map_err(|(path, source)| MqttError::PasswordFile { path, source })?;
+    Ok(found.or_else(|| (!cfg.password.expose().is_empty()).then(|| cfg.password.expose().to_string())))
 }
 
 /// What the network thread tells the worker.
