@@ -7,10 +7,12 @@
 //!   about a frame ([`SaidFrame`]).
 //! - [`event`]: the event schema ([`Event`], one [`EventBody`] variant per event type).
 //! - [`units`]: the typed values of the configuration (ranges, durations).
+//! - [`build`]: what this binary is (version, commit, compiled-in features).
 //!
 //! Beside it, as low: [`crate::exit`] (exit codes), [`crate::metrics`] (counters) and [`crate::stage`] (the stage
 //! kit).
 
+pub mod build;
 pub mod event;
 pub mod face;
 pub mod frame;

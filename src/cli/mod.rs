@@ -30,7 +30,7 @@ pub use crate::exit::{
 
 /// facewatch — face recognition beside a camera: detect, align, embed, match.
 #[derive(Debug, Parser)]
-#[command(name = "facewatch", version, about, propagate_version = true)]
+#[command(name = "facewatch", version, long_version = crate::base::build::LONG_VERSION, about, propagate_version = true)]
 pub struct Cli {
     /// Options shared by every command.
     #[command(flatten)]
