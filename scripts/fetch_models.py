@@ -168,9 +168,12 @@ def fetch_one(name: str, entry: dict, mirrors: list[Path], cache: Path) -> Path:
         print(f"replace  {name}: {dest.relative_to(ROOT)} has sha256 {got}, expected {want}")
     failures = []
     for src in entry["sources"]:
-        kind = next(k for k in ("mirror", "faces_mirror", "npm", "pypi", "url") if k in src)
+        kind = next(k for k in ("builtin", "mirror", "faces_mirror", "npm", "pypi", "url") if k in src)
         try:
-            if kind == "mirror":
+            if kind == "builtin":
+                # Compiled into the binary from the checkout's copy (src/model/).
+                data = (ROOT / "src" / "model" / src["builtin"]).read_bytes()
+            elif kind == "mirror":
                 data = from_mirror(src, mirrors)
             elif kind == "faces_mirror":
                 data = from_faces_mirror(src)

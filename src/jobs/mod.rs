@@ -118,6 +118,9 @@ pub enum JobError {
     /// The job's own inputs do not make sense (wrong number of photos, a folder with no person in it, …).
     #[error("{0}")]
     Input(String),
+    /// A model whose licence restricts its use was asked for without the user accepting that licence.
+    #[error("{0}")]
+    Licence(String),
     /// A helper thread of the job failed (a bug).
     #[error("{0}")]
     Internal(String),
@@ -147,6 +150,7 @@ impl Exit for JobError {
             Self::Build(e) => e.exit_code(),
             Self::Pipeline(e) => e.exit_code(),
             Self::File { .. } | Self::Input(_) => exit::INPUT,
+            Self::Licence(_) => exit::CONFIG,
             Self::Internal(_) => exit::INTERNAL,
         }
     }

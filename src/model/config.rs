@@ -40,6 +40,12 @@ pub struct ModelsConfig {
     pub detector: String,
     /// Recognizer name in the manifest; empty: the pack's.
     pub recognizer: String,
+    /// Where `dir` was found ([`crate::paths::locate_with_origin`]); set when the configuration is loaded.
+    #[serde(skip)]
+    pub dir_found: Option<crate::paths::Origin>,
+    /// Where `manifest` was found.
+    #[serde(skip)]
+    pub manifest_found: Option<crate::paths::Origin>,
 }
 
 /// A model pack: a detector and a recognizer chosen together, by one key (`models.pack`).
@@ -109,6 +115,9 @@ pub struct RuntimeConfig {
     pub intra_threads: usize,
     /// Where TensorRT keeps its built engines.
     pub trt_cache_dir: String,
+    /// Where `ort_library` was found ([`crate::paths::locate_with_origin`]); set when the configuration is loaded.
+    #[serde(skip)]
+    pub library_found: Option<crate::paths::Origin>,
 }
 
 impl ModelsConfig {

