@@ -16,7 +16,8 @@ cd "$(dirname "$0")/.."
 # you have a broker elsewhere). postgresql: the server the fleet tests start as a child (initdb + postgres in a
 # temporary directory, on a free port; Debian also makes a `main` cluster on 5432, which they do not use).
 packages=(libopencv-dev clang libclang-dev pkg-config fonts-dejavu-core mosquitto mosquitto-clients postgresql)
-tools=(python3:python3 npm:npm)
+# systemd-analyze: the unit's exposure test (systemd/facewatch.service).
+tools=(python3:python3 npm:npm systemd-analyze:systemd)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -386,17 +386,45 @@ fn the_systemd_unit_checks_the_configuration_it_runs() {
         "DeviceAllow=char-video4linux rw",
         "Restart=on-failure",
         "RestartPreventExitStatus=2",
+        "LimitNOFILE=65536",
+        "ProtectProc=invisible",
+        "ProcSubset=pid",
+        "SystemCallFilter=@system-service",
+        "SystemCallErrorNumber=EPERM",
     ] {
         assert!(unit.lines().any(|l| l == directive), "{directive} missing");
     }
-    // The example /etc/facewatch/config.toml parses; on this machine only its absolute paths are missing.
+    // The example /etc/facewatch/config.toml parses and chooses the licence-clean pack; on this machine only its
+    // credentials file is missing.
     let out = run_json(&["--config", "systemd/config.toml", "check-config"]);
     let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(report["config"]["models"]["pack"], "open", "{report}");
     let problems = report["problems"].as_array().expect("problems");
-    assert!(problems.iter().all(|p| p.as_str().is_some_and(|p| p.contains("/usr/local/"))), "{problems:?}");
+    assert!(problems.iter().all(|p| p.as_str().is_some_and(|p| p.contains("/etc/facewatch/"))), "{problems:?}");
     assert_eq!(report["config"]["publish"]["socket"], "/run/facewatch/events.sock");
     let cameras: Vec<&str> = report["config"]["cameras"].as_array().expect("cameras").iter().filter_map(|c| c["name"].as_str()).collect();
     assert_eq!(cameras, ["front-door", "garage"], "the example shows two cameras");
+}
+
+/// Issue 26: systemd rates the unit's exposure at most 2.0 (it was 3.3: no system-call filter, ProtectProc,
+/// ProcSubset, RemoveIPC, MemoryDenyWriteExecute, PrivateMounts), and the unit verifies.
+#[test]
+fn the_systemd_unit_is_hardened_to_an_exposure_of_at_most_two() {
+    let unit = root().join("systemd/facewatch.service");
+    let out = Command::new("systemd-analyze")
+        .args(["security", "--offline=yes", "--no-pager"])
+        .arg(&unit)
+        .output()
+        .unwrap_or_else(|e| panic!("systemd-analyze is missing ({e}): scripts/setup.sh installs the `systemd` package"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.contains("Overall exposure level")).unwrap_or_else(|| panic!("no exposure figure: {text}"));
+    let exposure: f64 = line
+        .split(':')
+        .nth(1)
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("unreadable figure: {line}"));
+    assert!(exposure <= 2.0, "exposure {exposure} > 2.0:\n{text}");
 }
 
 #[test]
