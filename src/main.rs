@@ -2,7 +2,6 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use facewatch::cli::{run, Cli};
 use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, Writer};
 use tracing_subscriber::fmt::FmtContext;
@@ -10,7 +9,7 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_args();
     if !cli.command.is_daemon() {
         // A closed stdout (`facewatch gallery list | head -1`) ends the process quietly, as it does `ls`. The
         // daemon keeps SIGPIPE ignored: a subscriber that goes away must cost it one write error, not its life.

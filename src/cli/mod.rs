@@ -13,6 +13,7 @@ mod dedupe;
 mod enroll;
 mod evaluate;
 mod gallery;
+mod manual;
 mod photos;
 
 use std::path::PathBuf;
@@ -52,10 +53,10 @@ pub struct GlobalArgs {
     /// Gallery: a SQLite file (gallery.path) or a PostgreSQL server (gallery.url, postgres://user@host/db).
     #[arg(long, global = true, value_name = "FILE|URL")]
     pub gallery: Option<String>,
-    /// Detector by manifest name (models.detector): yunet, scrfd_500m.
+    /// Detector by manifest name (models.detector); [`command`] lists the manifest's.
     #[arg(long, global = true, value_name = "NAME")]
     pub detector: Option<String>,
-    /// Recognizer by manifest name (models.recognizer): faceplugin, sface.
+    /// Recognizer by manifest name (models.recognizer); [`command`] lists the manifest's.
     #[arg(long, global = true, value_name = "NAME")]
     pub recognizer: Option<String>,
     /// Similarity threshold for "same person" (matcher.threshold); default: the recognizer's own.
@@ -124,8 +125,13 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the manual page (roff): `facewatch man > /usr/local/share/man/man1/facewatch.1`.
-    Man,
+    /// Print the manual page (roff), or with --dir write one page per command (facewatch.1, facewatch-enroll.1,
+    /// …): `facewatch man --dir /usr/local/share/man/man1`.
+    Man {
+        /// Write every command's page into this directory instead (its paths are printed).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 impl Command {
@@ -133,6 +139,33 @@ impl Command {
     /// must survive a subscriber or a stdout going away.
     pub fn is_daemon(&self) -> bool {
         matches!(self, Self::Run(_) | Self::Bench(_))
+    }
+}
+
+/// The command line as `--help`, completions and manual pages show it: the `--detector` and `--recognizer` help
+/// lists the compiled-in manifest's models with their licences, and the packs.
+pub fn command() -> clap::Command {
+    let manifest: Option<crate::model::Manifest> = toml::from_str(crate::model::BUILTIN_MANIFEST).ok();
+    let listed = |names: Vec<(String, String)>| names.into_iter().map(|(n, l)| format!("{n} ({l})")).collect::<Vec<_>>().join(", ");
+    let detectors = manifest.as_ref().map(|m| listed(m.detector.iter().map(|(n, d)| (n.clone(), d.licence.clone())).collect()));
+    let recognizers = manifest.as_ref().map(|m| listed(m.recognizer.iter().map(|(n, r)| (n.clone(), r.licence.clone())).collect()));
+    let packs =
+        crate::config::PACKS.iter().map(|p| format!("{} = {} + {}", p.name, p.detector, p.recognizer)).collect::<Vec<_>>().join("; ");
+    <Cli as clap::CommandFactory>::command()
+        .mut_arg("detector", |a| a.help(format!("Detector by manifest name (models.detector): {}", detectors.unwrap_or_default())))
+        .mut_arg("recognizer", |a| {
+            a.help(format!(
+                "Recognizer by manifest name (models.recognizer): {}. Packs (models.pack): {packs}",
+                recognizers.unwrap_or_default()
+            ))
+        })
+}
+
+impl Cli {
+    /// Parses the process's arguments against [`command`] (exits with usage on a bad command line).
+    pub fn parse_args() -> Self {
+        let matches = command().get_matches();
+        <Self as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
     }
 }
 
@@ -264,15 +297,24 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Run(a) => daemon::run(g, a),
         Command::Subscribe(a) => daemon::subscribe(g, a),
         Command::Bench(a) => daemon::bench(g, a),
-        Command::Completions { .. } | Command::Man if g.json => {
+        Command::Completions { .. } | Command::Man { .. } if g.json => {
             Err(UsageError("--json has no meaning for `completions` and `man`: they print a script and a manual page".into()).into())
         }
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "facewatch", &mut std::io::stdout());
+            clap_complete::generate(shell, &mut command(), "facewatch", &mut std::io::stdout());
             Ok(EXIT_OK)
         }
-        Command::Man => {
-            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut std::io::stdout())?;
+        Command::Man { dir: None } => {
+            let pages = manual::pages(command())?;
+            if let Some((_, main)) = pages.first() {
+                std::io::Write::write_all(&mut std::io::stdout(), main)?;
+            }
+            Ok(EXIT_OK)
+        }
+        Command::Man { dir: Some(dir) } => {
+            for path in manual::write_pages(command(), &dir)? {
+                println!("{}", path.display());
+            }
             Ok(EXIT_OK)
         }
         command => {
@@ -294,7 +336,7 @@ pub fn run(cli: Cli) -> Outcome {
                 | Command::Subscribe(_)
                 | Command::Bench(_)
                 | Command::Completions { .. }
-                | Command::Man => {
+                | Command::Man { .. } => {
                     unreachable!("handled above")
                 }
             }

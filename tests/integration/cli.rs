@@ -554,3 +554,27 @@ fn an_installed_binary_finds_the_runtime_it_installed_and_keeps_its_data_directo
     assert!(problems.contains("runtime.ort_library") && problems.contains("facewatch models install"), "{problems}");
     assert!(!problems.contains("scripts/setup.sh"), "an installed binary is told to run a checkout's script: {problems}");
 }
+
+/// Issue 26: `--version` names the commit and the compiled-in features; `--help` lists the manifest's real
+/// recognizers (it named `sface`, not `w600k_mbf` or `sface_int8`) and the packs; `man --dir` writes a page per
+/// command.
+#[test]
+fn version_help_and_manual_pages_tell_a_user_what_they_have() {
+    let root = crate::common::root();
+    let plain =
+        |args: &[&str]| std::process::Command::new(env!("CARGO_BIN_EXE_facewatch")).args(args).current_dir(&root).output().expect("run");
+    let head = std::process::Command::new("git").args(["rev-parse", "--short=12", "HEAD"]).current_dir(&root).output().expect("git");
+    let head = String::from_utf8_lossy(&head.stdout).trim().to_string();
+    let out = plain(&["--version"]);
+    let version = String::from_utf8_lossy(&out.stdout);
+    assert!(version.contains(&format!("commit {head}")) && version.contains("features: cpu cuda tensorrt"), "{version}");
+    let help = String::from_utf8_lossy(&plain(&["--help"]).stdout).to_string();
+    for name in ["w600k_mbf", "sface_int8", "faceplugin", "yunet", "scrfd_500m", "open = yunet + sface_int8"] {
+        assert!(help.contains(name), "{name} missing from --help:\n{help}");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = plain(&["man", "--dir", arg(dir.path())]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let page = std::fs::read_to_string(dir.path().join("facewatch-models-install.1")).expect("a page per subcommand");
+    assert!(page.contains("EXIT STATUS") && page.contains("accept\\-non\\-commercial"), "{page}");
+}
