@@ -1,8 +1,11 @@
 //! Counters and latency samples per stage, shared by the stage threads, the preview and `facewatch bench`.
 //!
 //! Per-frame numbers go here, never to the log: each stage records its own time per frame (an uncontended lock
-//! and a ring of the last [`SAMPLES`] values), and drops and errors are atomic counters.
+//! and a ring of the last [`SAMPLES`] values), and drops and errors are atomic counters. The frame rate served as
+//! `facewatch_fps` comes from the track stage's own samples of its frame count ([`FpsSamples`]), not from the
+//! readers: any number of scrapers read it without moving it.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,6 +23,59 @@ pub const SAMPLES: usize = 16_384;
 
 /// Upper bounds (seconds) of the latency histogram of every stage (Prometheus `le`), beside `+Inf`.
 pub const BUCKETS_S: [f64; 12] = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0];
+
+/// The track stage samples its frame count at most this often ([`Stats::sample_fps`]).
+pub const FPS_SAMPLE_EVERY: Duration = Duration::from_millis(500);
+
+/// [`Stats::recent_fps`] counts the frames of about this long.
+pub const FPS_WINDOW: Duration = Duration::from_secs(5);
+
+/// Frames done at a few recent instants: the pipeline's frame rate over the last [`FPS_WINDOW`], for readers that
+/// come at any time (the metrics, several scrapers) and must not disturb one another. The pipeline adds a sample at
+/// most every [`FPS_SAMPLE_EVERY`]; a reader computes, without changing anything, the rate from the newest sample
+/// at least [`FPS_WINDOW`] old (or the start, while the pipeline is younger) up to the frame count it reads now.
+#[derive(Debug, Clone)]
+pub struct FpsSamples {
+    /// Oldest first; the first is the start (no frames) until a sample ages out past the window.
+    samples: VecDeque<(Instant, u64)>,
+}
+
+impl FpsSamples {
+    /// A window of a pipeline that started at `start`.
+    pub fn new(start: Instant) -> Self {
+        let mut samples = VecDeque::with_capacity(16);
+        samples.push_back((start, 0));
+        Self { samples }
+    }
+
+    /// Records `frames` done by `now`, unless the newest sample is younger than [`FPS_SAMPLE_EVERY`]; forgets the
+    /// samples the window no longer needs (it keeps the newest one at least [`FPS_WINDOW`] old). Returns whether
+    /// it recorded.
+    pub fn sample(&mut self, now: Instant, frames: u64) -> bool {
+        if self.samples.back().is_some_and(|&(t, _)| now.saturating_duration_since(t) < FPS_SAMPLE_EVERY) {
+            return false;
+        }
+        self.samples.push_back((now, frames));
+        while self.samples.get(1).is_some_and(|&(t, _)| now.saturating_duration_since(t) >= FPS_WINDOW) {
+            self.samples.pop_front();
+        }
+        true
+    }
+
+    /// Frames per second at `now`, when `frames` are done: since the newest sample at least [`FPS_WINDOW`] before
+    /// `now` (else since the oldest kept, the start while the pipeline is younger than the window). A pipeline that
+    /// stopped taking frames (its source lost) goes down to 0 within the window.
+    pub fn fps(&self, now: Instant, frames: u64) -> f64 {
+        let anchor = self.samples.iter().rev().find(|&&(t, _)| now.saturating_duration_since(t) >= FPS_WINDOW).or(self.samples.front());
+        let Some(&(since, before)) = anchor else { return 0.0 };
+        let secs = now.saturating_duration_since(since).as_secs_f64();
+        if secs > 0.0 {
+            frames.saturating_sub(before) as f64 / secs
+        } else {
+            0.0
+        }
+    }
+}
 
 /// One stage's counters.
 #[derive(Debug)]
@@ -162,6 +218,8 @@ pub struct Stats {
     pub frames_done: Mutex<Option<Instant>>,
     /// What the event outputs report (the publish stage asks its sinks); shared by every camera of a pipeline.
     pub outputs: Arc<OutputStats>,
+    /// The track stage's frame count, sampled as it goes, for [`Stats::recent_fps`].
+    fps: Mutex<FpsSamples>,
 }
 
 /// The event outputs' counters, as their sinks last reported them.
@@ -196,6 +254,7 @@ impl OutputStats {
 
 impl Default for Stats {
     fn default() -> Self {
+        let started = Instant::now();
         Self {
             capture: StageStats::new("capture"),
             detect: StageStats::new("detect"),
@@ -209,9 +268,10 @@ impl Default for Stats {
             faces: AtomicU64::new(0),
             embedded: AtomicU64::new(0),
             cuts: AtomicU64::new(0),
-            started: Instant::now(),
+            started,
             frames_done: Mutex::new(None),
             outputs: Arc::default(),
+            fps: Mutex::new(FpsSamples::new(started)),
         }
     }
 }
@@ -220,6 +280,20 @@ impl Stats {
     /// Fresh counters of one camera whose outputs are `outputs` (those of the daemon's other cameras too).
     pub fn sharing(outputs: Arc<OutputStats>) -> Self {
         Self { outputs, ..Self::default() }
+    }
+
+    /// Samples the track stage's frame count for [`Stats::recent_fps`]; the track stage calls it after each frame
+    /// (it keeps a sample at most every [`FPS_SAMPLE_EVERY`]).
+    pub fn sample_fps(&self) {
+        let frames = self.track.frames.load(Ordering::Relaxed);
+        self.fps.lock().sample(Instant::now(), frames);
+    }
+
+    /// Frames through the track stage per second over about the last [`FPS_WINDOW`] (since start while younger):
+    /// the same figure for every reader, whenever and however often it asks.
+    pub fn recent_fps(&self) -> f64 {
+        let frames = self.track.frames.load(Ordering::Relaxed);
+        self.fps.lock().fps(Instant::now(), frames)
     }
 }
 
@@ -319,5 +393,38 @@ mod tests {
         assert!((mean - 50.5).abs() < 0.01, "{mean}");
         assert!(s.error());
         assert!(!s.error());
+    }
+
+    #[test]
+    fn fps_window_counts_the_last_five_seconds_and_since_start_before() {
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let mut w = FpsSamples::new(start);
+        // Younger than the window: since start. 10 frames a second for 2 s, sampled every 0.5 s.
+        for i in 1..=4u64 {
+            assert!(w.sample(at(i * 500), i * 5));
+        }
+        assert!(!w.sample(at(2_100), 21), "a sample at most every 0.5 s");
+        assert_eq!(w.fps(at(2_000), 20), 10.0);
+        assert_eq!(w.fps(at(2_500), 25), 10.0, "read between samples, with the frames done by then");
+        // Then 30 frames a second from 2 s to 10 s: at 10 s the window starts at the sample of 5 s.
+        let mut frames = 20;
+        for i in 5..=20u64 {
+            frames += 15;
+            assert!(w.sample(at(i * 500), frames));
+        }
+        assert_eq!(frames, 260);
+        assert_eq!(w.fps(at(10_000), frames), 30.0);
+        assert!(w.samples.len() <= 12, "only what the window needs is kept: {}", w.samples.len());
+        // Readers change nothing: any number of them, at any time, read the same figure.
+        let copy = w.clone();
+        for _ in 0..3 {
+            assert_eq!(w.fps(at(10_000), frames), 30.0);
+        }
+        assert_eq!(copy.samples, w.samples);
+        // Frames stop (a source lost): the rate falls, and is 0 once the window holds no frame.
+        assert_eq!(w.fps(at(12_500), frames), 15.0, "since the sample of 7.5 s (185 frames)");
+        assert_eq!(w.fps(at(15_000), frames), 0.0);
+        assert_eq!(w.fps(start, 0), 0.0, "no time, no rate");
     }
 }

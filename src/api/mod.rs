@@ -98,8 +98,6 @@ struct Shared {
     feed: EventFeed,
     top_k: usize,
     max_upload: usize,
-    /// Per camera, the frame count at the previous scrape.
-    fps: Mutex<std::collections::HashMap<String, metrics::FpsWindow>>,
     /// Where `[snapshots]` are, when on.
     snapshots: Option<PathBuf>,
     /// A request body must arrive within this long.
@@ -203,7 +201,6 @@ impl Api {
             feed,
             top_k: cfg.matcher.top_k.get(),
             max_upload: cfg.api.max_upload_bytes.get(),
-            fps: Mutex::new(std::collections::HashMap::new()),
             snapshots: cfg.snapshots.enabled.then(|| crate::paths::resolve_path(&cfg.snapshots.dir)),
             body_timeout: cfg.api.body_timeout,
             live,

@@ -22,7 +22,7 @@ pub use config::{is_postgres_url, redact_url, DbUrl, GalleryConfig};
 pub use pg::{PgStore, PgTarget, CHANNEL, MIGRATIONS, PASSWORD_ENV};
 pub use sqlite::{copy_gallery, count_embeddings, make_private, SqliteStore};
 pub use store::{GalleryStore, StoredEmbedding};
-pub use watch::{LiveGallery, GALLERY_POLL};
+pub use watch::{GalleryFigures, GallerySize, LiveGallery, GALLERY_POLL};
 
 /// Errors of the gallery store.
 #[derive(Debug, thiserror::Error)]

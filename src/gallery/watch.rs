@@ -84,6 +84,11 @@ impl LiveGallery {
         true
     }
 
+    /// How large the gallery every camera searches is, for the metrics; it follows the watcher's newest view.
+    pub fn size(&self) -> GallerySize {
+        GallerySize { latest: Arc::downgrade(&self.latest) }
+    }
+
     /// The strangers of the gallery, shared by every camera.
     pub fn strangers(&self) -> Arc<parking_lot::Mutex<StrangerBook>> {
         self.latest.book.clone()
@@ -92,6 +97,38 @@ impl LiveGallery {
     /// The best candidates for `e`, best first.
     pub fn search(&self, e: &Embedding) -> Vec<Candidate> {
         self.current.search(e, self.top_k)
+    }
+}
+
+/// How large the daemon's gallery is in memory ([`LiveGallery::size`]): read from the newest search view and the
+/// strangers' book, never from the store, so a reader (each metrics scrape) costs no query. It holds the live
+/// galleries up in nothing: once the pipeline is gone it answers `None`.
+#[derive(Clone)]
+pub struct GallerySize {
+    latest: Weak<Latest>,
+}
+
+/// What [`GallerySize::now`] says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GalleryFigures {
+    /// Persons enrolled.
+    pub persons: usize,
+    /// Their embeddings (photos), all of them searched.
+    pub embeddings: usize,
+    /// Strangers known (`[strangers]`).
+    pub strangers: usize,
+}
+
+impl GallerySize {
+    /// The figures of the newest view (the one the cameras search, or take at their next frame).
+    pub fn now(&self) -> Option<GalleryFigures> {
+        let latest = self.latest.upgrade()?;
+        let (persons, embeddings) = {
+            let snapshot = latest.snapshot.read();
+            (snapshot.1.persons(), snapshot.1.len())
+        };
+        let strangers = latest.book.lock().len();
+        Some(GalleryFigures { persons, embeddings, strangers })
     }
 }
 
@@ -213,5 +250,14 @@ mod tests {
         assert_eq!(lost.persons(), 3);
         assert!(Arc::ptr_eq(&door.current, &lost.current));
         assert_eq!(lost.search(&person(3.0)[0].embedding)[0].name, "cy");
+        let size = door.size();
+        assert_eq!(size.now(), Some(GalleryFigures { persons: 3, embeddings: 3, strangers: 0 }));
+        drop((door, lost, cameras));
+        // The watcher may still hold the view it just published for a moment.
+        let deadline = Instant::now() + GALLERY_POLL;
+        while size.now().is_some() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(size.now(), None, "the figures hold no gallery up");
     }
 }

@@ -139,6 +139,8 @@ pub struct CameraStats {
     pub name: String,
     /// Its stages' counters (its events counted as the publish stage hands them out).
     pub stats: Arc<Stats>,
+    /// The size of the gallery in memory that it searches (one for every camera).
+    pub gallery: crate::gallery::GallerySize,
 }
 
 type StageResult = Result<(), String>;
@@ -242,7 +244,11 @@ impl Pipeline {
         let several = cameras.len() > 1;
         let counters: Vec<CameraStats> = cameras
             .iter()
-            .map(|c| CameraStats { name: c.capture.camera().to_string(), stats: Arc::new(Stats::sharing(outputs.clone())) })
+            .map(|c| CameraStats {
+                name: c.capture.camera().to_string(),
+                stats: Arc::new(Stats::sharing(outputs.clone())),
+                gallery: c.track.gallery_size(),
+            })
             .collect();
         // The shared stages' own context: the outputs every camera shares, and the events of no camera.
         let hub = Context { stop: stop.clone(), stats: Arc::new(Stats::sharing(outputs)) };

@@ -96,6 +96,11 @@ impl TrackStage {
         }
     }
 
+    /// How large the gallery it searches is (the metrics' figures).
+    pub fn gallery_size(&self) -> crate::gallery::GallerySize {
+        self.gallery.size()
+    }
+
     /// Matches the faces no enrolled person matches against the strangers seen before ([`StrangerWatch`]).
     pub fn with_strangers(mut self, watch: StrangerWatch) -> Self {
         self.strangers = Some(watch);
@@ -247,6 +252,7 @@ impl Stage for TrackStage {
             let voted = Instant::now();
             events.extend(self.ids.update(info, &faces, &ended));
             stats.track.record(voted.elapsed());
+            stats.sample_fps();
             if let Some(watch) = &mut self.strangers {
                 let started = Instant::now();
                 let mut writes = Vec::new();

@@ -218,8 +218,6 @@ fn every_route_answers_through_a_real_client_and_only_to_a_key() {
         "facewatch_frame_to_result_seconds_count",
         "facewatch_frames_dropped_total{camera=\"stage\",stage=\"capture\"}",
         "facewatch_events_total",
-        "facewatch_subscribers 0",
-        "facewatch_subscriber_events_dropped_total 0",
         "facewatch_output_subscribers{output=\"sse\"} 0",
         "facewatch_output_events_dropped_total{output=\"sse\"} 0",
     ] {
@@ -284,6 +282,85 @@ fn every_route_answers_through_a_real_client_and_only_to_a_key() {
     let log = daemon.log.lock().expect("log").clone();
     assert!(log.contains("HTTP API listening"), "{log}");
     assert!(!log.contains(KEY), "the key was logged: {log}");
+}
+
+/// One scrape, checked as Prometheus reads it: every family described once (`# HELP`, `# TYPE`) and its samples
+/// right after, each sample a family's (a histogram's `_bucket`, `_sum`, `_count`) and none twice. Returns the
+/// samples: name with labels → value.
+fn check_exposition(text: &str) -> std::collections::BTreeMap<String, f64> {
+    use std::collections::{BTreeMap, HashMap};
+    let (mut helps, mut types): (HashMap<&str, usize>, HashMap<&str, &str>) = (HashMap::new(), HashMap::new());
+    let mut samples = BTreeMap::new();
+    let mut current: Option<&str> = None;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let name = rest.split(' ').next().expect("name");
+            *helps.entry(name).or_default() += 1;
+            assert_eq!(helps[name], 1, "# HELP {name} twice in\n{text}");
+            assert!(!types.contains_key(name), "# HELP {name} after its # TYPE, or a family split in\n{text}");
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("name and type");
+            assert!(["counter", "gauge", "histogram"].contains(&kind), "{line}");
+            assert!(types.insert(name, kind).is_none(), "# TYPE {name} twice in\n{text}");
+            assert_eq!(helps.get(name), Some(&1), "# TYPE {name} without its # HELP before it");
+            current = Some(name);
+        } else if !line.is_empty() {
+            let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("no value: {line}"));
+            let value: f64 = value.parse().unwrap_or_else(|_| panic!("not a number: {line}"));
+            let name = series.split('{').next().expect("name");
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix).filter(|f| types.get(f) == Some(&"histogram")))
+                .unwrap_or(name);
+            assert_eq!(current, Some(family), "{line}: a sample outside its family's block (undeclared, or the family split)");
+            assert!(samples.insert(series.to_string(), value).is_none(), "{series} twice in\n{text}");
+        }
+    }
+    samples
+}
+
+/// The metrics as a scraper sees them, twice back to back while the clip plays: a well-formed exposition (each
+/// family once, no duplicate families such as the socket's drops under two names), the build and the process, the
+/// gallery as enrolled, and a frame rate the pipeline measured, which a second scraper does not zero.
+#[test]
+fn metrics_are_well_formed_and_two_scrapes_in_a_row_both_see_the_frame_rate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let g = gallery(
+        dir.path(),
+        &[("obama", &[face("people/obama/obama.jpg"), face("people/obama/obama2.jpg")]), ("lin", &[face("video/lin-manuel-miranda.png")])],
+    );
+    let daemon = start(&g, dir.path(), &[]);
+    let scrape = || {
+        let text = http().get(&format!("{}/api/metrics", daemon.base)).set("X-Api-Key", KEY).call().expect("metrics");
+        check_exposition(&text.into_string().expect("text"))
+    };
+    let started = Instant::now();
+    while scrape().get("facewatch_frames_total{camera=\"stage\"}").copied().unwrap_or(0.0) < 30.0 {
+        assert!(started.elapsed() < Duration::from_secs(60), "no frames:\n{}", daemon.log.lock().expect("log"));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (first, second) = (scrape(), scrape());
+    for m in [&first, &second] {
+        let fps = m["facewatch_fps{camera=\"stage\"}"];
+        assert!(fps > 0.0, "facewatch_fps is {fps} while frames flow: {m:?}");
+        let commit = env!("FACEWATCH_COMMIT");
+        let build = m.keys().find(|k| k.starts_with("facewatch_build_info{")).expect("facewatch_build_info");
+        assert!(
+            build.contains(&format!("commit=\"{commit}\"")) && build.contains("version=\"") && build.contains("features=\"cpu"),
+            "{build}"
+        );
+        assert_eq!(m[build.as_str()], 1.0);
+        assert!(m["process_resident_memory_bytes"] > 0.0 && m["process_virtual_memory_bytes"] > 0.0, "{m:?}");
+        assert!(m["process_cpu_seconds_total"] > 0.0 && m["process_threads"] > 1.0, "{m:?}");
+        assert!(m["process_open_fds"] > 0.0 && m["process_max_fds"] >= m["process_open_fds"], "{m:?}");
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_secs_f64();
+        assert!((now - 120.0..=now + 1.0).contains(&m["process_start_time_seconds"]), "started this test: {m:?}");
+        assert_eq!((m["facewatch_gallery_persons"], m["facewatch_gallery_embeddings"]), (2.0, 3.0), "as enrolled");
+        assert!(m.contains_key("facewatch_strangers"));
+        for gone in ["facewatch_subscribers", "facewatch_subscriber_events_dropped_total", "facewatch_mqtt_messages_dropped_total"] {
+            assert!(!m.keys().any(|k| k.split('{').next() == Some(gone)), "{gone} duplicates facewatch_output_*");
+        }
+    }
 }
 
 #[test]

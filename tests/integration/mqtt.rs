@@ -301,7 +301,10 @@ fn the_last_will_says_offline_and_deleted_people_lose_their_entity() {
         .expect("metrics")
         .into_string()
         .expect("text");
-    assert!(metrics.contains("facewatch_mqtt_connected 1") && metrics.contains("facewatch_mqtt_messages_dropped_total 0"), "{metrics}");
+    assert!(
+        metrics.contains("facewatch_mqtt_connected 1") && metrics.contains("facewatch_output_events_dropped_total{output=\"mqtt\"} 0"),
+        "{metrics}"
+    );
 
     child.kill().expect("kill -9");
     let _ = child.wait();
