@@ -13,7 +13,7 @@
 //! | `<base>/<camera>/last_face` | yes | the latest decision's face (known or not) as a JPEG |
 //! | `<base>/<camera>/faces` | yes | how many faces are in view (live tracks, known or not) |
 //! | `<base>/<camera>/person/<slug>` | yes | `ON` while the person is seen and for `presence_timeout_s` after, then `OFF` |
-//! | `<base>/<camera>/person/<slug>/attributes` | yes | `{"name", "score", "track_id", "last_seen"}` |
+//! | `<base>/<camera>/person/<slug>/attributes` | yes | `{"name", "score", "track_id", "last_seen"}`: at arrival, every `presence_refresh_s` while the person is in view (`last_seen` now), and at departure |
 //!
 //! Discovery (`discovery = true`): per camera a device `facewatch <node_id> <camera>` with a presence
 //! `binary_sensor` per enrolled person, a `last recognized` sensor, a `last unknown` sensor (the stranger's id, or
@@ -100,6 +100,10 @@ pub struct MqttConfig {
     /// A person stays present this long after their last sighting (`presence_timeout_s`).
     #[serde(rename = "presence_timeout_s", with = "seconds")]
     pub presence_timeout: Duration,
+    /// A person in view has their attributes (`last_seen`) published again this often (`presence_refresh_s`); 0:
+    /// only at arrival and departure.
+    #[serde(rename = "presence_refresh_s", with = "seconds")]
+    pub presence_refresh: Duration,
     /// Home Assistant MQTT discovery.
     pub discovery: bool,
     /// Discovery topic prefix.
@@ -139,6 +143,10 @@ impl MqttConfig {
             out.push("mqtt.keep_alive_s: at least 5".into());
         }
         within(out, "mqtt.presence_timeout_s", self.presence_timeout.as_secs(), 86_400, "one day");
+        within(out, "mqtt.presence_refresh_s", self.presence_refresh.as_secs(), 86_400, "one day");
+        if !self.presence_refresh.is_zero() && self.presence_refresh < Duration::from_secs(1) {
+            out.push("mqtt.presence_refresh_s: at least 1 (0: only at arrival and departure)".into());
+        }
         within(out, "mqtt.reconnect_max_s", self.reconnect_max.as_secs(), 3_600, "one hour");
         if self.reconnect_max < Duration::from_secs(1) {
             out.push("mqtt.reconnect_max_s: at least 1".into());
@@ -317,6 +325,7 @@ impl MqttSink {
             cameras: cameras.to_vec(),
             people: people.iter().cloned().collect(),
             timeout: cfg.presence_timeout,
+            refresh: cfg.presence_refresh,
             present: BTreeMap::new(),
             tracks: HashMap::new(),
             faces: BTreeMap::new(),
@@ -465,6 +474,8 @@ struct Presence {
     last_seen: Option<Instant>,
     on: bool,
     attributes: serde_json::Value,
+    /// When the attributes were last published.
+    published: Option<Instant>,
 }
 
 /// Keeps the state and publishes it.
@@ -474,6 +485,8 @@ struct Worker {
     cameras: Vec<String>,
     people: BTreeSet<String>,
     timeout: Duration,
+    /// Attributes of a person in view are published again this often (zero: never).
+    refresh: Duration,
     /// (camera, name) → presence.
     present: BTreeMap<(String, String), Presence>,
     /// (camera, track) → the name it has.
@@ -494,6 +507,11 @@ struct Worker {
     net: Option<std::thread::JoinHandle<()>>,
 }
 
+/// The wall clock as the events give times: Unix seconds.
+fn wall_now() -> f64 {
+    crate::base::event::unix_seconds(std::time::SystemTime::now())
+}
+
 /// How long the end of the input waits for the goodbye (presence OFF, `offline`) to reach the broker.
 const GOODBYE: Duration = Duration::from_secs(2);
 
@@ -512,7 +530,7 @@ impl Worker {
                     Ok(Notice::Discovered(topic, payload)) => self.forget_if_deleted(&topic, &payload),
                     Err(_) => {}
                 },
-                recv(tick) -> _ => self.expire(),
+                recv(tick) -> _ => { self.expire(); self.refresh(); },
             }
         }
         // Input over: everyone still present is away now, then a clean goodbye.
@@ -551,7 +569,11 @@ impl Worker {
             let people: Vec<String> = self.people.iter().cloned().collect();
             for name in &people {
                 self.discover_person(camera, name);
-                let on = self.present.get(&(camera.clone(), name.clone())).is_some_and(|p| p.on);
+                let presence = self.present.get(&(camera.clone(), name.clone()));
+                let on = presence.is_some_and(|p| p.on);
+                if let Some(p) = presence.filter(|p| !p.attributes.is_null()) {
+                    self.send(format!("{}/attributes", self.topics.person(camera, name)), true, p.attributes.to_string());
+                }
                 self.send(self.topics.person(camera, name), true, if on { "ON" } else { "OFF" });
             }
             self.send(self.topics.camera(camera, "faces"), true, self.faces.get(camera).copied().unwrap_or(0).to_string());
@@ -725,6 +747,10 @@ impl Worker {
                     if let Some(p) = self.present.get_mut(&(camera.clone(), name)) {
                         p.live.remove(&face.track_id);
                         p.last_seen = Some(Instant::now());
+                        // Said with the departure (OFF), or at the next refresh while another track goes on.
+                        if p.attributes.is_object() {
+                            p.attributes["last_seen"] = json!(wall_now());
+                        }
                     }
                 }
                 self.count_faces(&camera);
@@ -741,12 +767,15 @@ impl Worker {
             if let Some(p) = self.present.get_mut(&(camera.to_string(), old)) {
                 p.live.remove(&face.track_id);
                 p.last_seen = Some(Instant::now());
+                if p.attributes.is_object() {
+                    p.attributes["last_seen"] = json!(wall_now());
+                }
             }
         }
         if face.known {
             let attributes = json!({
                 "name": face.name, "score": (f64::from(face.score) * 1000.0).round() / 1000.0, "track_id": face.track_id,
-                "last_seen": crate::base::event::unix_seconds(std::time::SystemTime::now()),
+                "last_seen": wall_now(),
             });
             let p = self.present.entry((camera.to_string(), face.name.clone())).or_default();
             p.live.insert(face.track_id);
@@ -787,10 +816,37 @@ impl Worker {
     fn set_presence(&mut self, camera: &str, name: &str, on: bool) {
         let p = self.present.entry((camera.to_string(), name.to_string())).or_default();
         p.on = on;
+        p.published = Some(Instant::now());
         let attributes = p.attributes.to_string();
         let topic = self.topics.person(camera, name);
         self.send(format!("{topic}/attributes"), true, attributes);
         self.send(topic, true, if on { "ON" } else { "OFF" });
+    }
+
+    /// The attributes of each person in view (a live track of theirs), published again every `refresh` with
+    /// `last_seen` now: Home Assistant shows when they were last seen, not when they arrived. Nothing is sent for
+    /// people away, nor while the broker is (the attributes are kept up to date for the next connection's
+    /// announcement).
+    fn refresh(&mut self) {
+        if self.refresh.is_zero() {
+            return;
+        }
+        let (every, now, wall) = (self.refresh, Instant::now(), wall_now());
+        let connected = self.link.load(Ordering::Relaxed);
+        let mut due = Vec::new();
+        for ((camera, name), p) in &mut self.present {
+            if !p.on || p.live.is_empty() || !p.attributes.is_object() || p.published.is_some_and(|t| now.duration_since(t) < every) {
+                continue;
+            }
+            p.attributes["last_seen"] = json!(wall);
+            if connected {
+                p.published = Some(now);
+                due.push((format!("{}/attributes", self.topics.person(camera, name)), p.attributes.to_string()));
+            }
+        }
+        for (topic, attributes) in due {
+            self.send(topic, true, attributes);
+        }
     }
 
     fn count_faces(&mut self, camera: &str) {
@@ -843,6 +899,24 @@ mod tests {
         assert_eq!(entity_object("stage_left", "alex"), "stage_left__alex");
         let (cam, person) = entity_object("stage", "left_alex").split_once("__").map(|(a, b)| (a.to_string(), b.to_string())).expect("sep");
         assert_eq!((cam.as_str(), person.as_str()), ("stage", "left_alex"));
+    }
+
+    #[test]
+    fn presence_refresh_is_a_second_or_more_or_off() {
+        let mut cfg = crate::config::Config::default_embedded().expect("embedded defaults").mqtt;
+        assert_eq!(cfg.presence_refresh, Duration::from_secs(30), "the default");
+        cfg.host = "broker.lan".into();
+        let problems = |cfg: &MqttConfig| {
+            let mut out = Vec::new();
+            cfg.problems(&mut out);
+            out
+        };
+        for (secs, ok) in [(0.0, true), (1.0, true), (86_400.0, true), (0.5, false), (86_401.0, false)] {
+            cfg.presence_refresh = Duration::from_secs_f64(secs);
+            let found = problems(&cfg);
+            assert_eq!(found.is_empty(), ok, "{secs} s: {found:?}");
+            assert!(found.iter().all(|p| p.starts_with("mqtt.presence_refresh_s")), "{found:?}");
+        }
     }
 
     #[test]

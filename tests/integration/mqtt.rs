@@ -233,6 +233,80 @@ fn the_sample_clip_s_events_presence_and_discovery_reach_the_broker() {
     assert!(check.contains("\"mqtt\"") && !check.contains("s3cret-mqtt-pw"), "{check}");
 }
 
+/// A person who stays in view has their presence attributes sent again with a later `last_seen` (Home Assistant
+/// shows the attributes' `last_seen`; it was only sent at arrival): Lin's medium close-up lasts about 4 s, so
+/// `presence_refresh_s = 1` sends his attributes again before he goes, each with a newer `last_seen`, a second or
+/// more apart; once he is away nothing more is sent until he comes back.
+#[test]
+fn a_person_who_stays_has_their_last_seen_sent_again_while_present() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let g = lin_gallery(dir.path());
+    let messages = listen(broker.port);
+    let out = facewatch(
+        &g,
+        broker.port,
+        &[
+            "--set",
+            "mqtt.presence_timeout_s=1",
+            "--set",
+            "mqtt.presence_refresh_s=1",
+            "run",
+            "--source",
+            arg(&clip()),
+            "--camera",
+            "stage",
+            "--socket",
+            "",
+        ],
+    )
+    .output()
+    .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    std::thread::sleep(Duration::from_millis(500));
+    let messages = messages.lock().expect("lock").clone();
+    let state = "facewatch/testnode/stage/person/lin";
+    let attributes = format!("{state}/attributes");
+    // Lin's messages in the order the broker passed them on, cut into his stays: the attributes are sent before
+    // the state they go with, so a stay is his arrival's attributes, ON, the refreshes, his departure's attributes,
+    // OFF. He is on stage twice (0.7 s, then 4 s).
+    let mut stays: Vec<Vec<f64>> = Vec::new();
+    let (mut present, mut pending) = (false, Vec::new());
+    for m in messages.iter().filter(|m| m.topic == state || m.topic == attributes) {
+        if m.topic == state {
+            match m.payload.as_str() {
+                "ON" if !present => {
+                    assert!(pending.len() <= 1, "attributes sent while Lin was away: {pending:?} ({stays:?})");
+                    present = true;
+                    stays.push(std::mem::take(&mut pending));
+                }
+                "OFF" => present = false,
+                _ => {}
+            }
+            continue;
+        }
+        let a: Value = serde_json::from_str(&m.payload).expect("attributes JSON");
+        assert_eq!(a["name"], "lin", "{a}");
+        let last_seen = a["last_seen"].as_f64().unwrap_or_else(|| panic!("no last_seen: {a}"));
+        match stays.last_mut().filter(|_| present) {
+            Some(stay) => stay.push(last_seen),
+            None => pending.push(last_seen),
+        }
+    }
+    assert!(!stays.is_empty() && pending.is_empty(), "stays {stays:?}, sent while away {pending:?}:\n{stderr}");
+    // While present (the departure's attributes left out): arrival, then a refresh every second, each later.
+    let longest =
+        stays.iter().map(|stay| stay.split_last().map_or(&[][..], |(_, present)| present)).max_by_key(|s| s.len()).expect("a stay");
+    assert!(longest.len() >= 2, "Lin's attributes were sent once while he stayed ({stays:?}):\n{stderr}");
+    for pair in longest.windows(2) {
+        assert!(pair[1] - pair[0] >= 0.9, "each refresh a second or more after the one before, later each time: {stays:?}");
+    }
+    for stay in &stays {
+        assert!(stay.windows(2).all(|p| p[1] > p[0]), "last_seen only grows: {stays:?}");
+    }
+}
+
 /// Killed without a goodbye, the daemon is marked offline by the broker (its last will); a person no longer
 /// enrolled loses their Home Assistant entity.
 #[test]
