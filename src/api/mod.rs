@@ -460,7 +460,8 @@ async fn health(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
     Json(json!({
         "v": REPORT_VERSION,
         "status": if cameras.iter().any(retrying) { "degraded" } else { "ok" },
-        "version": env!("CARGO_PKG_VERSION"),
+        "version": crate::base::build::VERSION,
+        "commit": crate::base::build::COMMIT,
         "uptime_s": (shared.started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
         "cameras": list,
     }))
