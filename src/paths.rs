@@ -89,8 +89,8 @@ pub fn locate_with_origin(p: &str) -> (String, Origin) {
     for root in exe_dir.iter().flat_map(|d| d.ancestors().take(3)) {
         candidates.push((root.join(path), Origin::BesideBinary));
     }
-    if let Some(d) = exe_dir {
-        candidates.push((d.join("../lib/facewatch").join(path), Origin::BinaryLib));
+    if let Some(prefix) = exe_dir.and_then(Path::parent) {
+        candidates.push((prefix.join("lib/facewatch").join(path), Origin::BinaryLib));
     }
     let data = std::env::var_os("XDG_DATA_HOME")
         .map(PathBuf::from)
