@@ -77,8 +77,8 @@ struct Process {
     resident_bytes: u64,
     virtual_bytes: u64,
     threads: u64,
-    /// Since the Unix epoch.
-    start_time_seconds: f64,
+    /// Since the Unix epoch; `None` where `/proc/stat` is hidden (the unit's `ProcSubset=pid`).
+    start_time_seconds: Option<f64>,
     /// `None` where `/proc/self/fd` cannot be listed.
     open_fds: Option<u64>,
     /// The soft limit on open files; `None` when unlimited or unknown.
@@ -89,7 +89,8 @@ impl Process {
     /// Reads them now; `None` without `/proc` (not Linux).
     fn read() -> Option<Self> {
         let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-        let boot = std::fs::read_to_string("/proc/stat").ok()?;
+        // Hidden under the unit's ProcSubset=pid: everything but the start time is still known.
+        let boot = std::fs::read_to_string("/proc/stat").unwrap_or_default();
         // SAFETY: sysconf only reads a system constant.
         let (ticks, page) = unsafe { (libc::sysconf(libc::_SC_CLK_TCK), libc::sysconf(libc::_SC_PAGESIZE)) };
         let mut p = Self::parse(&stat, &boot, u64::try_from(ticks).ok()?, u64::try_from(page).ok()?)?;
@@ -111,11 +112,11 @@ impl Process {
         // fields[0] is field 3 (state): field n is fields[n - 3].
         let field = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
         let ticks = ticks.max(1) as f64;
-        let btime: u64 = proc_stat.lines().find_map(|l| l.strip_prefix("btime "))?.trim().parse().ok()?;
+        let btime: Option<u64> = proc_stat.lines().find_map(|l| l.strip_prefix("btime ")).and_then(|b| b.trim().parse().ok());
         Some(Self {
             cpu_seconds: (field(14)? + field(15)?) as f64 / ticks,
             threads: field(20)?,
-            start_time_seconds: btime as f64 + field(22)? as f64 / ticks,
+            start_time_seconds: btime.and_then(|b| Some(b as f64 + field(22)? as f64 / ticks)),
             virtual_bytes: field(23)?,
             resident_bytes: field(24)? * page,
             open_fds: None,
@@ -136,12 +137,9 @@ impl Process {
         );
         gauge("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", self.resident_bytes.to_string());
         gauge("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", self.virtual_bytes.to_string());
-        gauge(
-            "process_start_time_seconds",
-            "gauge",
-            "Start time of the process since unix epoch in seconds.",
-            format!("{:.2}", self.start_time_seconds),
-        );
+        if let Some(start) = self.start_time_seconds {
+            gauge("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.", format!("{start:.2}"));
+        }
         gauge("process_threads", "gauge", "Number of OS threads in the process.", self.threads.to_string());
         if let Some(n) = self.open_fds {
             gauge("process_open_fds", "gauge", "Number of open file descriptors.", n.to_string());
@@ -270,11 +268,12 @@ mod tests {
         let p = Process::parse(stat, proc_stat, 100, 4096).expect("parsed");
         assert_eq!(p.cpu_seconds, 3.0, "250 + 50 ticks at 100 a second");
         assert_eq!(p.threads, 17);
-        assert_eq!(p.start_time_seconds, 1_700_001_234.0, "btime + 123400 ticks");
+        assert_eq!(p.start_time_seconds, Some(1_700_001_234.0), "btime + 123400 ticks");
         assert_eq!(p.virtual_bytes, 2_147_483_648);
         assert_eq!(p.resident_bytes, 30_000 * 4096);
         assert_eq!(Process::parse("1 (x) S 1", proc_stat, 100, 4096), None, "a short line is no figures");
-        assert_eq!(Process::parse(stat, "cpu 1\n", 100, 4096), None, "no boot time");
+        let hidden = Process::parse(stat, "", 100, 4096).expect("the rest without /proc/stat (ProcSubset=pid)");
+        assert_eq!((hidden.start_time_seconds, hidden.resident_bytes), (None, p.resident_bytes));
     }
 
     #[test]
@@ -283,7 +282,8 @@ mod tests {
         assert!(p.resident_bytes > 0 && p.virtual_bytes >= p.resident_bytes, "{p:?}");
         assert!(p.threads >= 1 && p.open_fds.is_some_and(|n| n >= 3), "{p:?}");
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_secs_f64();
-        assert!(p.start_time_seconds <= now + 1.0 && p.start_time_seconds > now - 86_400.0 * 365.0, "{p:?}");
+        let start = p.start_time_seconds.expect("btime");
+        assert!(start <= now + 1.0 && start > now - 86_400.0 * 365.0, "{p:?}");
         let mut out = String::new();
         p.write(&mut out);
         assert!(out.contains("# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total "), "{out}");
