@@ -188,10 +188,12 @@ fn the_json_shapes_of_the_report_commands_are_stable() {
     assert_eq!(keys(&verify), ["anchors", "decision", "input", "models", "same", "score", "threshold", "v"]);
     assert_eq!(keys(&verify["input"]), ["bbox", "faces_found", "path"]);
     let models = json(&run(&g, &["models"]));
-    assert_eq!(keys(&models), ["models", "v"]);
+    assert_eq!(keys(&models), ["found", "models", "v"]);
+    assert_eq!(keys(&models["found"]), ["manifest", "models_dir", "runtime"]);
+    assert_eq!(keys(&models["found"]["runtime"]), ["found_in", "path"]);
     assert_eq!(keys(&models["models"]), ["file", "installed", "kind", "licence", "name", "selected", "status", "what"]);
     let check = json(&run(&g, &["check-config"]));
-    assert_eq!(keys(&check), ["config", "ok", "problems", "v", "warnings"]);
+    assert_eq!(keys(&check), ["config", "found", "ok", "problems", "v", "warnings"]);
     let pairs =
         json(&run(&g, &["pairs", arg(&faces().join("people")), "--sets", "2", "--per-set", "2", "--lfw", arg(&dir.path().join("p.txt"))]));
     assert_eq!(keys(&pairs), ["different", "dir", "per_set", "same", "seed", "sets", "v", "written"]);
