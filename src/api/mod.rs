@@ -11,6 +11,7 @@
 //! The server runs on a thread of its own with its own models (the pipeline's are busy with the camera) and its
 //! own connection to the gallery; a change made here reaches the daemon's matcher through the gallery watcher.
 
+mod compreface;
 mod metrics;
 mod server;
 mod strangers;
@@ -41,6 +42,7 @@ use crate::jobs::{JobError, REPORT_VERSION};
 use crate::pipeline::CameraStats;
 pub use crate::sinks::sse::EventFeed;
 use crate::stills::{Engine, EngineError};
+pub use compreface::ROUTES as COMPREFACE_ROUTES;
 
 /// The OpenAPI 3 description of the routes, served at `/api/openapi.json`.
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -108,6 +110,8 @@ struct Shared {
     sessions: ui::Sessions,
     /// The accept loop's bounds.
     limits: server::Limits,
+    /// The detector's own score floor (`detect.score_threshold`): a client cannot ask for less certain faces.
+    det_floor: f32,
 }
 
 /// A bound, ready API: models loaded, gallery open, address bound ([`Api::build`]); [`Api::serve`] starts it.
@@ -206,6 +210,7 @@ impl Api {
             live,
             sessions: ui::Sessions::default(),
             limits: server::Limits { max_connections: cfg.api.max_connections.get(), idle_timeout: cfg.api.idle_timeout },
+            det_floor: cfg.detect.score_threshold.get(),
         };
         Ok(Self { shared: Arc::new(shared), listener })
     }
@@ -264,13 +269,17 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/api/strangers/{label}/merge", post(strangers::merge))
         .route(&format!("{}/{{*path}}", crate::base::event::SNAPSHOT_ROUTE), get(snapshot))
         .merge(ui::router(shared.clone()))
+        .merge(compreface::router())
         .fallback(|| async { Failure(StatusCode::NOT_FOUND, "no such route (GET /api/openapi.json lists them)".into()) })
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(known_parameters))
         .layer(axum::middleware::from_fn_with_state(shared.clone(), authorize))
+        // Outermost: whatever answered an error on a CompreFace path (the key check too), in CompreFace's shape.
+        .layer(axum::middleware::from_fn(compreface::errors_in_its_shape))
         .with_state(shared)
 }
 
-/// The routes served, as the OpenAPI document must list them: (method, path).
+/// The routes served, as the OpenAPI document must list them: (method, path); with [`compreface::ROUTES`].
 pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/health"),
     ("get", "/api/openapi.json"),
@@ -357,6 +366,29 @@ impl From<EngineError> for Failure {
 /// Constant-time comparison: the time taken does not tell how much of a key was right.
 fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The query parameters a native route takes (`/api/…`): any other is refused with 400, never ignored.
+fn native_parameters(path: &str) -> &'static [&'static str] {
+    match path {
+        "/api/recognize" => &["top_k"],
+        p if p.starts_with("/api/strangers/") && p.contains("/faces/") => &["scene"],
+        _ => &[],
+    }
+}
+
+/// Refuses a query parameter the native route does not take (CompreFace's routes check their own).
+async fn known_parameters(request: Request, next: axum::middleware::Next) -> Response {
+    let path = request.uri().path();
+    if path.starts_with("/api/") && !path.starts_with("/api/v1/") {
+        let takes = native_parameters(path);
+        let query = request.uri().query().unwrap_or("");
+        if let Some((unknown, _)) = form_urlencoded::parse(query.as_bytes()).find(|(k, _)| !takes.contains(&k.as_ref())) {
+            let takes = if takes.is_empty() { "no parameters".to_string() } else { takes.join(", ") };
+            return Failure(StatusCode::BAD_REQUEST, format!("unknown parameter `{unknown}`: {path} takes {takes}")).into_response();
+        }
+    }
+    next.run(request).await
 }
 
 async fn authorize(State(shared): State<Arc<Shared>>, request: Request, next: axum::middleware::Next) -> Response {
@@ -742,7 +774,8 @@ mod tests {
             }
         }
         documented.sort();
-        let mut served: Vec<(String, String)> = ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+        let mut served: Vec<(String, String)> =
+            ROUTES.iter().chain(compreface::ROUTES).map(|(m, p)| (m.to_string(), p.to_string())).collect();
         served.sort();
         assert_eq!(documented, served);
     }

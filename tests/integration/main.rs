@@ -5,6 +5,7 @@ mod bad_input;
 mod bench;
 mod browser;
 mod cli;
+mod compreface;
 mod common;
 mod daemon;
 mod evaluation;
