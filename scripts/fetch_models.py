@@ -29,7 +29,7 @@ from onnx_repair import REPAIRS
 
 ROOT = Path(__file__).resolve().parent.parent
 # Installed unless --model narrows the set: the defaults plus every model the mirror of this project carries.
-DEFAULT_SET = ["onnxruntime", "yunet", "scrfd_500m", "faceplugin", "w600k_mbf", "sface_int8", "hamilton_clip",
+DEFAULT_SET = ["onnxruntime", "yunet", "scrfd_500m", "faceplugin", "w600k_mbf", "sface_int8", "age", "gender", "hamilton_clip",
                "lin_manuel_miranda", "alex_lacamoire", "clm_cap12", "clm_cap13", "clm_franck"]
 
 
@@ -51,7 +51,7 @@ def sha256_file(path: Path) -> str:
 
 def entries(manifest: dict) -> dict[str, dict]:
     out = {}
-    for section in ("runtime", "detector", "recognizer", "sample"):
+    for section in ("runtime", "detector", "recognizer", "attribute", "sample"):
         for name, entry in manifest.get(section, {}).items():
             out[name] = dict(entry, kind=section)
     return out

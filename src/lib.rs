@@ -10,7 +10,7 @@
 //!   printed and recorded lines, the window, snapshots); they know nothing of the stages.
 //! - The stages and their steps, in the order a frame meets them: [`capture`] → [`detect`] → [`track`] (which
 //!   calls [`align`], [`embed`] and [`matcher`] over the [`gallery`]) → [`publish`]; each defines its own
-//!   configuration section.
+//!   configuration section. Beside them, [`attributes`] (age and gender, on request only).
 //! - [`config`]: the sections composed, loaded, layered and checked, and resolved into a plan.
 //! - [`sessions`] (the models checked once, their sessions made from that), then [`stills`] (the stages on one
 //!   photo) and [`pipeline`] (the stages on cameras, one thread each, wired as its topology declares).
@@ -21,6 +21,7 @@
 
 pub mod align;
 pub mod api;
+pub mod attributes;
 pub mod base;
 pub mod capture;
 pub mod cli;

@@ -120,6 +120,11 @@ impl Models {
         Ok(Self { runtime: Runtime::new(&cfg.runtime)?, det: (det.clone(), det_path), rec: (rec.clone(), rec_path), info })
     }
 
+    /// The ONNX Runtime environment the sessions come from.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
     /// What the models are.
     pub fn info(&self) -> &ModelInfo {
         &self.info

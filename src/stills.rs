@@ -33,6 +33,9 @@ pub enum EngineError {
     /// Embedding failed.
     #[error(transparent)]
     Embed(#[from] EmbedError),
+    /// Age or gender could not be estimated.
+    #[error(transparent)]
+    Attribute(#[from] crate::attributes::AttributeError),
     /// The photo has no face.
     #[error("no face found in {0}")]
     NoFace(PathBuf),
@@ -63,7 +66,8 @@ impl crate::exit::Exit for EngineError {
             Self::Model(e) => e.exit_code(),
             Self::Detect(e) => e.exit_code(),
             Self::Embed(e) => e.exit_code(),
-            Self::Align(_) | Self::NoFace(_) | Self::SeveralFaces { .. } => crate::exit::INPUT,
+            Self::Attribute(crate::attributes::AttributeError::Model(e)) => e.exit_code(),
+            Self::Attribute(_) | Self::Align(_) | Self::NoFace(_) | Self::SeveralFaces { .. } => crate::exit::INPUT,
         }
     }
 }
@@ -85,6 +89,10 @@ pub struct Engine {
     embedder: OnnxEmbedder,
     max_image_pixels: usize,
     info: ModelInfo,
+    /// The age and gender models, loaded at their first use ([`Engine::attributes`]).
+    attributes: Option<crate::attributes::AttributeModels>,
+    /// Where they are loaded from: the runtime, the manifest and the models directory.
+    attribute_source: (crate::model::Runtime, String, PathBuf),
 }
 
 impl Engine {
@@ -109,6 +117,8 @@ impl Engine {
             embedder,
             max_image_pixels: cfg.detect.max_image_pixels.get(),
             info: models.info().clone(),
+            attributes: None,
+            attribute_source: (models.runtime().clone(), cfg.models.manifest.clone(), crate::paths::resolve_path(&cfg.models.dir)),
         })
     }
 
@@ -132,6 +142,24 @@ impl Engine {
         let aligned = align::align(&frame.bgr, &det.landmarks)?;
         let embedding = self.embedder.embed(&aligned.bgr)?;
         Ok(Face { detection: det.map_coords(|v| frame.to_original(v)), aligned, embedding })
+    }
+
+    /// Loads the age and gender models if they are not yet: an error naming `facewatch models install age gender`
+    /// when they are not installed.
+    pub fn attribute_models(&mut self) -> Result<&mut crate::attributes::AttributeModels, EngineError> {
+        let models = match self.attributes.take() {
+            Some(models) => models,
+            None => {
+                let (runtime, manifest, dir) = &self.attribute_source;
+                crate::attributes::AttributeModels::load(runtime, &crate::model::Manifest::configured(manifest)?, dir)?
+            }
+        };
+        Ok(self.attributes.insert(models))
+    }
+
+    /// Age and gender of one detection (frame pixels); the models are loaded at the first call.
+    pub fn attributes(&mut self, frame: &Frame, det: &Detection) -> Result<crate::attributes::Attributes, EngineError> {
+        Ok(self.attribute_models()?.estimate(&frame.bgr, det)?)
     }
 
     /// Every face in the frame, detected, aligned and embedded.

@@ -4,8 +4,9 @@
 //! `subjects [{subject, similarity}]`, `execution_time`, `plugins_versions`); errors are `{"message", "code"}` with
 //! CompreFace's codes (28 no face, 31 several faces, 42 no such subject, 44 no such image, …).
 //!
-//! Every parameter is honoured or refused with 400, never ignored: an unknown parameter, a face plugin this server
-//! does not have, a `det_prob_threshold` below the detector's own floor (`detect.score_threshold`: faces less
+//! Face plugins: `landmarks`, `calculator` (the embedding), `age` and `gender` (dlib's CC0 models, loaded at their
+//! first use). Every parameter is honoured or refused with 400, never ignored: an unknown parameter, a face plugin
+//! this server does not have (`pose`, `mask`), a `det_prob_threshold` below the detector's own floor (`detect.score_threshold`: faces less
 //! certain than that are never found) or `detect_faces=false` (faces are aligned from their detected landmarks) are
 //! refused with the reason. Differences from CompreFace, each for a reason: a subject exists while it has a face
 //! (`POST /subjects` of a new name is refused: add a face instead); `similarity` is the recognizer's cosine
@@ -173,7 +174,12 @@ pub(super) async fn errors_in_its_shape(request: Request, next: axum::middleware
 struct Plugins {
     landmarks: bool,
     calculator: bool,
+    age: bool,
+    gender: bool,
 }
+
+/// The face plugins this server has.
+const PLUGINS: &str = "landmarks, calculator, age, gender";
 
 /// A route's query, checked: each parameter the route takes, parsed and within range.
 #[derive(Debug, Clone)]
@@ -240,18 +246,15 @@ fn params(q: &HashMap<String, String>, takes: &[&str], floor: f32) -> Result<Par
             "" | "undefined" | "null" => {}
             "landmarks" => plugins.landmarks = true,
             "calculator" => plugins.calculator = true,
-            "age" | "gender" | "pose" | "mask" | "landmarks2d106" => {
+            "age" => plugins.age = true,
+            "gender" => plugins.gender = true,
+            "pose" | "mask" | "landmarks2d106" => {
                 return Err(CfError::bad(
                     code::VALIDATION,
-                    format!("face plugin `{slug}` is not available on this server; it has: landmarks, calculator"),
+                    format!("face plugin `{slug}` is not available on this server; it has: {PLUGINS}"),
                 ))
             }
-            other => {
-                return Err(CfError::bad(
-                    code::VALIDATION,
-                    format!("unknown face plugin `{other}`; this server has: landmarks, calculator"),
-                ))
-            }
+            other => return Err(CfError::bad(code::VALIDATION, format!("unknown face plugin `{other}`; this server has: {PLUGINS}"))),
         }
     }
     if !flag("detect_faces", true)? {
@@ -351,8 +354,11 @@ fn box_of(d: &Detection, frame: &Frame) -> Value {
 struct Found {
     frame: Frame,
     faces: Vec<Face>,
+    /// Each face's age and gender, when a plugin asked for them.
+    attributes: Vec<Option<crate::attributes::Attributes>>,
     detector_ms: f64,
     calculator_ms: f64,
+    attributes_ms: f64,
 }
 
 fn find_faces(engine: &mut Engine, bytes: &[u8], p: &Params, name: &str) -> Result<Found, CfError> {
@@ -370,13 +376,39 @@ fn find_faces(engine: &mut Engine, bytes: &[u8], p: &Params, name: &str) -> Resu
     }
     let t = Instant::now();
     let faces = detections.iter().map(|d| engine.face(&frame, d)).collect::<Result<Vec<_>, _>>()?;
-    Ok(Found { frame, faces, detector_ms, calculator_ms: ms(t) })
+    let calculator_ms = ms(t);
+    let t = Instant::now();
+    let attributes = match p.plugins.age || p.plugins.gender {
+        false => vec![None; faces.len()],
+        true => {
+            engine.attribute_models().map_err(|e| match e {
+                EngineError::Model(e @ crate::model::ModelError::Missing { .. }) => {
+                    CfError::bad(code::VALIDATION, format!("the age and gender plugins need their models: {e}"))
+                }
+                other => other.into(),
+            })?;
+            detections.iter().map(|d| engine.attributes(&frame, d).map(Some)).collect::<Result<Vec<_>, _>>()?
+        }
+    };
+    Ok(Found { frame, faces, attributes, detector_ms, calculator_ms, attributes_ms: ms(t) })
 }
 
 /// One face as CompreFace describes it: its box, the plugins asked for, and (with `status`) the time taken.
-fn face_json(face: &Face, found: &Found, p: &Params) -> Map<String, Value> {
+fn face_json(i: usize, found: &Found, p: &Params) -> Map<String, Value> {
+    let face = &found.faces[i];
     let mut out = Map::new();
     out.insert("box".into(), box_of(&face.detection, &found.frame));
+    if let Some(Some(a)) = found.attributes.get(i) {
+        if p.plugins.age {
+            out.insert(
+                "age".into(),
+                json!({"probability": round5(a.age.probability), "high": a.age.high, "low": a.age.low, "value": a.age.value}),
+            );
+        }
+        if p.plugins.gender {
+            out.insert("gender".into(), json!({"probability": round5(a.gender.probability), "value": a.gender.value}));
+        }
+    }
     if p.plugins.landmarks {
         let points: Vec<[i64; 2]> = face.detection.landmarks.iter().map(|[x, y]| [x.round() as i64, y.round() as i64]).collect();
         out.insert("landmarks".into(), json!(points));
@@ -386,24 +418,33 @@ fn face_json(face: &Face, found: &Found, p: &Params) -> Map<String, Value> {
     }
     if p.status {
         let n = found.faces.len().max(1) as f64;
-        out.insert(
-            "execution_time".into(),
-            json!({"detector": found.detector_ms, "calculator": (found.calculator_ms / n * 10.0).round() / 10.0}),
-        );
+        let mut times = json!({"detector": found.detector_ms, "calculator": (found.calculator_ms / n * 10.0).round() / 10.0});
+        if p.plugins.age || p.plugins.gender {
+            // Both models run for either plugin: their time together, per face.
+            times["age_gender"] = json!((found.attributes_ms / n * 10.0).round() / 10.0);
+        }
+        out.insert("execution_time".into(), times);
     }
     out
 }
 
-fn versions(engine: &Engine) -> Value {
+fn versions(engine: &Engine, p: &Params) -> Value {
     let info = engine.info();
-    json!({"detector": format!("facewatch.{}", info.detector), "calculator": format!("facewatch.{}", info.recognizer)})
+    let mut out = json!({"detector": format!("facewatch.{}", info.detector), "calculator": format!("facewatch.{}", info.recognizer)});
+    if p.plugins.age {
+        out["age"] = json!("facewatch.dlib_age_v1");
+    }
+    if p.plugins.gender {
+        out["gender"] = json!("facewatch.dlib_gender_v1");
+    }
+    out
 }
 
 /// `{"result": [...]}`, with `plugins_versions` when `status` is asked for.
 fn result(faces: Vec<Map<String, Value>>, p: &Params, engine: &Engine) -> Value {
     let mut out = json!({"result": faces});
     if p.status {
-        out["plugins_versions"] = versions(engine);
+        out["plugins_versions"] = versions(engine, p);
     }
     out
 }
@@ -427,8 +468,9 @@ async fn recognize(
         let faces = found
             .faces
             .iter()
-            .map(|face| {
-                let mut f = face_json(face, &found, &p);
+            .enumerate()
+            .map(|(i, face)| {
+                let mut f = face_json(i, &found, &p);
                 let subjects: Vec<Value> = gallery
                     .search(&face.embedding, p.prediction_count)
                     .into_iter()
@@ -453,7 +495,7 @@ async fn detect(
     let [file] = <[Bytes; 1]>::try_from(images(&shared, request, &["file"]).await?).map_err(|_| CfError::no_face())?;
     let out = work(&shared, move |engine, _| {
         let found = find_faces(engine, &file, &p, "file")?;
-        let faces = found.faces.iter().map(|face| face_json(face, &found, &p)).collect();
+        let faces = (0..found.faces.len()).map(|i| face_json(i, &found, &p)).collect();
         Ok(result(faces, &p, engine))
     })
     .await?;
@@ -481,15 +523,16 @@ async fn verify_images(
         let matches: Vec<Value> = tgt
             .faces
             .iter()
-            .map(|face| {
-                let mut f = face_json(face, &tgt, &p);
+            .enumerate()
+            .map(|(i, face)| {
+                let mut f = face_json(i, &tgt, &p);
                 f.insert("similarity".into(), json!(round5(reference.embedding.cosine(&face.embedding).clamp(0.0, 1.0))));
                 Value::Object(f)
             })
             .collect();
-        let mut element = json!({"source_image_face": face_json(reference, &src, &p), "face_matches": matches});
+        let mut element = json!({"source_image_face": face_json(0, &src, &p), "face_matches": matches});
         if p.status {
-            element["plugins_versions"] = versions(engine);
+            element["plugins_versions"] = versions(engine, &p);
         }
         Ok(json!({"result": [element]}))
     })
@@ -677,8 +720,9 @@ async fn verify_face(
         let faces: Vec<Map<String, Value>> = found
             .faces
             .iter()
-            .map(|face| {
-                let mut f = face_json(face, &found, &p);
+            .enumerate()
+            .map(|(i, face)| {
+                let mut f = face_json(i, &found, &p);
                 f.insert("subject".into(), json!(stored.name));
                 f.insert("similarity".into(), json!(round5(reference.cosine(&face.embedding).clamp(0.0, 1.0))));
                 f
@@ -808,7 +852,7 @@ mod tests {
             (("prediction_count", "0"), "prediction_count"),
             (("det_prob_threshold", "1.5"), "det_prob_threshold"),
             (("det_prob_threshold", "0.3"), "below this server's detector floor"),
-            (("face_plugins", "age"), "not available"),
+            (("face_plugins", "mask"), "not available"),
             (("face_plugins", "bogus"), "unknown face plugin"),
             (("status", "maybe"), "true or false"),
             (("detect_faces", "false"), "not supported"),

@@ -19,6 +19,10 @@ pub struct DetectArgs {
     /// Write each face's aligned 112×112 crop as DIR/<photo>_face<N>.png.
     #[arg(long, value_name = "DIR")]
     pub crop: Option<PathBuf>,
+    /// Also estimate each face's age and gender (dlib's CC0 models: `facewatch models install age gender`;
+    /// figures and limits in BENCHMARKS.md). No ethnicity, on purpose.
+    #[arg(long)]
+    pub attributes: bool,
 }
 
 /// `facewatch verify`.
@@ -75,7 +79,7 @@ struct Photos<T> {
 /// `detect IMG… [--crop DIR]`: exit 3 when any photo could not be read.
 pub(super) fn detect(g: &GlobalArgs, cfg: &Config, args: DetectArgs) -> Outcome<u8> {
     let mut engine = engine(cfg)?;
-    let out = photos::detect(&mut engine, &args.images, args.crop.as_deref())?;
+    let out = photos::detect(&mut engine, &args.images, args.crop.as_deref(), args.attributes)?;
     let failed = out.iter().any(|p| p.error.is_some());
     emit(g, &Photos { photos: out }, |out| {
         for p in &out.photos {
@@ -88,6 +92,12 @@ pub(super) fn detect(g: &GlobalArgs, cfg: &Config, args: DetectArgs) -> Outcome<
                 println!("  face {i}: box x={:.0} y={:.0} w={:.0} h={:.0}, score {:.3}", b.x, b.y, b.w, b.h, f.det_score);
                 if let Some(c) = &f.crop {
                     println!("    crop {}", shown(c));
+                }
+                if let Some(a) = &f.attributes {
+                    println!(
+                        "    age {:.0} ({}-{}, p {:.2}), {} (p {:.2})",
+                        a.age.value, a.age.low, a.age.high, a.age.probability, a.gender.value, a.gender.probability
+                    );
                 }
             }
         }

@@ -136,7 +136,7 @@ pub struct InstallReport {
 fn entries(manifest: &str) -> Result<BTreeMap<String, (String, Entry)>, String> {
     let table: toml::Table = toml::from_str(manifest).map_err(|e| e.to_string())?;
     let mut out = BTreeMap::new();
-    for section in ["runtime", "detector", "recognizer", "sample"] {
+    for section in ["runtime", "detector", "recognizer", "attribute", "sample"] {
         let Some(items) = table.get(section).and_then(toml::Value::as_table) else { continue };
         for (name, value) in items {
             let entry: Entry = value.clone().try_into().map_err(|e| format!("[{section}.{name}]: {e}"))?;

@@ -22,6 +22,9 @@ pub struct FaceOut {
     /// Where the aligned crop was written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub crop: Option<PathBuf>,
+    /// Estimated age and gender (`detect --attributes`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attributes: Option<crate::attributes::Attributes>,
 }
 
 /// The faces of one photo, or why it could not be read.
@@ -43,19 +46,23 @@ pub struct PhotoOut {
 }
 
 fn face_out(d: &Detection, crop: Option<PathBuf>) -> FaceOut {
-    FaceOut { bbox: d.bbox, landmarks: d.landmarks, det_score: d.score, crop }
+    FaceOut { bbox: d.bbox, landmarks: d.landmarks, det_score: d.score, crop, attributes: None }
 }
 
 /// Every face of every photo; with `crop_dir`, each face's aligned 112×112 crop written there (the folder created
-/// 0700, each crop 0600: crops are faces). A photo that cannot be read is reported with its error, not fatal.
-pub fn detect(engine: &mut Engine, images: &[PathBuf], crop_dir: Option<&Path>) -> Result<Vec<PhotoOut>, JobError> {
+/// 0700, each crop 0600: crops are faces); with `attributes`, each face's estimated age and gender (the models
+/// missing is an error before any photo). A photo that cannot be read is reported with its error, not fatal.
+pub fn detect(engine: &mut Engine, images: &[PathBuf], crop_dir: Option<&Path>, attributes: bool) -> Result<Vec<PhotoOut>, JobError> {
+    if attributes {
+        engine.attribute_models()?;
+    }
     // Checked and held open: a link planted in it (or at it) is never followed.
     let crops =
         crop_dir.map(|dir| crate::private::PrivateDir::create(dir).map_err(JobError::file("use the crop folder", dir))).transpose()?;
     Ok(images
         .iter()
         .map(|path| {
-            detect_one(engine, path, crops.as_ref()).unwrap_or_else(|e| PhotoOut {
+            detect_one(engine, path, crops.as_ref(), attributes).unwrap_or_else(|e| PhotoOut {
                 path: path.clone(),
                 width: None,
                 height: None,
@@ -66,7 +73,7 @@ pub fn detect(engine: &mut Engine, images: &[PathBuf], crop_dir: Option<&Path>) 
         .collect())
 }
 
-fn detect_one(engine: &mut Engine, path: &Path, crop: Option<&crate::private::PrivateDir>) -> Result<PhotoOut, JobError> {
+fn detect_one(engine: &mut Engine, path: &Path, crop: Option<&crate::private::PrivateDir>, attributes: bool) -> Result<PhotoOut, JobError> {
     let frame = engine.load(path)?;
     let dets = engine.detect(&frame)?;
     let mut faces = Vec::with_capacity(dets.len());
@@ -80,7 +87,11 @@ fn detect_one(engine: &mut Engine, path: &Path, crop: Option<&crate::private::Pr
             }
             None => None,
         };
-        faces.push(face_out(&original, crop_path));
+        let mut face = face_out(&original, crop_path);
+        if attributes {
+            face.attributes = Some(engine.attributes(&frame, d)?);
+        }
+        faces.push(face);
     }
     Ok(PhotoOut { path: path.into(), width: Some(frame.original_width), height: Some(frame.original_height), faces, error: None })
 }

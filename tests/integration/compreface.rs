@@ -75,6 +75,19 @@ fn compreface_s_documented_requests_work_against_facewatch() {
     assert_eq!(first["landmarks"].as_array().map(Vec::len), Some(5), "{r}");
     assert!(first["execution_time"]["detector"].is_number() && r["plugins_versions"]["calculator"].is_string(), "{r}");
     assert!(first.get("embedding").is_none(), "no calculator plugin asked: {r}");
+    // Age and gender on request (dlib's CC0 models), in CompreFace's shapes.
+    let (status, r) = curl(
+        "POST",
+        &format!("{b}/api/v1/recognition/recognize?face_plugins=age,gender&status=true"),
+        &[&mp[..], &["-F", &held_out]].concat(),
+    );
+    assert_eq!(status, 200, "{r}");
+    let f = &r["result"][0];
+    assert_eq!(f["gender"]["value"], "male", "{r}");
+    assert!(f["gender"]["probability"].as_f64().is_some_and(|p| p > 0.5 && p <= 1.0), "{r}");
+    let (low, high) = (f["age"]["low"].as_u64().unwrap_or(0), f["age"]["high"].as_u64().unwrap_or(0));
+    assert!(low <= high && (20..=90).contains(&high) && f["age"]["probability"].as_f64().is_some_and(|p| p >= 0.5), "{r}");
+    assert!(f["execution_time"]["age_gender"].is_number() && r["plugins_versions"]["age"].is_string(), "{r}");
     // The case: limit=1&det_prob_threshold=0.99 on a group photo answers one face, not all of them.
     let (_, all) = curl("POST", &format!("{b}/api/v1/recognition/recognize"), &[&mp[..], &["-F", &group]].concat());
     let n = all["result"].as_array().map_or(0, Vec::len);
@@ -173,7 +186,7 @@ fn compreface_s_documented_requests_work_against_facewatch() {
 
     // Every parameter honoured or refused: unknown ones, plugins this server lacks, a threshold below the
     // detector's floor; errors in CompreFace's shape, the key's too.
-    for q in ["foo=1", "face_plugins=age", "det_prob_threshold=0.1", "limit=-1", "detect_faces=false"] {
+    for q in ["foo=1", "face_plugins=mask", "det_prob_threshold=0.1", "limit=-1", "detect_faces=false"] {
         let (status, e) = curl("POST", &format!("{b}/api/v1/recognition/recognize?{q}"), &[&mp[..], &["-F", &held_out]].concat());
         assert_eq!((status, e["code"].as_u64()), (400, Some(26)), "{q}: {e}");
         assert!(e["message"].is_string(), "{e}");

@@ -27,6 +27,8 @@ const LAYERS: &[&str] = &[
     "align",
     "detect",
     "embed",
+    // Age and gender on request (the API, `detect --attributes`): a step beside embedding.
+    "attributes",
     "matcher",
     "gallery",
     "strangers",
