@@ -57,6 +57,7 @@ chmod -R a+rX "$root/srv"
 
 in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "$@"; }
 step() { printf '\n== %s\n' "$*"; }
+as_fw() { in_root setpriv --reuid=facewatch --regid=facewatch --init-groups "$@"; }
 fail() { echo "deb-test: FAILED: $*" >&2; exit 1; }
 
 step "install $(basename "$deb") with apt (dependencies from Debian)"
@@ -80,10 +81,20 @@ ls "$root/usr/share/man/man1/" | grep -c '^facewatch' | xargs echo "man pages:"
 [ -f "$root/usr/share/man/man1/facewatch-models-install.1.gz" ] || fail "no man page per subcommand"
 [ -f "$root/usr/share/bash-completion/completions/facewatch" ] || fail "no bash completion"
 
-step "models install as root, from the mirror and the registries (the shipped config's licence-clean pack)"
+step "models install as root (into /usr/local/lib/facewatch), from the mirror and the registries (the licence-clean pack)"
 in_root env FACEWATCH_MODEL_MIRROR=/srv/mirror facewatch models install
 in_root facewatch models | head -4
-in_root facewatch --json models | grep -q '"found_in": "/var/lib/facewatch"' || fail "models not found in /var/lib/facewatch"
+in_root facewatch --json models | grep -q '"found_in": "/usr/local/lib/facewatch"' || fail "models not found in /usr/local/lib/facewatch"
+# The service's user finds them there too, and cannot change them.
+as_fw facewatch --json models | grep -q '"found_in": "/usr/local/lib/facewatch"' || fail "the service user does not find root's install"
+in_root stat -c '%a %U %n' /usr/local/lib/facewatch/models /usr/local/lib/facewatch/lib
+# A library the service's user planted in its own directory is never loaded by root.
+mkdir -p "$root/var/lib/facewatch/lib" && touch "$root/var/lib/facewatch/lib/libonnxruntime.so.1.32.0"
+in_root chown -R facewatch:facewatch /var/lib/facewatch/lib
+in_root sh -c 'cd /var/lib/facewatch && facewatch --json check-config' | tr -d ' \n' \
+  | grep -q '"runtime":{"path":"/usr/local/lib/facewatch/lib/libonnxruntime.so.1.32.0"' || fail "root would load the service user's library"
+echo "a library planted in /var/lib/facewatch/lib by the service's user: not loaded by root"
+rm -rf "$root/var/lib/facewatch/lib"
 step "a non-commercial pack is refused until its licence is accepted"
 set +e
 in_root env FACEWATCH_MODEL_MIRROR=/srv/mirror facewatch --set models.pack=accurate models install
@@ -92,7 +103,6 @@ set -e
 [ "$code" = 2 ] || fail "the non-commercial pack was not refused (exit $code)"
 
 step "enroll and identify as the service's user"
-as_fw() { in_root setpriv --reuid=facewatch --regid=facewatch --init-groups "$@"; }
 as_fw sh -c 'cd /var/lib/facewatch && facewatch enroll /srv/people'
 as_fw facewatch --json identify /srv/obama-held-out.jpg | tee /tmp/deb-test-identify.json
 grep -m1 '"name"' /tmp/deb-test-identify.json | grep -q '"obama"' || fail "the held-out photo was not named obama"
@@ -115,7 +125,9 @@ source = "/srv/clip.mp4"
 TOML
 as_fw facewatch check-config || fail "a configured system fails check-config"
 step "the daemon runs the configured camera as the service would (its user, its configuration)"
-as_fw sh -c 'cd /var/lib/facewatch && facewatch run --max-frames 60 --socket "" --print' | grep -c '"type"' | xargs echo "events printed:"
+events="$(as_fw sh -c 'cd /var/lib/facewatch && facewatch run --max-frames 60 --socket "" --print' | grep -c '"type"' || true)"
+echo "events printed: $events"
+[ "$events" -gt 0 ] || fail "the daemon printed no event"
 
 step "the installed unit: systemd-analyze verify and security"
 # The unit's Documentation= names its man pages; verify checks them with man, as on any Debian with man-db.

@@ -11,12 +11,14 @@
 //!    `/usr/local/lib/facewatch` for `systemd/install.sh`'s `/usr/local/bin`);
 //! 4. the user's data directory, where `facewatch models install` puts them for a user: models in
 //!    `$XDG_DATA_HOME/facewatch/models` (`~/.local/share/facewatch/models`), the runtime in `~/.local/lib/facewatch`;
-//! 5. `/usr/lib/facewatch` (the `facewatch-models` package);
-//! 6. `/var/lib/facewatch` (where `facewatch models install` puts them when run as root or as the service's user
-//!    once the package is installed).
+//! 5. `/usr/local/lib/facewatch` (where `sudo facewatch models install` puts them);
+//! 6. `/usr/lib/facewatch` (the `facewatch-models` package);
+//! 7. `/var/lib/facewatch` (where `facewatch models install` puts them when run as the service's user).
 //!
 //! An absolute path or a `~/` path is the configured path itself; a path found nowhere is returned as it is (the
-//! error then names it).
+//! error then names it). Run as root, a candidate counts only where root alone could have put it ([`trusted`]):
+//! a library or model planted by another user (the service's own state directory, a shared working directory) is
+//! never loaded into a root process.
 
 use std::path::{Path, PathBuf};
 
@@ -28,8 +30,28 @@ pub fn resolve_path(p: &str) -> PathBuf {
     }
 }
 
-/// The system-wide installation roots, after the binary's and the user's.
-pub const SYSTEM_ROOTS: [&str; 2] = ["/usr/lib/facewatch", "/var/lib/facewatch"];
+/// The system-wide installation roots, after the binary's and the user's: root's own installs, the package's,
+/// the service user's.
+pub const SYSTEM_ROOTS: [&str; 3] = ["/usr/local/lib/facewatch", "/usr/lib/facewatch", "/var/lib/facewatch"];
+
+/// Whether `path` and every folder above it belong to root and no one else may change them (a sticky folder such
+/// as `/tmp` may be shared): what a root process may load code or models from. True for everyone else.
+pub fn trusted(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return true;
+    }
+    let Ok(full) = std::path::absolute(path) else { return false };
+    full.ancestors().all(|p| match std::fs::metadata(p) {
+        Ok(m) => {
+            let shared = m.mode() & 0o002 != 0 || (m.mode() & 0o020 != 0 && m.gid() != 0);
+            m.uid() == 0 && (!shared || (m.is_dir() && m.mode() & 0o1000 != 0 && p != full))
+        }
+        // Not there (yet): nothing of it can have been planted.
+        Err(_) => true,
+    })
+}
 
 /// Where a located path was found: what `facewatch models` and `check-config` say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -45,6 +67,8 @@ pub enum Origin {
     BinaryLib,
     /// The user's data directory (`$XDG_DATA_HOME/facewatch`, `~/.local/lib/facewatch`).
     UserData,
+    /// `/usr/local/lib/facewatch`.
+    UsrLocalLib,
     /// `/usr/lib/facewatch`.
     UsrLib,
     /// `/var/lib/facewatch`.
@@ -61,6 +85,7 @@ impl std::fmt::Display for Origin {
             Self::BesideBinary => "beside the binary",
             Self::BinaryLib => "../lib/facewatch beside the binary",
             Self::UserData => "the user's data directory",
+            Self::UsrLocalLib => "/usr/local/lib/facewatch",
             Self::UsrLib => "/usr/lib/facewatch",
             Self::VarLib => "/var/lib/facewatch",
             Self::Missing => "not found",
@@ -80,7 +105,7 @@ pub fn locate_with_origin(p: &str) -> (String, Origin) {
     if path.is_absolute() || p.starts_with("~/") {
         return (p.to_string(), Origin::Configured);
     }
-    if path.exists() {
+    if path.exists() && trusted(path) {
         return (p.to_string(), Origin::WorkingDirectory);
     }
     let mut candidates: Vec<(PathBuf, Origin)> = Vec::new();
@@ -104,10 +129,40 @@ pub fn locate_with_origin(p: &str) -> (String, Origin) {
         };
         candidates.push((user, Origin::UserData));
     }
-    candidates.push((Path::new(SYSTEM_ROOTS[0]).join(path), Origin::UsrLib));
-    candidates.push((Path::new(SYSTEM_ROOTS[1]).join(path), Origin::VarLib));
+    for (root, origin) in SYSTEM_ROOTS.iter().zip([Origin::UsrLocalLib, Origin::UsrLib, Origin::VarLib]) {
+        candidates.push((Path::new(root).join(path), origin));
+    }
     candidates
         .into_iter()
-        .find(|(c, _)| c.exists())
+        .find(|(c, _)| c.exists() && trusted(c))
         .map_or_else(|| (p.to_string(), Origin::Missing), |(c, origin)| (c.display().to_string(), origin))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// Run as root (as CI runs), a folder others may write, or another user's, is not a place to load from.
+    #[test]
+    fn root_loads_nothing_another_user_could_have_planted() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            assert!(trusted(Path::new("/tmp")), "for other users every place is their own business");
+            return;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let own = dir.path().join("own");
+        std::fs::create_dir(&own).expect("mkdir");
+        std::fs::write(own.join("lib.so"), b"x").expect("write");
+        assert!(trusted(&own.join("lib.so")), "root's own folder under the sticky /tmp");
+        std::fs::set_permissions(&own, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        assert!(!trusted(&own.join("lib.so")), "a world-writable folder");
+        std::fs::set_permissions(&own, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        // SAFETY: chown of a path we made, to the `nobody` uid.
+        let c = std::ffi::CString::new(own.as_os_str().as_encoded_bytes()).expect("path");
+        assert_eq!(unsafe { libc::chown(c.as_ptr(), 65534, 65534) }, 0);
+        assert!(!trusted(&own.join("lib.so")), "another user's folder");
+        assert!(trusted(&dir.path().join("not-there-yet")), "nothing planted where nothing is");
+    }
 }

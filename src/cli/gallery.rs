@@ -248,8 +248,8 @@ pub struct InstallArgs {
     #[arg(long, conflicts_with = "names")]
     pub all: bool,
     /// Models directory to install into (the runtime goes to `lib/` beside it); default: models.dir when it is
-    /// a writable directory, else /var/lib/facewatch/models when a package made /var/lib/facewatch and this user
-    /// may write it (root, facewatch), else $XDG_DATA_HOME/facewatch/models.
+    /// a writable directory, else, once the package is installed, /usr/local/lib/facewatch/models for root and
+    /// /var/lib/facewatch/models for the facewatch user, else $XDG_DATA_HOME/facewatch/models.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
     /// Offline mirror directory (default: $FACEWATCH_MODEL_MIRROR, else ../shared/models beside the checkout).

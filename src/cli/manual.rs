@@ -36,7 +36,10 @@ const ENVIRONMENT: &[(&str, &str)] = &[
 const FILES: &[(&str, &str)] = &[
     ("/etc/facewatch/config.toml", "The system configuration, read when it exists; --config layers another over it."),
     ("/var/lib/facewatch/gallery.db", "The service's gallery (0600; the directory 0700)."),
-    ("/var/lib/facewatch/models, /var/lib/facewatch/lib", "Models and ONNX Runtime that sudo facewatch models install puts there."),
+    (
+        "/usr/local/lib/facewatch/models, /usr/local/lib/facewatch/lib",
+        "Models and ONNX Runtime that sudo facewatch models install puts there.",
+    ),
     ("/usr/lib/facewatch", "Models and ONNX Runtime of the facewatch-models package."),
     ("~/.local/share/facewatch, ~/.local/lib/facewatch", "A user's models, gallery and runtime."),
     ("/run/facewatch/events.sock", "The service's event socket (0660, group facewatch)."),

@@ -91,9 +91,13 @@ pub fn non_commercial(licence: &str) -> bool {
     licence.to_ascii_lowercase().contains("non-commercial")
 }
 
-/// The system's state directory, where a package's `facewatch models install` (as root or the `facewatch` user)
-/// puts the models and runtime the service uses.
+/// The service's state directory, where `facewatch models install` run as the `facewatch` user puts the models
+/// and runtime; its existence tells that the package is installed.
 pub const SYSTEM_DATA: &str = "/var/lib/facewatch";
+
+/// Where `sudo facewatch models install` puts them once the package is installed: root's own tree, which the
+/// service reads but cannot change.
+pub const ROOT_INSTALL: &str = "/usr/local/lib/facewatch";
 
 /// One file installed (or found intact).
 #[derive(Debug, Serialize)]
@@ -140,6 +144,11 @@ fn entries(manifest: &str) -> Result<BTreeMap<String, (String, Entry)>, String> 
         let Some(items) = table.get(section).and_then(toml::Value::as_table) else { continue };
         for (name, value) in items {
             let entry: Entry = value.clone().try_into().map_err(|e| format!("[{section}.{name}]: {e}"))?;
+            // Files land in the installation's own folders only: a plain file name, a relative folder.
+            let plain = |p: &str| Path::new(p).components().all(|c| matches!(c, std::path::Component::Normal(_)));
+            if !plain(&entry.file) || entry.file.contains('/') || !entry.install_dir.as_deref().is_none_or(plain) {
+                return Err(format!("[{section}.{name}]: file and install_dir must stay inside the installation"));
+            }
             out.insert(name.clone(), (section.to_string(), entry));
         }
     }
@@ -181,9 +190,12 @@ fn destination(models: &Path, install_dir: Option<&str>) -> PathBuf {
 /// are listed in the report's `failed`.
 pub fn install(cfg: &Config, opts: &InstallOptions, mut progress: impl FnMut(&str)) -> Result<InstallReport, JobError> {
     let manifest_path = crate::config::resolve_path(&cfg.models.manifest);
+    // A copy an earlier install left is the binary's manifest of then: this binary's own stands in for it.
     let (manifest_text, manifest_dir) = match std::fs::read_to_string(&manifest_path) {
-        Ok(text) => (text, std::path::absolute(&manifest_path).ok().and_then(|p| p.parent().map(Path::to_path_buf))),
-        Err(_) => (BUILTIN_MANIFEST.to_string(), None),
+        Ok(text) if !text.starts_with(crate::model::COPY_MARK) => {
+            (text, std::path::absolute(&manifest_path).ok().and_then(|p| p.parent().map(Path::to_path_buf)))
+        }
+        _ => (BUILTIN_MANIFEST.to_string(), None),
     };
     let known = entries(&manifest_text).map_err(|e| JobError::Input(format!("model manifest {}: {e}", manifest_path.display())))?;
     let wanted: Vec<String> = if opts.all {
@@ -201,10 +213,14 @@ pub fn install(cfg: &Config, opts: &InstallOptions, mut progress: impl FnMut(&st
 
     let configured = crate::config::resolve_path(&cfg.models.dir);
     let system = Path::new(SYSTEM_DATA);
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
     let dir = match &opts.dir {
         Some(d) => d.clone(),
-        None if configured.is_dir() && writable_dir(&configured) => configured,
-        // A package made the state directory, and this process (root, or the service's user) may write it.
+        None if configured.is_dir() && writable_dir(&configured) && crate::paths::trusted(&configured) => configured,
+        // Root's install goes where only root can write (the service's user could swap its own folders).
+        None if root && system.is_dir() => Path::new(ROOT_INSTALL).join("models"),
+        // A package made the state directory, and this process (the service's user) may write it.
         None if system.is_dir() && writable_dir(system) => system.join("models"),
         None => {
             user_data().map(|d| d.join("models")).ok_or_else(|| JobError::Input("no models directory: set HOME or pass --dir".into()))?
@@ -236,8 +252,12 @@ pub fn install(cfg: &Config, opts: &InstallOptions, mut progress: impl FnMut(&st
     }
     std::fs::create_dir_all(&dir).map_err(JobError::file("create", &dir))?;
     // The manifest goes with the models, so the installed tree is whole wherever it is.
+    // Marked as a copy, and renewed when the binary's own changes (an upgrade): never the authority over it.
     let manifest_copy = dir.join("manifest.toml");
-    if !manifest_copy.exists() {
+    let copy = format!("{}{manifest_text}", crate::model::COPY_MARK);
+    if manifest_dir.is_none() && std::fs::read_to_string(&manifest_copy).ok().as_deref() != Some(copy.as_str()) {
+        write_atomically(&manifest_copy, copy.as_bytes())?;
+    } else if !manifest_copy.exists() {
         write_atomically(&manifest_copy, manifest_text.as_bytes())?;
     }
     let checkout_sibling =
@@ -310,12 +330,14 @@ fn write_atomically(path: &Path, data: &[u8]) -> Result<(), JobError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".partial");
+    tmp.push(format!(".partial-{}", std::process::id()));
     let tmp = PathBuf::from(tmp);
+    // A new file of our own: whatever is at that name (a link planted there) is removed, never followed.
+    let _ = std::fs::remove_file(&tmp);
     let mut f = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
         .mode(0o644)
         .open(&tmp)
         .map_err(JobError::file("write", &tmp))?;
@@ -481,6 +503,33 @@ mod tests {
         assert!(matches!(ort.sources[0], Source::Pypi { .. }), "{:?}", ort.sources);
         let (_, faceplugin) = &all["faceplugin"];
         assert!(matches!(faceplugin.sources[1], Source::Npm { .. }), "{:?}", faceplugin.sources);
+    }
+
+    #[test]
+    fn a_manifest_entry_cannot_write_outside_the_installation() {
+        let entry = |file: &str, dir: &str| {
+            format!("[detector.x]\nfile = \"{file}\"\nsha256 = \"{}\"\ninstall_dir = \"{dir}\"\nsources = []\n", "0".repeat(64))
+        };
+        assert!(entries(&entry("x.onnx", "lib")).is_ok());
+        for (file, dir) in
+            [("../x.onnx", "lib"), ("/etc/x", "lib"), ("a/b.onnx", "lib"), ("x.onnx", "../../etc/cron.d"), ("x.onnx", "/etc")]
+        {
+            let e = entries(&entry(file, dir)).expect_err(file);
+            assert!(e.contains("inside the installation"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_partial_file_never_follows_a_link_planted_at_its_name() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"keep me").expect("write");
+        let dest = dir.path().join("model.onnx");
+        symlink(&victim, format!("{}.partial-{}", dest.display(), std::process::id())).expect("plant a link");
+        write_atomically(&dest, b"model").expect("written");
+        assert_eq!(std::fs::read(&victim).expect("victim"), b"keep me", "the link was followed");
+        assert_eq!(std::fs::read(&dest).expect("dest"), b"model");
     }
 
     #[test]

@@ -318,12 +318,17 @@ pub const BUILTIN_MANIFEST: &str = include_str!("../../models/manifest.toml");
 /// `models.manifest`'s default: when it is found nowhere, the compiled-in manifest stands in for it.
 pub const DEFAULT_MANIFEST: &str = "models/manifest.toml";
 
+/// The first line of the manifest copy `facewatch models install` leaves beside the models: such a copy is never
+/// read for the models (the binary's own manifest is), so an upgraded binary is not held to an old one.
+pub const COPY_MARK: &str = "# A copy left by `facewatch models install`: the binary's own manifest is used, not this file.\n";
+
 impl Manifest {
     /// The manifest `models.manifest` names (after [`crate::paths::locate`]): that file, or, for the default path
     /// when no such file exists, the compiled-in one. A manifest the user named and that is missing stays an error.
     pub fn configured(path: &str) -> Result<Self, ModelError> {
         let file = crate::paths::resolve_path(path);
-        if path == DEFAULT_MANIFEST && !file.exists() {
+        let is_copy = std::fs::read_to_string(&file).is_ok_and(|t| t.starts_with(COPY_MARK));
+        if (path == DEFAULT_MANIFEST && !file.exists()) || is_copy {
             return toml::from_str(BUILTIN_MANIFEST)
                 .map_err(|source| ModelError::ManifestInvalid { path: PathBuf::from("(compiled into the binary)"), source });
         }

@@ -549,6 +549,10 @@ fn an_installed_binary_finds_the_runtime_it_installed_and_keeps_its_data_directo
     let report = check();
     assert_eq!(report["config"]["runtime"]["ort_library"], lib.display().to_string(), "{report}");
     assert_eq!(report["found"]["runtime"]["found_in"], "the user's data directory", "check-config says where: {report}");
+    // The manifest left beside the models is marked as a copy: the binary's own is used (an upgrade is not held back).
+    let copy = std::fs::read_to_string(home.join(".local/share/facewatch/models/manifest.toml")).expect("copy");
+    assert!(copy.starts_with("# A copy left by"), "{}", &copy[..80.min(copy.len())]);
+    assert_eq!(report["found"]["manifest"]["found_in"], "(compiled into the binary)", "{report}");
     let problems = report["problems"].to_string();
     assert!(!problems.contains("runtime.ort_library"), "{problems}");
     std::fs::remove_file(&lib).expect("remove the runtime");
