@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Bytes;
-use axum::extract::{Path as UrlPath, Query, Request, State};
+use axum::extract::{Path as UrlPath, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -178,6 +178,23 @@ struct Plugins {
     gender: bool,
 }
 
+/// A route's query parameters; one given twice is refused (which of the two would count?).
+struct Q(HashMap<String, String>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Q {
+    type Rejection = CfError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, CfError> {
+        let mut out = HashMap::new();
+        for (k, v) in form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes()) {
+            if out.insert(k.to_string(), v.to_string()).is_some() {
+                return Err(CfError::bad(code::VALIDATION, format!("parameter `{k}` is given twice")));
+            }
+        }
+        Ok(Self(out))
+    }
+}
+
 /// The face plugins this server has.
 const PLUGINS: &str = "landmarks, calculator, age, gender";
 
@@ -289,9 +306,12 @@ async fn images(shared: &Shared, request: Request, names: &[&str]) -> Result<Vec
                 let text = v.as_str().ok_or_else(|| CfError::bad(code::BAD_FILE, format!("`{name}` is not a base64 string")))?;
                 // A data URL's header is not part of the image.
                 let text = text.split_once(";base64,").map_or(text, |(_, b)| b);
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(text.trim())
-                    .map_err(|_| CfError::bad(code::BAD_FILE, "Provided value is not Base64"))?;
+                // Padded or not, as Java's decoder (CompreFace's) takes either.
+                let engine = base64::engine::GeneralPurpose::new(
+                    &base64::alphabet::STANDARD,
+                    base64::engine::GeneralPurposeConfig::new().with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+                );
+                let bytes = engine.decode(text.trim()).map_err(|_| CfError::bad(code::BAD_FILE, "Provided value is not Base64"))?;
                 out.insert(name.to_string(), Bytes::from(bytes));
             }
         }
@@ -382,12 +402,22 @@ fn find_faces(engine: &mut Engine, bytes: &[u8], p: &Params, name: &str) -> Resu
         false => vec![None; faces.len()],
         true => {
             engine.attribute_models().map_err(|e| match e {
-                EngineError::Model(e @ crate::model::ModelError::Missing { .. }) => {
-                    CfError::bad(code::VALIDATION, format!("the age and gender plugins need their models: {e}"))
-                }
+                EngineError::Model(crate::model::ModelError::Missing { .. } | crate::model::ModelError::Unknown { .. }) => CfError::bad(
+                    code::VALIDATION,
+                    "the age and gender plugins need their models, which are not installed on this server (facewatch models install age gender)",
+                ),
                 other => other.into(),
             })?;
-            detections.iter().map(|d| engine.attributes(&frame, d).map(Some)).collect::<Result<Vec<_>, _>>()?
+            let mut out = Vec::with_capacity(detections.len());
+            for d in &detections {
+                // A face the chip cannot be cut for keeps its box without the estimate; a model failure fails.
+                out.push(match engine.attributes(&frame, d) {
+                    Ok(a) => Some(a),
+                    Err(EngineError::Attribute(crate::attributes::AttributeError::Model(e))) => return Err(EngineError::Model(e).into()),
+                    Err(_) => None,
+                });
+            }
+            out
         }
     };
     Ok(Found { frame, faces, attributes, detector_ms, calculator_ms, attributes_ms: ms(t) })
@@ -456,13 +486,9 @@ fn floor(shared: &Shared) -> f32 {
     shared.det_floor
 }
 
-async fn recognize(
-    State(shared): State<Arc<Shared>>,
-    Query(q): Query<HashMap<String, String>>,
-    request: Request,
-) -> Result<Json<Value>, CfError> {
-    let p = params(&q, RECOGNIZE, floor(&shared))?;
+async fn recognize(State(shared): State<Arc<Shared>>, Q(q): Q, request: Request) -> Result<Json<Value>, CfError> {
     let [file] = <[Bytes; 1]>::try_from(images(&shared, request, &["file"]).await?).map_err(|_| CfError::no_face())?;
+    let p = params(&q, RECOGNIZE, floor(&shared))?;
     let out = work(&shared, move |engine, gallery| {
         let found = find_faces(engine, &file, &p, "file")?;
         let faces = found
@@ -486,13 +512,9 @@ async fn recognize(
     Ok(Json(out))
 }
 
-async fn detect(
-    State(shared): State<Arc<Shared>>,
-    Query(q): Query<HashMap<String, String>>,
-    request: Request,
-) -> Result<Json<Value>, CfError> {
-    let p = params(&q, DETECT, floor(&shared))?;
+async fn detect(State(shared): State<Arc<Shared>>, Q(q): Q, request: Request) -> Result<Json<Value>, CfError> {
     let [file] = <[Bytes; 1]>::try_from(images(&shared, request, &["file"]).await?).map_err(|_| CfError::no_face())?;
+    let p = params(&q, DETECT, floor(&shared))?;
     let out = work(&shared, move |engine, _| {
         let found = find_faces(engine, &file, &p, "file")?;
         let faces = (0..found.faces.len()).map(|i| face_json(i, &found, &p)).collect();
@@ -503,14 +525,10 @@ async fn detect(
 }
 
 /// `POST /verification/verify`: the one face of `source_image` against every face of `target_image`.
-async fn verify_images(
-    State(shared): State<Arc<Shared>>,
-    Query(q): Query<HashMap<String, String>>,
-    request: Request,
-) -> Result<Json<Value>, CfError> {
-    let p = params(&q, DETECT, floor(&shared))?;
+async fn verify_images(State(shared): State<Arc<Shared>>, Q(q): Q, request: Request) -> Result<Json<Value>, CfError> {
     let [source, target] =
         <[Bytes; 2]>::try_from(images(&shared, request, &["source_image", "target_image"]).await?).map_err(|_| CfError::no_face())?;
+    let p = params(&q, DETECT, floor(&shared))?;
     let out = work(&shared, move |engine, _| {
         // The source must hold exactly one face (the limit does not apply to it).
         let one = Params { limit: 0, subject: None, ..p.clone() };
@@ -540,22 +558,25 @@ async fn verify_images(
     Ok(Json(out))
 }
 
-/// A subject as the gallery spells it: an existing person whose name matches case-insensitively (CompreFace's
-/// lookup), else the name as given.
+/// A subject as the gallery spells it: the person of exactly that name, else one whose name matches
+/// case-insensitively (CompreFace's lookup), else the name as given.
 fn spelled(gallery: &Gallery, subject: &str) -> Result<String, CfError> {
-    Ok(gallery.persons()?.into_iter().map(|p| p.name).find(|n| n.eq_ignore_ascii_case(subject)).unwrap_or_else(|| subject.to_string()))
+    let names: Vec<String> = gallery.persons()?.into_iter().map(|p| p.name).collect();
+    if names.iter().any(|n| n == subject) {
+        return Ok(subject.to_string());
+    }
+    Ok(names.into_iter().find(|n| n.eq_ignore_ascii_case(subject)).unwrap_or_else(|| subject.to_string()))
 }
+
+/// The most image ids `POST /recognition/faces/delete` takes at once.
+const MAX_IDS: usize = 1000;
 
 /// `POST /recognition/faces?subject=`: a photo with exactly one face becomes an example of the subject (made when
 /// new); 201 `{"image_id", "subject"}`.
-async fn add_face(
-    State(shared): State<Arc<Shared>>,
-    Query(q): Query<HashMap<String, String>>,
-    request: Request,
-) -> Result<(StatusCode, Json<Value>), CfError> {
-    let p = params(&q, &["subject", "det_prob_threshold"], floor(&shared))?;
+async fn add_face(State(shared): State<Arc<Shared>>, Q(q): Q, request: Request) -> Result<(StatusCode, Json<Value>), CfError> {
     // The body first: answering before reading it would break the client's upload.
     let [file] = <[Bytes; 1]>::try_from(images(&shared, request, &["file"]).await?).map_err(|_| CfError::no_face())?;
+    let p = params(&q, &["subject", "det_prob_threshold"], floor(&shared))?;
     let subject = p.subject.clone().ok_or_else(|| CfError::bad(code::MISSING_PARAMETER, "Required parameter subject is missing"))?;
     if subject.is_empty() {
         return Err(CfError::bad(code::VALIDATION, "Subject name is empty"));
@@ -609,7 +630,7 @@ fn image_id(id: &str) -> Result<i64, CfError> {
 }
 
 /// `GET /recognition/faces?page=&size=&subject=`: the examples, a page at a time (pages count from 0).
-async fn list_faces(State(shared): State<Arc<Shared>>, Query(q): Query<HashMap<String, String>>) -> Result<Json<Value>, CfError> {
+async fn list_faces(State(shared): State<Arc<Shared>>, Q(q): Q) -> Result<Json<Value>, CfError> {
     let p = params(&q, &["page", "size", "subject"], 0.0)?;
     let out = work(&shared, move |_, gallery| {
         let subject = p.subject.as_deref().filter(|s| !s.is_empty()).map(|s| spelled(gallery, s)).transpose()?;
@@ -631,7 +652,7 @@ async fn list_faces(State(shared): State<Arc<Shared>>, Query(q): Query<HashMap<S
 }
 
 /// `DELETE /recognition/faces?subject=`: every example of the subject; `{"deleted": n}` (0 for an unknown one).
-async fn delete_subject_faces(State(shared): State<Arc<Shared>>, Query(q): Query<HashMap<String, String>>) -> Result<Json<Value>, CfError> {
+async fn delete_subject_faces(State(shared): State<Arc<Shared>>, Q(q): Q) -> Result<Json<Value>, CfError> {
     let p = params(&q, &["subject"], 0.0)?;
     let subject = p.subject.filter(|s| !s.is_empty()).ok_or_else(|| CfError::bad(code::VALIDATION, "Subject name is empty"))?;
     let deleted = work(&shared, move |_, gallery| {
@@ -653,14 +674,16 @@ fn remove_example(gallery: &mut Gallery, id: i64) -> Result<Value, CfError> {
     Ok(json!({"image_id": id.to_string(), "subject": subject}))
 }
 
-async fn delete_face(State(shared): State<Arc<Shared>>, UrlPath(id): UrlPath<String>) -> Result<Json<Value>, CfError> {
+async fn delete_face(State(shared): State<Arc<Shared>>, UrlPath(id): UrlPath<String>, Q(q): Q) -> Result<Json<Value>, CfError> {
+    params(&q, &[], 0.0)?;
     let id = image_id(&id)?;
     Ok(Json(work(&shared, move |_, gallery| remove_example(gallery, id)).await?))
 }
 
 /// `POST /recognition/faces/delete` with `["id", …]`: those examples (unknown ids are skipped); an array.
-async fn delete_faces(State(shared): State<Arc<Shared>>, request: Request) -> Result<Json<Value>, CfError> {
+async fn delete_faces(State(shared): State<Arc<Shared>>, Q(q): Q, request: Request) -> Result<Json<Value>, CfError> {
     let (_, body) = read_body(request, shared.max_upload, shared.body_timeout).await?;
+    params(&q, &[], 0.0)?;
     let ids: Vec<Value> =
         serde_json::from_slice(&body).map_err(|e| CfError::bad(code::VALIDATION, format!("the body is a JSON array of image ids: {e}")))?;
     let ids: Vec<i64> = ids
@@ -672,6 +695,9 @@ async fn delete_faces(State(shared): State<Arc<Shared>>, request: Request) -> Re
         })
         .collect::<Option<Vec<_>>>()
         .ok_or_else(|| CfError::bad(code::VALIDATION, "the body is a JSON array of image ids"))?;
+    if ids.len() > MAX_IDS {
+        return Err(CfError::bad(code::VALIDATION, format!("at most {MAX_IDS} image ids at once")));
+    }
     let out = work(&shared, move |_, gallery| {
         let mut removed = Vec::new();
         for id in ids {
@@ -688,7 +714,8 @@ async fn delete_faces(State(shared): State<Arc<Shared>>, request: Request) -> Re
 }
 
 /// `GET /recognition/faces/{image_id}/img`: the example's stored face (the aligned crop, JPEG).
-async fn download(State(shared): State<Arc<Shared>>, UrlPath(id): UrlPath<String>) -> Result<Response, CfError> {
+async fn download(State(shared): State<Arc<Shared>>, UrlPath(id): UrlPath<String>, Q(q): Q) -> Result<Response, CfError> {
+    params(&q, &[], 0.0)?;
     let id = image_id(&id)?;
     let jpeg = work(&shared, move |_, gallery| {
         if !examples(gallery)?.iter().any(|(i, _)| *i == id) {
@@ -707,12 +734,12 @@ async fn download(State(shared): State<Arc<Shared>>, UrlPath(id): UrlPath<String
 async fn verify_face(
     State(shared): State<Arc<Shared>>,
     UrlPath(id): UrlPath<String>,
-    Query(q): Query<HashMap<String, String>>,
+    Q(q): Q,
     request: Request,
 ) -> Result<Json<Value>, CfError> {
+    let [file] = <[Bytes; 1]>::try_from(images(&shared, request, &["file"]).await?).map_err(|_| CfError::no_face())?;
     let p = params(&q, DETECT, floor(&shared))?;
     let id = image_id(&id)?;
-    let [file] = <[Bytes; 1]>::try_from(images(&shared, request, &["file"]).await?).map_err(|_| CfError::no_face())?;
     let out = work(&shared, move |engine, gallery| {
         let stored = gallery.store().embeddings()?.into_iter().find(|e| e.id == id).ok_or(GalleryError::UnknownPhoto(id))?;
         let reference = crate::base::Embedding::from_unit(stored.vector);
@@ -747,7 +774,7 @@ async fn subject_of(shared: &Shared, request: Request) -> Result<String, CfError
     Ok(s.to_string())
 }
 
-async fn list_subjects(State(shared): State<Arc<Shared>>, Query(q): Query<HashMap<String, String>>) -> Result<Json<Value>, CfError> {
+async fn list_subjects(State(shared): State<Arc<Shared>>, Q(q): Q) -> Result<Json<Value>, CfError> {
     params(&q, &[], 0.0)?;
     let names = work(&shared, |_, gallery| Ok(gallery.persons()?.into_iter().map(|p| p.name).collect::<Vec<_>>())).await?;
     Ok(Json(json!({"subjects": names})))
@@ -755,8 +782,9 @@ async fn list_subjects(State(shared): State<Arc<Shared>>, Query(q): Query<HashMa
 
 /// `POST /recognition/subjects`: an existing subject is 400 code 43; a new one is refused, since a subject here
 /// is the person of its examples: add a face with `POST /recognition/faces?subject=NAME`, which makes it.
-async fn add_subject(State(shared): State<Arc<Shared>>, request: Request) -> Result<(StatusCode, Json<Value>), CfError> {
+async fn add_subject(State(shared): State<Arc<Shared>>, Q(q): Q, request: Request) -> Result<(StatusCode, Json<Value>), CfError> {
     let subject = subject_of(&shared, request).await?;
+    params(&q, &[], 0.0)?;
     let exists = work(&shared, move |_, gallery| Ok(gallery.persons()?.iter().any(|p| p.name.eq_ignore_ascii_case(&subject)))).await?;
     Err(match exists {
         true => CfError::bad(code::SUBJECT_EXISTS, "Subject already exists"),
@@ -772,9 +800,11 @@ async fn add_subject(State(shared): State<Arc<Shared>>, request: Request) -> Res
 async fn rename_subject(
     State(shared): State<Arc<Shared>>,
     UrlPath(old): UrlPath<String>,
+    Q(q): Q,
     request: Request,
 ) -> Result<Json<Value>, CfError> {
     let new = subject_of(&shared, request).await?;
+    params(&q, &[], 0.0)?;
     let updated = work(&shared, move |_, gallery| {
         let old = spelled(gallery, &old)?;
         if !gallery.persons()?.iter().any(|p| p.name == old) {
@@ -784,7 +814,8 @@ async fn rename_subject(
             return Ok(false);
         }
         let target = spelled(gallery, &new)?;
-        if gallery.persons()?.iter().any(|p| p.name == target) {
+        // A new spelling of the same name (`alice` for `Alice`) is a rename, not a merge into itself.
+        if target != old && gallery.persons()?.iter().any(|p| p.name == target) {
             // Merge: every example of `old` moves to `target`.
             for photo in gallery.photos(&old)? {
                 gallery.move_face(photo.id, &crate::gallery::strangers::FaceTarget::Person(target.clone()))?;
@@ -798,7 +829,8 @@ async fn rename_subject(
     Ok(Json(json!({"updated": updated})))
 }
 
-async fn delete_subject(State(shared): State<Arc<Shared>>, UrlPath(subject): UrlPath<String>) -> Result<Json<Value>, CfError> {
+async fn delete_subject(State(shared): State<Arc<Shared>>, UrlPath(subject): UrlPath<String>, Q(q): Q) -> Result<Json<Value>, CfError> {
+    params(&q, &[], 0.0)?;
     let name = work(&shared, move |_, gallery| {
         let name = spelled(gallery, &subject)?;
         gallery.remove(&name)?;
@@ -808,7 +840,9 @@ async fn delete_subject(State(shared): State<Arc<Shared>>, UrlPath(subject): Url
     Ok(Json(json!({"subject": name})))
 }
 
-async fn delete_all_subjects(State(shared): State<Arc<Shared>>) -> Result<Json<Value>, CfError> {
+async fn delete_all_subjects(State(shared): State<Arc<Shared>>, Q(q): Q) -> Result<Json<Value>, CfError> {
+    // `?subject=bob` here would delete everyone, not bob: refused like any parameter this route does not take.
+    params(&q, &[], 0.0)?;
     let deleted = work(&shared, |_, gallery| {
         let names: Vec<String> = gallery.persons()?.into_iter().map(|p| p.name).collect();
         for n in &names {

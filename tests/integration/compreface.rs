@@ -191,6 +191,20 @@ fn compreface_s_documented_requests_work_against_facewatch() {
         assert_eq!((status, e["code"].as_u64()), (400, Some(26)), "{q}: {e}");
         assert!(e["message"].is_string(), "{e}");
     }
+    // A parameter a route does not take is refused there too: `?subject=` on delete-all deletes nothing.
+    let (status, e) = curl("DELETE", &format!("{b}/api/v1/recognition/subjects?subject=biden"), &["-H", &key]);
+    assert_eq!((status, e["code"].as_u64()), (400, Some(26)), "{e}");
+    let (_, s) = curl("GET", &format!("{b}/api/v1/recognition/subjects"), &["-H", &key]);
+    assert_eq!(s["subjects"], serde_json::json!(["biden"]), "{s}");
+    let (status, e) = curl("POST", &format!("{b}/api/v1/recognition/recognize?limit=1&limit=2"), &[&mp[..], &["-F", &held_out]].concat());
+    assert_eq!((status, e["code"].as_u64()), (400, Some(26)), "a parameter given twice: {e}");
+    // A new spelling of a name is a rename, not a merge into itself.
+    let (status, u) = curl(
+        "PUT",
+        &format!("{b}/api/v1/recognition/subjects/biden"),
+        &["-H", "Content-Type: application/json", "-H", &key, "-d", r#"{"subject": "Biden"}"#],
+    );
+    assert_eq!((status, &u["updated"]), (200, &Value::Bool(true)), "{u}");
     let (status, e) = curl("GET", &format!("{b}/api/v1/recognition/subjects"), &[]);
     assert_eq!((status, e["code"].as_u64()), (401, Some(20)), "{e}");
     let (status, e) = curl("GET", &format!("{b}/api/v1/recognition/subjects"), &["-H", "x-api-key: wrong"]);
