@@ -147,6 +147,8 @@ in_root env DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq facewatch >/dev/
 [ ! -e "$root/var/lib/facewatch" ] || fail "purge left /var/lib/facewatch"
 [ ! -e "$root/etc/facewatch" ] || fail "purge left /etc/facewatch"
 echo "purged: /var/lib/facewatch and /etc/facewatch gone"
+# What `models install` put under /usr/local stays after a purge, as everything there does; gone for what follows.
+rm -rf "$root/usr/local/lib/facewatch"
 
 step "no registry reachable: the package and facewatch-models, no models install"
 in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "/tmp/$(basename "$deb")" \

@@ -70,7 +70,7 @@ impl Found {
     pub fn lines(&self) -> Vec<String> {
         [("models", &self.models_dir), ("manifest", &self.manifest), ("runtime", &self.runtime)]
             .iter()
-            .map(|(what, f)| format!("{:<9} {} ({})", format!("{what}:"), f.path, f.found_in))
+            .map(|(what, f)| format!("{:<9} {} ({})", format!("{what}:"), f.path, f.found_in.trim_start_matches('(').trim_end_matches(')')))
             .collect()
     }
 }
