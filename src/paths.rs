@@ -99,15 +99,23 @@ pub fn locate(p: &str) -> String {
     locate_with_origin(p).0
 }
 
-/// [`locate`], and where the path was found.
-pub fn locate_with_origin(p: &str) -> (String, Origin) {
+/// Every place a relative path of the installation exists, in [`locate`]'s order (the first is what
+/// [`locate`] gives): for a file one root may lack (the optional age and gender models where the models package
+/// holds the others).
+pub fn every_place(p: &str) -> Vec<PathBuf> {
     let path = Path::new(p);
     if path.is_absolute() || p.starts_with("~/") {
-        return (p.to_string(), Origin::Configured);
+        return vec![resolve_path(p)];
     }
+    let mut out: Vec<PathBuf> = candidates(path).into_iter().map(|(c, _)| c).filter(|c| c.exists() && trusted(c)).collect();
     if path.exists() && trusted(path) {
-        return (p.to_string(), Origin::WorkingDirectory);
+        out.insert(0, path.to_path_buf());
     }
+    out
+}
+
+/// Where a relative path would be, beside the binary and in the installation roots, in order (not checked).
+fn candidates(path: &Path) -> Vec<(PathBuf, Origin)> {
     let mut candidates: Vec<(PathBuf, Origin)> = Vec::new();
     let exe = std::env::current_exe().ok();
     let exe_dir = exe.as_deref().and_then(Path::parent);
@@ -133,6 +141,18 @@ pub fn locate_with_origin(p: &str) -> (String, Origin) {
         candidates.push((Path::new(root).join(path), origin));
     }
     candidates
+}
+
+/// [`locate`], and where the path was found.
+pub fn locate_with_origin(p: &str) -> (String, Origin) {
+    let path = Path::new(p);
+    if path.is_absolute() || p.starts_with("~/") {
+        return (p.to_string(), Origin::Configured);
+    }
+    if path.exists() && trusted(path) {
+        return (p.to_string(), Origin::WorkingDirectory);
+    }
+    candidates(path)
         .into_iter()
         .find(|(c, _)| c.exists() && trusted(c))
         .map_or_else(|| (p.to_string(), Origin::Missing), |(c, origin)| (c.display().to_string(), origin))

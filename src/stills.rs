@@ -91,8 +91,9 @@ pub struct Engine {
     info: ModelInfo,
     /// The age and gender models, loaded at their first use ([`Engine::attributes`]).
     attributes: Option<crate::attributes::AttributeModels>,
-    /// Where they are loaded from: the runtime, the manifest and the models directory.
-    attribute_source: (crate::model::Runtime, String, PathBuf),
+    /// Where they are loaded from: the runtime, the manifest and every models directory, in lookup order (they
+    /// may be in another than the recognizer's: root's install beside the models package's).
+    attribute_source: (crate::model::Runtime, String, Vec<PathBuf>),
 }
 
 impl Engine {
@@ -118,7 +119,15 @@ impl Engine {
             max_image_pixels: cfg.detect.max_image_pixels.get(),
             info: models.info().clone(),
             attributes: None,
-            attribute_source: (models.runtime().clone(), cfg.models.manifest.clone(), crate::paths::resolve_path(&cfg.models.dir)),
+            attribute_source: (models.runtime().clone(), cfg.models.manifest.clone(), {
+                let configured = &cfg.models.dir_as_configured;
+                let mut dirs = if configured.is_empty() { Vec::new() } else { crate::paths::every_place(configured) };
+                let located = crate::paths::resolve_path(&cfg.models.dir);
+                if !dirs.contains(&located) {
+                    dirs.insert(0, located);
+                }
+                dirs
+            }),
         })
     }
 
@@ -150,8 +159,8 @@ impl Engine {
         let models = match self.attributes.take() {
             Some(models) => models,
             None => {
-                let (runtime, manifest, dir) = &self.attribute_source;
-                crate::attributes::AttributeModels::load(runtime, &crate::model::Manifest::configured(manifest)?, dir)?
+                let (runtime, manifest, dirs) = &self.attribute_source;
+                crate::attributes::AttributeModels::load_from(runtime, &crate::model::Manifest::configured(manifest)?, dirs)?
             }
         };
         Ok(self.attributes.insert(models))

@@ -161,6 +161,20 @@ impl AttributeModels {
         Ok(Self { age: Model::load(runtime, manifest, dir, "age")?, gender: Model::load(runtime, manifest, dir, "gender")? })
     }
 
+    /// Loads them from the first of `dirs` that holds both (each checked); the error of the first when none does.
+    pub fn load_from(runtime: &Runtime, manifest: &Manifest, dirs: &[PathBuf]) -> Result<Self, ModelError> {
+        let mut first = None;
+        for dir in dirs {
+            match Self::load(runtime, manifest, dir) {
+                Ok(models) => return Ok(models),
+                Err(e) => {
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        Err(first.unwrap_or_else(|| ModelError::Unknown { kind: "models directory", name: String::new(), known: String::new() }))
+    }
+
     /// The licences of the two models (manifest), for answers that name them.
     pub fn licences(&self) -> (&str, &str) {
         (&self.age.spec.licence, &self.gender.spec.licence)

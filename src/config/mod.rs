@@ -212,7 +212,8 @@ impl Config {
                 use crate::paths::locate_with_origin as locate;
                 let ((dir, d), (manifest, m), (library, l)) =
                     (locate(&c.models.dir), locate(&c.models.manifest), locate(&c.runtime.ort_library));
-                (c.models.dir, c.models.dir_found) = (dir, Some(d));
+                c.models.dir_as_configured = std::mem::replace(&mut c.models.dir, dir);
+                c.models.dir_found = Some(d);
                 (c.models.manifest, c.models.manifest_found) = (manifest, Some(m));
                 (c.runtime.ort_library, c.runtime.library_found) = (library, Some(l));
                 return Ok(c);

@@ -43,6 +43,9 @@ pub struct ModelsConfig {
     /// Where `dir` was found ([`crate::paths::locate_with_origin`]); set when the configuration is loaded.
     #[serde(skip)]
     pub dir_found: Option<crate::paths::Origin>,
+    /// `dir` as configured, before it was looked for (to look for a file one place lacks in the others).
+    #[serde(skip)]
+    pub dir_as_configured: String,
     /// Where `manifest` was found.
     #[serde(skip)]
     pub manifest_found: Option<crate::paths::Origin>,
