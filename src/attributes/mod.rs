@@ -6,7 +6,7 @@
 //! manifest's `[attribute.*]`). Each takes a square RGB chip aligned as dlib's `get_face_chip_details` with
 //! padding 0.2; dlib places the chip from its own five landmarks (eye corners, nose base), the detector here gives
 //! others (eye centres, nose tip, mouth corners), so they are mapped onto where they lie in dlib's chip on average
-//! ([`TEMPLATE`]). No ethnicity is estimated, on purpose.
+//! (`TEMPLATE`). No ethnicity is estimated, on purpose.
 
 use std::path::{Path, PathBuf};
 
