@@ -294,7 +294,7 @@ fn params(q: &HashMap<String, String>, takes: &[&str], floor: f32) -> Result<Par
 }
 
 /// The images of a request, by part name: a multipart body's parts, or a JSON body's base64 strings.
-async fn images(shared: &Shared, request: Request, names: &[&str]) -> Result<Vec<Bytes>, CfError> {
+async fn images<const N: usize>(shared: &Shared, request: Request, names: [&str; N]) -> Result<[Bytes; N], CfError> {
     let (parts, body) = read_body(request, shared.max_upload, shared.body_timeout).await?;
     let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
     let mut found: HashMap<String, Bytes> = if content_type.starts_with("application/json") {
@@ -302,7 +302,7 @@ async fn images(shared: &Shared, request: Request, names: &[&str]) -> Result<Vec
         let doc: Value = serde_json::from_slice(&body).map_err(|e| CfError::bad(code::VALIDATION, format!("the JSON body: {e}")))?;
         let mut out = HashMap::new();
         for name in names {
-            if let Some(v) = doc.get(*name) {
+            if let Some(v) = doc.get(name) {
                 let text = v.as_str().ok_or_else(|| CfError::bad(code::BAD_FILE, format!("`{name}` is not a base64 string")))?;
                 // A data URL's header is not part of the image.
                 let text = text.split_once(";base64,").map_or(text, |(_, b)| b);
@@ -324,26 +324,20 @@ async fn images(shared: &Shared, request: Request, names: &[&str]) -> Result<Vec
             "send the image as a multipart/form-data part `file` or as JSON {\"file\": \"<base64>\"}",
         ));
     };
-    names
-        .iter()
-        .map(|name| found.remove(*name).ok_or_else(|| CfError::bad(code::MISSING_PART, format!("Required part {name} is missing"))))
-        .collect()
+    let mut out: [Bytes; N] = std::array::from_fn(|_| Bytes::new());
+    for (slot, name) in out.iter_mut().zip(names) {
+        *slot = found.remove(name).ok_or_else(|| CfError::bad(code::MISSING_PART, format!("Required part {name} is missing")))?;
+    }
+    Ok(out)
 }
 
-/// Runs `work` on the models and gallery, off the server's thread (as the native routes do).
+/// Runs `f` on the models and gallery off the server's thread (`super::on_models`), answering in CompreFace's
+/// error shape.
 async fn work<T: Send + 'static>(
     shared: &Arc<Shared>,
     f: impl FnOnce(&mut Engine, &mut Gallery) -> Result<T, CfError> + Send + 'static,
 ) -> Result<T, CfError> {
-    let shared = shared.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut guard = shared.work.lock();
-        let (engine, gallery) = &mut *guard;
-        gallery.reload_if_changed()?;
-        f(engine, gallery)
-    })
-    .await
-    .map_err(|e| CfError(StatusCode::INTERNAL_SERVER_ERROR, code::UNDEFINED, format!("the request's worker failed: {e}")))?
+    super::on_models(shared, f).await
 }
 
 /// Rounded as CompreFace rounds similarities and probabilities: 5 decimals.
@@ -487,7 +481,7 @@ fn floor(shared: &Shared) -> f32 {
 }
 
 async fn recognize(State(shared): State<Arc<Shared>>, Q(q): Q, request: Request) -> Result<Json<Value>, CfError> {
-    let [file] = <[Bytes; 1]>::try_from(images(&shared, request, &["file"]).await?).map_err(|_| CfError::no_face())?;
+    let [file] = images(&shared, request, ["file"]).await?;
     let p = params(&q, RECOGNIZE, floor(&shared))?;
     let out = work(&shared, move |engine, gallery| {
         let found = find_faces(engine, &file, &p, "file")?;
@@ -513,7 +507,7 @@ async fn recognize(State(shared): State<Arc<Shared>>, Q(q): Q, request: Request)
 }
 
 async fn detect(State(shared): State<Arc<Shared>>, Q(q): Q, request: Request) -> Result<Json<Value>, CfError> {
-    let [file] = <[Bytes; 1]>::try_from(images(&shared, request, &["file"]).await?).map_err(|_| CfError::no_face())?;
+    let [file] = images(&shared, request, ["file"]).await?;
     let p = params(&q, DETECT, floor(&shared))?;
     let out = work(&shared, move |engine, _| {
         let found = find_faces(engine, &file, &p, "file")?;
@@ -526,8 +520,7 @@ async fn detect(State(shared): State<Arc<Shared>>, Q(q): Q, request: Request) ->
 
 /// `POST /verification/verify`: the one face of `source_image` against every face of `target_image`.
 async fn verify_images(State(shared): State<Arc<Shared>>, Q(q): Q, request: Request) -> Result<Json<Value>, CfError> {
-    let [source, target] =
-        <[Bytes; 2]>::try_from(images(&shared, request, &["source_image", "target_image"]).await?).map_err(|_| CfError::no_face())?;
+    let [source, target] = images(&shared, request, ["source_image", "target_image"]).await?;
     let p = params(&q, DETECT, floor(&shared))?;
     let out = work(&shared, move |engine, _| {
         // The source must hold exactly one face (the limit does not apply to it).
@@ -575,7 +568,7 @@ const MAX_IDS: usize = 1000;
 /// new); 201 `{"image_id", "subject"}`.
 async fn add_face(State(shared): State<Arc<Shared>>, Q(q): Q, request: Request) -> Result<(StatusCode, Json<Value>), CfError> {
     // The body first: answering before reading it would break the client's upload.
-    let [file] = <[Bytes; 1]>::try_from(images(&shared, request, &["file"]).await?).map_err(|_| CfError::no_face())?;
+    let [file] = images(&shared, request, ["file"]).await?;
     let p = params(&q, &["subject", "det_prob_threshold"], floor(&shared))?;
     let subject = p.subject.clone().ok_or_else(|| CfError::bad(code::MISSING_PARAMETER, "Required parameter subject is missing"))?;
     if subject.is_empty() {
@@ -669,9 +662,8 @@ async fn delete_subject_faces(State(shared): State<Arc<Shared>>, Q(q): Q) -> Res
 
 /// Removes one example; `{"image_id", "subject"}`.
 fn remove_example(gallery: &mut Gallery, id: i64) -> Result<Value, CfError> {
-    let subject = examples(gallery)?.into_iter().find(|(i, _)| *i == id).map(|(_, s)| s).ok_or(GalleryError::UnknownPhoto(id))?;
-    gallery.remove_photo(id)?;
-    Ok(json!({"image_id": id.to_string(), "subject": subject}))
+    let removed = gallery.remove_photo(id)?;
+    Ok(json!({"image_id": id.to_string(), "subject": removed.name}))
 }
 
 async fn delete_face(State(shared): State<Arc<Shared>>, UrlPath(id): UrlPath<String>, Q(q): Q) -> Result<Json<Value>, CfError> {
@@ -737,7 +729,7 @@ async fn verify_face(
     Q(q): Q,
     request: Request,
 ) -> Result<Json<Value>, CfError> {
-    let [file] = <[Bytes; 1]>::try_from(images(&shared, request, &["file"]).await?).map_err(|_| CfError::no_face())?;
+    let [file] = images(&shared, request, ["file"]).await?;
     let p = params(&q, DETECT, floor(&shared))?;
     let id = image_id(&id)?;
     let out = work(&shared, move |engine, gallery| {

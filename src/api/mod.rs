@@ -546,6 +546,14 @@ async fn with_work<T: Send + 'static>(
     shared: &Arc<Shared>,
     work: impl FnOnce(&mut Engine, &mut Gallery) -> Result<T, Failure> + Send + 'static,
 ) -> Result<T, Failure> {
+    on_models(shared, work).await
+}
+
+/// [`with_work`] for any answer's error shape `E` (the native one, CompreFace's).
+async fn on_models<T: Send + 'static, E: From<Failure> + From<GalleryError> + Send + 'static>(
+    shared: &Arc<Shared>,
+    work: impl FnOnce(&mut Engine, &mut Gallery) -> Result<T, E> + Send + 'static,
+) -> Result<T, E> {
     let shared = shared.clone();
     tokio::task::spawn_blocking(move || {
         let mut guard = shared.work.lock();
