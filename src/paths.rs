@@ -103,15 +103,21 @@ pub fn locate(p: &str) -> String {
 /// [`locate`] gives): for a file one root may lack (the optional age and gender models where the models package
 /// holds the others).
 pub fn every_place(p: &str) -> Vec<PathBuf> {
-    let path = Path::new(p);
-    if path.is_absolute() || p.starts_with("~/") {
-        return vec![resolve_path(p)];
+    match is_configured(p) {
+        true => vec![resolve_path(p)],
+        false => places(Path::new(p)).map(|(c, _)| c).collect(),
     }
-    let mut out: Vec<PathBuf> = candidates(path).into_iter().map(|(c, _)| c).filter(|c| c.exists() && trusted(c)).collect();
-    if path.exists() && trusted(path) {
-        out.insert(0, path.to_path_buf());
-    }
-    out
+}
+
+/// Whether `p` names one place itself (absolute, or `~/`): it is not looked for.
+fn is_configured(p: &str) -> bool {
+    Path::new(p).is_absolute() || p.starts_with("~/")
+}
+
+/// The places a relative path exists, lazily, in order: the working directory, then [`candidates`]; for root only
+/// the [`trusted`] ones.
+fn places(path: &Path) -> impl Iterator<Item = (PathBuf, Origin)> {
+    std::iter::once((path.to_path_buf(), Origin::WorkingDirectory)).chain(candidates(path)).filter(|(c, _)| c.exists() && trusted(c))
 }
 
 /// Where a relative path would be, beside the binary and in the installation roots, in order (not checked).
@@ -145,17 +151,10 @@ fn candidates(path: &Path) -> Vec<(PathBuf, Origin)> {
 
 /// [`locate`], and where the path was found.
 pub fn locate_with_origin(p: &str) -> (String, Origin) {
-    let path = Path::new(p);
-    if path.is_absolute() || p.starts_with("~/") {
+    if is_configured(p) {
         return (p.to_string(), Origin::Configured);
     }
-    if path.exists() && trusted(path) {
-        return (p.to_string(), Origin::WorkingDirectory);
-    }
-    candidates(path)
-        .into_iter()
-        .find(|(c, _)| c.exists() && trusted(c))
-        .map_or_else(|| (p.to_string(), Origin::Missing), |(c, origin)| (c.display().to_string(), origin))
+    places(Path::new(p)).next().map_or_else(|| (p.to_string(), Origin::Missing), |(c, origin)| (c.display().to_string(), origin))
 }
 
 #[cfg(test)]

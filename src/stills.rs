@@ -91,9 +91,8 @@ pub struct Engine {
     info: ModelInfo,
     /// The age and gender models, loaded at their first use ([`Engine::attributes`]).
     attributes: Option<crate::attributes::AttributeModels>,
-    /// Where they are loaded from: the runtime, the manifest and every models directory, in lookup order (they
-    /// may be in another than the recognizer's: root's install beside the models package's).
-    attribute_source: (crate::model::Runtime, String, Vec<PathBuf>),
+    /// Where they are loaded from: the runtime, the manifest, `models.dir` as configured and as found.
+    attribute_source: (crate::model::Runtime, String, String, PathBuf),
 }
 
 impl Engine {
@@ -119,15 +118,12 @@ impl Engine {
             max_image_pixels: cfg.detect.max_image_pixels.get(),
             info: models.info().clone(),
             attributes: None,
-            attribute_source: (models.runtime().clone(), cfg.models.manifest.clone(), {
-                let configured = &cfg.models.dir_as_configured;
-                let mut dirs = if configured.is_empty() { Vec::new() } else { crate::paths::every_place(configured) };
-                let located = crate::paths::resolve_path(&cfg.models.dir);
-                if !dirs.contains(&located) {
-                    dirs.insert(0, located);
-                }
-                dirs
-            }),
+            attribute_source: (
+                models.runtime().clone(),
+                cfg.models.manifest.clone(),
+                cfg.models.dir_as_configured.clone(),
+                crate::paths::resolve_path(&cfg.models.dir),
+            ),
         })
     }
 
@@ -159,8 +155,14 @@ impl Engine {
         let models = match self.attributes.take() {
             Some(models) => models,
             None => {
-                let (runtime, manifest, dirs) = &self.attribute_source;
-                crate::attributes::AttributeModels::load_from(runtime, &crate::model::Manifest::configured(manifest)?, dirs)?
+                // Every models directory, in lookup order: they may be in another than the recognizer's (root's
+                // install beside the models package's).
+                let (runtime, manifest, configured, located) = &self.attribute_source;
+                let mut dirs = if configured.is_empty() { Vec::new() } else { crate::paths::every_place(configured) };
+                if !dirs.contains(located) {
+                    dirs.insert(0, located.clone());
+                }
+                crate::attributes::AttributeModels::load_from(runtime, &crate::model::Manifest::configured(manifest)?, &dirs)?
             }
         };
         Ok(self.attributes.insert(models))
