@@ -53,9 +53,7 @@ impl Found {
     /// Where the configuration's paths were found when it was loaded.
     pub fn of(cfg: &Config) -> Self {
         let said = |o: Option<crate::paths::Origin>| o.map_or_else(|| "as configured".to_string(), |o| o.to_string());
-        let path = std::path::Path::new(&cfg.models.manifest);
-        let is_copy = std::fs::read_to_string(path).is_ok_and(|t| t.starts_with(crate::model::COPY_MARK));
-        let builtin_manifest = (cfg.models.manifest == crate::model::DEFAULT_MANIFEST && !path.exists()) || is_copy;
+        let builtin_manifest = matches!(Manifest::configured_text(&cfg.models.manifest), Ok(None));
         Self {
             models_dir: FoundPath { path: cfg.models.dir.clone(), found_in: said(cfg.models.dir_found) },
             manifest: FoundPath {

@@ -190,11 +190,10 @@ fn destination(models: &Path, install_dir: Option<&str>) -> PathBuf {
 /// are listed in the report's `failed`.
 pub fn install(cfg: &Config, opts: &InstallOptions, mut progress: impl FnMut(&str)) -> Result<InstallReport, JobError> {
     let manifest_path = crate::config::resolve_path(&cfg.models.manifest);
-    // A copy an earlier install left is the binary's manifest of then: this binary's own stands in for it.
-    let (manifest_text, manifest_dir) = match std::fs::read_to_string(&manifest_path) {
-        Ok(text) if !text.starts_with(crate::model::COPY_MARK) => {
-            (text, std::path::absolute(&manifest_path).ok().and_then(|p| p.parent().map(Path::to_path_buf)))
-        }
+    // A copy an earlier install left is the binary's manifest of then: this binary's own stands in for it, as it
+    // does for a manifest that cannot be read.
+    let (manifest_text, manifest_dir) = match crate::model::Manifest::configured_text(&cfg.models.manifest) {
+        Ok(Some((text, file))) => (text, std::path::absolute(&file).ok().and_then(|p| p.parent().map(Path::to_path_buf))),
         _ => (BUILTIN_MANIFEST.to_string(), None),
     };
     let known = entries(&manifest_text).map_err(|e| JobError::Input(format!("model manifest {}: {e}", manifest_path.display())))?;
@@ -226,14 +225,20 @@ pub fn install(cfg: &Config, opts: &InstallOptions, mut progress: impl FnMut(&st
             user_data().map(|d| d.join("models")).ok_or_else(|| JobError::Input("no models directory: set HOME or pass --dir".into()))?
         }
     };
+    let dest_of = |entry: &Entry| destination(&dir, entry.install_dir.as_deref()).join(&entry.file);
+    // What is there intact already, hashed once: the licence gate and the install both ask.
+    let intact: std::collections::BTreeSet<&String> = wanted
+        .iter()
+        .filter(|n| {
+            let entry = &known[*n].1;
+            sha256_file(&dest_of(entry)).is_ok_and(|h| h == entry.sha256)
+        })
+        .collect();
     let restricted: Vec<String> = wanted
         .iter()
         .filter(|n| non_commercial(&known[*n].1.licence))
         // One already installed intact was accepted when it was installed.
-        .filter(|n| {
-            let entry = &known[*n].1;
-            !sha256_file(&destination(&dir, entry.install_dir.as_deref()).join(&entry.file)).is_ok_and(|h| h == entry.sha256)
-        })
+        .filter(|n| !intact.contains(n))
         .map(|n| format!("{n} ({})", known[n].1.licence))
         .collect();
     if !restricted.is_empty() && !opts.accept_non_commercial {
@@ -280,8 +285,8 @@ pub fn install(cfg: &Config, opts: &InstallOptions, mut progress: impl FnMut(&st
     for name in &wanted {
         let (_, entry) = &known[name];
         progress(name);
-        let dest = destination(&dir, entry.install_dir.as_deref()).join(&entry.file);
-        if sha256_file(&dest).is_ok_and(|h| h == entry.sha256) {
+        let dest = dest_of(entry);
+        if intact.contains(name) {
             let bytes = std::fs::metadata(&dest).map_or(0, |m| m.len());
             report.installed.push(InstalledFile { name: name.clone(), path: dest, from: "present", bytes, licence: entry.licence.clone() });
             continue;

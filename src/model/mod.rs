@@ -326,13 +326,23 @@ impl Manifest {
     /// The manifest `models.manifest` names (after [`crate::paths::locate`]): that file, or, for the default path
     /// when no such file exists, the compiled-in one. A manifest the user named and that is missing stays an error.
     pub fn configured(path: &str) -> Result<Self, ModelError> {
-        let file = crate::paths::resolve_path(path);
-        let is_copy = std::fs::read_to_string(&file).is_ok_and(|t| t.starts_with(COPY_MARK));
-        if (path == DEFAULT_MANIFEST && !file.exists()) || is_copy {
-            return toml::from_str(BUILTIN_MANIFEST)
-                .map_err(|source| ModelError::ManifestInvalid { path: PathBuf::from("(compiled into the binary)"), source });
+        match Self::configured_text(path)? {
+            None => {
+                toml::from_str(BUILTIN_MANIFEST).map_err(|source| ModelError::ManifestInvalid { path: PathBuf::from(COMPILED_IN), source })
+            }
+            Some((text, file)) => toml::from_str(&text).map_err(|source| ModelError::ManifestInvalid { path: file, source }),
         }
-        Self::load(&file)
+    }
+
+    /// The text of the manifest `models.manifest` names and its file, or `None` where the compiled-in manifest
+    /// stands in: the default path on no disk, or a copy `models install` left ([`COPY_MARK`]).
+    pub fn configured_text(path: &str) -> Result<Option<(String, PathBuf)>, ModelError> {
+        let file = crate::paths::resolve_path(path);
+        if path == DEFAULT_MANIFEST && !file.exists() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&file).map_err(|source| ModelError::ManifestUnreadable { path: file.clone(), source })?;
+        Ok((!text.starts_with(COPY_MARK)).then_some((text, file)))
     }
 
     /// Reads and parses a manifest file.
