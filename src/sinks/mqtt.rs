@@ -478,6 +478,18 @@ struct Presence {
     published: Option<Instant>,
 }
 
+impl Presence {
+    /// One of the person's tracks ended (or was found to be someone else's): seen until now, which the
+    /// attributes say with the departure (OFF), or at the next refresh while another track goes on.
+    fn track_left(&mut self, track: TrackId) {
+        self.live.remove(&track);
+        self.last_seen = Some(Instant::now());
+        if self.attributes.is_object() {
+            self.attributes["last_seen"] = json!(wall_now());
+        }
+    }
+}
+
 /// Keeps the state and publishes it.
 struct Worker {
     client: Client,
@@ -745,12 +757,7 @@ impl Worker {
             EventBody::TrackEnded { face, .. } => {
                 if let Some(name) = self.tracks.remove(&(camera.clone(), face.track_id)) {
                     if let Some(p) = self.present.get_mut(&(camera.clone(), name)) {
-                        p.live.remove(&face.track_id);
-                        p.last_seen = Some(Instant::now());
-                        // Said with the departure (OFF), or at the next refresh while another track goes on.
-                        if p.attributes.is_object() {
-                            p.attributes["last_seen"] = json!(wall_now());
-                        }
+                        p.track_left(face.track_id);
                     }
                 }
                 self.count_faces(&camera);
@@ -765,11 +772,7 @@ impl Worker {
         let before = self.tracks.insert(key, face.name.clone());
         if let Some(old) = before.filter(|old| *old != face.name) {
             if let Some(p) = self.present.get_mut(&(camera.to_string(), old)) {
-                p.live.remove(&face.track_id);
-                p.last_seen = Some(Instant::now());
-                if p.attributes.is_object() {
-                    p.attributes["last_seen"] = json!(wall_now());
-                }
+                p.track_left(face.track_id);
             }
         }
         if face.known {
