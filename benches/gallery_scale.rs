@@ -1,18 +1,20 @@
-//! The gallery at scale: `cargo bench --bench gallery_scale -- [--sizes 10000,100000,1000000] [--hnsw-max 100000]
-//! [--queries 200] [--start 100000] [--json FILE]` (`--sizes none`: only the start measurement).
+//! The gallery at scale: `cargo bench --bench gallery_scale -- [--sizes 10000,100000,1000000] [--queries 200]
+//! [--start 100000] [--json FILE]` (`--sizes none`: only the start measurement).
 //!
 //! Synthetic but clustered like a real gallery: `n / 5` people, each a random unit direction in 512-d, and five
 //! photos per person spread around it (per-dimension Gaussian noise, σ = 0.0325, so two photos of one person have
 //! a cosine of about 0.65, as w600k_mbf gives for genuine pairs, and two people about 0). Queries are new photos of
-//! enrolled people. For every size: the exact scan's and HNSW's (`matcher::index`, the daemon's own index) build
-//! time, which is the daemon's start time today (the index is rebuilt at every start), the memory they add,
-//! search p50 / p99 for the top 10, and HNSW's recall@1 against the exact scan (same photo; same person). The
-//! generator's statistics are checked before anything is timed, so a broken generator fails the run.
+//! enrolled people. For every size, through the daemon's own [`SearchView`]: the exact scan's and the sign codes'
+//! (over groups of a person's photos, `matcher`) making time, which is what they add to the daemon's start, the
+//! memory they add, search p50 / p99 for the top 10 persons, and the codes' recall@1 against the exact scan (the
+//! same person first), at the default number of groups rescored and a sweep of it. `--start N`: the daemon's whole
+//! start with a SQLite gallery of N embeddings (every embedding read, then the view made). The generator's statistics
+//! are checked before anything is timed, so a broken generator fails the run.
 
 use std::time::Instant;
 
 use facewatch::base::face::dot;
-use facewatch::matcher::index::Index;
+use facewatch::matcher::SearchView;
 
 const DIM: usize = 512;
 const PHOTOS: usize = 5;
@@ -60,10 +62,6 @@ fn rss_mib() -> f64 {
         .map_or(0.0, |kib| kib / 1024.0)
 }
 
-fn dir_mib(dir: &std::path::Path) -> f64 {
-    std::fs::read_dir(dir).map_or(0.0, |d| d.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len() as f64).sum::<f64>() / 1048576.0)
-}
-
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
@@ -73,30 +71,39 @@ struct Timed {
     added_mib: f64,
     p50_ms: f64,
     p99_ms: f64,
-    top1: Vec<usize>,
+    top1: Vec<String>,
 }
 
-fn measure(queries: &[Vec<f32>], build: impl FnOnce() -> Index) -> Timed {
-    let before = rss_mib();
-    let started = Instant::now();
-    let index = build();
-    let build_s = started.elapsed().as_secs_f64();
-    let added_mib = rss_mib() - before;
+/// Search times (top 10) and each query's first person, with the persons of `rescored` groups scored exactly.
+fn searches(view: &SearchView, queries: &[Vec<f32>], rescored: usize) -> (f64, f64, Vec<String>) {
     let mut times = Vec::with_capacity(queries.len());
     let mut top1 = Vec::with_capacity(queries.len());
     for q in queries {
         let t = Instant::now();
-        let found = index.search(q, 10);
+        let found = view.search_with(q, 10, rescored);
         times.push(t.elapsed().as_secs_f64() * 1e3);
-        top1.push(found.first().map_or(usize::MAX, |n| n.id));
+        top1.push(found.first().map_or(String::new(), |c| c.name.clone()));
     }
     times.sort_by(f64::total_cmp);
-    Timed { build_s, added_mib, p50_ms: percentile(&times, 0.5), p99_ms: percentile(&times, 0.99), top1 }
+    (percentile(&times, 0.5), percentile(&times, 0.99), top1)
+}
+
+fn measure(queries: &[Vec<f32>], build: impl FnOnce() -> SearchView) -> (Timed, SearchView) {
+    let before = rss_mib();
+    let started = Instant::now();
+    let view = build();
+    let build_s = started.elapsed().as_secs_f64();
+    let added_mib = rss_mib() - before;
+    let (p50_ms, p99_ms, top1) = searches(&view, queries, facewatch::matcher::RESCORED);
+    (Timed { build_s, added_mib, p50_ms, p99_ms, top1 }, view)
+}
+
+fn recall(found: &[String], exact: &[String]) -> f64 {
+    found.iter().zip(exact).filter(|(a, b)| !a.is_empty() && a == b).count() as f64 / exact.len() as f64
 }
 
 fn main() {
     let mut sizes = vec![10_000usize, 100_000, 1_000_000];
-    let mut hnsw_max = 100_000usize;
     let mut queries_n = 200usize;
     let mut json: Option<String> = None;
     let mut start_sizes: Vec<usize> = Vec::new();
@@ -106,7 +113,6 @@ fn main() {
             "--sizes" => {
                 sizes = args.next().expect("--sizes N,N").split(',').filter(|s| *s != "none").map(|s| s.parse().expect("a size")).collect()
             }
-            "--hnsw-max" => hnsw_max = args.next().expect("--hnsw-max N").parse().expect("a number"),
             "--queries" => queries_n = args.next().expect("--queries N").parse().expect("a number"),
             "--json" => json = args.next(),
             "--start" => start_sizes = args.next().expect("--start N,N").split(',').map(|s| s.parse().expect("a size")).collect(),
@@ -115,7 +121,7 @@ fn main() {
     }
     let mut rows = Vec::new();
     println!(
-        "| embeddings | index | build (= start today) | memory added | search p50 / p99 (top 10) | recall@1 vs exact (photo / person) |"
+        "| embeddings | search | made at start in | memory added | search p50 / p99 (top 10) | recall@1 vs exact (person) |"
     );
     println!("|---|---|---|---|---|---|");
     for &n in &sizes {
@@ -134,9 +140,11 @@ fn main() {
         let impostor: f32 = (0..100).map(|p| dot(&data[p * PHOTOS], &data[(p + 1) * PHOTOS])).sum::<f32>() / 100.0;
         assert!((0.55..0.75).contains(&genuine) && impostor.abs() < 0.05, "generator off: genuine {genuine}, impostor {impostor}");
         let refs: Vec<&[f32]> = data.iter().map(Vec::as_slice).collect();
-        let exact = measure(&queries, || Index::build(&refs, usize::MAX));
-        let person = |id: usize| id / PHOTOS;
-        let answered = exact.top1.iter().filter(|id| **id != usize::MAX).count();
+        let names: Vec<String> = (0..people).map(|p| format!("person {p:07}")).collect();
+        let owners: Vec<usize> = (0..n).map(|i| i / PHOTOS).collect();
+        let (exact, exact_view) = measure(&queries, || SearchView::new(names.clone(), owners.clone(), &refs, usize::MAX));
+        drop(exact_view);
+        let answered = exact.top1.iter().filter(|p| !p.is_empty()).count();
         assert_eq!(answered, queries_n, "the exact scan answered every query");
         println!(
             "| {n} | exact | {:.2} s | {:.0} MiB | {:.2} / {:.2} ms | 1 (is the reference) |",
@@ -144,64 +152,32 @@ fn main() {
         );
         let mut row = serde_json::json!({"n": n, "genuine_mean": genuine, "impostor_mean": impostor,
             "exact": {"build_s": exact.build_s, "added_mib": exact.added_mib, "p50_ms": exact.p50_ms, "p99_ms": exact.p99_ms}});
-        if n <= hnsw_max {
-            // The daemon's way: built and kept at the first start, loaded at every later one.
-            let kept = tempfile::tempdir().expect("tempdir");
-            let ids: Vec<i64> = (0..n as i64).collect();
-            let first = measure(&queries, || Index::cached(&ids, &refs, kept.path()).0);
-            let kept_mib = dir_mib(kept.path());
-            let later = measure(&queries, || {
-                let (index, used) = Index::cached(&ids, &refs, kept.path());
-                assert_eq!(used, facewatch::matcher::index::CacheUse::Loaded { added: 0, removed: 0 }, "the kept index was not loaded");
-                index
-            });
-            for (what, hnsw) in [("built and kept (first start)", &first), ("loaded (every later start)", &later)] {
-                let same_photo = hnsw.top1.iter().zip(&exact.top1).filter(|(a, b)| a == b).count() as f64 / queries_n as f64;
-                let same_person = hnsw.top1.iter().zip(&exact.top1).filter(|(a, b)| **a != usize::MAX && person(**a) == person(**b)).count()
-                    as f64
-                    / queries_n as f64;
-                println!(
-                    "| {n} | HNSW (M 16, ef_c 100, ef 96), {what} | {:.1} s | {:.0} MiB | {:.2} / {:.2} ms | {same_photo:.3} / {same_person:.3} |",
-                    hnsw.build_s, hnsw.added_mib, hnsw.p50_ms, hnsw.p99_ms
-                );
-                let key = if std::ptr::eq(hnsw, &first) { "hnsw_first_start" } else { "hnsw_later_start" };
-                row[key] = serde_json::json!({"start_s": hnsw.build_s, "added_mib": hnsw.added_mib, "p50_ms": hnsw.p50_ms,
-                    "p99_ms": hnsw.p99_ms, "recall1_photo": same_photo, "recall1_person": same_person});
-            }
-            println!("|  | (the kept index on disk: {kept_mib:.0} MiB) | | | | |");
-            // The search breadth: what each ef costs and finds, on the loaded index.
-            let (index, _) = Index::cached(&ids, &refs, kept.path());
-            for ef in [16usize, 24, 32, 48, 64, 96] {
-                let mut times = Vec::with_capacity(queries.len());
-                let mut top1 = Vec::with_capacity(queries.len());
-                for q in &queries {
-                    let t = Instant::now();
-                    let found = index.search_ef(q, 10, ef);
-                    times.push(t.elapsed().as_secs_f64() * 1e3);
-                    top1.push(found.first().map_or(usize::MAX, |nb| nb.id));
-                }
-                times.sort_by(f64::total_cmp);
-                let same_photo = top1.iter().zip(&exact.top1).filter(|(a, b)| a == b).count() as f64 / queries_n as f64;
-                let same_person = top1.iter().zip(&exact.top1).filter(|(a, b)| **a != usize::MAX && person(**a) == person(**b)).count()
-                    as f64
-                    / queries_n as f64;
-                println!(
-                    "| {n} | HNSW loaded, ef {ef} | | | {:.2} / {:.2} ms | {same_photo:.3} / {same_person:.3} |",
-                    percentile(&times, 0.5),
-                    percentile(&times, 0.99)
-                );
-                row[format!("ef_{ef}")] = serde_json::json!({"p50_ms": percentile(&times, 0.5), "p99_ms": percentile(&times, 0.99),
-                    "recall1_photo": same_photo, "recall1_person": same_person});
-            }
-            row["kept_mib"] = serde_json::json!(kept_mib);
-        } else {
-            println!("| {n} | HNSW | not built (over --hnsw-max {hnsw_max}) | | | |");
+        // The daemon's way past exact_search_max: codes made at start (nothing kept), then rescored.
+        let (coded, view) = measure(&queries, || SearchView::new(names.clone(), owners.clone(), &refs, 0));
+        let groups = view.groups().unwrap_or(0);
+        let person = recall(&coded.top1, &exact.top1);
+        println!(
+            "| {n} | codes of {groups} groups, {} rescored | {:.2} s | {:.0} MiB | {:.2} / {:.2} ms | {person:.3} |",
+            facewatch::matcher::RESCORED,
+            coded.build_s,
+            coded.added_mib,
+            coded.p50_ms,
+            coded.p99_ms
+        );
+        row["codes"] = serde_json::json!({"start_s": coded.build_s, "added_mib": coded.added_mib, "p50_ms": coded.p50_ms,
+            "p99_ms": coded.p99_ms, "recall1_person": person, "groups": groups});
+        // How many groups are rescored: what each costs and finds.
+        for rescored in [4usize, 8, 16, 64] {
+            let (p50, p99, top1) = searches(&view, &queries, rescored);
+            let person = recall(&top1, &exact.top1);
+            println!("| {n} | codes, {rescored} groups rescored | | | {p50:.2} / {p99:.2} ms | {person:.3} |");
+            row[format!("rescored_{rescored}")] = serde_json::json!({"p50_ms": p50, "p99_ms": p99, "recall1_person": person});
         }
         rows.push(row);
     }
     if !start_sizes.is_empty() {
         println!();
-        println!("| embeddings | daemon start: gallery read + index | first start (built, kept) | later start (loaded) | gallery file | RSS after |");
+        println!("| embeddings | daemon start: gallery read + search view | first start | second start | gallery file | RSS after |");
         println!("|---|---|---|---|---|---|");
     }
     for &n in &start_sizes {
@@ -213,7 +189,7 @@ fn main() {
 }
 
 /// The daemon's start with a SQLite gallery of `n` clustered embeddings: open the gallery (every embedding read)
-/// and make its search view (the index built and kept the first time, loaded after).
+/// and make its search view, twice (the second with the file in the page cache).
 fn start(n: usize) -> serde_json::Value {
     use facewatch::gallery::copy::{DumpPerson, DumpPhoto, GalleryDump};
     use facewatch::gallery::{Gallery, GalleryStore, SqliteStore};
@@ -240,8 +216,7 @@ fn start(n: usize) -> serde_json::Value {
     drop(dump);
     let open = || {
         let t = Instant::now();
-        let mut g = Gallery::open(&db, "bench", DIM, 50_000).expect("open");
-        g.keep_index_in(dir.path().join("index"));
+        let g = Gallery::open(&db, "bench", DIM, 50_000).expect("open");
         let read_s = t.elapsed().as_secs_f64();
         let view = g.search_view();
         assert_eq!(view.len(), n);
@@ -253,7 +228,7 @@ fn start(n: usize) -> serde_json::Value {
     let file_mib = std::fs::metadata(&db).map_or(0.0, |m| m.len() as f64 / 1048576.0);
     let rss = rss_mib();
     println!(
-        "| {n} | read {read2:.2} s + index | {first:.1} s (read {read1:.2} s) | **{later:.2} s** | {file_mib:.0} MiB | {rss:.0} MiB |"
+        "| {n} | read {read2:.2} s + view | {first:.1} s (read {read1:.2} s) | **{later:.2} s** | {file_mib:.0} MiB | {rss:.0} MiB |"
     );
     serde_json::json!({"start_n": n, "first_start_s": first, "later_start_s": later, "read_s": read2, "file_mib": file_mib, "rss_mib": rss})
 }

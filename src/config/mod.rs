@@ -242,25 +242,10 @@ impl Config {
     /// daemon); without, it is an error naming the path ([`crate::gallery::GalleryError::Missing`]).
     pub fn open_gallery(&self, dim: usize, create: bool) -> Result<crate::gallery::Gallery, crate::gallery::GalleryError> {
         let store = self.open_gallery_store(dim, create)?;
-        let mut gallery = crate::gallery::Gallery::over(store, self.matcher.exact_search_max)?;
-        gallery.keep_index_in(self.index_dir());
-        Ok(gallery)
-    }
-
-    /// Where the gallery's HNSW index is kept (`matcher.index_dir`, else beside a SQLite gallery, else under the
-    /// state directory, one folder per server and recognizer).
-    pub fn index_dir(&self) -> std::path::PathBuf {
-        if !self.matcher.index_dir.trim().is_empty() {
-            return resolve_path(&self.matcher.index_dir);
+        if let Some(warning) = self.matcher.obsolete() {
+            tracing::warn!("{warning}");
         }
-        if !self.gallery.url.is_set() {
-            let mut p = resolve_path(&self.gallery.path).into_os_string();
-            p.push(format!(".index-{}", self.models.recognizer));
-            return p.into();
-        }
-        use sha2::Digest;
-        let h = sha2::Sha256::digest(format!("{}\n{}", self.gallery.url.redacted(), self.models.recognizer).as_bytes());
-        resolve_path("~/.local/state/facewatch/index").join(crate::model::hex(&h[..8]))
+        crate::gallery::Gallery::over(store, self.matcher.exact_search_max)
     }
 
     /// The configured gallery's store alone (a second connection: the strangers' writer).

@@ -255,8 +255,6 @@ pub struct RemovedPhoto {
 /// An enrolled embedding held in memory.
 #[derive(Debug, Clone)]
 struct Entry {
-    /// Its id in the store.
-    id: i64,
     person: usize,
     embedding: Embedding,
     source_path: String,
@@ -264,7 +262,7 @@ struct Entry {
 
 /// The gallery: a store plus every embedding in memory, searched through a view built on the first search after
 /// a change, not at each change: enrolling a folder of people is one transaction per person, and rebuilding after
-/// each would be quadratic (an HNSW build at 100k embeddings takes minutes).
+/// each would be quadratic (a large gallery's codes take about 2 s per million embeddings).
 pub struct Gallery {
     store: Box<dyn GalleryStore>,
     persons: Vec<String>,
@@ -276,8 +274,6 @@ pub struct Gallery {
     seen_version: i64,
     /// The change counters when last looked at.
     seen_versions: strangers::Versions,
-    /// Where a large gallery's HNSW index is kept between runs ([`Gallery::keep_index_in`]).
-    index_cache: Option<PathBuf>,
 }
 
 /// What changed since a gallery last looked ([`Gallery::poll`]).
@@ -336,7 +332,6 @@ impl Gallery {
             exact_search_max,
             seen_version: 0,
             seen_versions: strangers::Versions::default(),
-            index_cache: None,
         };
         g.seen_version = g.store.version()?;
         g.seen_versions = g.store.versions()?;
@@ -364,18 +359,12 @@ impl Gallery {
                 persons.push(row.name);
                 persons.len() - 1
             });
-            entries.push(Entry { id: row.id, person, embedding: Embedding::from_unit(row.vector), source_path: row.source_path });
+            entries.push(Entry { person, embedding: Embedding::from_unit(row.vector), source_path: row.source_path });
         }
         self.persons = persons;
         self.entries = entries;
         self.view = OnceLock::new();
         Ok(())
-    }
-
-    /// Keeps the HNSW index of a gallery beyond `exact_search_max` in `dir` (private): loaded at the next start
-    /// instead of built again, new embeddings added to it, built anew when many were removed.
-    pub fn keep_index_in(&mut self, dir: PathBuf) {
-        self.index_cache = Some(dir);
     }
 
     /// Waits up to `timeout` for a change another process or node announces ([`GalleryStore::wait_change`]).
@@ -490,9 +479,9 @@ impl Gallery {
         self.entries.is_empty()
     }
 
-    /// "exact" or "hnsw": how searches run at this size.
+    /// "exact" or "codes": how searches run at this size.
     pub fn search_kind(&self) -> &'static str {
-        crate::matcher::index::kind_for(self.entries.len(), self.exact_search_max)
+        crate::matcher::kind_for(self.entries.len(), self.exact_search_max)
     }
 
     /// Adds embeddings for `name` (creating the person) in one transaction; photos already enrolled for this
@@ -508,8 +497,7 @@ impl Gallery {
                     self.persons.len() - 1
                 }
             };
-            self.entries.extend(added.iter().map(|&(i, id)| Entry {
-                id,
+            self.entries.extend(added.iter().map(|&(i, _)| Entry {
                 person,
                 embedding: items[i].embedding.clone(),
                 source_path: items[i].source_path.clone(),
@@ -569,17 +557,11 @@ impl Gallery {
     }
 
     /// A read-only copy of what searching needs, its index built now: what the daemon searches while this
-    /// gallery reads the next change (building an HNSW index at 100k embeddings takes minutes).
+    /// gallery reads the next change (a million embeddings' codes take about 2 s).
     pub fn search_view(&self) -> SearchView {
         let vectors: Vec<&[f32]> = self.entries.iter().map(|e| e.embedding.as_slice()).collect();
         let owners = self.entries.iter().map(|e| e.person).collect();
-        match &self.index_cache {
-            Some(dir) if crate::matcher::index::kind_for(vectors.len(), self.exact_search_max) == "hnsw" => {
-                let ids: Vec<i64> = self.entries.iter().map(|e| e.id).collect();
-                SearchView::cached(self.persons.clone(), owners, &ids, &vectors, dir)
-            }
-            _ => SearchView::new(self.persons.clone(), owners, &vectors, self.exact_search_max),
-        }
+        SearchView::new(self.persons.clone(), owners, &vectors, self.exact_search_max)
     }
 }
 
@@ -714,20 +696,20 @@ mod tests {
     }
 
     #[test]
-    fn hnsw_and_exact_agree_on_the_nearest_person() {
+    fn codes_and_exact_agree_on_the_nearest_person() {
         let dir = tempfile::tempdir().expect("tempdir");
         let items: Vec<NewEmbedding> = (0..300).map(|i| item(unit(i + 10, 32), &format!("f{i}"))).collect();
         let mut exact = Gallery::open(&dir.path().join("e.db"), "m", 32, 10_000).expect("open");
-        let mut hnsw = Gallery::open(&dir.path().join("h.db"), "m", 32, 10).expect("open");
+        let mut coded = Gallery::open(&dir.path().join("h.db"), "m", 32, 10).expect("open");
         for (i, chunk) in items.chunks(3).enumerate() {
             exact.enroll(&format!("p{i}"), chunk).expect("enroll");
-            hnsw.enroll(&format!("p{i}"), chunk).expect("enroll");
+            coded.enroll(&format!("p{i}"), chunk).expect("enroll");
         }
         assert_eq!(exact.search_kind(), "exact");
-        assert_eq!(hnsw.search_kind(), "hnsw");
+        assert_eq!(coded.search_kind(), "codes");
         for probe in [15u32, 120, 301] {
             let q = unit(probe, 32);
-            assert_eq!(exact.search(&q, 1)[0].name, hnsw.search(&q, 1)[0].name, "probe {probe}");
+            assert_eq!(exact.search(&q, 1)[0].name, coded.search(&q, 1)[0].name, "probe {probe}");
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The gallery as it is now, for the daemon's cameras ([`LiveGallery`]): the track stage searches a
 //! [`SearchView`] of it, in the same frame as it embedded the faces. The gallery may change while the daemon runs
 //! (`facewatch enroll`, the API): a watcher thread (`gallery`) looks for changes every [`GALLERY_POLL`], reads them
-//! and builds the new view's index there (minutes for HNSW at 100k embeddings), and [`LiveGallery::refresh`] swaps
+//! and builds the new view's index there (about 2 s for a million embeddings' codes), and [`LiveGallery::refresh`] swaps
 //! it in when it is ready. The track stage never waits for a rebuild. Several cameras share one view and one
 //! watcher ([`LiveGallery::shared`]): the gallery is held and re-indexed once, not once per camera.
 
