@@ -1,8 +1,8 @@
 //! The gallery at scale: `cargo bench --bench gallery_scale -- [--sizes 10000,100000,1000000] [--queries 200]
-//! [--start 100000] [--json FILE]` (`--sizes none`: only the start measurement).
+//! [--photos 5] [--start 100000] [--json FILE]` (`--sizes none`: only the start measurement).
 //!
 //! Synthetic but clustered like a real gallery: `n / 5` people, each a random unit direction in 512-d, and five
-//! photos per person spread around it (per-dimension Gaussian noise, σ = 0.0325, so two photos of one person have
+//! photos per person (`--photos`: another number; 1 is the codes' worst case, a group per photo) spread around it (per-dimension Gaussian noise, σ = 0.0325, so two photos of one person have
 //! a cosine of about 0.65, as w600k_mbf gives for genuine pairs, and two people about 0). Queries are new photos of
 //! enrolled people. For every size, through the daemon's own [`SearchView`]: the exact scan's and the sign codes'
 //! (over groups of a person's photos, `matcher`) making time, which is what they add to the daemon's start, the
@@ -105,6 +105,7 @@ fn recall(found: &[String], exact: &[String]) -> f64 {
 fn main() {
     let mut sizes = vec![10_000usize, 100_000, 1_000_000];
     let mut queries_n = 200usize;
+    let mut photos = PHOTOS;
     let mut json: Option<String> = None;
     let mut start_sizes: Vec<usize> = Vec::new();
     let mut args = std::env::args().skip(1);
@@ -113,6 +114,7 @@ fn main() {
             "--sizes" => {
                 sizes = args.next().expect("--sizes N,N").split(',').filter(|s| *s != "none").map(|s| s.parse().expect("a size")).collect()
             }
+            "--photos" => photos = args.next().expect("--photos N").parse().expect("a number"),
             "--queries" => queries_n = args.next().expect("--queries N").parse().expect("a number"),
             "--json" => json = args.next(),
             "--start" => start_sizes = args.next().expect("--start N,N").split(',').map(|s| s.parse().expect("a size")).collect(),
@@ -120,15 +122,13 @@ fn main() {
         }
     }
     let mut rows = Vec::new();
-    println!(
-        "| embeddings | search | made at start in | memory added | search p50 / p99 (top 10) | recall@1 vs exact (person) |"
-    );
+    println!("| embeddings | search | made at start in | memory added | search p50 / p99 (top 10) | recall@1 vs exact (person) |");
     println!("|---|---|---|---|---|---|");
     for &n in &sizes {
         let mut rng = Rng(0x5eed ^ n as u64);
-        let people = n.div_ceil(PHOTOS);
+        let people = n.div_ceil(photos);
         let centres: Vec<Vec<f32>> = (0..people).map(|_| centre(&mut rng)).collect();
-        let data: Vec<Vec<f32>> = (0..n).map(|i| photo(&mut rng, &centres[i / PHOTOS])).collect();
+        let data: Vec<Vec<f32>> = (0..n).map(|i| photo(&mut rng, &centres[i / photos])).collect();
         let queries: Vec<Vec<f32>> = (0..queries_n)
             .map(|_| {
                 let who = rng.next() as usize % people;
@@ -136,12 +136,12 @@ fn main() {
             })
             .collect();
         // The generator must look like a gallery: genuine pairs about 0.65, impostors about 0.
-        let genuine: f32 = (0..100).map(|p| dot(&data[p * PHOTOS], &data[p * PHOTOS + 1])).sum::<f32>() / 100.0;
-        let impostor: f32 = (0..100).map(|p| dot(&data[p * PHOTOS], &data[(p + 1) * PHOTOS])).sum::<f32>() / 100.0;
+        let genuine: f32 = (0..100).map(|p| dot(&data[p * photos], &photo(&mut rng, &centres[p]))).sum::<f32>() / 100.0;
+        let impostor: f32 = (0..100).map(|p| dot(&data[p * photos], &data[(p + 1) * photos])).sum::<f32>() / 100.0;
         assert!((0.55..0.75).contains(&genuine) && impostor.abs() < 0.05, "generator off: genuine {genuine}, impostor {impostor}");
         let refs: Vec<&[f32]> = data.iter().map(Vec::as_slice).collect();
         let names: Vec<String> = (0..people).map(|p| format!("person {p:07}")).collect();
-        let owners: Vec<usize> = (0..n).map(|i| i / PHOTOS).collect();
+        let owners: Vec<usize> = (0..n).map(|i| i / photos).collect();
         let (exact, exact_view) = measure(&queries, || SearchView::new(names.clone(), owners.clone(), &refs, usize::MAX));
         drop(exact_view);
         let answered = exact.top1.iter().filter(|p| !p.is_empty()).count();
@@ -227,8 +227,6 @@ fn start(n: usize) -> serde_json::Value {
     let (read2, later, _g2, _v2) = open();
     let file_mib = std::fs::metadata(&db).map_or(0.0, |m| m.len() as f64 / 1048576.0);
     let rss = rss_mib();
-    println!(
-        "| {n} | read {read2:.2} s + view | {first:.1} s (read {read1:.2} s) | **{later:.2} s** | {file_mib:.0} MiB | {rss:.0} MiB |"
-    );
+    println!("| {n} | read {read2:.2} s + view | {first:.1} s (read {read1:.2} s) | **{later:.2} s** | {file_mib:.0} MiB | {rss:.0} MiB |");
     serde_json::json!({"start_n": n, "first_start_s": first, "later_start_s": later, "read_s": read2, "file_mib": file_mib, "rss_mib": rss})
 }

@@ -306,7 +306,7 @@ pub fn check_name(name: &str) -> Result<(), GalleryError> {
 impl Gallery {
     /// Opens (creating when absent) the SQLite gallery at `path` for recognizer `model` producing `dim`-d
     /// embeddings. `exact_search_max`: galleries up to this many embeddings are searched exactly, larger ones by
-    /// HNSW.
+    /// sign codes ([`crate::matcher`]).
     pub fn open(path: &Path, model: &str, dim: usize, exact_search_max: usize) -> Result<Self, GalleryError> {
         Self::over(Box::new(SqliteStore::open(path, model, dim)?), exact_search_max)
     }

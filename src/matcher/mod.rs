@@ -25,6 +25,9 @@ pub use config::MatcherConfig;
 /// At most this many of a person's photos make one code of a large gallery.
 pub const GROUP: usize = 8;
 
+/// A group's photos are the most alike of this many of the person's photos not yet grouped.
+const WINDOW: usize = 64;
+
 /// Groups whose persons a large gallery's search scores exactly: at least this many, or twice the persons asked
 /// for (recall@1 1.000 at a million embeddings with 16 or more: BENCHMARKS.md "The gallery at scale").
 pub const RESCORED: usize = 32;
@@ -75,7 +78,7 @@ impl Groups {
 }
 
 /// Groups `vectors` (owned by `owners`) by person, each person's photos into groups of up to [`GROUP`] (the first
-/// photo left and the ones most like it), and codes each group's normalised mean; on every core, persons split
+/// photo left and the ones most like it among the next [`WINDOW`]), and codes each group's normalised mean; on every core, persons split
 /// between threads.
 fn grouping(persons: usize, owners: &[usize], vectors: &[&[f32]]) -> (Groups, codes::Codes) {
     let dim = vectors.first().map_or(0, |v| v.len());
@@ -120,8 +123,9 @@ fn grouping(persons: usize, owners: &[usize], vectors: &[&[f32]]) -> (Groups, co
                     }
                     let mut left = photos.clone();
                     while !left.is_empty() {
+                        // Among the next photos only: a person with thousands (a merged stranger) costs linear time.
                         let seed = vectors[left[0]];
-                        let mut by_likeness: Vec<(f32, usize)> = left.iter().map(|&i| (dot(seed, vectors[i]), i)).collect();
+                        let mut by_likeness: Vec<(f32, usize)> = left.iter().take(WINDOW).map(|&i| (dot(seed, vectors[i]), i)).collect();
                         // The seed (dot 1 with itself) first, then the most alike.
                         by_likeness.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
                         let members: Vec<usize> = by_likeness.iter().take(GROUP).map(|m| m.1).collect();

@@ -266,7 +266,8 @@ fn a_looping_source_that_gives_no_more_frames_backs_off_instead_of_spinning() {
 
 #[test]
 fn re_indexing_a_changed_gallery_never_stalls_the_pipeline() {
-    // A gallery large enough that its HNSW index takes a while to build: 20 persons × 1,000 random embeddings.
+    // A gallery large enough that its search view takes a while to make: 250 persons × 4,000 random 8-d
+    // embeddings (a million: their codes take about 0.45 s).
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("g.db");
     let mut gallery = Gallery::open(&path, "fake", 8, 100).expect("gallery");
@@ -277,8 +278,8 @@ fn re_indexing_a_changed_gallery_never_stalls_the_pipeline() {
         seed ^= seed << 17;
         (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
     };
-    for p in 0..20 {
-        let items: Vec<NewEmbedding> = (0..1000)
+    for p in 0..250 {
+        let items: Vec<NewEmbedding> = (0..4000)
             .map(|i| new_embedding(Embedding::from_raw((0..8).map(|_| next()).collect()).expect("non-zero"), &format!("p{p}/{i}.jpg")))
             .collect();
         gallery.enroll(&format!("p{p}"), &items).expect("enroll");
