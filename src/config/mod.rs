@@ -245,6 +245,13 @@ impl Config {
         if let Some(warning) = self.matcher.obsolete() {
             tracing::warn!("{warning}");
         }
+        // Where earlier versions kept a large gallery's HNSW graph by default (about 2 GB per million embeddings).
+        let mut old_index = resolve_path(&self.gallery.path).into_os_string();
+        old_index.push(format!(".index-{}", self.models.recognizer));
+        let old_index = std::path::PathBuf::from(old_index);
+        if !self.gallery.url.is_set() && old_index.is_dir() {
+            tracing::warn!(dir = %old_index.display(), "An HNSW graph an earlier version kept is no longer used; remove the directory.");
+        }
         crate::gallery::Gallery::over(store, self.matcher.exact_search_max)
     }
 

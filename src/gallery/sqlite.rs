@@ -3,7 +3,6 @@
 //! loses nothing committed and leaves nothing half-written. It remembers the recognizer that made its embeddings;
 //! opening it with another one is refused, because embeddings of different models are not comparable.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -311,25 +310,23 @@ impl GalleryStore for SqliteStore {
     }
 
     fn embeddings(&self) -> Result<Vec<StoredEmbedding>, GalleryError> {
-        // Read in the table's own order and sorted here (by name, then id): an ORDER BY over the join made SQLite
-        // sort every row with its vector, most of the time of reading a million embeddings.
+        // One statement (one snapshot), sorted here by name then id: an ORDER BY made SQLite sort every row with
+        // its vector, most of the time of reading a million embeddings.
         let sql = |e| self.sql(e);
-        let mut names = self.conn.prepare("SELECT id, name FROM persons").map_err(sql)?;
-        let names: HashMap<i64, String> =
-            names.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).and_then(|rows| rows.collect()).map_err(sql)?;
-        let mut stmt = self.conn.prepare("SELECT id, person_id, vector, source_path FROM embeddings").map_err(sql)?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT e.id, p.name, e.vector, e.source_path FROM embeddings e JOIN persons p ON p.id = e.person_id")
+            .map_err(sql)?;
         let mut rows = stmt
             .query_map([], |r| {
-                // As the join did: an embedding of no person (none, with the foreign key) is not read.
-                let Some(name) = names.get(&r.get::<_, i64>(1)?) else { return Ok(None) };
-                Ok(Some(StoredEmbedding {
+                Ok(StoredEmbedding {
                     id: r.get(0)?,
-                    name: name.clone(),
+                    name: r.get(1)?,
                     vector: embedding_from_blob(r.get_ref(2)?.as_blob()?),
                     source_path: r.get(3)?,
-                }))
+                })
             })
-            .and_then(|rows| rows.filter_map(Result::transpose).collect::<Result<Vec<_>, _>>())
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
             .map_err(sql)?;
         rows.sort_unstable_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
         Ok(rows)

@@ -22,7 +22,7 @@ pub struct FaceOut {
     /// Where the aligned crop was written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub crop: Option<PathBuf>,
-    /// Estimated age and gender (`detect --attributes`).
+    /// Estimated age, gender and expression (`detect --attributes`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attributes: Option<crate::attributes::Attributes>,
 }
@@ -89,7 +89,9 @@ fn detect_one(engine: &mut Engine, path: &Path, crop: Option<&crate::private::Pr
         };
         let mut face = face_out(&original, crop_path);
         if attributes {
-            face.attributes = Some(engine.attributes(&frame, d)?);
+            let mut a = engine.attributes(&frame, d)?;
+            a.expression = Some(engine.expression(&frame, d)?);
+            face.attributes = Some(a);
         }
         faces.push(face);
     }

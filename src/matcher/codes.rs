@@ -4,7 +4,10 @@
 //! milliseconds and 200,000 in well under one, with no index to build or keep: the first, coarse pass of a large
 //! gallery's search ([`super::SearchView`]), whose candidates are then scored exactly.
 
-/// Makes sign codes: the rotation's signs, for vectors of one dimension.
+/// Makes sign codes: the rotation's signs, for vectors of one dimension. Codes are at least 64 bits; below 64
+/// dimensions a vector is padded with zeros, and the Hadamard rows then repeat every `dim` bits (an 8-d code is 8
+/// bits, each 8 times): distances come in steps and ties are many, which costs exact rescoring, never a wrong
+/// answer. Recognizers give 128 or 512 dimensions.
 #[derive(Clone)]
 pub struct Coder {
     words: usize,
@@ -101,7 +104,8 @@ impl Codes {
         self.bits.len() * 8
     }
 
-    /// The positions of the (at least) `k` codes nearest to `query`'s, nearest first; ties at the cut all come.
+    /// The positions of the `k` codes nearest to `query`'s (more when there are ties at the cut of a small set),
+    /// nearest first.
     pub fn nearest(&self, query: &[f32], k: usize) -> Vec<usize> {
         let (mut buf, mut q) = (self.coder.buffer(), Vec::with_capacity(self.coder.words));
         self.coder.push(query, &mut buf, &mut q);

@@ -34,7 +34,7 @@ impl MatcherConfig {
     /// Settings that are accepted but do nothing, for a warning.
     pub fn obsolete(&self) -> Option<&'static str> {
         (!self.index_dir.trim().is_empty()).then_some(
-            "matcher.index_dir is no longer used: large galleries are scanned by sign codes made at start, nothing is kept; remove it",
+            "matcher.index_dir is no longer used: large galleries are scanned by sign codes made at start, nothing is kept; remove the setting, and the graph files earlier versions kept there",
         )
     }
 }

@@ -191,8 +191,18 @@ impl SearchView {
                 }
             }
             Search::Coded { codes, groups } => {
-                for g in codes.nearest(query, (k * 2).max(rescored)) {
-                    groups.score(groups.group_person[g], query, &mut best);
+                // Groups until twice the persons wanted are found (a person with many photos has many groups), or
+                // every group was looked at.
+                let mut wanted = (k * 2).max(rescored);
+                loop {
+                    best.clear();
+                    for g in codes.nearest(query, wanted) {
+                        groups.score(groups.group_person[g], query, &mut best);
+                    }
+                    if best.len() >= k * 2 || wanted >= codes.len() {
+                        break;
+                    }
+                    wanted *= 4;
                 }
             }
         }
