@@ -116,13 +116,50 @@ impl Codes {
         if self.head.is_empty() || self.len() <= wanted * 4 {
             return nearest_of(&distances(&self.bits, &q), k, self.coder.len).into_iter().map(|(_, i)| i).collect();
         }
-        let first = nearest_of(&distances(&self.head, &q[..HEAD]), wanted, HEAD * 64);
-        let at: Vec<usize> = first.into_iter().map(|(_, i)| i).collect();
+        let at = nearest_heads(&self.head, [q[0], q[1]], wanted);
         let mut near: Vec<(u16, usize)> = distances_at(&self.bits, &q, &at).into_iter().zip(at).collect();
         near.sort_unstable();
         near.truncate(k);
         near.into_iter().map(|(_, i)| i).collect()
     }
+}
+
+/// The positions of the (at least) `k` heads nearest to `q`, in no order: one pass counts each distance (four
+/// counts, summed after, so that an increment never waits on the last) and keeps it in a byte, a second takes the
+/// positions at or under the distance where `k` are reached.
+fn nearest_heads(head: &[u64], q: [u64; HEAD], k: usize) -> Vec<usize> {
+    fn scan(head: &[u64], q: [u64; HEAD], d: &mut Vec<u8>, counts: &mut [[u32; 4]; HEAD * 64 + 1]) {
+        for (j, c) in head.chunks_exact(HEAD).enumerate() {
+            let x = ((c[0] ^ q[0]).count_ones() + (c[1] ^ q[1]).count_ones()) as usize;
+            counts[x][j & 3] += 1;
+            d.push(x as u8);
+        }
+    }
+    let mut d = Vec::with_capacity(head.len() / HEAD);
+    let mut counts = [[0u32; 4]; HEAD * 64 + 1];
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("popcnt") {
+        #[target_feature(enable = "popcnt")]
+        unsafe fn scan_popcnt(head: &[u64], q: [u64; HEAD], d: &mut Vec<u8>, counts: &mut [[u32; 4]; HEAD * 64 + 1]) {
+            scan(head, q, d, counts)
+        }
+        // SAFETY: the CPU has POPCNT, checked just above.
+        unsafe { scan_popcnt(head, q, &mut d, &mut counts) };
+    }
+    if d.is_empty() {
+        scan(head, q, &mut d, &mut counts);
+    }
+    let (mut cut, mut seen) = (0usize, 0usize);
+    while cut < HEAD * 64 {
+        let here = counts[cut].iter().map(|&n| n as usize).sum::<usize>();
+        if seen + here >= k {
+            break;
+        }
+        seen += here;
+        cut += 1;
+    }
+    let cut = cut as u8;
+    d.iter().enumerate().filter(|(_, &x)| x <= cut).map(|(i, _)| i).collect()
 }
 
 /// The (at least) `k` smallest of `distances` (each at most `len`) and their positions, nearest first; ties at the

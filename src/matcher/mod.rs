@@ -82,17 +82,21 @@ impl Groups {
 /// between threads.
 fn grouping(persons: usize, owners: &[usize], vectors: &[&[f32]]) -> (Groups, codes::Codes) {
     let dim = vectors.first().map_or(0, |v| v.len());
-    let mut of: Vec<Vec<usize>> = vec![Vec::new(); persons];
+    // The photos person by person (a counting sort: no list per person, a million people cost no allocation each).
+    let mut starts = vec![0usize; persons + 1];
+    for &p in owners {
+        starts[p + 1] += 1;
+    }
+    for p in 0..persons {
+        starts[p + 1] += starts[p];
+    }
+    let at = starts[persons];
+    let mut order = vec![0usize; at];
+    let mut next = starts.clone();
     for (i, &p) in owners.iter().enumerate() {
-        of[p].push(i);
+        order[next[p]] = i;
+        next[p] += 1;
     }
-    let mut starts = Vec::with_capacity(persons + 1);
-    let mut at = 0;
-    for photos in &of {
-        starts.push(at);
-        at += photos.len();
-    }
-    starts.push(at);
     let coder = codes::Coder::new(dim);
     let mut rows = vec![0f32; at * dim];
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(persons.max(1));
@@ -111,17 +115,30 @@ fn grouping(persons: usize, owners: &[usize], vectors: &[&[f32]]) -> (Groups, co
         for &(from, to) in &runs {
             let (mine, after) = std::mem::take(&mut rest).split_at_mut((starts[to] - starts[from]) * dim);
             rest = after;
-            let (of, coder) = (&of[from..to], &coder);
+            let (order, starts, coder) = (&order, &starts, &coder);
             handles.push(scope.spawn(move || {
                 let (mut group_person, mut bits, mut buf) = (Vec::new(), Vec::new(), coder.buffer());
                 let mut centre = vec![0f32; dim];
                 let mut row = 0;
-                for (p, photos) in of.iter().enumerate() {
+                for p in from..to {
+                    let photos = &order[starts[p]..starts[p + 1]];
                     for &i in photos {
                         mine[row * dim..(row + 1) * dim].copy_from_slice(vectors[i]);
                         row += 1;
                     }
-                    let mut left = photos.clone();
+                    if photos.len() <= GROUP {
+                        // One group: all of them.
+                        centre.iter_mut().for_each(|c| *c = 0.0);
+                        for &m in photos {
+                            centre.iter_mut().zip(vectors[m]).for_each(|(c, x)| *c += x);
+                        }
+                        if !photos.is_empty() {
+                            group_person.push(p);
+                            coder.push(&centre, &mut buf, &mut bits);
+                        }
+                        continue;
+                    }
+                    let mut left = photos.to_vec();
                     while !left.is_empty() {
                         // Among the next photos only: a person with thousands (a merged stranger) costs linear time.
                         let seed = vectors[left[0]];
@@ -134,7 +151,7 @@ fn grouping(persons: usize, owners: &[usize], vectors: &[&[f32]]) -> (Groups, co
                         for &m in &members {
                             centre.iter_mut().zip(vectors[m]).for_each(|(c, x)| *c += x);
                         }
-                        group_person.push(from + p);
+                        group_person.push(p);
                         coder.push(&centre, &mut buf, &mut bits);
                     }
                 }
