@@ -2,9 +2,9 @@
 //! [--photos 5] [--start 100000] [--json FILE]` (`--sizes none`: only the start measurement).
 //!
 //! Synthetic but clustered like a real gallery: `n / 5` people, each a random unit direction in 512-d, and five
-//! photos per person (`--photos`: another number; 1 is the codes' worst case, a group per photo) spread around it (per-dimension Gaussian noise, σ = 0.0325, so two photos of one person have
-//! a cosine of about 0.65, as w600k_mbf gives for genuine pairs, and two people about 0). Queries are new photos of
-//! enrolled people. For every size, through the daemon's own [`SearchView`]: the exact scan's and the sign codes'
+//! photos per person (`--photos`: another number; 1 is the codes' worst case, a group per photo) spread around
+//! it (per-dimension Gaussian noise, σ = 0.0325, so two photos of one person have a cosine of about 0.65, as
+//! w600k_mbf gives for genuine pairs, and two people about 0). Queries are new photos of enrolled people. For every size, through the daemon's own [`SearchView`]: the exact scan's and the sign codes'
 //! (over groups of a person's photos, `matcher`) making time, which is what they add to the daemon's start, the
 //! memory they add, search p50 / p99 for the top 10 persons, and the codes' recall@1 against the exact scan (the
 //! same person first), at the default number of groups rescored and a sweep of it. `--start N`: the daemon's whole

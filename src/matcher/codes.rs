@@ -149,17 +149,21 @@ fn nearest_heads(head: &[u64], q: [u64; HEAD], k: usize) -> Vec<usize> {
     if d.is_empty() {
         scan(head, q, &mut d, &mut counts);
     }
-    let (mut cut, mut seen) = (0usize, 0usize);
-    while cut < HEAD * 64 {
-        let here = counts[cut].iter().map(|&n| n as usize).sum::<usize>();
-        if seen + here >= k {
-            break;
-        }
-        seen += here;
-        cut += 1;
-    }
-    let cut = cut as u8;
+    let cut = cut_at(&counts, k) as u8;
     d.iter().enumerate().filter(|(_, &x)| x <= cut).map(|(i, _)| i).collect()
+}
+
+/// The smallest distance at or under which at least `k` of the counted ones lie (`counts[d]`: four counts of
+/// distance `d`); the largest distance when fewer than `k` were counted.
+fn cut_at(counts: &[[u32; 4]], k: usize) -> usize {
+    let mut seen = 0usize;
+    for (d, c) in counts.iter().enumerate() {
+        seen += c.iter().map(|&n| n as usize).sum::<usize>();
+        if seen >= k {
+            return d;
+        }
+    }
+    counts.len().saturating_sub(1)
 }
 
 /// The (at least) `k` smallest of `distances` (each at most `len`) and their positions, nearest first; ties at the
@@ -177,12 +181,7 @@ fn nearest_of(distances: &[u16], k: usize, len: usize) -> Vec<(u16, usize)> {
     for &d in quads.remainder() {
         counts[d as usize][0] += 1;
     }
-    let histogram: Vec<usize> = counts.iter().map(|c| c.iter().map(|&n| n as usize).sum()).collect();
-    let (mut cut, mut seen) = (0usize, 0usize);
-    while cut < len && seen + histogram[cut] < k {
-        seen += histogram[cut];
-        cut += 1;
-    }
+    let cut = cut_at(&counts, k);
     let mut near: Vec<(u16, usize)> = distances.iter().enumerate().filter(|(_, &d)| d as usize <= cut).map(|(i, &d)| (d, i)).collect();
     near.sort_unstable();
     near
@@ -235,10 +234,6 @@ fn distances_portable(bits: &[u64], q: &[u64]) -> Vec<u16> {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "popcnt")]
 unsafe fn distances_popcnt(bits: &[u64], q: &[u64]) -> Vec<u16> {
-    if let [q0, q1] = *q {
-        // Heads.
-        return bits.chunks_exact(2).map(|c| ((c[0] ^ q0).count_ones() + (c[1] ^ q1).count_ones()) as u16).collect();
-    }
     if let [q0, q1, q2, q3, q4, q5, q6, q7] = *q {
         // 512-bit codes, the usual embedding: unrolled.
         return bits

@@ -78,8 +78,8 @@ impl Groups {
 }
 
 /// Groups `vectors` (owned by `owners`) by person, each person's photos into groups of up to [`GROUP`] (the first
-/// photo left and the ones most like it among the next [`WINDOW`]), and codes each group's normalised mean; on every core, persons split
-/// between threads.
+/// photo left and the ones most like it among the next [`WINDOW`]), and codes each group's mean; on every core,
+/// persons split between threads.
 fn grouping(persons: usize, owners: &[usize], vectors: &[&[f32]]) -> (Groups, codes::Codes) {
     let dim = vectors.first().map_or(0, |v| v.len());
     // The photos person by person (a counting sort: no list per person, a million people cost no allocation each).
@@ -126,15 +126,19 @@ fn grouping(persons: usize, owners: &[usize], vectors: &[&[f32]]) -> (Groups, co
                         mine[row * dim..(row + 1) * dim].copy_from_slice(vectors[i]);
                         row += 1;
                     }
-                    if photos.len() <= GROUP {
-                        // One group: all of them.
+                    // A group's code: the signs of its photos' sum.
+                    let mut code = |members: &[usize]| {
                         centre.iter_mut().for_each(|c| *c = 0.0);
-                        for &m in photos {
+                        for &m in members {
                             centre.iter_mut().zip(vectors[m]).for_each(|(c, x)| *c += x);
                         }
+                        group_person.push(p);
+                        coder.push(&centre, &mut buf, &mut bits);
+                    };
+                    if photos.len() <= GROUP {
+                        // One group: all of them.
                         if !photos.is_empty() {
-                            group_person.push(p);
-                            coder.push(&centre, &mut buf, &mut bits);
+                            code(photos);
                         }
                         continue;
                     }
@@ -147,12 +151,7 @@ fn grouping(persons: usize, owners: &[usize], vectors: &[&[f32]]) -> (Groups, co
                         by_likeness.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
                         let members: Vec<usize> = by_likeness.iter().take(GROUP).map(|m| m.1).collect();
                         left.retain(|i| !members.contains(i));
-                        centre.iter_mut().for_each(|c| *c = 0.0);
-                        for &m in &members {
-                            centre.iter_mut().zip(vectors[m]).for_each(|(c, x)| *c += x);
-                        }
-                        group_person.push(p);
-                        coder.push(&centre, &mut buf, &mut bits);
+                        code(&members);
                     }
                 }
                 (group_person, bits)
