@@ -408,33 +408,37 @@ fn find_faces(engine: &mut Engine, bytes: &[u8], p: &Params, name: &str) -> Resu
                 ),
                 other => other.into(),
             })?;
-            let mut out = Vec::with_capacity(detections.len());
-            for d in &detections {
-                // A face the chip cannot be cut for keeps its box without the estimate; a model failure fails.
-                out.push(match engine.attributes(&frame, d) {
-                    Ok(a) => Some(a),
-                    Err(EngineError::Attribute(crate::attributes::AttributeError::Model(e))) => return Err(EngineError::Model(e).into()),
-                    Err(_) => None,
-                });
-            }
-            out
+            each_face(engine, &frame, &detections, Engine::attributes)?
         }
     };
     let attributes_ms = ms(t);
     let t = Instant::now();
-    let mut expressions = Vec::with_capacity(detections.len());
-    for d in detections.iter().filter(|_| p.plugins.expression) {
-        // As for age and gender: a face whose crop cannot be cut keeps its box without the estimate; a model that
-        // does not load or run fails the request.
-        expressions.push(match engine.expression(&frame, d) {
-            Ok(e) => Some(e),
+    let expressions = match p.plugins.expression {
+        false => vec![None; faces.len()],
+        true => each_face(engine, &frame, &detections, Engine::expression)?,
+    };
+    Ok(Found { frame, faces, attributes, expressions, detector_ms, calculator_ms, attributes_ms, expression_ms: ms(t) })
+}
+
+/// A face plugin's estimate for each detection: a face whose crop cannot be cut keeps its box without one; a model
+/// that does not load or run fails the request.
+fn each_face<T>(
+    engine: &mut Engine,
+    frame: &Frame,
+    detections: &[Detection],
+    estimate: impl Fn(&mut Engine, &Frame, &Detection) -> Result<T, EngineError>,
+) -> Result<Vec<Option<T>>, CfError> {
+    let mut out = Vec::with_capacity(detections.len());
+    for d in detections {
+        out.push(match estimate(engine, frame, d) {
+            Ok(a) => Some(a),
             Err(EngineError::Attribute(crate::attributes::AttributeError::Model(e)) | EngineError::Model(e)) => {
                 return Err(EngineError::Model(e).into())
             }
             Err(_) => None,
         });
     }
-    Ok(Found { frame, faces, attributes, expressions, detector_ms, calculator_ms, attributes_ms, expression_ms: ms(t) })
+    Ok(out)
 }
 
 /// One face as CompreFace describes it: its box, the plugins asked for, and (with `status`) the time taken.

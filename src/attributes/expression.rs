@@ -72,14 +72,15 @@ impl ExpressionModel {
 
     /// The expression of the face `det` in `bgr` (frame pixels).
     pub fn estimate(&mut self, bgr: &Mat, det: &Detection) -> Result<Expression, AttributeError> {
-        imgproc::cvt_color_def(bgr, &mut self.grey, imgproc::COLOR_BGR2GRAY)?;
-        let (width, height) = (self.grey.cols(), self.grey.rows());
+        // Only what is used is made grey (the bottom two rows and the crop), not the frame, once per face.
+        let (width, height) = (bgr.cols(), bgr.rows());
         if width == 0 || height == 0 {
             return Err(AttributeError::Degenerate);
         }
         // fer pads the image with the mean grey of its bottom two rows.
-        let bottom = Mat::roi(&self.grey, Rect::new(0, (height - 2).max(0), width, height.min(2)))?;
-        let fill = opencv::core::mean_def(&bottom)?[0];
+        let bottom = Mat::roi(bgr, Rect::new(0, (height - 2).max(0), width, height.min(2)))?;
+        imgproc::cvt_color_def(&bottom, &mut self.grey, imgproc::COLOR_BGR2GRAY)?;
+        let fill = opencv::core::mean_def(&self.grey)?[0];
         let b = det.bbox;
         if ![b.x, b.y, b.w, b.h].iter().all(|v| v.is_finite()) || b.w < 1.0 || b.h < 1.0 {
             return Err(AttributeError::Degenerate);
@@ -101,9 +102,9 @@ impl ExpressionModel {
         self.face = Mat::new_rows_cols_with_default(want.height, want.width, CV_8UC1, Scalar::all(fill))?;
         let inside = want & Rect::new(0, 0, width, height);
         if inside.width > 0 && inside.height > 0 {
-            let from = Mat::roi(&self.grey, inside)?;
+            imgproc::cvt_color_def(&Mat::roi(bgr, inside)?, &mut self.grey, imgproc::COLOR_BGR2GRAY)?;
             let mut to = Mat::roi_mut(&mut self.face, Rect::new(inside.x - want.x, inside.y - want.y, inside.width, inside.height))?;
-            from.copy_to(&mut to)?;
+            self.grey.copy_to(&mut to)?;
         }
         let side = self.spec.input.size as i32;
         imgproc::resize(&self.face, &mut self.small, Size::new(side, side), 0.0, 0.0, imgproc::INTER_LINEAR)?;
@@ -117,12 +118,7 @@ impl ExpressionModel {
         let tensor = TensorRef::from_array_view(([1usize, side, side, 1], &*self.tensor)).map_err(err)?;
         let outputs = self.session.run(ort::inputs![tensor]).map_err(err)?;
         let (_, p) = outputs[0].try_extract_tensor::<f32>().map_err(err)?;
-        let labels = &self.spec.labels;
-        if p.len() != labels.len() {
-            let source = LayoutMismatch::Dim { got: p.len(), want: labels.len() };
-            return Err(ModelError::Layout { model: self.path.clone(), source }.into());
-        }
-        let best = (0..p.len()).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(0);
-        Ok(Expression { value: labels[best].clone(), probability: p[best] })
+        let (value, probability) = super::most_probable(p, &self.spec.labels, &self.path)?;
+        Ok(Expression { value, probability })
     }
 }

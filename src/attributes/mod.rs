@@ -195,13 +195,18 @@ impl AttributeModels {
         }
         let age = age_of(&ages);
         let p = self.gender.run(bgr, &det.landmarks)?;
-        let labels = &self.gender.spec.labels;
-        let best = (0..p.len().min(labels.len())).max_by(|&a, &b| p[a].total_cmp(&p[b])).ok_or_else(|| ModelError::Layout {
-            model: self.gender.path.clone(),
-            source: crate::model::LayoutMismatch::Dim { got: p.len(), want: labels.len() },
-        })?;
-        Ok(Attributes { age, gender: Gender { value: labels[best].clone(), probability: p[best] }, expression: None })
+        let (value, probability) = most_probable(&p, &self.gender.spec.labels, &self.gender.path)?;
+        Ok(Attributes { age, gender: Gender { value, probability }, expression: None })
     }
+}
+
+/// The most probable of a classifier's `labels` and its probability, from its outputs `p` (one per label; the
+/// model at `model` is wrong otherwise).
+fn most_probable(p: &[f32], labels: &[String], model: &Path) -> Result<(String, f32), ModelError> {
+    let best = (0..p.len()).max_by(|&a, &b| p[a].total_cmp(&p[b])).filter(|_| p.len() == labels.len()).ok_or_else(|| {
+        ModelError::Layout { model: model.to_path_buf(), source: crate::model::LayoutMismatch::Dim { got: p.len(), want: labels.len() } }
+    })?;
+    Ok((labels[best].clone(), p[best]))
 }
 
 #[cfg(test)]
